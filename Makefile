@@ -1,0 +1,53 @@
+# The two commands: `make book` (execute every chapter, render the book) and `make test`.
+# Both create .venv on first use and reinstall only when pyproject.toml or constraints.txt change.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROFILE ?= full
+JOBS ?= 1
+PYTEST_ARGS ?=
+
+.PHONY: help book notebooks html test lint format kernel-check lock clean
+
+help:
+	@echo "make book      execute every notebook (PROFILE=$(PROFILE)) and render _build/html"
+	@echo "make test      ruff, unit tests, smoke-profile notebooks and a warnings-as-errors book build"
+	@echo "make kernel-check   compile the CUDA source with nvcc for sm_80 and sm_90"
+	@echo "make lock      rewrite constraints.txt from the current .venv"
+	@echo "make clean     remove _build"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[book,dev]"
+	@touch $(STAMP)
+
+book: $(STAMP)
+	$(PY) -m gpa_lib.book run --profile $(PROFILE) --jobs $(JOBS)
+	$(PY) -m gpa_lib.book build --profile $(PROFILE)
+
+notebooks: $(STAMP)
+	$(PY) -m gpa_lib.book run --profile $(PROFILE) --jobs $(JOBS)
+
+html: $(STAMP)
+	$(PY) -m gpa_lib.book build --profile $(PROFILE)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lock: $(STAMP)
+	$(PY) -m pip freeze --exclude-editable | sed 's/^torch==\([0-9.]*\)+cpu/torch==\1/' \
+	  | { echo "# Pinned versions for a reproducible environment (pip install -c constraints.txt -e \".[book,dev]\")."; \
+	      echo "# Regenerate with \`make lock\` after changing dependencies in pyproject.toml."; cat; } > constraints.txt.tmp
+	mv constraints.txt.tmp constraints.txt
+
+clean:
+	rm -rf _build

@@ -1,0 +1,91 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Reproduce this book
+#
+# Every number in this book was computed by the notebooks when the book was built; none is typed by
+# hand. This page is itself executed last: it reads the timings of the run that produced the pages you
+# are reading.
+#
+# ## Two commands
+#
+# ```bash
+# make book   # create .venv, install the pinned environment, execute every chapter (profile full), render
+# make test   # lint, unit tests, every chapter under the smoke profile, and a warnings-as-errors book build
+# ```
+#
+# ## Profiles
+#
+# The chapters take their parameters from one cell tagged `parameters`; `notebooks/profiles.yml`
+# overrides them per profile:
+#
+# | profile | what it is for | where |
+# |---|---|---|
+# | `smoke` | CI: proves every chapter runs, tiny sizes, seconds per notebook | any CPU |
+# | `full`  | the published book: every figure and table, minutes per notebook | a 2-core CPU |
+# | `gpu`   | paper scale: high resolutions, the CUDA kernel, long training | one CUDA GPU |
+#
+# ```bash
+# .venv/bin/python -m gpa_lib.book run --profile full --only 01_gpa_complexity   # one chapter
+# .venv/bin/python -m gpa_lib.book build --profile full                          # render again
+# .venv/bin/papermill notebooks/01_gpa_complexity.ipynb out.ipynb -p profile smoke  # by hand
+# ```
+#
+# Results of the `full` and `gpu` profiles are written as JSON with provenance (commit, device,
+# library versions, date, wall time) to `data/results/`; smoke runs write theirs under `_build/`.
+
+# %% tags=["parameters"]
+profile = "full"
+run_summary = ""  # path of the run summary; the runner injects it
+
+# %%
+import json
+from pathlib import Path
+
+import pandas as pd
+from myst_nb import glue
+
+from gpa_lib.results import device_description
+
+summary = (
+    json.loads(Path(run_summary).read_text())
+    if run_summary
+    else {"profile": profile, "notebooks": []}
+)
+chapters = [r for r in summary["notebooks"] if r["name"] != "reproduce"]
+times = pd.DataFrame(chapters, columns=["name", "seconds", "status"]).rename(
+    columns={"name": "notebook", "seconds": "wall time (s)"}
+)
+device = device_description()
+glue("repro_profile", summary["profile"], display=False)
+glue("repro_n_notebooks", len(chapters), display=False)
+glue("repro_total_s", float(times["wall time (s)"].sum()) if len(times) else 0.0, display=False)
+glue("repro_cpu", f"{device['cpu']} ({device['cpu_count']} logical cores)", display=False)
+glue("repro_gpu", device["gpu"] or "none", display=False)
+times
+
+# %% [markdown]
+# ## The run behind this build
+#
+# This build executed {glue:text}`repro_n_notebooks` chapter notebook(s) under the
+# {glue:text}`repro_profile` profile in {glue:text}`repro_total_s:.1f` seconds of wall time in total, on
+# {glue:text}`repro_cpu`; GPU: {glue:text}`repro_gpu`. The table above lists each notebook's wall time
+# as measured by the runner (kernel start included).
+#
+# ## Real data
+#
+# The chapters run on built-in synthetic data by default, so the book builds anywhere without
+# downloads. Readers with the real datasets point the loaders at them:
+#
+# - **DeepFashion** in the Pose-Transfer layout (PATN, GFLA): see `data/deepfashion.md`.
+# - **H&M Personalized Fashion Recommendations** transactions: see `data/hm.md`.

@@ -1,0 +1,103 @@
+"""Render the executed notebooks and the prose pages with Jupyter Book (execution off, warnings fatal)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from gpa_lib.book.errors import BookError
+from gpa_lib.book.execute import executed_dir
+from gpa_lib.book.project import PAGE_DIR, BookProject
+
+#: Files copied from the project root into the staged source tree.
+ROOT_FILES = ("_config.yml", "_toc.yml")
+
+
+def html_dir(project: BookProject, profile: str) -> Path:
+    """``_build/html`` for the published profiles, ``_build/html-<profile>`` otherwise."""
+    return project.build_dir / ("html" if profile == "full" else f"html-{profile}")
+
+
+def stage(project: BookProject, profile: str) -> Path:
+    """Assemble ``_build/src/<profile>``: the config, the prose, and each notebook's executed .ipynb."""
+    src = project.build_dir / "src" / profile
+    if src.exists():
+        shutil.rmtree(src)
+    src.mkdir(parents=True)
+    for name in ROOT_FILES:
+        shutil.copy2(project.root / name, src / name)
+    if (project.root / PAGE_DIR).is_dir():
+        shutil.copytree(
+            project.root / PAGE_DIR,
+            src / PAGE_DIR,
+            ignore=shutil.ignore_patterns("*.py", "__pycache__"),
+        )
+    done = executed_dir(project, profile)
+    for nb in project.notebooks():
+        executed = done / f"{nb.name}.ipynb"
+        if not executed.exists():
+            raise BookError(
+                f"notebook {nb.name} has no executed output for profile {profile!r}; "
+                f"run: python -m gpa_lib.book run --profile {profile} --only {nb.name}"
+            )
+        target = src / f"{nb.toc_entry}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(executed, target)
+    return src
+
+
+WARNING = re.compile(r"(WARNING|ERROR|CRITICAL):")
+
+
+def build_book(project: BookProject, profile: str, *, echo=print) -> Path:
+    """Build the HTML book from the executed notebooks; return the path of index.html."""
+    project.validate(profile)
+    src = stage(project, profile)
+    out = project.build_dir / "jb" / profile
+    cmd = [
+        str(Path(sys.executable).with_name("jupyter-book")),
+        "build",
+        str(src),
+        "--path-output",
+        str(out),
+        "--builder",
+        "html",
+        "-W",
+        "--keep-going",
+        "-q",
+    ]
+    echo(f"rendering profile {profile!r} with Jupyter Book")
+    env = os.environ | {"PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    log = proc.stdout + proc.stderr
+    warnings = [line.strip() for line in log.splitlines() if WARNING.search(line)]
+    if proc.returncode != 0 or warnings:
+        for line in warnings[:20]:
+            echo(line)
+        first = warnings[0] if warnings else (log.strip().splitlines() or ["no output"])[-1]
+        page = _page_of(first, src)
+        raise BookError(
+            f"book build failed{f' on {page}' if page else ''}: {_strip_path(first, src)}"
+            + (f" ({len(warnings)} warnings)" if len(warnings) > 1 else "")
+        )
+    built = out / "_build" / "html"
+    final = html_dir(project, profile)
+    if final.exists():
+        shutil.rmtree(final)
+    shutil.copytree(built, final)
+    index = final / "index.html"
+    echo(f"book: {index}")
+    return index
+
+
+def _page_of(line: str, src: Path) -> str | None:
+    match = re.search(re.escape(str(src)) + r"/([^:]+)", line)
+    return match.group(1) if match else None
+
+
+def _strip_path(line: str, src: Path) -> str:
+    return line.replace(str(src) + "/", "")

@@ -1,0 +1,187 @@
+"""Atomic writes and provenance for every result file the compendium produces.
+
+Every JSON under ``data/results/`` is written through :func:`write_result`, which adds a
+``provenance`` block (git commit, profile, device, library versions, date, wall time) and replaces
+the file atomically, so that an interrupted run never leaves a half-written result behind.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO_ROOT / "data" / "results"
+#: The notebook runner points smoke runs elsewhere so that tests never overwrite committed results.
+RESULTS_ENV = "GPA_LIB_RESULTS_DIR"
+
+
+def default_results_dir() -> Path:
+    """``$GPA_LIB_RESULTS_DIR`` when set (the runner sets it), else ``data/results``."""
+    return Path(os.environ.get(RESULTS_ENV, RESULTS_DIR))
+
+
+def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(
+        path, json.dumps(obj, indent=2, sort_keys=False, default=_jsonable) + "\n"
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    """Fallback for numpy scalars and arrays, paths and dates inside result dicts."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (Path, _dt.date, _dt.datetime)):
+        return str(value)
+    raise TypeError(f"cannot write a {type(value).__name__} to JSON: {value!r}")
+
+
+def git_commit(root: Path = REPO_ROOT) -> str:
+    """The current commit, with ``-dirty`` when the work tree has uncommitted changes; ``unknown`` outside git."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def device_description() -> dict[str, Any]:
+    """What the numbers were measured on: CPU model and count, and the GPU when torch sees one."""
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+    }
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+            info["cuda"] = torch.version.cuda
+            info["gpu_count"] = torch.cuda.device_count()
+        else:
+            info["gpu"] = None
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        info["gpu"] = None
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def library_versions(
+    names: tuple[str, ...] = ("torch", "numpy", "pandas", "scikit-learn", "gpa_lib"),
+) -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def provenance(
+    *, profile: str | None = None, wall_time_s: float | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The provenance block stored with every result."""
+    block = {
+        "commit": git_commit(),
+        "profile": profile,
+        "device": device_description(),
+        "versions": library_versions(),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "wall_time_s": None if wall_time_s is None else round(float(wall_time_s), 3),
+    }
+    block.update(extra)
+    return block
+
+
+def write_result(
+    name: str,
+    payload: dict[str, Any],
+    *,
+    profile: str | None = None,
+    wall_time_s: float | None = None,
+    results_dir: str | os.PathLike | None = None,
+    **extra: Any,
+) -> Path:
+    """Write ``payload`` plus provenance to ``<results_dir>/<name>.json`` atomically and return the path.
+
+    ``name`` is a file stem (``"attention_bench_cpu"``), not a path: it may not contain a separator.
+    """
+    if not name or "/" in name or os.sep in name or name.endswith(".json"):
+        raise ValueError(
+            f"name={name!r} must be a bare file stem such as 'backtest', without '/' or '.json'"
+        )
+    if "provenance" in payload:
+        raise ValueError("payload already has a 'provenance' key; write_result adds it")
+    folder = Path(results_dir) if results_dir is not None else default_results_dir()
+    document = {
+        **payload,
+        "provenance": provenance(profile=profile, wall_time_s=wall_time_s, **extra),
+    }
+    return atomic_write_json(folder / f"{name}.json", document)
+
+
+def read_result(name: str, results_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    folder = Path(results_dir) if results_dir is not None else default_results_dir()
+    path = folder / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no result {name!r} at {path}; run the script or notebook that writes it"
+        )
+    return json.loads(path.read_text())

@@ -1,0 +1,39 @@
+"""Every chapter of the real book under the smoke profile, then a warnings-as-errors build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gpa_lib.book import BookProject, build_book, glued_values, run_notebooks
+
+pytestmark = pytest.mark.notebooks
+
+
+@pytest.fixture(scope="module")
+def smoke_build(tmp_path_factory) -> tuple[BookProject, Path]:
+    project = BookProject(build_dir=tmp_path_factory.mktemp("smoke_build"))
+    records = run_notebooks(project, "smoke", jobs=1)
+    assert all(r.status == "ok" for r in records)
+    return project, build_book(project, "smoke")
+
+
+def test_every_page_is_rendered(smoke_build):
+    project, index = smoke_build
+    html = index.parent
+    for entry in project.toc_entries():
+        assert (html / f"{entry}.html").exists(), f"{entry} was not rendered"
+
+
+def test_every_chapter_glues_what_its_prose_cites(smoke_build):
+    project, _ = smoke_build
+    executed = project.build_dir / "executed" / "smoke"
+    for nb in project.notebooks():
+        cited = set()
+        for line in nb.source.read_text().splitlines():
+            if line.startswith("#") and "{glue:" in line:
+                for part in line.split("{glue:")[1:]:
+                    cited.add(part.split("`")[1].split(":")[0])
+        missing = cited - set(glued_values(executed / f"{nb.name}.ipynb"))
+        assert not missing, f"{nb.name} cites glue keys it never glued: {sorted(missing)}"
