@@ -1,0 +1,143 @@
+"""Ranking metrics as free functions over full candidate rankings (never sampled negatives).
+
+All functions work on a block of customers at once:
+
+- ``scores``: float (n_customers, n_candidates), higher is better;
+- ``relevant``: bool (n_customers, n_candidates), True where the customer bought the candidate in the
+  test window.
+
+Per-customer values are returned as arrays (NaN where the metric is undefined for that customer, e.g.
+AUC without any purchase); :func:`bootstrap_ci` turns them into a mean with a 95% interval over
+customers, and :func:`paired_bootstrap_diff` into the interval of the gap between two models.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+
+def _check(scores: np.ndarray, relevant: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    scores = np.asarray(scores, dtype=np.float64)
+    relevant = np.asarray(relevant)
+    if scores.ndim != 2:
+        raise ValueError(
+            f"scores must be 2-D (n_customers, n_candidates), got shape {scores.shape}"
+        )
+    if relevant.shape != scores.shape:
+        raise ValueError(
+            f"relevant has shape {relevant.shape}, but scores has shape {scores.shape}"
+        )
+    if relevant.dtype != bool:
+        raise TypeError(f"relevant must be a bool array, got dtype {relevant.dtype}")
+    if np.isnan(scores).any():
+        raise ValueError(f"scores contain {int(np.isnan(scores).sum())} NaN values")
+    return scores, relevant
+
+
+def per_customer_auc(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """AUC of each customer's ranking of all candidates (ties count one half); NaN without positives or negatives.
+
+    The papers' measure: the probability that a bought article outranks a not-bought one.
+    """
+    scores, relevant = _check(scores, relevant)
+    ranks = rankdata(scores, axis=1)  # average ranks for ties, 1 = lowest score
+    n_pos = relevant.sum(axis=1)
+    n_neg = relevant.shape[1] - n_pos
+    rank_sum = np.where(relevant, ranks, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices (n_customers, k) of the ``k`` best candidates per customer, best first; ties go to the
+    lower index. Linear in the number of candidates (a partition, not a full sort)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if k < 1:
+        raise ValueError(f"k={k} must be at least 1")
+    n, m = scores.shape
+    k = min(k, m)
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]  # the k-th best score per row, (n, 1)
+    greater = scores > kth
+    tied = scores == kth
+    # of the candidates tied with the k-th score, keep the lowest indices that still fit
+    room = k - greater.sum(axis=1, keepdims=True)
+    selected = greater | (tied & (np.cumsum(tied, axis=1) <= room))
+    idx = np.nonzero(selected)[1].reshape(n, k)  # ascending index within each row
+    order = np.argsort(-np.take_along_axis(scores, idx, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(idx, order, axis=1)
+
+
+def hits_at_k(scores: np.ndarray, relevant: np.ndarray, k: int) -> np.ndarray:
+    """Bool (n_customers, k): is the candidate at rank i relevant?"""
+    scores, relevant = _check(scores, relevant)
+    return np.take_along_axis(relevant, top_k(scores, k), axis=1)
+
+
+def map_at_k(scores: np.ndarray, relevant: np.ndarray, k: int = 12) -> np.ndarray:
+    """Average precision at ``k`` per customer (the H&M competition's MAP@12): sum of precision@i at
+    each hit, divided by min(#relevant, k); NaN for customers without purchases."""
+    hits = hits_at_k(scores, relevant, k)
+    n_rel = relevant.sum(axis=1)
+    precision = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ap = (precision * hits).sum(axis=1) / np.minimum(n_rel, k)
+    return np.where(n_rel > 0, ap, np.nan)
+
+
+def recall_at_k(scores: np.ndarray, relevant: np.ndarray, k: int = 12) -> np.ndarray:
+    """Share of each customer's purchases found in the top ``k``; NaN without purchases."""
+    hits = hits_at_k(scores, relevant, k)
+    n_rel = relevant.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_rel > 0, hits.sum(axis=1) / n_rel, np.nan)
+
+
+def ndcg_at_k(scores: np.ndarray, relevant: np.ndarray, k: int = 12) -> np.ndarray:
+    """Normalised discounted cumulative gain at ``k`` with binary gains; NaN without purchases."""
+    hits = hits_at_k(scores, relevant, k)
+    n_rel = relevant.sum(axis=1)
+    discount = 1.0 / np.log2(np.arange(2, hits.shape[1] + 2))
+    dcg = (hits * discount).sum(axis=1)
+    ideal = np.cumsum(discount)[np.clip(np.minimum(n_rel, hits.shape[1]) - 1, 0, None)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n_rel > 0, dcg / ideal, np.nan)
+
+
+METRICS = {
+    "auc": per_customer_auc,
+    "map@12": map_at_k,
+    "recall@12": recall_at_k,
+    "ndcg@12": ndcg_at_k,
+}
+
+
+def bootstrap_ci(
+    values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of the finite ``values`` and its percentile bootstrap interval over customers."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    if not 0 < level < 1:
+        raise ValueError(f"level={level} must lie strictly between 0 and 1")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, size=(n_boot, values.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(values.mean()), float(lo), float(hi)
+
+
+def paired_bootstrap_diff(
+    a: np.ndarray, b: np.ndarray, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of ``a - b`` over customers where both are finite, with its bootstrap interval.
+
+    The gap between two models is significant at ``level`` when the interval excludes 0.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"a has shape {a.shape}, b has shape {b.shape}; pair them per customer")
+    both = np.isfinite(a) & np.isfinite(b)
+    return bootstrap_ci(a[both] - b[both], n_boot=n_boot, level=level, seed=seed)
