@@ -1,0 +1,413 @@
+"""Loader for the public H&M Personalized Fashion Recommendations data (Kaggle, 2022).
+
+Files under ``root`` (see ``data/hm.md`` for where to get them):
+``transactions_train.csv`` (31.8M rows: ``t_dat, customer_id, article_id, price, sales_channel_id``),
+``articles.csv`` (25 columns), ``customers.csv`` (7 columns), optionally ``images/0xx/0xxxxxxxxx.jpg``.
+
+Mapping to :class:`~gpa_lib.recsys.data.SalesData`:
+
+- customers: the row order of ``customers.csv`` gives the int64 ``customer`` id (0, 1, ...); the hex
+  ``customer_id`` is kept as a column, so ``customers["customer_id"]`` is the mapping back.
+- transactions: ``order`` approximates a checkout by (customer, day), numbered in time order;
+  ``returned`` and ``size`` are unknown (all missing); ``sales_channel_id`` is kept (int8).
+- articles: ``category`` = ``product_type_name``, ``colour`` = ``colour_group_name``, ``pattern`` =
+  ``graphical_appearance_name``, ``brand`` = ``index_name`` (H&M's lines: Ladieswear, Divided, ...),
+  ``price_tier`` = tertile (low/mid/high) of the article's median price within its
+  ``product_group_name``, ``season`` and ``material`` all missing (H&M does not publish them),
+  ``launch`` = first day sold (``NaT`` if never sold). Every original column is kept.
+
+The transactions file is streamed in blocks with typed columns (pyarrow), so memory stays at the size
+of the typed result (~1.3 GB for the full file) rather than the text. A missing file, a missing column
+or an unparsable row is a ``ValueError`` naming the file, the column and the line.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import itertools
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from tqdm.auto import tqdm
+
+from gpa_lib.recsys.data import SalesData, size_categorical
+
+TRANSACTIONS_FILE = "transactions_train.csv"
+ARTICLES_FILE = "articles.csv"
+CUSTOMERS_FILE = "customers.csv"
+
+TRANSACTION_TYPES = {
+    "t_dat": pa.date32(),
+    "customer_id": pa.dictionary(pa.int32(), pa.string()),
+    "article_id": pa.int64(),
+    "price": pa.float64(),
+    "sales_channel_id": pa.int8(),
+}
+CUSTOMER_TYPES = {
+    "customer_id": pa.string(),
+    "FN": pa.float64(),
+    "Active": pa.float64(),
+    "club_member_status": pa.string(),
+    "fashion_news_frequency": pa.string(),
+    "age": pa.float64(),
+    "postal_code": pa.string(),
+}
+ARTICLE_REQUIRED = (
+    "article_id",
+    "product_type_name",
+    "product_group_name",
+    "graphical_appearance_name",
+    "colour_group_name",
+    "index_name",
+)
+ARTICLE_INT_COLUMNS = (
+    "article_id",
+    "product_code",
+    "product_type_no",
+    "graphical_appearance_no",
+    "colour_group_code",
+    "perceived_colour_value_id",
+    "perceived_colour_master_id",
+    "department_no",
+    "index_group_no",
+    "section_no",
+    "garment_group_no",
+)
+
+
+def load_hm(
+    root: str | os.PathLike,
+    images: bool = False,
+    *,
+    image_size: int = 32,
+    block_size: int = 16 << 20,
+    progress: bool = True,
+) -> SalesData:
+    """Read the H&M files under ``root`` into a validated :class:`SalesData`.
+
+    ``images=True`` also reads ``images/0xx/0xxxxxxxxx.jpg``, fitted into ``image_size`` x
+    ``image_size`` pixels on white; articles without a file get a zero image and
+    ``articles["has_image"] = False``. ``block_size`` (bytes) bounds the text read at once.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"root={str(root)!r} is not a folder; point it at the unpacked H&M data")
+    for name in (TRANSACTIONS_FILE, ARTICLES_FILE, CUSTOMERS_FILE):
+        if not (root / name).is_file():
+            raise ValueError(f"{name} is missing under root={str(root)!r} (see data/hm.md)")
+    customers = read_customers(root / CUSTOMERS_FILE)
+    articles = read_articles(root / ARTICLES_FILE)
+    transactions = read_transactions(
+        root / TRANSACTIONS_FILE, customers["customer_id"], block_size=block_size, progress=progress
+    )
+    articles = _add_model_attributes(articles, transactions)
+    image_array = None
+    if images:
+        image_array, found = read_images(
+            root / "images", articles.index.to_numpy(), image_size, progress
+        )
+        articles["has_image"] = found
+    return SalesData(
+        transactions,
+        articles,
+        customers,
+        images=image_array,
+        meta={"source": "hm", "root": str(root)},
+    )
+
+
+# ---------------------------------------------------------------------- the three tables
+
+
+def read_customers(file: Path) -> pd.DataFrame:
+    """``customers.csv`` indexed by ``customer`` = row number; ``customer_id`` keeps the hex id."""
+    header = _check_header(file, CUSTOMER_TYPES)
+    table = _read_small_csv(file, header, CUSTOMER_TYPES)
+    hex_ids = table.column("customer_id")
+    if hex_ids.null_count:
+        line = int(np.flatnonzero(hex_ids.is_null().to_numpy(zero_copy_only=False))[0]) + 2
+        raise ValueError(f"{file.name} line {line}, column 'customer_id': missing customer id")
+    customers = pd.DataFrame(
+        {
+            "customer_id": hex_ids.to_pandas(),
+            "FN": table.column("FN").to_pandas().eq(1.0),
+            "Active": table.column("Active").to_pandas().eq(1.0),
+            "club_member_status": table.column("club_member_status").to_pandas().astype("category"),
+            "fashion_news_frequency": table.column("fashion_news_frequency")
+            .to_pandas()
+            .astype("category"),
+            "age": table.column("age").to_pandas().astype("Int64"),
+            "postal_code": table.column("postal_code").to_pandas(),
+        },
+        index=pd.RangeIndex(table.num_rows, name="customer").astype(np.int64),
+    )
+    duplicated = customers["customer_id"].duplicated()
+    if duplicated.any():
+        line = int(np.flatnonzero(duplicated.to_numpy())[0]) + 2
+        raise ValueError(
+            f"{file.name} line {line}, column 'customer_id': duplicated id "
+            f"{customers['customer_id'].iloc[line - 2]!r} ({int(duplicated.sum())} duplicates)"
+        )
+    return customers
+
+
+def read_articles(file: Path) -> pd.DataFrame:
+    """``articles.csv`` indexed by ``article`` (= ``article_id``), names as categoricals."""
+    header = _check_header(file, dict.fromkeys(ARTICLE_REQUIRED))
+    types = {c: pa.int64() for c in ARTICLE_INT_COLUMNS if c in header}
+    types.update({c: pa.string() for c in header if c not in types})
+    table = _read_small_csv(file, header, types)
+    ids = table.column("article_id")
+    if ids.null_count:
+        line = int(np.flatnonzero(ids.is_null().to_numpy(zero_copy_only=False))[0]) + 2
+        raise ValueError(f"{file.name} line {line}, column 'article_id': missing article id")
+    articles = table.to_pandas()
+    for column in articles.columns:
+        if column not in ("article_id", "detail_desc") and pd.api.types.is_string_dtype(
+            articles[column].dtype
+        ):
+            articles[column] = articles[column].astype("category")
+    articles = articles.set_index(
+        pd.Index(articles.pop("article_id").to_numpy(np.int64), name="article")
+    )
+    duplicated = articles.index.duplicated()
+    if duplicated.any():
+        line = int(np.flatnonzero(duplicated)[0]) + 2
+        raise ValueError(
+            f"{file.name} line {line}, column 'article_id': duplicated id {articles.index[line - 2]}"
+        )
+    return articles
+
+
+def read_transactions(
+    file: Path, customer_ids: pd.Series, *, block_size: int = 16 << 20, progress: bool = True
+) -> pd.DataFrame:
+    """Stream ``transactions_train.csv`` in blocks into the transactions table.
+
+    ``customer_ids`` (hex strings, position = integer id) maps ``customer_id``; an id not in it is a
+    ``ValueError`` naming the line. Rows are sorted by day (stably) and numbered into orders by
+    (customer, day).
+    """
+    header = _check_header(file, TRANSACTION_TYPES)
+    id_index = pd.Index(customer_ids.to_numpy())
+    try:  # open_csv already reads the first block
+        reader = pacsv.open_csv(
+            file,
+            read_options=pacsv.ReadOptions(block_size=block_size),
+            convert_options=pacsv.ConvertOptions(
+                column_types=TRANSACTION_TYPES, include_columns=list(TRANSACTION_TYPES)
+            ),
+        )
+    except pa.ArrowInvalid as error:
+        raise _locate_bad_row(file, header, TRANSACTION_TYPES, 0, error) from error
+    days, customers, articles, prices, channels = [], [], [], [], []
+    rows_done = 0
+    bar = tqdm(
+        total=file.stat().st_size,
+        unit="B",
+        unit_scale=True,
+        desc="H&M transactions",
+        disable=not progress,
+    )
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid as error:
+            raise _locate_bad_row(file, header, TRANSACTION_TYPES, rows_done, error) from error
+        for column in TRANSACTION_TYPES:
+            values = batch.column(column)
+            if values.null_count:
+                line = (
+                    rows_done
+                    + int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
+                    + 2
+                )
+                raise ValueError(f"{file.name} line {line}, column {column!r}: missing value")
+        hex_ids = batch.column("customer_id")
+        code_of_value = id_index.get_indexer(hex_ids.dictionary.to_numpy(zero_copy_only=False))
+        customer = code_of_value[hex_ids.indices.to_numpy()]  # (rows,) integer ids, -1 unknown
+        if (customer < 0).any():
+            first = int(np.flatnonzero(customer < 0)[0])
+            raise ValueError(
+                f"{file.name} line {rows_done + first + 2}, column 'customer_id': "
+                f"{hex_ids[first].as_py()!r} is not in {CUSTOMERS_FILE} "
+                f"({int((customer < 0).sum())} such rows in this block)"
+            )
+        days.append(batch.column("t_dat").cast(pa.int32()).to_numpy())
+        customers.append(customer.astype(np.int32))
+        articles.append(batch.column("article_id").to_numpy())
+        prices.append(batch.column("price").to_numpy())
+        channels.append(batch.column("sales_channel_id").to_numpy())
+        rows_done += batch.num_rows
+        bar.update(block_size)
+    bar.close()
+    # one column at a time, freeing the blocks as we go: peak ~ the typed result plus one column
+    day = _concat(days, np.int32)
+    sort = None if not len(day) or (np.diff(day) >= 0).all() else np.argsort(day, kind="stable")
+    columns = {
+        "t_dat": day,
+        "customer": _concat(customers, np.int32),
+        "article": _concat(articles, np.int64),
+        "price": _concat(prices, np.float64),
+        "sales_channel_id": _concat(channels, np.int8),
+    }
+    if sort is not None:  # H&M is sorted by day; other dumps may not be
+        for name in columns:
+            columns[name] = columns[name][sort]
+        del sort
+    day, customer = columns["t_dat"], columns["customer"]
+    order = _orders_by_customer_day(day, customer)
+    n = len(day)
+    columns["t_dat"] = day.astype("datetime64[D]").astype("datetime64[ns]")
+    columns["customer"] = customer.astype(np.int64)
+    del day, customer
+    frame = {
+        "t_dat": columns.pop("t_dat"),
+        "customer": columns.pop("customer"),
+        "article": columns.pop("article"),
+        "price": columns.pop("price"),
+        "order": order,
+        "returned": pd.arrays.BooleanArray(np.zeros(n, bool), np.ones(n, bool)),  # all unknown
+        "size": pd.Categorical.from_codes(
+            np.full(n, -1, np.int8), dtype=size_categorical([]).dtype
+        ),
+        "sales_channel_id": columns.pop("sales_channel_id"),
+    }
+    return pd.DataFrame(frame, copy=False)
+
+
+def _orders_by_customer_day(day: np.ndarray, customer: np.ndarray) -> np.ndarray:
+    """Order ids for rows sorted by ``day``: one order per (customer, day), numbered by day, then customer."""
+    order = np.empty(len(day), dtype=np.int64)
+    bounds = np.r_[0, np.flatnonzero(np.diff(day)) + 1, len(day)]
+    next_order = 0
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        distinct, inverse = np.unique(customer[start:stop], return_inverse=True)
+        order[start:stop] = next_order + inverse
+        next_order += len(distinct)
+    return order
+
+
+def _add_model_attributes(articles: pd.DataFrame, transactions: pd.DataFrame) -> pd.DataFrame:
+    """The data model's attribute columns, derived from H&M's columns and the sales."""
+    out = articles.copy()
+    out["category"] = out["product_type_name"].astype("category")
+    out["colour"] = out["colour_group_name"].astype("category")
+    out["pattern"] = out["graphical_appearance_name"].astype("category")
+    out["brand"] = out["index_name"].astype("category")
+    sold = transactions.groupby("article", sort=False)
+    first_day = sold["t_dat"].min()
+    median_price = sold["price"].median()
+    out["launch"] = first_day.reindex(out.index).astype("datetime64[ns]")
+    price = median_price.reindex(out.index)
+    rank = price.groupby(out["product_group_name"].astype(str), sort=False).rank(pct=True)
+    tier = pd.cut(
+        rank, [0.0, 1 / 3, 2 / 3, 1.0], labels=["low", "mid", "high"], include_lowest=True
+    )
+    out["price_tier"] = tier.astype(pd.CategoricalDtype(["low", "mid", "high"], ordered=True))
+    for unknown in ("season", "material"):
+        out[unknown] = pd.Categorical([None] * len(out), categories=pd.Index([], dtype=str))
+    return out
+
+
+# ---------------------------------------------------------------------- images
+
+
+def read_images(
+    folder: Path, article_ids: np.ndarray, image_size: int, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(images (n, S, S, 3) uint8, found (n,) bool)``: each JPEG fitted into S x S on white."""
+    from PIL import Image
+
+    images = np.zeros((len(article_ids), image_size, image_size, 3), dtype=np.uint8)  # (n, H, W, C)
+    found = np.zeros(len(article_ids), dtype=bool)
+    for i, article in enumerate(tqdm(article_ids, desc="H&M images", disable=not progress)):
+        name = f"{int(article):010d}"
+        file = folder / name[:3] / f"{name}.jpg"
+        if not file.is_file():
+            continue
+        with Image.open(file) as image:
+            image.draft(
+                "RGB", (image_size * 2, image_size * 2)
+            )  # JPEG decodes at reduced scale: fast
+            image = image.convert("RGB")
+            image.thumbnail((image_size, image_size))
+            canvas = Image.new("RGB", (image_size, image_size), (255, 255, 255))
+            canvas.paste(image, ((image_size - image.width) // 2, (image_size - image.height) // 2))
+        images[i] = np.asarray(canvas)
+        found[i] = True
+    return images, found
+
+
+# ---------------------------------------------------------------------- CSV helpers
+
+
+def _check_header(file: Path, required: dict[str, Any]) -> list[str]:
+    with open(file, newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), [])
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ValueError(f"{file.name} lacks column(s) {missing}; its header has {header}")
+    return header
+
+
+def _read_small_csv(file: Path, header: list[str], types: dict[str, Any]) -> pa.Table:
+    types = {c: t for c, t in types.items() if c in header}
+    try:
+        return pacsv.read_csv(file, convert_options=pacsv.ConvertOptions(column_types=types))
+    except pa.ArrowInvalid as error:
+        raise _locate_bad_row(file, header, types, 0, error) from error
+
+
+_PARSERS = {
+    pa.date32(): dt.date.fromisoformat,
+    pa.int64(): int,
+    pa.int8(): int,
+    pa.float64(): float,
+}
+
+
+def _locate_bad_row(
+    file: Path, header: list[str], types: dict[str, Any], rows_done: int, error: Exception
+) -> ValueError:
+    """A ``ValueError`` naming the first unparsable line at or after data row ``rows_done``.
+
+    pyarrow reports the column but not the row, so the failing block is re-read with the csv module
+    (only on this error path).
+    """
+    with open(file, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)  # the header
+        for row in itertools.islice(reader, rows_done, None):
+            line = reader.line_num
+            if len(row) != len(header):
+                return ValueError(
+                    f"{file.name} line {line}: expected {len(header)} fields, got {len(row)}"
+                )
+            for column, value in zip(header, row, strict=True):
+                parse = _PARSERS.get(types.get(column))
+                if parse is None or value == "":
+                    continue
+                try:
+                    parse(value)
+                except ValueError:
+                    return ValueError(
+                        f"{file.name} line {line}, column {column!r}: cannot parse {value!r} "
+                        f"as {types[column]}"
+                    )
+    return ValueError(f"{file.name}: unparsable content after data row {rows_done}: {error}")
+
+
+def _concat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    """Concatenate and empty ``parts`` (so the blocks can be freed)."""
+    out = np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+    parts.clear()
+    return out
