@@ -33,6 +33,9 @@ notebooks: $(STAMP)
 html: $(STAMP)
 	$(PY) -m gpa_lib.book build --profile $(PROFILE)
 
+kernel-check: $(STAMP)
+	$(PY) -m gpa_lib.attention.kernel_check
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

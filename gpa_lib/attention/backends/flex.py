@@ -1,0 +1,195 @@
+"""The FlexAttention backend: phase 2 as ``flex_attention`` with a BlockMask, compiled by inductor.
+
+Queries are laid out cell-major (the ``cell*cell`` tokens of cell 0, then of cell 1, ...) and keys
+block-major (the ``pool*pool`` tokens of key block 0, then of block 1, ...). In that token order a
+query cell is one query tile of ``cell^2`` rows and a key block one key tile of ``pool^2`` columns, so
+the selection *is* the BlockMask: tile row K holds the ``topk`` selected blocks as full tiles, and
+``flex_attention`` never visits the others.
+
+It runs where ``torch.compile`` can build FlexAttention: on CPU with a C++ compiler (forward only, in
+float32, float16 or bfloat16; torch 2.13 has no FlexAttention backward on CPU), on CUDA with Triton.
+A compile failure is reported as :class:`BackendCompileError`, remembered, and ``backend=None`` falls
+back to the next backend.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+
+from ..grid import from_cells, to_cells
+from ..problem import GPAProblem
+from ..selection import select_key_blocks_flat
+from . import Backend, BackendCompileError
+
+#: Below this many query tokens per (batch, head) ``backend=None`` prefers the reference backend:
+#: compiling FlexAttention takes seconds, which small problems never win back.
+FLEX_MIN_QUERIES = 4096
+
+_CPU_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+_CUDA_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+@functools.cache
+def _flex_import_reason() -> str | None:
+    try:
+        from torch.nn.attention.flex_attention import BlockMask, flex_attention  # noqa: F401
+    except ImportError as err:  # pragma: no cover - present in torch 2.13
+        return f"torch.nn.attention.flex_attention cannot be imported ({err})"
+    if not torch._dynamo.is_dynamo_supported():
+        return "torch.compile is not supported on this Python/platform"
+    return None
+
+
+@functools.cache
+def _compiler_reason(device_type: str) -> str | None:
+    """Why inductor cannot generate FlexAttention code for ``device_type`` (None: it can)."""
+    if device_type == "cpu":
+        try:
+            from torch._inductor import cpp_builder
+
+            cpp_builder.get_cpp_compiler()
+        except Exception as err:  # noqa: BLE001 - any failure means no usable compiler
+            return f"inductor finds no C++ compiler for CPU code ({err}); install g++ or set CXX"
+        return None
+    if device_type == "cuda":
+        from torch.utils._triton import has_triton
+
+        return None if has_triton() else "Triton is not installed; pip install triton"
+    return f"FlexAttention has no compiled kernels for device type {device_type!r}"
+
+
+@functools.cache
+def _compiled_flex_attention():
+    from torch.nn.attention.flex_attention import flex_attention
+
+    return torch.compile(flex_attention)
+
+
+def _tile(size: int) -> int:
+    """Largest Triton tile in (128, 64, 32, 16) dividing ``size`` (0 when none does)."""
+    return next((t for t in (128, 64, 32, 16) if size % t == 0), 0)
+
+
+def gpa_block_mask(selection: torch.Tensor, problem: GPAProblem, *, with_q_blocks: bool = False):
+    """The BlockMask of a selection on the cell-major query and block-major key token orders.
+
+    selection: (B, h, K, topk) block indices. Tiles are (cell^2 queries) x (pool^2 keys); the
+    selected tiles are full (no ``mask_mod`` inside them). ``with_q_blocks`` also builds the
+    transposed (key to query) index that the backward pass needs.
+    """
+    from torch.nn.attention.flex_attention import BlockMask
+
+    B, h, K, topk = selection.shape
+    Nb = problem.n_key_blocks
+    device = selection.device
+    full_count = torch.full((B, h, K), topk, dtype=torch.int32, device=device)  # (B, h, K)
+    partial_count = torch.zeros((B, h, K), dtype=torch.int32, device=device)  # (B, h, K)
+    if with_q_blocks:
+        # The transpose reads index rows as wide as the key block count.
+        full_index = torch.zeros((B, h, K, Nb), dtype=torch.int32, device=device)  # (B, h, K, Nb)
+        full_index[..., :topk] = selection
+        partial_index = torch.zeros_like(full_index)  # (B, h, K, Nb)
+    else:
+        full_index = selection.to(torch.int32)  # (B, h, K, k)
+        # Only its width (the key block count) is read; an expanded zero costs no memory.
+        partial_index = torch.zeros((1, 1, 1, 1), dtype=torch.int32, device=device).expand(
+            B, h, K, Nb
+        )
+    return BlockMask.from_kv_blocks(
+        partial_count,
+        partial_index,
+        full_count,
+        full_index,
+        BLOCK_SIZE=(problem.cell**2, problem.pool**2),
+        seq_lengths=(problem.n_queries, problem.n_keys),
+        compute_q_blocks=with_q_blocks,
+    )
+
+
+class FlexBackend(Backend):
+    """Phase 2 with compiled ``flex_attention`` on a BlockMask built from the selection."""
+
+    name = "flex"
+
+    def __init__(self) -> None:
+        self.broken: dict[str, str] = {}  # device type -> why compiling failed once
+
+    def can_run(self, problem: GPAProblem) -> str | None:
+        device_type = problem.device.type
+        reason = _flex_import_reason() or _compiler_reason(device_type)
+        if reason is not None:
+            return reason
+        if device_type in self.broken:
+            return f"compiling FlexAttention failed earlier in this process: {self.broken[device_type]}"
+        if device_type == "cpu":
+            if problem.dtype not in _CPU_DTYPES:
+                return f"FlexAttention on CPU supports float32, float16 and bfloat16, got dtype={problem.dtype}"
+            if problem.needs_grad:
+                return (
+                    "FlexAttention has no backward pass on CPU in torch "
+                    f"{torch.__version__}; run under torch.no_grad() or use backend='reference'"
+                )
+            return None
+        if problem.dtype not in _CUDA_DTYPES:
+            return f"FlexAttention on CUDA supports float32, float16 and bfloat16, got dtype={problem.dtype}"
+        if not (_tile(problem.cell**2) and _tile(problem.pool**2)):
+            return (
+                f"Triton tiles need cell^2={problem.cell**2} and pool^2={problem.pool**2} "
+                "to be multiples of 16"
+            )
+        return None
+
+    def declines(self, problem: GPAProblem) -> str | None:
+        if problem.n_queries < FLEX_MIN_QUERIES:
+            return (
+                f"{problem.n_queries} query tokens < FLEX_MIN_QUERIES={FLEX_MIN_QUERIES}: compiling "
+                "costs seconds, the reference backend is faster end to end"
+            )
+        return None
+
+    def __call__(self, q, k, v, problem):
+        selection = select_key_blocks_flat(q, k, problem)  # (B, h, K, k)
+        return self.attend(q, k, v, selection, problem), selection
+
+    def attend(self, q, k, v, selection, problem) -> torch.Tensor:
+        """Phase 2 for a given selection (B, h, K, topk): (B, h, Hq, Wq, Dv)."""
+        scale = 1.0 / math.sqrt(problem.head_dim)
+        q_tok = to_cells(q, problem.cell).flatten(2, 3)  # (B, h, Nq, D), cell-major
+        k_tok = to_cells(k, problem.pool).flatten(2, 3)  # (B, h, Nk, D), block-major
+        v_tok = to_cells(v, problem.pool).flatten(2, 3)  # (B, h, Nk, Dv), block-major
+        if problem.affinity == "euclid":
+            # (2 q.k - |k|^2)/sqrt(D) = (2/sqrt(D)) [q, -1].[k, |k|^2/2]: one extra channel, no score_mod.
+            q_tok = torch.cat([q_tok, -torch.ones_like(q_tok[..., :1])], dim=-1)  # (B, h, Nq, D+1)
+            half_sq = 0.5 * k_tok.square().sum(-1, keepdim=True)  # (B, h, Nk, 1)
+            k_tok = torch.cat([k_tok, half_sq], dim=-1)  # (B, h, Nk, D+1)
+            scale = 2 * scale
+        needs_q_blocks = problem.needs_grad
+        block_mask = gpa_block_mask(selection, problem, with_q_blocks=needs_q_blocks)
+        options = None
+        if problem.device.type == "cuda":
+            m, n = _tile(problem.cell**2), _tile(problem.pool**2)
+            options = {
+                "BLOCK_M": m,
+                "BLOCK_N": n,
+                "BLOCK_M1": m,
+                "BLOCK_N1": n,
+                "BLOCK_M2": m,
+                "BLOCK_N2": n,
+            }
+        try:
+            out = _compiled_flex_attention()(
+                q_tok, k_tok, v_tok, block_mask=block_mask, scale=scale, kernel_options=options
+            )  # (B, h, Nq, Dv)
+        except torch._dynamo.exc.TorchDynamoException as err:
+            first_line = (
+                str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            )
+            self.broken[problem.device.type] = first_line[:300]
+            raise BackendCompileError(
+                f"compiling FlexAttention failed: {first_line[:300]}"
+            ) from err
+        out_cells = out.unflatten(2, (problem.n_cells, problem.cell**2))  # (B, h, K, c*c, Dv)
+        return from_cells(out_cells, problem.q_grid, problem.cell)  # (B, h, Hq, Wq, Dv)

@@ -1,0 +1,219 @@
+"""Cost model of GPA and dense attention: FLOPs, bytes moved and peak extra memory.
+
+Sizes (per batch element and head): Nq = Hq*Wq queries, Nk = Hk*Wk keys, nq = Nq/pool^2 low-res
+queries, Nb = Nk/pool^2 key blocks, K = Nq/cell^2 cells, r = (cell/pool)^2 low-res queries per
+cell, t = topk, so that every query sees t*pool^2 keys.
+
+- Phase 1 (selection): scores nq x Nb, FLOPs ~ 2*B*h*nq*Nb*D = 2*B*h*Nq*Nk*D / pool^4.
+- Phase 2 (attention to the selected keys): FLOPs ~ 2*B*h*Nq*t*pool^2*(D + Dv), memory linear in Nq.
+- Dense attention: FLOPs ~ 2*B*h*Nq*Nk*(D + Dv); a materialised score matrix holds B*h*Nq*Nk entries.
+
+Peak extra memory is modelled tensor by tensor for the ``"reference"`` backend, the masked
+``"dense"`` backend and the materialised attention of :mod:`gpa_lib.attention.backends.dense`
+(inference, no autograd graph), so that :mod:`gpa_lib.attention.measure` can check it. Bytes moved
+count one read or write per tensor pass of those implementations and ignore caches: a traffic
+estimate for a roofline, not a measurement. Softmax counts 4 FLOPs per entry (max, subtract and
+exp, sum, divide).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from .selection import PHASE1_CHUNK_ELEMENTS, phase1_chunk_cells
+
+INDEX_BYTES = 8  # int64 block indices
+SOFTMAX_FLOPS = 4  # per score entry
+
+
+@dataclass(frozen=True)
+class AttentionSizes:
+    """Everything the costs depend on; grids in tokens, ``dtype_bytes`` per element of q, k, v."""
+
+    q_grid: tuple[int, int]  # (Hq, Wq), query grid in tokens
+    k_grid: tuple[int, int]  # (Hk, Wk), key/value grid in tokens
+    head_dim: int = 32  # D, query/key channels per head
+    value_dim: int | None = None  # Dv, value channels per head (None: same as head_dim)
+    heads: int = 1  # h
+    batch: int = 1  # B
+    pool: int = 4  # side of a key block / pooling block, tokens
+    cell: int = 8  # side of a query cell, tokens
+    topk: int = 8  # key blocks per cell
+    dtype_bytes: int = 4  # bytes per element of q, k, v (4 for float32)
+    affinity: str = "dot"  # "dot" or "euclid"
+    phase1_chunk_elements: int = PHASE1_CHUNK_ELEMENTS  # bound on a phase-1 score chunk
+
+    @property
+    def dv(self) -> int:
+        return self.head_dim if self.value_dim is None else self.value_dim
+
+    @property
+    def bh(self) -> int:
+        return self.batch * self.heads
+
+    @property
+    def n_queries(self) -> int:
+        return self.q_grid[0] * self.q_grid[1]
+
+    @property
+    def n_keys(self) -> int:
+        return self.k_grid[0] * self.k_grid[1]
+
+    @property
+    def n_low_queries(self) -> int:
+        return self.n_queries // self.pool**2
+
+    @property
+    def n_blocks(self) -> int:
+        return self.n_keys // self.pool**2
+
+    @property
+    def n_cells(self) -> int:
+        return self.n_queries // self.cell**2
+
+    @property
+    def keys_per_query(self) -> int:
+        return self.topk * self.pool**2
+
+    def with_(self, **changes) -> AttentionSizes:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """FLOPs, bytes moved through memory and peak extra bytes allocated (output included)."""
+
+    flops: float
+    bytes_moved: float
+    peak_bytes: float
+
+    def time_s(self, flops_per_s: float, bytes_per_s: float) -> float:
+        """Roofline time: the larger of compute time and memory time."""
+        return max(self.flops / flops_per_s, self.bytes_moved / bytes_per_s)
+
+
+def authors_defaults(height: int) -> dict[str, int]:
+    """pool, cell and topk of the authors' ``GPA_module`` for a ``height``-row query map.
+
+    ``SHIERARCHY=64`` sets pool = height // 64 (a 64-row low-resolution grid), ``splitM=32`` cuts that
+    grid into 32 cells per side (cell = 2 * pool), and ``kappa=2`` keeps two key blocks per cell.
+    """
+    pool = max(1, height // 64)
+    return {"pool": pool, "cell": pool * max(1, (height // pool) // 32), "topk": 2}
+
+
+def selection_bytes(s: AttentionSizes) -> int:
+    """The (B, h, K, topk) int64 selection that phase 1 hands to phase 2."""
+    return s.bh * s.n_cells * s.topk * INDEX_BYTES
+
+
+def phase1_cost(s: AttentionSizes) -> Cost:
+    """Phase 1 as :func:`~gpa_lib.attention.selection.select_key_blocks` runs it (at least float32)."""
+    e = max(s.dtype_bytes, 4)
+    D, nq, Nb, K = s.head_dim, s.n_low_queries, s.n_blocks, s.n_cells
+    r = (s.cell // s.pool) ** 2
+    euclid = s.affinity == "euclid"
+    scores = s.bh * nq * Nb  # entries of the full low-res score matrix, never held at once
+    pooling_flops = s.bh * (s.n_queries + s.n_keys) * D
+    score_flops = 2 * scores * D + (2 * scores if euclid else 0)  # q̄·k̄ (and the euclid terms)
+    softmax_mean_flops = SOFTMAX_FLOPS * scores + scores  # softmax, then mean over the cell
+    topk_flops = s.bh * K * Nb  # one scan of the cell means
+    flops = pooling_flops + score_flops + softmax_mean_flops + topk_flops
+    read_qk = s.bh * (s.n_queries + s.n_keys) * D * s.dtype_bytes
+    low_res = 3 * s.bh * (nq + Nb) * D * e  # write pooled grids, copy queries cell-major
+    score_passes = 10 * scores * e  # matmul write; max, subtract, exp, sum, divide, mean passes
+    bytes_moved = read_qk + low_res + score_passes + 2 * s.bh * K * Nb * e + selection_bytes(s)
+    chunk = phase1_chunk_cells(s.batch, s.heads, K, r, Nb, s.phase1_chunk_elements)
+    q_low = s.bh * nq * D * e
+    cast = s.bh * s.n_queries * D * 4 if s.dtype_bytes < 4 else 0  # half inputs pooled in float32
+    pooling = cast + 2 * q_low  # pooled grid and its cell-major copy
+    chunk_scores = s.bh * chunk * (r + 1) * Nb * e  # score chunk and its cell means
+    held = q_low + s.bh * Nb * D * e + (s.bh * Nb * e if euclid else 0) + selection_bytes(s)
+    return Cost(flops, bytes_moved, max(pooling, held + chunk_scores))
+
+
+def phase2_cost(s: AttentionSizes) -> Cost:
+    """Phase 2 of the reference backend: gather the selected blocks, explicit softmax per cell."""
+    e, D, Dv = s.dtype_bytes, s.head_dim, s.dv
+    euclid = s.affinity == "euclid"
+    entries = s.bh * s.n_queries * s.keys_per_query  # scores of all queries
+    q = s.bh * s.n_queries * D * e
+    out = s.bh * s.n_queries * Dv * e
+    k_sel = s.bh * s.n_cells * s.keys_per_query * D * e
+    v_sel = s.bh * s.n_cells * s.keys_per_query * Dv * e
+    bias = s.bh * s.n_cells * s.keys_per_query * e if euclid else 0
+    flops = 2 * entries * (D + Dv) + SOFTMAX_FLOPS * entries + (entries if euclid else 0)
+    bytes_moved = 5 * q + 2 * (k_sel + v_sel) + (k_sel + v_sel) + 4 * entries * e + 3 * out
+    stages = (
+        2 * q,  # cell-major copy of q and its scaled copy
+        q + k_sel + v_sel + entries * e,  # scores computed, q not yet freed
+        q + 2 * k_sel + v_sel + entries * e if euclid else 0,  # squared keys for the euclid bias
+        (q + bias if euclid else 0) + k_sel + v_sel + 2 * entries * e,  # softmax, euclid subtract
+        entries * e + v_sel + out,  # attention times values
+        2 * out,  # back from cell-major to the grid
+    )
+    return Cost(flops, bytes_moved, max(stages))
+
+
+def gpa_cost(s: AttentionSizes) -> Cost:
+    """Both phases of the reference backend; phase 1 is freed before phase 2 except the selection."""
+    p1, p2 = phase1_cost(s), phase2_cost(s)
+    return Cost(
+        p1.flops + p2.flops,
+        p1.bytes_moved + p2.bytes_moved,
+        max(p1.peak_bytes, selection_bytes(s) + p2.peak_bytes),
+    )
+
+
+def dense_cost(
+    s: AttentionSizes,
+    *,
+    materialised: bool = True,
+    masked: bool = False,
+    threads: int | None = None,
+) -> Cost:
+    """Exact attention to all Nk keys.
+
+    ``materialised=True``: the explicit (B, h, Nq, Nk) score matrix of ``materialised_attention``
+    (with ``masked``: GPA's ``"dense"`` backend, phase 1 plus a bool mask of the same shape).
+    ``materialised=False``: fused SDPA (flash attention on CPU), whose extra memory is the output,
+    zero-padded copies when D != Dv, and per-thread score tiles (up to 256 queries x 512 keys) of
+    ``threads`` threads (default: torch's intra-op thread count); approximate, within about 10%.
+    """
+    e, D, Dv = s.dtype_bytes, s.head_dim, s.dv
+    entries = s.bh * s.n_queries * s.n_keys
+    q = s.bh * s.n_queries * D * e
+    kv = s.bh * s.n_keys * (D + Dv) * e
+    out = s.bh * s.n_queries * Dv * e
+    flops = 2 * entries * (D + Dv) + SOFTMAX_FLOPS * entries
+    if not materialised:
+        width = max(D, Dv)  # q, k, v are zero-padded to one head dim
+        q_tile = 256 if s.n_queries >= 768 else 64 if s.n_queries >= 192 else 32
+        kv_tile = min(512, s.n_keys)
+        acc = max(e, 4)  # tiles accumulate in at least float32
+        tile = q_tile * kv_tile * (acc + (e if e < 4 else 0)) + q_tile * (width + 2) * acc
+        bias = 0
+        if s.affinity == "euclid":  # the (B, h, 1, Nk) key bias
+            bias = s.bh * s.n_keys * e
+        threads = torch.get_num_threads() if threads is None else threads
+        pad = (
+            s.bh * (s.n_queries + s.n_keys) * width * e
+            if Dv > D
+            else s.bh * s.n_keys * width * e
+            if Dv < D
+            else 0
+        )
+        out_wide = s.bh * s.n_queries * width * e
+        reads = q + out + kv * -(-s.n_queries // q_tile)
+        return Cost(flops, reads, out_wide + threads * tile + pad + bias)
+    bytes_moved = 2 * q + kv + 5 * entries * e + out
+    peak = q + 2 * entries * e + (s.bh * s.n_keys * e if s.affinity == "euclid" else 0)
+    if masked:
+        mask = entries  # bool, one byte per entry
+        p1 = phase1_cost(s)
+        flops += p1.flops
+        bytes_moved += p1.bytes_moved + 2 * mask
+        peak = max(p1.peak_bytes, selection_bytes(s) + mask + peak)
+    return Cost(flops, bytes_moved, peak)

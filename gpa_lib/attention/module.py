@@ -1,0 +1,112 @@
+"""``GPA``: a conv-net layer on (B, C, H, W) feature maps that calls :func:`gpa_attention`.
+
+Queries come from ``x``; keys and values from ``context`` (``x`` itself when omitted), which may have
+another size and channel count: cross-attention from a target image to a source image. The layer only
+projects with 1x1 convolutions, reshapes to heads and adds the projected attention output to ``x``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .functional import dense_attention, gpa_attention
+from .problem import check_affinity
+
+
+class GPA(nn.Module):
+    """Residual Grid Partitioned Attention layer: ``x + proj(attention(q(x), k(context), v(context)))``.
+
+    Args:
+        channels: C, channels of ``x`` and of the output.
+        context_channels: channels of ``context`` (default ``channels``).
+        heads: attention heads h.
+        head_dim: D, query/key channels per head.
+        value_dim: Dv, value channels per head (default ``head_dim``).
+        pool, cell, topk, affinity, backend: as in :func:`gpa_attention` (sizes in pixels of the
+            feature map, ``topk`` in key blocks).
+        dense_below: query maps with at most this many pixels use exact dense attention instead, as
+            the authors' layer does below its ``SHIERARCHY`` size (0: never).
+
+    The authors' layer fuses with ``concat([x, att]) -> 1x1 conv``; this one adds a 1x1 projection of
+    the attention output to ``x``, the common residual form.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        *,
+        context_channels: int | None = None,
+        heads: int = 1,
+        head_dim: int = 32,
+        value_dim: int | None = None,
+        pool: int = 4,
+        cell: int = 8,
+        topk: int = 8,
+        affinity: str = "dot",
+        backend: str | None = None,
+        dense_below: int = 0,
+    ):
+        super().__init__()
+        check_affinity(affinity)
+        for name, value in (("channels", channels), ("heads", heads), ("head_dim", head_dim)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a positive int")
+        context_channels = channels if context_channels is None else context_channels
+        value_dim = head_dim if value_dim is None else value_dim
+        self.heads, self.head_dim, self.value_dim = heads, head_dim, value_dim
+        self.pool, self.cell, self.topk = pool, cell, topk
+        self.affinity, self.backend, self.dense_below = affinity, backend, dense_below
+        self.to_q = nn.Conv2d(channels, heads * head_dim, kernel_size=1)
+        self.to_k = nn.Conv2d(context_channels, heads * head_dim, kernel_size=1)
+        self.to_v = nn.Conv2d(context_channels, heads * value_dim, kernel_size=1)
+        self.proj = nn.Conv2d(heads * value_dim, channels, kernel_size=1)
+
+    def _heads(self, x: torch.Tensor, dim: int) -> torch.Tensor:
+        B, _, H, W = x.shape
+        return x.view(B, self.heads, dim, H, W).permute(0, 1, 3, 4, 2)  # (B, h, H, W, dim)
+
+    def project(self, x: torch.Tensor, context: torch.Tensor | None = None):
+        """Queries, keys and values per head: (B, h, H, W, D), (B, h, Hc, Wc, D), (B, h, Hc, Wc, Dv)."""
+        context = x if context is None else context
+        q = self._heads(self.to_q(x), self.head_dim)  # (B, h, H, W, D)
+        k = self._heads(self.to_k(context), self.head_dim)  # (B, h, Hc, Wc, D)
+        v = self._heads(self.to_v(context), self.value_dim)  # (B, h, Hc, Wc, Dv)
+        return q, k, v
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        *,
+        return_selection: bool = False,
+    ):
+        """x: (B, C, H, W), context: (B, C_ctx, Hc, Wc) or None -> (B, C, H, W) [, selection]."""
+        q, k, v = self.project(x, context)
+        B, h, H, W, _ = q.shape
+        selection = None
+        if H * W <= self.dense_below:
+            att = dense_attention(q, k, v, affinity=self.affinity)  # (B, h, H, W, Dv)
+        else:
+            att = gpa_attention(
+                q,
+                k,
+                v,
+                pool=self.pool,
+                cell=self.cell,
+                topk=self.topk,
+                affinity=self.affinity,
+                backend=self.backend,
+                return_selection=return_selection,
+            )
+            if return_selection:
+                att, selection = att
+        att = att.permute(0, 1, 4, 2, 3).reshape(B, h * self.value_dim, H, W)  # (B, h*Dv, H, W)
+        out = x + self.proj(att)  # (B, C, H, W)
+        return (out, selection) if return_selection else out
+
+    def extra_repr(self) -> str:
+        return (
+            f"heads={self.heads}, head_dim={self.head_dim}, value_dim={self.value_dim}, pool={self.pool}, "
+            f"cell={self.cell}, topk={self.topk}, affinity={self.affinity!r}, backend={self.backend!r}"
+        )

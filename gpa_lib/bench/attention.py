@@ -1,0 +1,284 @@
+"""``python -m gpa_lib.bench attention``: dense attention against every GPA backend, side by side.
+
+For each square resolution (query grid = key grid) it times, in inference (``torch.no_grad``):
+
+- ``sdpa``: exact attention with fused ``scaled_dot_product_attention`` (:func:`dense_attention`);
+- ``materialised``: exact attention through an explicit (B, h, Nq, Nk) score matrix;
+- ``auto``, ``flex``, ``reference``, ``dense``: :func:`gpa_attention` with ``backend=None`` and with
+  each backend forced (``dense`` is GPA through a masked materialised score matrix);
+- ``phase1``: the selection alone (its share of the reference time is the phase-1 cost).
+
+Median wall time after warm-up (compilation included in the warm-up), peak extra memory (output
+included) measured once, and the complexity model's prediction next to it. Methods that would
+materialise more than ``max_materialised_bytes`` are skipped and only predicted. JSON with provenance
+goes to ``data/results/attention_bench_<device>[_quick].json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+
+from gpa_lib.attention import auto_backend, dense_attention, gpa_attention, select_key_blocks
+from gpa_lib.attention.backends import get_backend
+from gpa_lib.attention.backends.dense import materialised_attention
+from gpa_lib.attention.backends.reference import attend_selected
+from gpa_lib.attention.complexity import AttentionSizes, Cost, dense_cost, gpa_cost, phase1_cost
+from gpa_lib.attention.measure import median_time, peak_memory
+from gpa_lib.attention.problem import check_inputs
+from gpa_lib.attention.selection import select_key_blocks_flat
+from gpa_lib.results import write_result
+
+METHODS = ("sdpa", "materialised", "auto", "flex", "reference", "dense", "phase1")
+
+
+@dataclass(frozen=True)
+class AttentionBenchConfig:
+    """One benchmark run; sizes in tokens per grid side."""
+
+    sizes: tuple[int, ...] = (32, 64, 128, 256)  # side of the square query and key grids
+    batch: int = 1  # B
+    heads: int = 4  # h
+    head_dim: int = 32  # D = Dv
+    pool: int = 4  # key block side
+    cell: int = 8  # query cell side
+    topk: int = 8  # key blocks per cell
+    affinity: str = "dot"  # "dot" or "euclid"
+    methods: tuple[str, ...] = METHODS  # which of METHODS to run
+    warmup: int = 1  # untimed calls before timing (compilation happens here)
+    repeats: int = 5  # timed calls, the median is reported
+    budget_s: float = 20.0  # cap on the timed calls of one method at one size (repeats drop to fit)
+    max_materialised_bytes: int = 2**30  # skip methods whose predicted peak memory is larger
+    target_size: int = 128  # resolution of the stated target
+    seed: int = 0  # inputs are torch.randn under this seed
+
+
+PRESETS = {
+    "full": AttentionBenchConfig(),
+    "quick": AttentionBenchConfig(sizes=(32, 64, 128), repeats=3, budget_s=5.0),
+}
+
+
+def _inputs(cfg: AttentionBenchConfig, size: int, device: torch.device):
+    generator = torch.Generator().manual_seed(cfg.seed + size)
+    shape = (cfg.batch, cfg.heads, size, size, cfg.head_dim)
+    return [torch.randn(shape, generator=generator).to(device) for _ in range(3)]  # q, k, v
+
+
+def _sizes(cfg: AttentionBenchConfig, size: int, dtype_bytes: int) -> AttentionSizes:
+    return AttentionSizes(
+        q_grid=(size, size),
+        k_grid=(size, size),
+        head_dim=cfg.head_dim,
+        heads=cfg.heads,
+        batch=cfg.batch,
+        pool=cfg.pool,
+        cell=cfg.cell,
+        topk=cfg.topk,
+        dtype_bytes=dtype_bytes,
+        affinity=cfg.affinity,
+    )
+
+
+def _model(method: str, sizes: AttentionSizes, backend: str | None) -> Cost | None:
+    if method == "sdpa":
+        return dense_cost(sizes, materialised=False)
+    if method == "materialised":
+        return dense_cost(sizes)
+    if method == "dense" or (method == "auto" and backend == "dense"):
+        return dense_cost(sizes, masked=True)
+    if method == "reference" or (method == "auto" and backend == "reference"):
+        return gpa_cost(sizes)
+    if method == "phase1":
+        return phase1_cost(sizes)
+    return None  # flex: not modelled
+
+
+def _call(method: str, cfg: AttentionBenchConfig, q, k, v):
+    gpa = {"pool": cfg.pool, "cell": cfg.cell, "topk": cfg.topk, "affinity": cfg.affinity}
+    if method == "sdpa":
+        return lambda: dense_attention(q, k, v, affinity=cfg.affinity)
+    if method == "materialised":
+        return lambda: materialised_attention(q, k, v, cfg.affinity)
+    if method == "phase1":
+        return lambda: select_key_blocks(q, k, **gpa)
+    backend = None if method == "auto" else method
+    return lambda: gpa_attention(q, k, v, backend=backend, **gpa)
+
+
+def bench_one(
+    method: str, cfg: AttentionBenchConfig, size: int, device: torch.device
+) -> dict[str, Any]:
+    """Time and measure one method at one resolution; returns a record (``skipped`` says why not)."""
+    q, k, v = _inputs(cfg, size, device)
+    sizes = _sizes(cfg, size, q.element_size())
+    record: dict[str, Any] = {"size": size, "tokens": size * size, "method": method}
+    with torch.no_grad():
+        problem = check_inputs(
+            q, k, v, pool=cfg.pool, cell=cfg.cell, topk=cfg.topk, affinity=cfg.affinity
+        )
+        backend = None
+        if method == "auto":
+            backend = auto_backend(
+                q, k, v, pool=cfg.pool, cell=cfg.cell, topk=cfg.topk, affinity=cfg.affinity
+            )
+        elif method in ("flex", "reference", "dense", "cuda"):
+            backend = method
+            reason = get_backend(method).can_run(problem)
+            if reason is not None:
+                return {**record, "skipped": reason}
+        record["backend"] = backend
+        model = _model(method, sizes, backend)
+        if model is not None:
+            record.update(
+                model_flops=model.flops,
+                model_bytes_moved=model.bytes_moved,
+                model_peak_bytes=model.peak_bytes,
+            )
+        if method in ("materialised", "dense") and model.peak_bytes > cfg.max_materialised_bytes:
+            return {
+                **record,
+                "skipped": f"predicted peak {model.peak_bytes / 2**30:.2f} GiB > "
+                f"max_materialised_bytes={cfg.max_materialised_bytes / 2**30:.2f} GiB",
+            }
+        fn = _call(method, cfg, q, k, v)
+        start = time.perf_counter()
+        if backend == "flex":
+            fn()  # compile before measuring memory: compilation allocates too
+        record["first_call_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        _, record["peak_bytes"] = peak_memory(fn, device)  # also a warm-up call
+        profiled_s = time.perf_counter() - start
+        # A call that alone eats a good part of the budget has warmed up enough; fit the repeats.
+        slow = profiled_s > cfg.budget_s / 4
+        repeats = max(1, min(cfg.repeats, int(cfg.budget_s / profiled_s))) if slow else cfg.repeats
+        timing = median_time(
+            fn,
+            warmup=0 if slow else cfg.warmup,
+            repeats=repeats,
+            budget_s=None if slow else cfg.budget_s,
+            device=device,
+        )
+    record.update(median_s=timing["median_s"], times_s=timing["times_s"], repeats=timing["repeats"])
+    return record
+
+
+def phase_split(
+    q, k, v, *, pool: int, cell: int, topk: int, affinity: str = "dot", repeats: int = 3
+) -> dict[str, float]:
+    """Median seconds of phase 1 (selection) and of phase 2 (reference attention to the selected
+    keys), each timed on its own in inference, and phase 1's share of their sum."""
+    problem = check_inputs(q, k, v, pool=pool, cell=cell, topk=topk, affinity=affinity)
+    with torch.no_grad():
+        selection = select_key_blocks_flat(q, k, problem)  # (B, h, K, k)
+        phase1_s = median_time(lambda: select_key_blocks_flat(q, k, problem), repeats=repeats)
+        phase2_s = median_time(
+            lambda: attend_selected(q, k, v, selection, problem), repeats=repeats
+        )
+    phase1_s, phase2_s = phase1_s["median_s"], phase2_s["median_s"]
+    return {
+        "phase1_s": phase1_s,
+        "phase2_s": phase2_s,
+        "phase1_share": phase1_s / (phase1_s + phase2_s),
+    }
+
+
+def summarise(records: list[dict[str, Any]], cfg: AttentionBenchConfig) -> dict[str, Any]:
+    """The stated target at ``cfg.target_size``: speed of ``auto`` against ``sdpa`` and memory
+    against attention with a materialised score matrix (measured if it ran, else the model)."""
+    at = {r["method"]: r for r in records if r["size"] == cfg.target_size}
+    auto, sdpa, materialised = at.get("auto", {}), at.get("sdpa", {}), at.get("materialised", {})
+    summary: dict[str, Any] = {"size": cfg.target_size, "auto_backend": auto.get("backend")}
+    if "median_s" in auto and "median_s" in sdpa:
+        summary["speedup_auto_vs_sdpa"] = sdpa["median_s"] / auto["median_s"]
+        summary["speed_target_met"] = summary["speedup_auto_vs_sdpa"] >= 5
+    mat_peak = materialised.get("peak_bytes", materialised.get("model_peak_bytes"))
+    if mat_peak and auto.get("peak_bytes"):
+        summary["materialised_peak_bytes"] = mat_peak
+        summary["materialised_peak_source"] = (
+            "measured" if "peak_bytes" in materialised else "model"
+        )
+        summary["auto_peak_bytes"] = auto["peak_bytes"]
+        summary["memory_ratio_materialised_vs_auto"] = mat_peak / auto["peak_bytes"]
+        summary["memory_target_met"] = summary["memory_ratio_materialised_vs_auto"] >= 10
+    return summary
+
+
+def run_benchmark(
+    cfg: AttentionBenchConfig, device: str | torch.device = "cpu", log=print
+) -> dict[str, Any]:
+    """Every method of ``cfg.methods`` at every size; returns the payload written to JSON."""
+    device = torch.device(device)
+    records = []
+    for size in cfg.sizes:
+        for method in cfg.methods:
+            record = bench_one(method, cfg, size, device)
+            records.append(record)
+            if "skipped" in record:
+                log(f"{size:>4}^2 {method:<12} skipped: {record['skipped']}")
+            else:
+                log(
+                    f"{size:>4}^2 {method:<12} {record['median_s'] * 1e3:10.2f} ms  "
+                    f"peak {record['peak_bytes'] / 2**20:9.2f} MiB"
+                    + (
+                        f"  (model {record['model_peak_bytes'] / 2**20:.2f} MiB)"
+                        if "model_peak_bytes" in record
+                        else ""
+                    )
+                    + (f"  backend={record['backend']}" if method == "auto" else "")
+                )
+    return {
+        "config": asdict(cfg),
+        "mode": "inference under torch.no_grad(); float32; query grid = key grid",
+        "device_type": device.type,
+        "records": records,
+        "summary": summarise(records, cfg),
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="sizes 32..128 and fewer repeats")
+    parser.add_argument("--sizes", type=int, nargs="+", help="grid sides to run (tokens per side)")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, help="subset of methods to run")
+    parser.add_argument("--repeats", type=int, help="timed calls per method and size")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument(
+        "--results-dir", default=None, help="folder for the JSON (default data/results)"
+    )
+    parser.add_argument("--no-write", action="store_true", help="print only, write no JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    profile = "quick" if args.quick else "full"
+    cfg = PRESETS[profile]
+    changes = {
+        name: tuple(value) if isinstance(value, list) else value
+        for name, value in (
+            ("sizes", args.sizes),
+            ("methods", args.methods),
+            ("repeats", args.repeats),
+        )
+        if value is not None
+    }
+    cfg = replace(cfg, **changes)
+    start = time.perf_counter()
+    payload = run_benchmark(cfg, args.device)
+    wall = time.perf_counter() - start
+    summary = payload["summary"]
+    print(
+        "summary:",
+        {key: (round(val, 3) if isinstance(val, float) else val) for key, val in summary.items()},
+    )
+    if not args.no_write:
+        name = f"attention_bench_{torch.device(args.device).type}" + (
+            "_quick" if args.quick else ""
+        )
+        path = write_result(
+            name, payload, profile=profile, wall_time_s=wall, results_dir=args.results_dir
+        )
+        print(f"wrote {path}")
+    return 0

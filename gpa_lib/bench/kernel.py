@@ -1,0 +1,410 @@
+"""``python -m gpa_lib.bench kernel``: the fused GPA CUDA kernel against the general-purpose options.
+
+On a CUDA GPU, for each square resolution (query grid = key grid; B=1, 8 heads x 64, bf16, cell 8,
+pool 4, topk 8 by default) it times, forward and forward+backward:
+
+- ``cuda``: phase 2 by the fused kernel (``gpa_lib::gpa_phase2_fwd`` on a fixed selection), and
+  ``cuda_gpa``: the whole ``gpa_attention(backend="cuda")`` with phase 1;
+- ``reference``: phase 2 by gather in torch (the reference backend), and ``reference_gpa``;
+- ``flex``: phase 2 as compiled FlexAttention with the equivalent BlockMask, layouts permuted and
+  the mask built outside the timed region (kernel against kernel), and ``flex_gpa``: the whole
+  ``gpa_attention(backend="flex")``;
+- ``sdpa``: dense ``scaled_dot_product_attention`` restricted to the flash backend, at the sizes where
+  it runs within ``max_dense_side``.
+
+Median of ``repeats`` (>= 20) CUDA-event timings after ``warmup`` calls, peak extra memory of one call
+(caching allocator), the roofline floor of phase 2 (:mod:`gpa_lib.attention.roofline`), and the
+largest difference between the kernel's and the reference's phase-2 output. JSON with provenance
+(device, driver, torch, commit, date) goes to ``data/results/kernel_bench_<gpu>[_quick].json``.
+Without a CUDA GPU it says so and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+
+METHODS = ("cuda", "cuda_gpa", "reference", "reference_gpa", "flex", "flex_gpa", "sdpa")
+PASSES = ("fwd", "fwd+bwd")
+
+
+@dataclass(frozen=True)
+class KernelBenchConfig:
+    """One kernel benchmark run; sizes in tokens per grid side."""
+
+    sizes: tuple[int, ...] = (256, 512, 1024)  # side of the square query and key grids
+    batch: int = 1  # B
+    heads: int = 8  # h
+    head_dim: int = 64  # D = Dv
+    pool: int = 4  # key block side, tokens
+    cell: int = 8  # query cell side, tokens
+    topk: int = 8  # key blocks per cell
+    dtype: str = "bfloat16"  # torch dtype name of q, k, v
+    affinity: str = "dot"  # "dot" or "euclid"
+    methods: tuple[str, ...] = METHODS  # which of METHODS to run
+    passes: tuple[str, ...] = PASSES  # "fwd" (no autograd) and/or "fwd+bwd"
+    warmup: int = 5  # untimed calls first (compilation and the extension build happen here)
+    repeats: int = 20  # timed calls; the median is reported
+    max_call_s: float = 10.0  # a method whose warm-up call is slower is timed with fewer repeats
+    max_dense_side: int = 512  # dense SDPA only up to this grid side (1024^2 is out of its reach)
+    target_side: int = 256  # resolution of the stated speed-up targets
+    seed: int = 0  # inputs are torch.randn under this seed
+
+
+PRESETS = {
+    "full": KernelBenchConfig(),
+    "quick": KernelBenchConfig(sizes=(256,), warmup=3),
+}
+
+
+def gpu_unavailable_reason() -> str | None:
+    """Why this benchmark cannot run here (None: a CUDA GPU is visible)."""
+    if not torch.cuda.is_available():
+        return (
+            "the kernel benchmark needs a CUDA GPU and torch.cuda.is_available() is False here; "
+            "nothing was measured or written"
+        )
+    return None
+
+
+def driver_version() -> str:
+    """NVIDIA driver release from nvidia-smi, else the CUDA driver API version torch reports."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
+        return out.strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        version = torch._C._cuda_getDriverVersion() if torch.cuda.is_available() else 0
+        return f"CUDA driver API {version // 1000}.{version % 1000 // 10}"
+
+
+def time_cuda(
+    fn: Callable[[], Any], warmup: int, repeats: int, max_call_s: float
+) -> dict[str, Any]:
+    """Median milliseconds of ``fn`` over CUDA events, after ``warmup`` calls; and its peak memory."""
+    first = time.perf_counter()
+    for _ in range(max(1, warmup)):
+        fn()
+    torch.cuda.synchronize()
+    per_call = (time.perf_counter() - first) / max(1, warmup)
+    if per_call * repeats > max_call_s * 20:
+        repeats = max(3, int(max_call_s * 20 / per_call))
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end))
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    return {
+        "median_ms": statistics.median(times),
+        "min_ms": min(times),
+        "repeats": repeats,
+        "peak_extra_bytes": int(peak),
+    }
+
+
+def _inputs(cfg: KernelBenchConfig, side: int, requires_grad: bool):
+    generator = torch.Generator(device="cuda").manual_seed(cfg.seed + side)
+    shape = (cfg.batch, cfg.heads, side, side, cfg.head_dim)
+    dtype = getattr(torch, cfg.dtype)
+    return [
+        torch.randn(shape, generator=generator, device="cuda", dtype=dtype).requires_grad_(
+            requires_grad
+        )
+        for _ in range(3)
+    ]  # q, k, v: (B, h, H, W, D)
+
+
+def method_call(
+    method: str, cfg: KernelBenchConfig, q, k, v, selection, problem
+) -> Callable[[], torch.Tensor]:
+    """A zero-argument call returning the output (B, h, H, W, D) for one method."""
+    from gpa_lib.attention import gpa_attention
+    from gpa_lib.attention.backends.reference import attend_selected
+    from gpa_lib.attention.cuda_ops import phase2_fused
+
+    gpa = {"pool": cfg.pool, "cell": cfg.cell, "topk": cfg.topk, "affinity": cfg.affinity}
+    if method == "cuda":
+        sel5 = selection.unflatten(2, problem.cell_grid)  # (B, h, Hq/c, Wq/c, k)
+        return lambda: phase2_fused(
+            q, k, v, sel5, pool=cfg.pool, cell=cfg.cell, affinity=cfg.affinity
+        )
+    if method.endswith("_gpa"):
+        backend = method.removesuffix("_gpa")
+        return lambda: gpa_attention(q, k, v, backend=backend, **gpa)
+    if method == "reference":
+        return lambda: attend_selected(q, k, v, selection, problem)
+    if method == "flex":
+        return _flex_kernel_call(q, k, v, selection, problem)
+    if method == "sdpa":
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        q_tok, k_tok, v_tok = (
+            t.detach().flatten(2, 3).requires_grad_(t.requires_grad) for t in (q, k, v)
+        )
+
+        def dense():
+            with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+                return torch.nn.functional.scaled_dot_product_attention(
+                    q_tok, k_tok, v_tok
+                )  # (B, h, N, D)
+
+        return dense
+    raise ValueError(f"method={method!r} is unknown; choose from {METHODS}")
+
+
+def _flex_kernel_call(q, k, v, selection, problem):
+    """Compiled flex_attention on pre-permuted inputs and a prebuilt BlockMask (euclid not covered)."""
+    from gpa_lib.attention.backends.flex import _compiled_flex_attention, _tile, gpa_block_mask
+    from gpa_lib.attention.grid import to_cells
+
+    if problem.affinity != "dot":
+        raise NotImplementedError("the kernel-only FlexAttention timing covers affinity='dot'")
+    q_tok = (
+        to_cells(q.detach(), problem.cell).flatten(2, 3).requires_grad_(q.requires_grad)
+    )  # (B, h, Nq, D)
+    k_tok = (
+        to_cells(k.detach(), problem.pool).flatten(2, 3).requires_grad_(k.requires_grad)
+    )  # (B, h, Nk, D)
+    v_tok = (
+        to_cells(v.detach(), problem.pool).flatten(2, 3).requires_grad_(v.requires_grad)
+    )  # (B, h, Nk, D)
+    mask = gpa_block_mask(selection, problem, with_q_blocks=q.requires_grad)
+    options = None
+    if q.device.type == "cuda":  # the flex backend's tiles: one cell by one key block
+        m, n = _tile(problem.cell**2), _tile(problem.pool**2)
+        options = {
+            "BLOCK_M": m,
+            "BLOCK_N": n,
+            "BLOCK_M1": m,
+            "BLOCK_N1": n,
+            "BLOCK_M2": m,
+            "BLOCK_N2": n,
+        }
+    flex = _compiled_flex_attention()
+    scale = 1.0 / math.sqrt(problem.head_dim)
+    return lambda: flex(q_tok, k_tok, v_tok, block_mask=mask, scale=scale, kernel_options=options)
+
+
+def bench_one(method: str, pass_: str, cfg: KernelBenchConfig, side: int) -> dict[str, Any]:
+    """Time one method at one resolution for one pass; a failure is recorded, not raised."""
+    from gpa_lib.attention.problem import check_inputs
+    from gpa_lib.attention.selection import select_key_blocks_flat
+
+    record: dict[str, Any] = {"method": method, "pass": pass_, "side": side}
+    if method == "sdpa" and side > cfg.max_dense_side:
+        record["skipped"] = (
+            f"dense attention at {side}^2 is beyond max_dense_side={cfg.max_dense_side}"
+        )
+        return record
+    backward = pass_ == "fwd+bwd"
+    q, k, v = _inputs(cfg, side, requires_grad=backward)
+    problem = check_inputs(
+        q, k, v, pool=cfg.pool, cell=cfg.cell, topk=cfg.topk, affinity=cfg.affinity
+    )
+    selection = select_key_blocks_flat(q.detach(), k.detach(), problem)  # (B, h, K, k)
+    try:
+        call = method_call(method, cfg, q, k, v, selection, problem)
+        if backward:
+            grad = None
+
+            def fn():
+                nonlocal grad
+                out = call()
+                grad = torch.ones_like(out) if grad is None else grad
+                out.backward(grad)
+        else:
+
+            def fn():
+                with torch.no_grad():
+                    call()
+
+        record.update(time_cuda(fn, cfg.warmup, cfg.repeats, cfg.max_call_s))
+    except torch.cuda.OutOfMemoryError as err:
+        record["skipped"] = f"out of memory: {str(err).splitlines()[0][:200]}"
+    except Exception as err:  # noqa: BLE001 - one failing method must not lose the others
+        record["skipped"] = (
+            f"{type(err).__name__}: {str(err).strip().splitlines()[0][:300] if str(err).strip() else ''}"
+        )
+    finally:
+        del q, k, v
+        torch.cuda.empty_cache()
+    return record
+
+
+def kernel_error(cfg: KernelBenchConfig, side: int) -> dict[str, float]:
+    """Largest |kernel - reference| of the phase-2 output at this resolution (inputs in cfg.dtype)."""
+    from gpa_lib.attention.backends.reference import attend_selected
+    from gpa_lib.attention.problem import check_inputs
+    from gpa_lib.attention.selection import select_key_blocks_flat
+
+    q, k, v = _inputs(cfg, side, requires_grad=False)
+    problem = check_inputs(q, k, v, pool=cfg.pool, cell=cfg.cell, topk=cfg.topk, affinity="dot")
+    selection = select_key_blocks_flat(q, k, problem)  # (B, h, K, k)
+    with torch.no_grad():
+        ours = method_call(
+            "cuda", replace(cfg, affinity="dot"), q, k, v, selection, problem
+        )().float()
+        exact = attend_selected(q.float(), k.float(), v.float(), selection, problem)
+        same_precision = attend_selected(q, k, v, selection, problem).float()
+    return {
+        "max_abs_err_kernel": (ours - exact).abs().max().item(),
+        "max_abs_err_reference_same_dtype": (same_precision - exact).abs().max().item(),
+    }
+
+
+def floors(cfg: KernelBenchConfig, side: int) -> dict[str, float]:
+    from gpa_lib.attention.complexity import AttentionSizes
+    from gpa_lib.attention.roofline import phase2_floor
+
+    sizes = AttentionSizes(
+        q_grid=(side, side),
+        k_grid=(side, side),
+        head_dim=cfg.head_dim,
+        heads=cfg.heads,
+        batch=cfg.batch,
+        pool=cfg.pool,
+        cell=cfg.cell,
+        topk=cfg.topk,
+        dtype_bytes=torch.tensor([], dtype=getattr(torch, cfg.dtype)).element_size(),
+    )
+    fwd, bwd = phase2_floor(sizes), phase2_floor(sizes, backward=True)
+    return {
+        "floor_fwd_ms": fwd.floor_s * 1e3,
+        "floor_bwd_ms": bwd.floor_s * 1e3,
+        "floor_fwd_bwd_ms": (fwd.floor_s + bwd.floor_s) * 1e3,
+        "bound_fwd": fwd.bound,
+    }
+
+
+def run_kernel_bench(cfg: KernelBenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every (size, method, pass) of ``cfg`` on the current CUDA device; the result payload."""
+    records, checks = [], []
+    for side in cfg.sizes:
+        entry = {"side": side, **floors(cfg, side)}
+        if "cuda" in cfg.methods:
+            try:
+                entry.update(kernel_error(cfg, side))
+            except Exception as err:  # noqa: BLE001
+                entry["error_check_failed"] = f"{type(err).__name__}: {err}"[:300]
+        checks.append(entry)
+        for method in cfg.methods:
+            for pass_ in cfg.passes:
+                record = bench_one(method, pass_, cfg, side)
+                records.append(record)
+                shown = (
+                    record.get("skipped")
+                    or f"{record['median_ms']:.3f} ms, peak {record['peak_extra_bytes'] / 2**20:.0f} MiB"
+                )
+                log(f"{side:>5}^2 {method:<14} {pass_:<8} {shown}")
+    return {
+        "config": asdict(cfg),
+        "records": records,
+        "per_size": checks,
+        "summary": summarise(records, cfg),
+    }
+
+
+def summarise(records: list[dict[str, Any]], cfg: KernelBenchConfig) -> dict[str, Any]:
+    """The issue's targets: speed-ups over SDPA and FlexAttention at target_side, 1024^2 fwd+bwd time."""
+
+    def ms(method, pass_, side):
+        for r in records:
+            if (r["method"], r["pass"], r["side"]) == (method, pass_, side) and "median_ms" in r:
+                return r["median_ms"]
+        return None
+
+    summary: dict[str, Any] = {}
+    side = cfg.target_side
+    for pass_ in cfg.passes:
+        ours = ms("cuda", pass_, side)
+        for other in ("sdpa", "flex", "reference"):
+            theirs = ms(other, pass_, side)
+            if ours and theirs:
+                summary[f"speedup_vs_{other}_{pass_}_{side}"] = theirs / ours
+    for method in ("cuda", "cuda_gpa"):
+        t = ms(method, "fwd+bwd", 1024)
+        if t is not None:
+            summary[f"{method}_fwd_bwd_1024_ms"] = t
+    return summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="256^2 only, fewer warm-up calls")
+    parser.add_argument("--sizes", type=int, nargs="+", help="grid sides to run (tokens per side)")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, help="subset of methods to run")
+    parser.add_argument("--passes", nargs="+", choices=PASSES, help="fwd and/or fwd+bwd")
+    parser.add_argument(
+        "--repeats", type=int, help="timed calls per measurement (at least 20 for the book)"
+    )
+    parser.add_argument("--affinity", choices=("dot", "euclid"), help="affinity (default dot)")
+    parser.add_argument("--no-write", action="store_true", help="print only, write no JSON")
+
+
+def config_from_args(args: argparse.Namespace) -> KernelBenchConfig:
+    cfg = PRESETS["quick" if args.quick else "full"]
+    changes = {
+        name: getattr(args, name) for name in ("repeats", "affinity") if getattr(args, name, None)
+    }
+    for name in ("sizes", "methods", "passes"):
+        if getattr(args, name, None):
+            changes[name] = tuple(getattr(args, name))
+    return replace(cfg, **changes)
+
+
+def main(args: argparse.Namespace | list[str] | None = None) -> int:
+    """Entry point; ``args`` is the parsed namespace of ``python -m gpa_lib.bench kernel`` or an argv list."""
+    if not isinstance(args, argparse.Namespace):
+        parser = argparse.ArgumentParser(prog="python -m gpa_lib.bench kernel", description=__doc__)
+        add_arguments(parser)
+        args = parser.parse_args(args)
+    reason = gpu_unavailable_reason()
+    if reason is not None:
+        print(reason)
+        return 1
+    cfg = config_from_args(args)
+    started = time.perf_counter()
+    payload = run_kernel_bench(cfg)
+    gpu = torch.cuda.get_device_name()
+    if args.no_write:
+        return 0
+    slug = re.sub(r"[^a-z0-9]+", "_", gpu.lower()).strip("_")
+    from gpa_lib.results import write_result
+
+    path = write_result(
+        f"kernel_bench_{slug}{'_quick' if args.quick else ''}",
+        payload,
+        profile="quick" if args.quick else "full",
+        wall_time_s=time.perf_counter() - started,
+        driver=driver_version(),
+        gpu=gpu,
+        gpu_capability=".".join(map(str, torch.cuda.get_device_capability())),
+        cuda_runtime=torch.version.cuda,
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

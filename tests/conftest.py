@@ -1,0 +1,33 @@
+"""Shared test setup.
+
+GPU tests carry ``@pytest.mark.gpu`` (the marker is registered in pyproject.toml); on a machine
+where torch sees no CUDA device they are skipped here, with the reason, instead of failing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def gpu_skip_reason() -> str | None:
+    """Why GPU tests cannot run on this machine, or None when a CUDA device is visible."""
+    import torch
+
+    if torch.cuda.is_available():
+        return None
+    build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+    return (
+        f"needs a CUDA GPU: torch.cuda.is_available() is False (torch {torch.__version__}, {build})"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not gpu_items:
+        return
+    reason = gpu_skip_reason()
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=reason)
+    for item in gpu_items:
+        item.add_marker(skip)

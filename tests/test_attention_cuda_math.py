@@ -1,0 +1,268 @@
+"""The fused backend's math, custom ops and kernels, checked on the CPU.
+
+- phase2_math (the ops' portable implementation) against the reference backend and gradcheck;
+- the inverse map (key block -> cells) that makes the kernel's dk/dv deterministic;
+- torch.library.opcheck and torch.compile(fullgraph=True) of the custom ops;
+- the CUDA kernels themselves, executed by the host emulation (csrc/gpa_emulation.h), against the
+  float64 reference by the FlashAttention rule.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gpa_lib.attention.backends.reference import attend_selected
+from gpa_lib.attention.cuda_ops import (
+    gpa_attention_fused,
+    gpa_phase2_bwd,
+    gpa_phase2_fwd,
+    gpa_select,
+    phase2_fused,
+)
+from gpa_lib.attention.phase2_math import phase2_forward_math, selection_csr
+from gpa_lib.attention.problem import check_inputs
+
+
+def make_inputs(
+    dtype=torch.float64,
+    *,
+    batch=1,
+    heads=2,
+    q_grid=(8, 8),
+    k_grid=(6, 10),
+    dim=4,
+    pool=2,
+    cell=4,
+    topk=3,
+    seed=0,
+):
+    """q, k, v (B, h, H, W, D) and a random selection (B, h, Hq/cell, Wq/cell, topk) of distinct blocks."""
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.randn(batch, heads, *q_grid, dim, generator=gen, dtype=torch.float64).to(dtype)
+    k = torch.randn(batch, heads, *k_grid, dim, generator=gen, dtype=torch.float64).to(dtype)
+    v = torch.randn(batch, heads, *k_grid, dim, generator=gen, dtype=torch.float64).to(dtype)
+    n_blocks = (k_grid[0] // pool) * (k_grid[1] // pool)
+    cells = (q_grid[0] // cell, q_grid[1] // cell)
+    ranks = torch.rand(batch, heads, *cells, n_blocks, generator=gen)
+    selection = ranks.argsort(dim=-1)[..., :topk]  # (B, h, Hq/c, Wq/c, k)
+    return q, k, v, selection
+
+
+def flash_rule(name, ours, same_precision, exact, dtype):
+    """FlashAttention's test rule: error <= 2 x the same-precision torch error + a rounding floor."""
+    exact = exact.double()
+    err = (ours.double() - exact).abs().max().item()
+    ref_err = (same_precision.double() - exact).abs().max().item()
+    floor = 2 * (exact.to(dtype).double() - exact).abs().max().item() + 1e-6
+    assert err <= 2 * ref_err + floor, (
+        f"{name}: error {err:.3g} > 2 x same-precision reference error {ref_err:.3g} + floor {floor:.3g}"
+    )
+
+
+@pytest.mark.parametrize("affinity", ["dot", "euclid"])
+def test_phase2_math_matches_the_reference_backend(affinity):
+    q, k, v, selection = make_inputs()
+    q, k, v = (t.requires_grad_() for t in (q, k, v))
+    problem = check_inputs(q, k, v, pool=2, cell=4, topk=3, affinity=affinity)
+    ours = phase2_fused(q, k, v, selection, pool=2, cell=4, affinity=affinity)
+    ref = attend_selected(q, k, v, selection.flatten(2, 3), problem)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+    grad = torch.randn_like(ours)
+    for got, want in zip(
+        torch.autograd.grad(ours, (q, k, v), grad),
+        torch.autograd.grad(ref, (q, k, v), grad),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_phase2_ops_pass_gradcheck_with_a_key_bias():
+    q, k, v, selection = make_inputs(q_grid=(4, 8), k_grid=(4, 6))
+    bias = torch.randn(1, 2, 4, 6, dtype=torch.float64, requires_grad=True)
+    q, k, v = (t.requires_grad_() for t in (q, k, v))
+    fn = lambda q, k, v, b: gpa_phase2_fwd(q, k, v, selection, b, 2, 4, 0.7)[0]  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (q, k, v, bias), fast_mode=True)
+
+
+def test_lse_is_not_differentiable():
+    q, k, v, selection = make_inputs()
+    q.requires_grad_()
+    _, lse = gpa_phase2_fwd(q, k, v, selection, None, 2, 4, 0.5)
+    assert not lse.requires_grad
+
+
+def test_selection_csr_lists_every_cell_of_every_block_in_order():
+    _, _, _, selection = make_inputs(
+        batch=2, heads=3, q_grid=(12, 8), k_grid=(6, 6), topk=4, seed=3
+    )
+    n_blocks = 9
+    offsets, cells = selection_csr(selection, n_blocks)
+    flat = selection.flatten(0, 1).flatten(1, 2)  # (BH, K, k)
+    assert offsets.dtype == cells.dtype == torch.int32
+    assert offsets[0] == 0 and offsets[-1] == flat.numel()
+    for bh in range(flat.shape[0]):
+        for block in range(n_blocks):
+            start, stop = offsets[bh * n_blocks + block], offsets[bh * n_blocks + block + 1]
+            want = [
+                c
+                for c in range(flat.shape[1])
+                for t in range(flat.shape[2])
+                if flat[bh, c, t] == block
+            ]
+            assert cells[start:stop].tolist() == want
+    again = selection_csr(selection, n_blocks)
+    assert torch.equal(offsets, again[0]) and torch.equal(cells, again[1])
+
+
+def test_custom_ops_pass_opcheck():
+    q, k, v, selection = make_inputs()
+    q, k, v = (t.requires_grad_() for t in (q, k, v))
+    bias = torch.randn(1, 2, 6, 10, dtype=torch.float64, requires_grad=True)
+    for key_bias in (None, bias):
+        torch.library.opcheck(gpa_phase2_fwd, (q, k, v, selection, key_bias, 2, 4, 0.3))
+    out, lse = gpa_phase2_fwd(q, k, v, selection, bias, 2, 4, 0.3)
+    args = (
+        torch.randn_like(out),
+        q.detach(),
+        k.detach(),
+        v.detach(),
+        out.detach(),
+        lse,
+        selection,
+        bias.detach(),
+        2,
+        4,
+        0.3,
+    )
+    torch.library.opcheck(gpa_phase2_bwd, args)
+    torch.library.opcheck(gpa_select, (q.detach(), k.detach(), 2, 4, 3, "euclid", 2**22))
+
+
+def test_fused_path_traces_without_graph_breaks():
+    q, k, v, _ = make_inputs(torch.float32)
+    q, k, v = (t.requires_grad_() for t in (q, k, v))
+    args = {"pool": 2, "cell": 4, "topk": 3, "affinity": "euclid"}
+    compiled = torch.compile(
+        lambda q, k, v: gpa_attention_fused(q, k, v, **args), fullgraph=True, backend="aot_eager"
+    )
+    out, selection = compiled(q, k, v)
+    out.sum().backward()
+    eager_out, eager_selection = gpa_attention_fused(q, k, v, **args)
+    assert torch.equal(selection, eager_selection)
+    torch.testing.assert_close(out, eager_out)
+
+
+# --- the CUDA kernels, executed by the host emulation ---------------------------------------
+
+EMULATED = {
+    # name: (dtype, head dim, input sizes, with key bias (euclid), cp.async copies land late)
+    "bf16_d64_euclid_late": (
+        torch.bfloat16,
+        64,
+        {"q_grid": (16, 16), "k_grid": (16, 16), "pool": 4, "cell": 8, "topk": 3},
+        True,
+        True,
+    ),
+    "f16_d32_cell4_pool2_hq_ne_hk": (
+        torch.float16,
+        32,
+        {"q_grid": (8, 12), "k_grid": (6, 10), "pool": 2, "cell": 4, "topk": 3},
+        False,
+        False,
+    ),
+    "bf16_d128_multi_tile": (
+        torch.bfloat16,
+        128,
+        {"q_grid": (8, 24), "k_grid": (12, 20), "pool": 4, "cell": 8, "topk": 5, "heads": 1},
+        False,
+        True,
+    ),
+    "bf16_d32_blocks_shared_by_many_cells": (
+        torch.bfloat16,
+        32,
+        {"q_grid": (32, 32), "k_grid": (8, 8), "pool": 4, "cell": 8, "topk": 2, "heads": 1},
+        False,
+        True,
+    ),
+    "f16_d64_pool8_cell16": (
+        torch.float16,
+        64,
+        {"q_grid": (16, 16), "k_grid": (16, 16), "pool": 8, "cell": 16, "topk": 2, "heads": 1},
+        True,
+        False,
+    ),
+    "bf16_d64_pool1_cell3": (
+        torch.bfloat16,
+        64,
+        {"q_grid": (6, 9), "k_grid": (5, 7), "pool": 1, "cell": 3, "topk": 7, "heads": 1},
+        False,
+        False,
+    ),
+    "f32_d32_euclid": (
+        torch.float32,
+        32,
+        {"q_grid": (4, 8), "k_grid": (6, 4), "pool": 2, "cell": 4, "topk": 2},
+        True,
+        True,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def emulation():
+    from gpa_lib.attention import kernel_emulation
+
+    if kernel_emulation.compiler() is None:
+        pytest.skip("no C++ compiler (g++) to build the kernel emulation")
+    kernel_emulation.emulation_library()
+    return kernel_emulation
+
+
+@pytest.mark.parametrize("name", list(EMULATED))
+def test_emulated_kernels_match_the_reference(emulation, name):
+    dtype, dim, sizes, euclid, late = EMULATED[name]
+    q, k, v, selection = make_inputs(dtype, dim=dim, **sizes)
+    pool, cell, topk = sizes["pool"], sizes["cell"], sizes["topk"]
+    affinity = "euclid" if euclid else "dot"
+    scale = (2.0 if euclid else 1.0) / math.sqrt(dim)
+    bias64 = -k.double().square().sum(-1) / math.sqrt(dim) if euclid else None  # (B, h, Hk, Wk)
+    bias = None if bias64 is None else bias64.float()
+
+    out, lse = emulation.emulated_forward(
+        q, k, v, selection, bias, pool, cell, scale, late_copies=late
+    )
+    dout = torch.randn(out.shape, generator=torch.Generator().manual_seed(1)).to(dtype)
+    dq, dk, dv, dbias = emulation.emulated_backward(
+        dout, q, k, v, out, lse, selection, bias, pool, cell, scale, late_copies=late
+    )
+    if euclid:  # chain rule through key_bias = -|k|^2 / sqrt(D), as autograd does on the GPU
+        dk = dk.double() + dbias.double().unsqueeze(-1) * (-2.0 / math.sqrt(dim)) * k.double()
+
+    problem = check_inputs(q, k, v, pool=pool, cell=cell, topk=topk, affinity=affinity)
+    results = {}
+    for label, precision in (("exact", torch.float64), ("same", dtype)):
+        tensors = [t.to(precision).requires_grad_() for t in (q, k, v)]
+        ref = attend_selected(*tensors, selection.flatten(2, 3), problem)
+        results[label] = (ref, *torch.autograd.grad(ref, tensors, dout.to(precision)))
+    for i, (label, ours) in enumerate(
+        zip(("out", "dq", "dk", "dv"), (out, dq, dk, dv), strict=True)
+    ):
+        flash_rule(f"{name} {label}", ours, results["same"][i], results["exact"][i], dtype)
+
+    q64, k64, v64 = (t.double() for t in (q, k, v))
+    _, lse_exact = phase2_forward_math(q64, k64, v64, selection, bias64, pool, cell, scale)
+    torch.testing.assert_close(lse.double(), lse_exact, rtol=1e-4, atol=1e-4)
+
+
+def test_emulated_kernels_do_not_depend_on_when_copies_land(emulation):
+    q, k, v, selection = make_inputs(
+        torch.bfloat16, dim=32, q_grid=(16, 16), k_grid=(8, 16), pool=4, cell=8, topk=4, heads=1
+    )
+    runs = [
+        emulation.emulated_forward(q, k, v, selection, None, 4, 8, 0.2, late_copies=late)
+        for late in (False, True)
+    ]
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
