@@ -22,6 +22,7 @@ from gpa_lib.attention.cuda_ops import (
     gpa_select,
     phase2_fused,
 )
+from gpa_lib.attention.kernel_evidence import emulated_kernel_report
 from gpa_lib.attention.phase2_math import phase2_forward_math, selection_csr
 from gpa_lib.attention.problem import check_inputs
 
@@ -49,17 +50,6 @@ def make_inputs(
     ranks = torch.rand(batch, heads, *cells, n_blocks, generator=gen)
     selection = ranks.argsort(dim=-1)[..., :topk]  # (B, h, Hq/c, Wq/c, k)
     return q, k, v, selection
-
-
-def flash_rule(name, ours, same_precision, exact, dtype):
-    """FlashAttention's test rule: error <= 2 x the same-precision torch error + a rounding floor."""
-    exact = exact.double()
-    err = (ours.double() - exact).abs().max().item()
-    ref_err = (same_precision.double() - exact).abs().max().item()
-    floor = 2 * (exact.to(dtype).double() - exact).abs().max().item() + 1e-6
-    assert err <= 2 * ref_err + floor, (
-        f"{name}: error {err:.3g} > 2 x same-precision reference error {ref_err:.3g} + floor {floor:.3g}"
-    )
 
 
 @pytest.mark.parametrize("affinity", ["dot", "euclid"])
@@ -225,33 +215,21 @@ def emulation():
 def test_emulated_kernels_match_the_reference(emulation, name):
     dtype, dim, sizes, euclid, late = EMULATED[name]
     q, k, v, selection = make_inputs(dtype, dim=dim, **sizes)
-    pool, cell, topk = sizes["pool"], sizes["cell"], sizes["topk"]
+    pool, cell = sizes["pool"], sizes["cell"]
     affinity = "euclid" if euclid else "dot"
+    rows = emulated_kernel_report(
+        q, k, v, selection, pool=pool, cell=cell, affinity=affinity, late_copies=late
+    )
+    for row in rows:
+        assert row["ok"], (
+            f"{name} {row['tensor']}: error {row['kernel_error']:.3g} > 2 x same-precision reference "
+            f"error {row['reference_error']:.3g} + floor {row['floor']:.3g}"
+        )
+
     scale = (2.0 if euclid else 1.0) / math.sqrt(dim)
     bias64 = -k.double().square().sum(-1) / math.sqrt(dim) if euclid else None  # (B, h, Hk, Wk)
     bias = None if bias64 is None else bias64.float()
-
-    out, lse = emulation.emulated_forward(
-        q, k, v, selection, bias, pool, cell, scale, late_copies=late
-    )
-    dout = torch.randn(out.shape, generator=torch.Generator().manual_seed(1)).to(dtype)
-    dq, dk, dv, dbias = emulation.emulated_backward(
-        dout, q, k, v, out, lse, selection, bias, pool, cell, scale, late_copies=late
-    )
-    if euclid:  # chain rule through key_bias = -|k|^2 / sqrt(D), as autograd does on the GPU
-        dk = dk.double() + dbias.double().unsqueeze(-1) * (-2.0 / math.sqrt(dim)) * k.double()
-
-    problem = check_inputs(q, k, v, pool=pool, cell=cell, topk=topk, affinity=affinity)
-    results = {}
-    for label, precision in (("exact", torch.float64), ("same", dtype)):
-        tensors = [t.to(precision).requires_grad_() for t in (q, k, v)]
-        ref = attend_selected(*tensors, selection.flatten(2, 3), problem)
-        results[label] = (ref, *torch.autograd.grad(ref, tensors, dout.to(precision)))
-    for i, (label, ours) in enumerate(
-        zip(("out", "dq", "dk", "dv"), (out, dq, dk, dv), strict=True)
-    ):
-        flash_rule(f"{name} {label}", ours, results["same"][i], results["exact"][i], dtype)
-
+    out, lse = emulation.emulated_forward(q, k, v, selection, bias, pool, cell, scale)
     q64, k64, v64 = (t.double() for t in (q, k, v))
     _, lse_exact = phase2_forward_math(q64, k64, v64, selection, bias64, pool, cell, scale)
     torch.testing.assert_close(lse.double(), lse_exact, rtol=1e-4, atol=1e-4)

@@ -91,10 +91,10 @@ def execute_one(
         source = to_ipynb(notebook, work / "input.ipynb")
         output = work / f"{notebook.name}.ipynb"
         (work / "params.yml").write_text(yaml.safe_dump(params))
-        env = os.environ | {
+        # MPLBACKEND is left to ipykernel, whose inline backend turns figures into notebook outputs.
+        env = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"} | {
             "GPA_LIB_RESULTS_DIR": str(results_dir_for(project, profile)),
             "GPA_PROFILE": profile,
-            "MPLBACKEND": "Agg",
             "PYTHONHASHSEED": "0",
         }
         cmd = [
