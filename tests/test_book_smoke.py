@@ -37,3 +37,16 @@ def test_every_chapter_glues_what_its_prose_cites(smoke_build):
                     cited.add(part.split("`")[1].split(":")[0])
         missing = cited - set(glued_values(executed / f"{nb.name}.ipynb"))
         assert not missing, f"{nb.name} cites glue keys it never glued: {sorted(missing)}"
+
+
+def test_smoke_profile_glues_identical_values_twice(smoke_build, tmp_path):
+    """Two runs of one chapter under the smoke profile glue the same values (fixed seeds throughout).
+
+    Chapter 2 is used because its smoke profile glues no wall-clock measurement.
+    """
+    project, _ = smoke_build
+    again = BookProject(build_dir=tmp_path)
+    run_notebooks(again, "smoke", only="02_gpa_kernel")
+    first = glued_values(project.build_dir / "executed" / "smoke" / "02_gpa_kernel.ipynb")
+    second = glued_values(again.build_dir / "executed" / "smoke" / "02_gpa_kernel.ipynb")
+    assert first == second and len(first) > 10

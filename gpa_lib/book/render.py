@@ -51,6 +51,7 @@ def stage(project: BookProject, profile: str) -> Path:
 
 
 WARNING = re.compile(r"(WARNING|ERROR|CRITICAL):")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def build_book(project: BookProject, profile: str, *, echo=print) -> Path:
@@ -73,7 +74,7 @@ def build_book(project: BookProject, profile: str, *, echo=print) -> Path:
     echo(f"rendering profile {profile!r} with Jupyter Book")
     env = os.environ | {"PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    log = proc.stdout + proc.stderr
+    log = ANSI.sub("", proc.stdout + proc.stderr)  # Sphinx colours its warnings
     warnings = [line.strip() for line in log.splitlines() if WARNING.search(line)]
     if proc.returncode != 0 or warnings:
         for line in warnings[:20]:
