@@ -1,0 +1,112 @@
+"""Measured peak memory of a generator's attention calls.
+
+One forward pass records the queries, keys and values of every attention layer; each call is then
+run again on its own, and :func:`gpa_lib.attention.measure.peak_memory` measures the peak extra bytes
+it allocates (the CPU allocator's events through the PyTorch profiler, or CUDA's allocator
+statistics): once for inference (no autograd) and once for training (forward and backward, the
+gradients of q and k included). Convolutions and everything else outside attention are not counted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from gpa_lib.attention.measure import peak_memory
+from gpa_lib.pose.models.blocks import PixelCopy, _Capturing, attend
+
+
+def _capture_calls(model: nn.Module, batch: dict[str, torch.Tensor]) -> list:
+    layers = [m for m in model.modules() if isinstance(m, _Capturing)]
+    calls: list = []
+    for layer in layers:
+        layer.capture = calls
+    try:
+        with torch.no_grad():
+            model(batch["source"], batch["source_pose"], batch["target_pose"])
+    finally:
+        for layer in layers:
+            layer.capture = None
+    return calls
+
+
+#: A materialised score matrix above this many bytes is predicted, not run (it would not fit).
+MAX_MATERIALISED_BYTES = 8 * 2**30
+
+
+def _materialised_bytes(q: torch.Tensor, k: torch.Tensor) -> int:
+    """Bytes of one (B, h, Nq, Nk) score matrix of q (B, h, Hq, Wq, D) and k (B, h, Hk, Wk, D)."""
+    B, h, Hq, Wq, _ = q.shape
+    return B * h * Hq * Wq * k.shape[2] * k.shape[3] * q.element_size()
+
+
+def attention_memory(
+    model: nn.Module,
+    batch: dict[str, torch.Tensor],
+    *,
+    dense_impl: str | None = None,
+    max_materialised_bytes: int = MAX_MATERIALISED_BYTES,
+) -> dict[str, Any]:
+    """Peak extra bytes of each attention call of ``model`` on ``batch`` and their maximum.
+
+    ``batch`` holds ``source`` (B, 3, H, W), ``source_pose`` and ``target_pose`` (B, 18, H, W) on the
+    model's device. ``dense_impl`` (``"fused"`` or ``"materialised"``) overrides how dense layers run.
+    Returns ``{"calls": [...], "complete", "peak_forward_bytes", "peak_training_bytes"}``; each call has its
+    ``kind``, ``grid`` (Hq, Wq), ``keys`` (Hk * Wk), ``heads``, ``forward_bytes``,
+    ``training_bytes`` and ``measured``. A materialised dense call whose score matrix would exceed
+    ``max_materialised_bytes`` is not run: its inference peak is predicted by
+    :func:`gpa_lib.attention.complexity.dense_cost` and its training peak left ``None``
+    (``measured`` False). A model without attention gives zeros.
+    """
+    from gpa_lib.attention.complexity import AttentionSizes, dense_cost
+
+    device = batch["source"].device
+    calls = []
+    for layer, q, k, v in _capture_calls(model, batch):
+        kind_impl = (dense_impl or layer.config.dense_impl) if layer.kind == "dense" else None
+        call = {
+            "kind": layer.kind,
+            "dense_impl": kind_impl,
+            "grid": list(q.shape[2:4]),
+            "keys": int(k.shape[2] * k.shape[3]),
+            "heads": int(q.shape[1]),
+            "batch": int(q.shape[0]),
+            "measured": True,
+        }
+        if kind_impl == "materialised" and _materialised_bytes(q, k) > max_materialised_bytes:
+            sizes = AttentionSizes(
+                q_grid=tuple(q.shape[2:4]), k_grid=tuple(k.shape[2:4]), head_dim=q.shape[-1],
+                value_dim=v.shape[-1], heads=q.shape[1], batch=q.shape[0],
+                dtype_bytes=q.element_size(),
+            )  # fmt: skip
+            calls.append({**call, "measured": False, "training_bytes": None,
+                          "forward_bytes": int(dense_cost(sizes).peak_bytes)})  # fmt: skip
+            continue
+        with torch.no_grad():
+            _, forward_bytes = peak_memory(
+                lambda layer=layer, q=q, k=k, v=v: attend(
+                    q, k, v, layer.kind, layer.config, dense_impl=dense_impl
+                ),
+                device,
+            )
+        q_leaf, k_leaf = q.clone().requires_grad_(True), k.clone().requires_grad_(True)
+        # Copied source pixels are data, not features: they need no gradient.
+        v_leaf = v.clone().requires_grad_(not isinstance(layer, PixelCopy))
+
+        def step(layer=layer, q_leaf=q_leaf, k_leaf=k_leaf, v_leaf=v_leaf):
+            out = attend(q_leaf, k_leaf, v_leaf, layer.kind, layer.config, dense_impl=dense_impl)
+            out.sum().backward()
+
+        _, training_bytes = peak_memory(step, device)
+        calls.append({**call, "forward_bytes": int(forward_bytes),
+                      "training_bytes": int(training_bytes)})  # fmt: skip
+    return {
+        "calls": calls,
+        "complete": all(c["measured"] for c in calls),  # False: some peaks predicted or missing
+        "peak_forward_bytes": max((c["forward_bytes"] for c in calls), default=0),
+        "peak_training_bytes": max(
+            (c["training_bytes"] for c in calls if c["training_bytes"] is not None), default=0
+        ),
+    }

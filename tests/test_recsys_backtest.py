@@ -1,0 +1,226 @@
+"""The backtest: cutoffs, windows, the fast AUC against the reference, no leakage, summaries."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gpa_lib.recsys.backtest import (
+    BacktestConfig,
+    fast_per_customer_auc,
+    rolling_cutoffs,
+    run_backtest,
+    test_window,
+)
+from gpa_lib.recsys.experiments import drift_sweep, scoring_time
+from gpa_lib.recsys.metrics import per_customer_auc
+from gpa_lib.recsys.models import Popularity, Recommender, StaticCF, model_factories
+from gpa_lib.recsys.models.toy import toy_store
+
+torch.set_num_threads(1)
+test_window.__test__ = False  # a library function whose name starts with "test"
+
+
+@pytest.fixture(scope="module")
+def store():
+    return toy_store(n_customers=150, n_weeks=12, seed=1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_auc_equals_the_reference(seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 5, size=(37, 23)).astype(float)  # many ties
+    scores[:, :3] = -np.inf  # unscoreable articles, ranked last and tied
+    relevant = rng.random((37, 23)) < 0.2
+    relevant[0], relevant[1] = False, True  # no positives; no negatives
+    np.testing.assert_allclose(
+        fast_per_customer_auc(scores, relevant, block=7),
+        per_customer_auc(scores, relevant),
+        equal_nan=True,
+    )
+    with pytest.raises(ValueError, match="NaN"):
+        fast_per_customer_auc(np.full((2, 2), np.nan), np.ones((2, 2), bool))
+
+
+def test_rolling_cutoffs_end_one_window_before_the_data(store):
+    cutoffs = rolling_cutoffs(store, n_cutoffs=3, test_weeks=2, step_weeks=1)
+    assert len(cutoffs) == 3 and all(np.diff(cutoffs) == pd.Timedelta(weeks=1))
+    assert cutoffs[-1] + pd.Timedelta(weeks=2) == store.end.normalize() + pd.Timedelta(days=1)
+    with pytest.raises(ValueError, match="not after the first sale"):
+        rolling_cutoffs(store, n_cutoffs=20, test_weeks=2, step_weeks=1)
+
+
+def test_window_has_every_article_on_sale_including_new_ones(store):
+    cutoff = pd.Timestamp("2024-03-04")
+    window = test_window(store, cutoff, test_weeks=2)
+    tx = store.transactions
+    inside = tx[(tx["t_dat"] >= cutoff) & (tx["t_dat"] < cutoff + pd.Timedelta(weeks=2))]
+    np.testing.assert_array_equal(window.candidates, np.sort(inside["article"].unique()))
+    np.testing.assert_array_equal(window.customers, np.sort(inside["customer"].unique()))
+    launch = store.articles.loc[window.candidates, "launch"]
+    np.testing.assert_array_equal(window.cold, (launch >= cutoff).to_numpy())
+    assert window.cold.any() and (~window.cold).any()
+    for i, customer in enumerate(window.customers[:20]):  # relevant, by a slow loop
+        bought = set(inside.loc[inside["customer"] == customer, "article"])
+        assert set(window.candidates[window.relevant[i]]) == bought
+    before = tx[tx["t_dat"] < cutoff]
+    for i, customer in enumerate(window.customers[:20]):
+        assert (
+            window.past_orders[i] == before.loc[before["customer"] == customer, "order"].nunique()
+        )
+    sampled = test_window(store, cutoff, test_weeks=2, max_customers=10, seed=3)
+    assert len(sampled.customers) == 10 and sampled.n_buyers == len(window.customers)
+
+
+class Spy(Recommender):
+    """Records the latest transaction date it was handed; scores at random."""
+
+    seen_until: list = []
+
+    def _fit(self, history, data):
+        Spy.seen_until.append((data.transactions["t_dat"].max(), history.until, data.truth))
+
+    def _score(self, customer_rows, article_rows):
+        return np.random.default_rng(0).random((len(customer_rows), len(article_rows)))
+
+
+def test_no_model_is_handed_anything_from_after_its_cutoff(store):
+    Spy.seen_until.clear()
+    config = BacktestConfig(n_cutoffs=3, test_weeks=2, step_weeks=1, n_boot=50)
+    result = run_backtest(store, {"spy": lambda fitted: Spy()}, config)
+    assert len(Spy.seen_until) == 3
+    for (latest, until, truth), window in zip(Spy.seen_until, result.windows, strict=True):
+        assert latest < window.cutoff and until == window.cutoff and truth is None
+
+
+def test_backtest_summary_gaps_segments_and_json(store):
+    config = BacktestConfig(n_cutoffs=2, test_weeks=2, step_weeks=1, n_boot=100)
+    factories = {
+        "popularity": lambda fitted: Popularity(),
+        "static_cf": lambda fitted: StaticCF(factors=2, epochs=10, batch_size=256, cold="lowest"),
+    }
+
+    class Missing(Popularity):
+        @classmethod
+        def can_run(cls):
+            return False, "library x is not installed"
+
+    factories["missing"] = lambda fitted: Missing()
+    result = run_backtest(store, factories, config)
+    assert result.models == ["popularity", "static_cf"]
+    assert result.skipped == {"missing": "library x is not installed"}
+    summary = result.summary()
+    assert (
+        summary.loc["static_cf", ("all", "auc", "mean")]
+        > summary.loc["popularity", ("all", "auc", "mean")]
+    )
+    lo, mean, hi = (summary.loc["static_cf", ("all", "auc", s)] for s in ("lo", "mean", "hi"))
+    assert lo <= mean <= hi
+    n = sum(len(w.customers) for w in result.windows)
+    assert len(result.pooled("static_cf", "map@12", "cold")) == n
+    gap = result.compare("static_cf", "popularity", "auc")
+    assert gap["significant"] and gap["lo"] > 0
+    segments = result.by_segment()
+    assert segments.loc["customers"].sum() == n
+    payload = result.to_dict(
+        comparisons=[("static_cf", "popularity", "auc", "all"), ("x", "y", "auc", "all")]
+    )
+    assert len(payload["comparisons"]) == 1
+    json.dumps(payload)
+    with pytest.raises(ValueError, match="model='nope'"):
+        result.pooled("nope")
+
+
+def test_presets_run_through_the_backtest(store):
+    config = BacktestConfig(n_cutoffs=1, test_weeks=2, n_boot=20)
+    names = ("popularity", "fashion_dna", "lstm")
+    result = run_backtest(store, model_factories(names, profile="smoke"), config)
+    assert set(result.models) == set(names)
+    assert np.isfinite(result.pooled("lstm", "auc", "cold")).any()
+
+
+def test_scoring_time_scores_every_customer_in_blocks(store):
+    model = Popularity().fit(store, until=pd.Timestamp("2024-03-04"))
+    timing = scoring_time(
+        model, store.customers.index.to_numpy(), store.articles.index.to_numpy(), block=64
+    )
+    assert timing["customers"] == len(store.customers) and timing["seconds"] >= 0
+
+
+def test_drift_sweep_reports_the_gap_per_drift():
+    table = drift_sweep(
+        [0.0, 0.9],
+        n_customers=300,
+        n_weeks=20,
+        profile="smoke",
+        config=BacktestConfig(n_cutoffs=1, test_weeks=2, n_boot=20),
+        simulate_overrides={"articles_per_week": 10, "image_size": 0},
+    )
+    assert list(table["drift"]) == [0.0, 0.9]
+    for column in ("lstm-static_cf auc", "lo", "hi"):
+        assert any(column in c for c in table.columns)
+
+
+def test_bench_script_writes_json_with_every_model(tmp_path, capsys):
+    from gpa_lib.bench.recsys import main
+
+    rc = main(
+        [
+            "--customers",
+            "300",
+            "--weeks",
+            "14",
+            "--profile",
+            "smoke",
+            "--threads",
+            "1",
+            "--results-dir",
+            str(tmp_path),
+        ]
+    )
+    assert rc == 0
+    document = json.loads((tmp_path / "recsys_bench.json").read_text())
+    assert document["provenance"]["profile"] == "smoke"
+    timed = {row["model"] for row in document["models"]} | set(document["skipped"])
+    assert timed == {"popularity", "static_cf", "implicit_als", "lightfm", "fashion_dna", "lstm"}
+    for row in document["models"]:
+        assert row["fit_seconds"] >= 0 and row["customers"] == 300
+    assert "lstm" in capsys.readouterr().out
+
+
+def test_analysis_helpers_on_a_small_backtest(store):
+    from gpa_lib.recsys.analysis import (
+        heldout_r2,
+        order_reversals,
+        pca_2d,
+        results_table,
+        target_report,
+    )
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 5))
+    coordinates, share = pca_2d(x)
+    assert coordinates.shape == (200, 2) and 0 < share.sum() <= 1
+    assert heldout_r2(x, x @ rng.normal(size=(5, 3))) > 0.99
+    assert abs(heldout_r2(x, rng.normal(size=(200, 3)))) < 0.2
+
+    config = BacktestConfig(n_cutoffs=2, test_weeks=2, step_weeks=1, n_boot=50)
+    factories = {
+        "popularity": lambda fitted: Popularity(),
+        "static_cf": lambda fitted: StaticCF(factors=2, epochs=10, batch_size=256, cold="lowest"),
+    }
+    result = run_backtest(store, factories, config)
+    table = results_table(result, metrics=("auc",), slices=("all",))
+    assert list(table.index) == ["popularity", "static_cf"]
+    assert table.iloc[0, 0].count("[") == 1
+    report = target_report(result)
+    assert set(report) == {"static_cf>popularity auc", "static_cf>popularity map@12"}
+    per_cutoff = result.per_cutoff("auc")
+    reversals = order_reversals(result, pairs=(("popularity", "static_cf"),), metrics=("auc",))
+    assert len(reversals) == int(
+        (per_cutoff.loc["popularity"] <= per_cutoff.loc["static_cf"]).sum()
+    )
