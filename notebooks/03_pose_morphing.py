@@ -21,7 +21,7 @@
 #
 # **Everything here is measured on synthetic data** (`gpa_lib.pose.synthetic.SyntheticPoses`, no
 # downloads), at 64×64 pixels on a shared 2-core CPU in the `full` profile. The section
-# [DeepFashion](#deepfashion) says how to run the same code on the real benchmark.
+# {ref}`ch3-deepfashion` says how to run the same code on the real benchmark.
 
 # %% tags=["parameters"]
 profile = "full"
@@ -279,6 +279,7 @@ plt.show()
 # still saves against a fused kernel is arithmetic: every query scores
 # {glue:text}`ch3_keys_per_query` keys instead of {glue:text}`ch3_n_pixels`.
 #
+# (ch3-deepfashion)=
 # ## DeepFashion
 #
 # The numbers above are on synthetic people. The same code trains on DeepFashion In-shop in the

@@ -245,8 +245,9 @@ glue("ch4_pca_share_pct", float(100 * variance_share.sum()), display=False)
 # {glue:text}`ch4_pca_share_pct:.0f`% of its variance, and there the categories overlap: DNA is not a
 # category code with a little noise, but a position that mixes every attribute that predicts who buys
 # the article. *Right:* t-SNE under the cosine distance (articles close in angle stay close) separates
-# the categories into islands, with colour and pattern arranging articles within them. Distances
-# between islands in a t-SNE map mean little; the neighbours below use all dimensions.
+# the categories into islands, often several per category, split by the other attributes (colour,
+# brand). Distances between islands in a t-SNE map mean little; the neighbours below use all
+# dimensions.
 #
 # ## Similar articles: the angle between DNA vectors
 
