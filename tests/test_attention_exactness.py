@@ -238,3 +238,20 @@ def test_reference_runs_in_float32_and_half_precision():
         )
         assert out.dtype == dtype
         assert (out.double() - exact).abs().max() < tol
+
+
+def test_dense_attention_keeps_the_fused_kernel_for_non_contiguous_inputs():
+    """Permuted (non-contiguous) inputs must not fall back to a kernel that forms all Nq x Nk scores."""
+    from gpa_lib.attention import dense_attention
+    from gpa_lib.attention.measure import peak_memory
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 32, 64, 64)  # (B, C, H, W) conv features
+    q = x.view(1, 1, 32, 64, 64).permute(0, 1, 3, 4, 2)  # (B, h, H, W, D), not contiguous
+    assert not q.is_contiguous()
+    with torch.no_grad():
+        out, peak = peak_memory(lambda: dense_attention(q, q, q))
+        expected = dense_attention(q.contiguous(), q.contiguous(), q.contiguous())
+    scores_bytes = 4096 * 4096 * 4  # the (Nq, Nk) float32 score matrix a fallback would form
+    assert peak < scores_bytes / 4, f"peak {peak / 2**20:.1f} MiB: the score matrix was formed"
+    torch.testing.assert_close(out, expected)

@@ -30,7 +30,9 @@ def sdpa_attention(
     B, h, Hq, Wq, D = q.shape
     Dv = v.shape[-1]
     scale = 1.0 / math.sqrt(D)
-    q_tok, k_tok, v_tok = q.flatten(2, 3), k.flatten(2, 3), v.flatten(2, 3)  # (B, h, N, D or Dv)
+    # Non-contiguous inputs (e.g. permuted conv features) silently send SDPA to its math kernel, which
+    # forms the whole score matrix; a copy into token-major layout keeps the fused kernel.
+    q_tok, k_tok, v_tok = (t.flatten(2, 3).contiguous() for t in (q, k, v))  # (B, h, N, D or Dv)
     # The fused CPU kernels need one head dim for q, k and v; zero padding changes no dot product.
     width = max(D, Dv)
     if D < width:
