@@ -84,6 +84,13 @@ def test_metrics_match_slow_loops(seed, ties):
     assert np.isnan(auc[0]) and np.isnan(auc[1])
 
 
+def test_auc_with_unscoreable_articles_ranked_last_and_tied():
+    scores, relevant = random_case(5, n=37, m=23)
+    scores[:, :3] = -np.inf  # articles a model cannot score (e.g. StaticCF's cold="lowest")
+    want = np.array([slow_auc(s, r) for s, r in zip(scores, relevant, strict=True)])
+    np.testing.assert_allclose(per_customer_auc(scores, relevant, block=7), want, equal_nan=True)
+
+
 def test_perfect_and_reversed_rankings():
     relevant = np.array([[True, True, False, False, False]])
     perfect = np.array([[5.0, 4, 3, 2, 1]])
