@@ -176,7 +176,11 @@ def method_call(
 
 def _flex_kernel_call(q, k, v, selection, problem):
     """Compiled flex_attention on pre-permuted inputs and a prebuilt BlockMask (euclid not covered)."""
-    from gpa_lib.attention.backends.flex import _compiled_flex_attention, _tile, gpa_block_mask
+    from gpa_lib.attention.backends.flex import (
+        _compiled_flex_attention,
+        flex_kernel_options,
+        gpa_block_mask,
+    )
     from gpa_lib.attention.grid import to_cells
 
     if problem.affinity != "dot":
@@ -191,17 +195,7 @@ def _flex_kernel_call(q, k, v, selection, problem):
         to_cells(v.detach(), problem.pool).flatten(2, 3).requires_grad_(v.requires_grad)
     )  # (B, h, Nk, D)
     mask = gpa_block_mask(selection, problem, with_q_blocks=q.requires_grad)
-    options = None
-    if q.device.type == "cuda":  # the flex backend's tiles: one cell by one key block
-        m, n = _tile(problem.cell**2), _tile(problem.pool**2)
-        options = {
-            "BLOCK_M": m,
-            "BLOCK_N": n,
-            "BLOCK_M1": m,
-            "BLOCK_N1": n,
-            "BLOCK_M2": m,
-            "BLOCK_N2": n,
-        }
+    options = flex_kernel_options(problem)  # the flex backend's tiles: one cell by one key block
     flex = _compiled_flex_attention()
     scale = 1.0 / math.sqrt(problem.head_dim)
     return lambda: flex(q_tok, k_tok, v_tok, block_mask=mask, scale=scale, kernel_options=options)

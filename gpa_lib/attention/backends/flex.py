@@ -73,6 +73,14 @@ def _tile(size: int) -> int:
     return next((t for t in (128, 64, 32, 16) if size % t == 0), 0)
 
 
+def flex_kernel_options(problem: GPAProblem) -> dict[str, int] | None:
+    """Triton tiles of one query cell by one key block for every pass on CUDA; None elsewhere."""
+    if problem.device.type != "cuda":
+        return None
+    m, n = _tile(problem.cell**2), _tile(problem.pool**2)
+    return {"BLOCK_M": m, "BLOCK_N": n, "BLOCK_M1": m, "BLOCK_N1": n, "BLOCK_M2": m, "BLOCK_N2": n}
+
+
 def gpa_block_mask(selection: torch.Tensor, problem: GPAProblem, *, with_q_blocks: bool = False):
     """The BlockMask of a selection on the cell-major query and block-major key token orders.
 
@@ -168,17 +176,7 @@ class FlexBackend(Backend):
             scale = 2 * scale
         needs_q_blocks = problem.needs_grad
         block_mask = gpa_block_mask(selection, problem, with_q_blocks=needs_q_blocks)
-        options = None
-        if problem.device.type == "cuda":
-            m, n = _tile(problem.cell**2), _tile(problem.pool**2)
-            options = {
-                "BLOCK_M": m,
-                "BLOCK_N": n,
-                "BLOCK_M1": m,
-                "BLOCK_N1": n,
-                "BLOCK_M2": m,
-                "BLOCK_N2": n,
-            }
+        options = flex_kernel_options(problem)
         try:
             out = _compiled_flex_attention()(
                 q_tok, k_tok, v_tok, block_mask=block_mask, scale=scale, kernel_options=options
