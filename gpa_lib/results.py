@@ -64,8 +64,16 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot write a {type(value).__name__} to JSON: {value!r}")
 
 
+#: Where runs write their results; changes there do not make the work tree dirty (see git_commit).
+RESULTS_PATHSPEC = "data/results"
+
+
 def git_commit(root: Path = REPO_ROOT) -> str:
-    """The current commit, with ``-dirty`` when the work tree has uncommitted changes; ``unknown`` outside git."""
+    """The current commit, with ``-dirty`` when tracked files have uncommitted changes; ``unknown`` outside git.
+
+    Changes under ``data/results/`` do not count: a run rewrites those results itself, and the chapters
+    that follow in the same run were still computed by the committed code.
+    """
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -76,7 +84,15 @@ def git_commit(root: Path = REPO_ROOT) -> str:
             timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                f":(exclude){RESULTS_PATHSPEC}",
+            ],
             cwd=root,
             capture_output=True,
             text=True,

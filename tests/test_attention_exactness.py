@@ -83,7 +83,7 @@ def slow_gpa(q, k, v, pool, cell, topk, affinity):
 
 
 @pytest.mark.parametrize("affinity", AFFINITIES)
-@pytest.mark.parametrize("backend", ["reference", "dense"])
+@pytest.mark.parametrize("backend", ["reference", "recompute", "dense"])
 def test_matches_slow_loop_oracle(affinity, backend):
     q, k, v = qkv(1, 2, (8, 12), (8, 4), 3, 2, seed=3)
     expected_out, expected_sel = slow_gpa(q, k, v, pool=2, cell=4, topk=3, affinity=affinity)
@@ -129,7 +129,7 @@ def test_all_blocks_equals_dense_attention(affinity, B, h, q_grid, k_grid, D, Dv
     n_blocks = (k_grid[0] // pool) * (k_grid[1] // pool)
     expected = dense_attention(q, k, v, affinity=affinity)
     assert expected.shape == (B, h, *q_grid, Dv)
-    for backend in ("reference", "dense"):
+    for backend in ("reference", "recompute", "dense"):
         out = gpa_attention(
             q, k, v, pool=pool, cell=cell, topk=n_blocks, affinity=affinity, backend=backend
         )

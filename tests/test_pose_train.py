@@ -193,3 +193,20 @@ def test_cli_trains_on_deepfashion_at_256_by_176(tmp_path):
         "deepfashion-test-n2.pt",
         "deepfashion-train-n2.pt",
     ]
+
+
+def test_gpu_preset_trains_at_256_pixels_on_cpu():
+    """The paper-scale preset, one step on CPU: every scale and GPA layer runs at 256x256.
+
+    This checks shapes, the padding and the backend choice off the GPU; it says nothing of GPU speed.
+    """
+    config = preset("gpa-gpu").replace(
+        n_train=1, n_val=1, n_test=1, batch_size=1, steps=1, warmup_steps=1, eval_every=0,
+        checkpoint_every=0, num_threads=2, device="cpu",
+    )  # fmt: skip
+    assert config.size == 256 and config.model.attention[:4] == ("gpa",) * 4
+    train_data, test_data = load_data(config)
+    result = train(config, train_data, test_data, progress=False)
+    assert result.steps_done == 1 and np.isfinite(result.history["loss"][0])
+    out = predict(result.model, test_data.batch(torch.tensor([0])))
+    assert out.shape == (1, 3, 256, 256) and out.abs().max() <= 1

@@ -4,7 +4,8 @@
 >>> out = gpa_attention(q, k, v, pool=4, cell=8, topk=8)  # q (B, h, Hq, Wq, D), k/v (B, h, Hk, Wk, D/Dv)
 
 Backends: ``"cuda"`` (fused kernel, registered when built), ``"flex"`` (FlexAttention with a
-BlockMask), ``"reference"`` (pure torch, the oracle and CPU path) and ``"dense"`` (masked materialised
+BlockMask), ``"reference"`` (pure torch, the oracle and CPU path), ``"recompute"`` (the reference math
+recomputed in the backward pass: the least memory to train) and ``"dense"`` (masked materialised
 scores). :func:`explain_backends` says which one ``backend=None`` picks and why the others were not.
 """
 

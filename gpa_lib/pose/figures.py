@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -243,32 +244,51 @@ def plot_copy_attention(model, batch: dict[str, torch.Tensor], pixels: Sequence[
 
 
 def plot_memory(comparison: Comparison):
-    """Peak attention memory per model (MiB, log scale): inference and training, both dense kernels."""
-    import matplotlib.pyplot as plt
+    """Peak attention memory per model (MiB, log scale): inference and training, both dense kernels.
 
-    names = [n for n in comparison.runs if comparison.runs[n].memory["fused"]["calls"]]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
+    A GPA model trained on another backend gets one more bar: its GPA layers on the reference backend.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    runs = comparison.runs
+    names = [n for n in runs if runs[n].memory["fused"]["calls"]]
+    extra = [n for n in names if "gpa_reference" in runs[n].memory]
+    labels = [MODEL_LABELS[n] for n in names] + [
+        f"{MODEL_LABELS[n]} (reference backend)" for n in extra
+    ]
+    labels = [textwrap.fill(label, 14) for label in labels]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
     width = 0.38
     for ax, phase in zip(axes, ("forward", "training"), strict=True):
+        key = f"peak_{phase}_bytes"
         for offset, impl in ((-width / 2, "materialised"), (width / 2, "fused")):
-            values = [comparison.runs[n].memory[impl][f"peak_{phase}_bytes"] / 2**20 for n in names]
+            values = [runs[n].memory[impl][key] / 2**20 for n in names]
             bars = ax.bar(
                 np.arange(len(names)) + offset,
                 values,
                 width,
-                label=f"dense layers {impl}",
                 hatch="" if impl == "fused" else "//",
                 color=[MODEL_COLOURS[n] for n in names],
                 edgecolor="black",
             )
             ax.bar_label(bars, fmt="%.2g", fontsize=7)
-        ax.set_xticks(np.arange(len(names)), [MODEL_LABELS[n] for n in names], fontsize=8)
+        if extra:
+            values = [runs[n].memory["gpa_reference"][key] / 2**20 for n in extra]
+            bars = ax.bar(
+                len(names) + np.arange(len(extra)),
+                values,
+                width,
+                color=[MODEL_COLOURS[n] for n in extra],
+                alpha=0.5,
+                edgecolor="black",
+            )
+            ax.bar_label(bars, fmt="%.2g", fontsize=7)
+        ax.set_xticks(np.arange(len(labels)), labels, fontsize=8)
         ax.set_yscale("log")
         ax.set_title(
             "inference (one pair)" if phase == "forward" else "training step (one pair)", fontsize=9
         )
-    from matplotlib.patches import Patch
-
     axes[0].set_ylabel("peak attention memory (MiB)")
     handles = [
         Patch(facecolor="white", edgecolor="black", hatch="//", label="dense layers: score matrix"),

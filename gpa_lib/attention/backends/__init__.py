@@ -23,7 +23,7 @@ from ..problem import GPAProblem
 logger = logging.getLogger("gpa_lib.attention")
 
 #: Backends in the order ``backend=None`` tries them, fastest first.
-PRIORITY = ("cuda", "flex", "reference", "dense")
+PRIORITY = ("cuda", "flex", "reference", "recompute", "dense")
 
 
 class BackendUnavailableError(RuntimeError):
@@ -129,7 +129,7 @@ def candidates(problem: GPAProblem, name: str | None) -> list[Backend]:
 def _register_builtin() -> None:
     from .dense import DenseBackend
     from .flex import FlexBackend
-    from .reference import ReferenceBackend
+    from .reference import RecomputeBackend, ReferenceBackend
 
     register_backend(
         MissingBackend(
@@ -140,6 +140,7 @@ def _register_builtin() -> None:
     )
     register_backend(FlexBackend())
     register_backend(ReferenceBackend())
+    register_backend(RecomputeBackend())
     register_backend(DenseBackend())
     from ..cuda_backend import CudaBackend  # the fused kernel takes over the "cuda" slot
 

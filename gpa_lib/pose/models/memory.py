@@ -9,6 +9,7 @@ gradients of q and k included). Convolutions and everything else outside attenti
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -47,14 +48,16 @@ def attention_memory(
     batch: dict[str, torch.Tensor],
     *,
     dense_impl: str | None = None,
+    gpa_backend: str | None = None,
     max_materialised_bytes: int = MAX_MATERIALISED_BYTES,
 ) -> dict[str, Any]:
     """Peak extra bytes of each attention call of ``model`` on ``batch`` and their maximum.
 
     ``batch`` holds ``source`` (B, 3, H, W), ``source_pose`` and ``target_pose`` (B, 18, H, W) on the
-    model's device. ``dense_impl`` (``"fused"`` or ``"materialised"``) overrides how dense layers run.
+    model's device. ``dense_impl`` (``"fused"`` or ``"materialised"``) overrides how dense layers run,
+    ``gpa_backend`` (a name of :data:`gpa_lib.attention.backends.PRIORITY`) the backend of GPA layers.
     Returns ``{"calls": [...], "complete", "peak_forward_bytes", "peak_training_bytes"}``; each call has its
-    ``kind``, ``grid`` (Hq, Wq), ``keys`` (Hk * Wk), ``heads``, ``forward_bytes``,
+    ``kind``, ``dense_impl``, ``gpa_backend``, ``grid`` (Hq, Wq), ``keys`` (Hk * Wk), ``heads``, ``forward_bytes``,
     ``training_bytes`` and ``measured``. A materialised dense call whose score matrix would exceed
     ``max_materialised_bytes`` is not run: its inference peak is predicted by
     :func:`gpa_lib.attention.complexity.dense_cost` and its training peak left ``None``
@@ -66,9 +69,13 @@ def attention_memory(
     calls = []
     for layer, q, k, v in _capture_calls(model, batch):
         kind_impl = (dense_impl or layer.config.dense_impl) if layer.kind == "dense" else None
+        config = layer.config
+        if layer.kind == "gpa" and gpa_backend is not None:
+            config = dataclasses.replace(config, backend=gpa_backend)
         call = {
             "kind": layer.kind,
             "dense_impl": kind_impl,
+            "gpa_backend": config.backend if layer.kind == "gpa" else None,
             "grid": list(q.shape[2:4]),
             "keys": int(k.shape[2] * k.shape[3]),
             "heads": int(q.shape[1]),
@@ -86,8 +93,8 @@ def attention_memory(
             continue
         with torch.no_grad():
             _, forward_bytes = peak_memory(
-                lambda layer=layer, q=q, k=k, v=v: attend(
-                    q, k, v, layer.kind, layer.config, dense_impl=dense_impl
+                lambda layer=layer, config=config, q=q, k=k, v=v: attend(
+                    q, k, v, layer.kind, config, dense_impl=dense_impl
                 ),
                 device,
             )
@@ -95,8 +102,8 @@ def attention_memory(
         # Copied source pixels are data, not features: they need no gradient.
         v_leaf = v.clone().requires_grad_(not isinstance(layer, PixelCopy))
 
-        def step(layer=layer, q_leaf=q_leaf, k_leaf=k_leaf, v_leaf=v_leaf):
-            out = attend(q_leaf, k_leaf, v_leaf, layer.kind, layer.config, dense_impl=dense_impl)
+        def step(layer=layer, config=config, q_leaf=q_leaf, k_leaf=k_leaf, v_leaf=v_leaf):
+            out = attend(q_leaf, k_leaf, v_leaf, layer.kind, config, dense_impl=dense_impl)
             out.sum().backward()
 
         _, training_bytes = peak_memory(step, device)

@@ -1,0 +1,56 @@
+"""Result files: atomic JSON with provenance; the commit is dirty only when code changed."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gpa_lib.results import git_commit, read_result, write_result
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=root, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "config", "user.email", "t@example.com")
+    _git(tmp_path, "config", "user.name", "t")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "data" / "results").mkdir(parents=True)
+    (tmp_path / "data" / "results" / "r.json").write_text("{}\n")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "init")
+    return tmp_path
+
+
+def test_commit_is_clean_when_only_results_changed(repo: Path):
+    head = _git(repo, "rev-parse", "HEAD")
+    assert git_commit(repo) == head
+    (repo / "data" / "results" / "r.json").write_text('{"new": 1}\n')  # a run rewrote its results
+    assert git_commit(repo) == head
+    (repo / "code.py").write_text("x = 2\n")
+    assert git_commit(repo) == head + "-dirty"
+
+
+def test_outside_git_is_unknown(tmp_path: Path):
+    assert git_commit(tmp_path / "nowhere") == "unknown"
+
+
+def test_write_result_is_readable_json_with_provenance(tmp_path: Path):
+    path = write_result(
+        "thing", {"value": 1.5}, profile="full", wall_time_s=2.0, results_dir=tmp_path
+    )
+    data = json.loads(path.read_text())
+    assert data["value"] == 1.5
+    assert data["provenance"]["profile"] == "full" and data["provenance"]["wall_time_s"] == 2.0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert read_result("thing", results_dir=tmp_path)["value"] == 1.5
+    assert [p.name for p in tmp_path.iterdir()] == ["thing.json"]  # no temporary file left
