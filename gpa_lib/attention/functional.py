@@ -57,7 +57,8 @@ def gpa_attention(
         affinity: ``"dot"`` (q·k/√D) or ``"euclid"`` (−‖q−k‖²/√D).
         backend: ``None`` (the best that can run, see :func:`explain_backends`) or one of
             ``"cuda"``, ``"flex"``, ``"reference"``, ``"recompute"`` (least training memory),
-            ``"dense"``; a forced backend that cannot run the inputs raises :class:`~gpa_lib.attention.backends.BackendUnavailableError`.
+            ``"dense"``; a forced backend that cannot run the inputs raises
+            :class:`~gpa_lib.attention.backends.BackendUnavailableError`.
         return_selection: also return the selected blocks.
 
     Returns:

@@ -8,10 +8,14 @@ For each square resolution (query grid = key grid) it times, in inference (``tor
   each backend forced (``dense`` is GPA through a masked materialised score matrix);
 - ``phase1``: the selection alone (its share of the reference time is the phase-1 cost).
 
+With ``--training`` every call is a training step instead, forward and backward with the gradients of
+q, k and v allocated afresh (``recompute`` joins, ``phase1`` and the inference-only ``flex`` on CPU
+drop out); the complexity model covers inference only, so no prediction is stored.
+
 Median wall time after warm-up (compilation included in the warm-up), peak extra memory (output
 included) measured once, and the complexity model's prediction next to it. Methods that would
 materialise more than ``max_materialised_bytes`` are skipped and only predicted. JSON with provenance
-goes to ``data/results/attention_bench_<device>[_quick].json``.
+goes to ``data/results/attention_bench_<device>[_training][_quick].json``.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from gpa_lib.attention.problem import check_inputs
 from gpa_lib.attention.selection import select_key_blocks_flat
 from gpa_lib.results import write_result
 
-METHODS = ("sdpa", "materialised", "auto", "flex", "reference", "dense", "phase1")
+METHODS = ("sdpa", "materialised", "auto", "flex", "reference", "recompute", "dense", "phase1")
+#: Methods of a training benchmark: phase 1 has no gradient, ``dense`` is the masked oracle.
+TRAINING_METHODS = ("sdpa", "materialised", "auto", "reference", "recompute")
 
 
 @dataclass(frozen=True)
@@ -55,18 +61,26 @@ class AttentionBenchConfig:
     max_materialised_bytes: int = 2**30  # skip methods whose predicted peak memory is larger
     target_size: int = 128  # resolution of the stated target
     seed: int = 0  # inputs are torch.randn under this seed
+    training: bool = False  # time forward + backward (gradients of q, k, v) instead of inference
 
 
 PRESETS = {
     "full": AttentionBenchConfig(),
     "quick": AttentionBenchConfig(sizes=(32, 64, 128), repeats=3, budget_s=5.0),
+    "training": AttentionBenchConfig(
+        sizes=(32, 64, 128), methods=TRAINING_METHODS, training=True, max_materialised_bytes=2**31
+    ),
+    "training_quick": AttentionBenchConfig(
+        sizes=(32, 64), methods=TRAINING_METHODS, training=True, repeats=3, budget_s=5.0
+    ),
 }
 
 
 def _inputs(cfg: AttentionBenchConfig, size: int, device: torch.device):
     generator = torch.Generator().manual_seed(cfg.seed + size)
     shape = (cfg.batch, cfg.heads, size, size, cfg.head_dim)
-    return [torch.randn(shape, generator=generator).to(device) for _ in range(3)]  # q, k, v
+    qkv = [torch.randn(shape, generator=generator).to(device) for _ in range(3)]  # q, k, v
+    return [t.requires_grad_(cfg.training) for t in qkv]
 
 
 def _sizes(cfg: AttentionBenchConfig, size: int, dtype_bytes: int) -> AttentionSizes:
@@ -101,13 +115,23 @@ def _model(method: str, sizes: AttentionSizes, backend: str | None) -> Cost | No
 def _call(method: str, cfg: AttentionBenchConfig, q, k, v):
     gpa = {"pool": cfg.pool, "cell": cfg.cell, "topk": cfg.topk, "affinity": cfg.affinity}
     if method == "sdpa":
-        return lambda: dense_attention(q, k, v, affinity=cfg.affinity)
-    if method == "materialised":
-        return lambda: materialised_attention(q, k, v, cfg.affinity)
-    if method == "phase1":
-        return lambda: select_key_blocks(q, k, **gpa)
-    backend = None if method == "auto" else method
-    return lambda: gpa_attention(q, k, v, backend=backend, **gpa)
+        forward = lambda: dense_attention(q, k, v, affinity=cfg.affinity)  # noqa: E731
+    elif method == "materialised":
+        forward = lambda: materialised_attention(q, k, v, cfg.affinity)  # noqa: E731
+    elif method == "phase1":
+        forward = lambda: select_key_blocks(q, k, **gpa)  # noqa: E731
+    else:
+        backend = None if method == "auto" else method
+        forward = lambda: gpa_attention(q, k, v, backend=backend, **gpa)  # noqa: E731
+    if not cfg.training:
+        return forward
+
+    def step():
+        for t in (q, k, v):
+            t.grad = None  # every step allocates its gradients, as a training step does
+        forward().sum().backward()
+
+    return step
 
 
 def bench_one(
@@ -117,7 +141,9 @@ def bench_one(
     q, k, v = _inputs(cfg, size, device)
     sizes = _sizes(cfg, size, q.element_size())
     record: dict[str, Any] = {"size": size, "tokens": size * size, "method": method}
-    with torch.no_grad():
+    if cfg.training and method == "phase1":
+        return {**record, "skipped": "phase 1 has no gradient; it runs inside every GPA method"}
+    with torch.enable_grad() if cfg.training else torch.no_grad():
         problem = check_inputs(
             q, k, v, pool=cfg.pool, cell=cfg.cell, topk=cfg.topk, affinity=cfg.affinity
         )
@@ -126,20 +152,27 @@ def bench_one(
             backend = auto_backend(
                 q, k, v, pool=cfg.pool, cell=cfg.cell, topk=cfg.topk, affinity=cfg.affinity
             )
-        elif method in ("flex", "reference", "dense", "cuda"):
+        elif method in ("flex", "reference", "recompute", "dense", "cuda"):
             backend = method
             reason = get_backend(method).can_run(problem)
             if reason is not None:
                 return {**record, "skipped": reason}
         record["backend"] = backend
         model = _model(method, sizes, backend)
-        if model is not None:
+        if model is not None and method in ("materialised", "dense") and cfg.training:
+            # Training keeps the score matrix and its gradient: at least twice the inference peak.
+            model = replace(model, peak_bytes=2 * model.peak_bytes)
+        if model is not None and not cfg.training:
             record.update(
                 model_flops=model.flops,
                 model_bytes_moved=model.bytes_moved,
                 model_peak_bytes=model.peak_bytes,
             )
-        if method in ("materialised", "dense") and model.peak_bytes > cfg.max_materialised_bytes:
+        if (
+            method in ("materialised", "dense")
+            and model is not None
+            and model.peak_bytes > cfg.max_materialised_bytes
+        ):
             return {
                 **record,
                 "skipped": f"predicted peak {model.peak_bytes / 2**30:.2f} GiB > "
@@ -208,6 +241,24 @@ def summarise(records: list[dict[str, Any]], cfg: AttentionBenchConfig) -> dict[
     return summary
 
 
+def summarise_training(records: list[dict[str, Any]], cfg: AttentionBenchConfig) -> dict[str, Any]:
+    """At ``cfg.target_size``: peak memory and time of a training step of each GPA backend against
+    dense attention, fused (``sdpa``) and with its score matrix (``materialised``)."""
+    at = {r["method"]: r for r in records if r["size"] == cfg.target_size and "median_s" in r}
+    summary: dict[str, Any] = {"size": cfg.target_size}
+    for method, record in at.items():
+        summary[f"{method}_peak_bytes"] = record["peak_bytes"]
+        summary[f"{method}_median_s"] = record["median_s"]
+    for gpa in ("reference", "recompute"):
+        for dense in ("sdpa", "materialised"):
+            if gpa in at and dense in at:
+                summary[f"memory_ratio_{gpa}_vs_{dense}"] = (
+                    at[gpa]["peak_bytes"] / at[dense]["peak_bytes"]
+                )
+                summary[f"speedup_{gpa}_vs_{dense}"] = at[dense]["median_s"] / at[gpa]["median_s"]
+    return summary
+
+
 def run_benchmark(
     cfg: AttentionBenchConfig, device: str | torch.device = "cpu", log=print
 ) -> dict[str, Any]:
@@ -231,17 +282,25 @@ def run_benchmark(
                     )
                     + (f"  backend={record['backend']}" if method == "auto" else "")
                 )
+    mode = (
+        "training step (forward, then backward of out.sum() into fresh gradients of q, k and v)"
+        if cfg.training
+        else "inference under torch.no_grad()"
+    )
     return {
         "config": asdict(cfg),
-        "mode": "inference under torch.no_grad(); float32; query grid = key grid",
+        "mode": f"{mode}; float32; query grid = key grid",
         "device_type": device.type,
         "records": records,
-        "summary": summarise(records, cfg),
+        "summary": summarise_training(records, cfg) if cfg.training else summarise(records, cfg),
     }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="sizes 32..128 and fewer repeats")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
+    parser.add_argument(
+        "--training", action="store_true", help="time training steps (forward and backward)"
+    )
     parser.add_argument("--sizes", type=int, nargs="+", help="grid sides to run (tokens per side)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, help="subset of methods to run")
     parser.add_argument("--repeats", type=int, help="timed calls per method and size")
@@ -254,6 +313,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     profile = "quick" if args.quick else "full"
+    if args.training:
+        profile = "training_quick" if args.quick else "training"
     cfg = PRESETS[profile]
     changes = {
         name: tuple(value) if isinstance(value, list) else value
@@ -274,8 +335,10 @@ def main(args: argparse.Namespace) -> int:
         {key: (round(val, 3) if isinstance(val, float) else val) for key, val in summary.items()},
     )
     if not args.no_write:
-        name = f"attention_bench_{torch.device(args.device).type}" + (
-            "_quick" if args.quick else ""
+        name = (
+            f"attention_bench_{torch.device(args.device).type}"
+            + ("_training" if args.training else "")
+            + ("_quick" if args.quick else "")
         )
         path = write_result(
             name, payload, profile=profile, wall_time_s=wall, results_dir=args.results_dir

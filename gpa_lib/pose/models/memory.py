@@ -56,9 +56,9 @@ def attention_memory(
     ``batch`` holds ``source`` (B, 3, H, W), ``source_pose`` and ``target_pose`` (B, 18, H, W) on the
     model's device. ``dense_impl`` (``"fused"`` or ``"materialised"``) overrides how dense layers run,
     ``gpa_backend`` (a name of :data:`gpa_lib.attention.backends.PRIORITY`) the backend of GPA layers.
-    Returns ``{"calls": [...], "complete", "peak_forward_bytes", "peak_training_bytes"}``; each call has its
-    ``kind``, ``dense_impl``, ``gpa_backend``, ``grid`` (Hq, Wq), ``keys`` (Hk * Wk), ``heads``, ``forward_bytes``,
-    ``training_bytes`` and ``measured``. A materialised dense call whose score matrix would exceed
+    Returns ``{"calls": [...], "complete", "peak_forward_bytes", "peak_training_bytes"}``; each call
+    has its ``kind``, ``dense_impl``, ``gpa_backend``, ``grid`` (Hq, Wq), ``keys`` (Hk * Wk),
+    ``heads``, ``forward_bytes``, ``training_bytes`` and ``measured``. A materialised dense call whose score matrix would exceed
     ``max_materialised_bytes`` is not run: its inference peak is predicted by
     :func:`gpa_lib.attention.complexity.dense_cost` and its training peak left ``None``
     (``measured`` False). A model without attention gives zeros.
