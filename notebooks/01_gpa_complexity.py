@@ -49,8 +49,10 @@ topk_values = [1, 2, 4, 8, 16, 32]
 pool_values = [1, 2, 4, 8]  # at a fixed budget of topk * pool^2 = 128 keys per query
 cell_values = [4, 8, 16, 32]
 split_sizes = [256]  # grid sides for the phase 1 / phase 2 split
+training_sizes = [32, 64, 128]  # grid sides of the training-step comparison
 
 # %%
+import dataclasses
 import time
 
 import matplotlib.pyplot as plt
@@ -338,6 +340,83 @@ glue("ch1_time_ratio_max", float(time_ratio.max()), display=False)
 # dense SDPA, and uses {glue:text}`ch1_mem_ratio_measured:.0f`× less peak memory than the
 # materialised score matrix would need (model value where that method was skipped).
 #
+# ## Training: what the backward pass keeps
+#
+# Everything above is inference. A training step also keeps, for the backward pass, whatever the
+# forward computed: the `reference` backend keeps its $N_q \times t p^2$ attention weights, a
+# materialised dense attention its $N_q \times N_k$ scores, while fused SDPA keeps only its output
+# and one log-sum-exp per query. The `recompute` backend runs phase 2 in runs of cells under
+# activation checkpointing: it keeps nothing but its inputs and recomputes one run at a time in the
+# backward pass. Below, one training step (forward, then backward into fresh gradients of q, k and v,
+# which every method must allocate) at each size, measured like the sweep above
+# (`python -m gpa_lib.bench attention --training` runs the same comparison from the command line).
+
+# %%
+training_cfg = dataclasses.replace(  # the sweep's settings, as training steps
+    bench_config,
+    sizes=tuple(training_sizes),
+    methods=("sdpa", "materialised", "reference", "recompute"),
+    training=True,
+)
+training_records = [
+    bench_one(method, training_cfg, size, torch.device("cpu"))
+    for size in training_sizes
+    for method in training_cfg.methods
+]
+training = pd.DataFrame(
+    [
+        {
+            "size": r["size"],
+            "tokens": r["tokens"],
+            "method": r["method"],
+            "peak_mib": r.get("peak_bytes", np.nan) / MiB,
+            "ms": r.get("median_s", np.nan) * 1e3,
+        }
+        for r in training_records
+    ]
+)
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+for method in training_cfg.methods:
+    part = training[training.method == method].dropna()
+    axes[0].plot(part.tokens, part.peak_mib, "o-", label=method)
+    axes[1].plot(part.tokens, part.ms, "o-", label=method)
+for ax, label in zip(
+    axes, ["peak extra memory of a training step (MiB)", "time per step (ms)"], strict=True
+):
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("query tokens = key tokens (H×W)")
+    ax.set_ylabel(label)
+axes[0].legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+at_top = training[training["size"] == max(training_sizes)].set_index("method")
+glue("ch1_train_size", max(training_sizes), display=False)
+ratios = {  # glue key: (column, numerator method, denominator method)
+    "ch1_train_ref_over_sdpa": ("peak_mib", "reference", "sdpa"),
+    "ch1_train_rec_over_sdpa": ("peak_mib", "recompute", "sdpa"),
+    "ch1_train_rec_over_ref": ("peak_mib", "recompute", "reference"),
+    "ch1_train_rec_time_over_ref": ("ms", "recompute", "reference"),
+    "ch1_train_speedup_rec_sdpa": ("ms", "sdpa", "recompute"),
+}
+for key, (column, top, bottom) in ratios.items():
+    glue(key, float(at_top[column][top] / at_top[column][bottom]), display=False)
+training.pivot(index="size", columns="method", values=["peak_mib", "ms"]).round(2)
+
+# %% [markdown]
+# *Peak extra memory (left) and median time (right) of one training step against the number of
+# tokens, log-log; the table holds the same numbers. Materialised dense attention is skipped where its
+# score matrix would pass the memory cap.*
+#
+# At {glue:text}`ch1_train_size`×{glue:text}`ch1_train_size`, the `reference` backend needs
+# {glue:text}`ch1_train_ref_over_sdpa:.1f`× the training memory of fused SDPA; `recompute` cuts that to
+# {glue:text}`ch1_train_rec_over_sdpa:.1f`× ({glue:text}`ch1_train_rec_over_ref:.2f` of the reference
+# backend's) for {glue:text}`ch1_train_rec_time_over_ref:.2f`× its time, and is still
+# {glue:text}`ch1_train_speedup_rec_sdpa:.0f`× faster than SDPA, which on CPU pays the full
+# $N_q \times N_k$ arithmetic twice. Both GPA backends stay linear in the tokens. The pose-morphing
+# chapter trains its GPA generator on `recompute`.
+#
 # ## What GPA keeps: attention mass and output error
 #
 # Two measures compare GPA with exact attention, for every query: the share of the query's *full*
@@ -556,6 +635,7 @@ if profile != "smoke":
             "sweep": sweep.to_dict(orient="records"),
             "quality": quality.to_dict(orient="records"),
             "split": split.to_dict(orient="records"),
+            "training": training.to_dict(orient="records"),
             "high_resolution_model": high_res.to_dict(orient="records"),
             "machine": machine,
         },

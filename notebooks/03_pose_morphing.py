@@ -288,10 +288,10 @@ plt.show()
 # A fused dense kernel (flash attention, here PyTorch's `scaled_dot_product_attention` on CPU) never
 # forms the matrix either: at 64×64 its training step needs {glue:text}`ch3_mem_fused_mib:.1f` MiB, and
 # GPA {glue:text}`ch3_mem_fused_ratio:.2f` times that (≤ 0.25 against the fused kernel:
-# {glue:text}`ch3_mem_fused_met`). Both must hold the gradients of the queries and keys and the output,
-# so no exact method can go far below the fused kernel; GPA gets there only because the `recompute`
-# backend keeps none of its attention weights for the backward pass and recomputes them in runs of
-# cells. The plain `reference` backend keeps them: {glue:text}`ch3_mem_reference_mib:.1f` MiB,
+# {glue:text}`ch3_mem_fused_met`). Both must allocate the gradients of the queries and keys and the
+# output, which is most of what the fused kernel needs, so no attention layer of this shape can go far
+# below it. GPA comes in under it at all only because the `recompute` backend keeps none of its
+# attention weights for the backward pass and recomputes them in runs of cells. The plain `reference` backend keeps them: {glue:text}`ch3_mem_reference_mib:.1f` MiB,
 # {glue:text}`ch3_mem_reference_fused_ratio:.1f` times the fused kernel. What GPA saves against a fused
 # kernel in any case is arithmetic: every query scores {glue:text}`ch3_keys_per_query` keys instead of
 # {glue:text}`ch3_n_pixels`.
