@@ -23,8 +23,8 @@
 # **What is synthetic, what is measured where.** The images are synthetic: a rendered person in two
 # poses from the pose chapter's benchmark, and a procedurally textured image; "image-like" features
 # come from a fixed random convolution of an image, "random" features are independent Gaussian noise.
-# Times and memory were measured on the CPU that built this book, shared with other jobs, so times
-# are indicative; peak memory is deterministic. GPU numbers belong to the kernel chapter and are not
+# Times and memory were measured on the CPU that built this book (the reproduce page names it); a
+# single time on a busy machine can be off by a factor, while peak memory is deterministic. GPU numbers belong to the kernel chapter and are not
 # estimated here.
 
 # %% tags=["parameters"]

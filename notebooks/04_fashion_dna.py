@@ -27,7 +27,7 @@
 # per size, frequent returns, seasons and colour trends, and customers whose tastes drift (its data
 # card is `data/simulator.md`). The simulator knows each article's latent position and each customer's
 # style at every week; the models never see that truth, the last section uses it to check them. All
-# times were measured on the 2-core CPU that built this book, shared with other jobs. A reader with
+# times were measured on the 2-core CPU that built this book (the reproduce page names it). A reader with
 # the H&M data runs the same code on `gpa_lib.recsys.load_hm(...)` (chapter 5 shows how).
 
 # %% tags=["parameters"]

@@ -25,8 +25,8 @@
 # the simulator's drift of tastes off to check *why* the dynamic model wins.
 #
 # **The data is simulated** (`gpa_lib.recsys.simulate`, data card `data/simulator.md`), with known
-# ground truth that no model sees. Times were measured on the 2-core CPU that built this book, shared
-# with other jobs. The last section shows what a reader with the H&M data would run.
+# ground truth that no model sees. Times were measured on the 2-core CPU that built this book (the
+# reproduce page names it). The last section shows what a reader with the H&M data would run.
 
 # %% tags=["parameters"]
 profile = "full"
@@ -387,7 +387,7 @@ fit_times.round(2)
 # test window ({glue:text}`ch5_on_sale`) for all {glue:text}`ch5_n_customers:,` customers, in blocks
 # of 8,192 customers. Simulating the store took {glue:text}`ch5_simulate_s:.0f` s and the whole
 # backtest (every model fitted and evaluated at every cutoff) {glue:text}`ch5_backtest_s:.0f` s:
-# {glue:text}`ch5_total_min:.1f` minutes together, on a 2-core CPU shared with other jobs. The slowest
+# {glue:text}`ch5_total_min:.1f` minutes together, on the 2-core CPU that built this book. The slowest
 # model scores everyone in {glue:text}`ch5_max_scoring_s:.1f` s; for the LSTM that excludes reading
 # every customer's order history into a style at the cutoff, which is part of its fit and took
 # {glue:text}`ch5_lstm_style_s:.1f` s for all customers. The drift control took a further
