@@ -157,3 +157,16 @@ def test_not_a_book(tmp_path: Path, capsys):
     code, out = run_cli(capsys, "run", "--root", str(tmp_path))
     assert code == 1
     assert "has no _config.yml: not a book project" in out
+
+
+def test_every_profile_of_the_real_book_validates():
+    """The gpu profile cannot run here; its parameters are still checked on every commit."""
+    from gpa_lib.pose.config import PRESETS
+
+    project = BookProject()
+    assert set(project.profile_names()) == {"smoke", "full", "gpu"}
+    for profile in project.profile_names():
+        project.validate(profile)
+        pose = project.parameters_for(project.notebook("03_pose_morphing"), profile)
+        scale = pose.get("scale", project.notebook("03_pose_morphing").parameters["scale"])
+        assert f"gpa-{scale}" in PRESETS
