@@ -24,8 +24,8 @@
 # poses from the pose chapter's benchmark, and a procedurally textured image; "image-like" features
 # come from a fixed random convolution of an image, "random" features are independent Gaussian noise.
 # Times and memory were measured on the CPU that built this book (the reproduce page names it); a
-# single time on a busy machine can be off by a factor, while peak memory is deterministic. GPU numbers belong to the kernel chapter and are not
-# estimated here.
+# single time on a busy machine can be off by a factor, while peak memory is deterministic. GPU
+# numbers belong to the kernel chapter and are not estimated here.
 
 # %% tags=["parameters"]
 profile = "full"
