@@ -61,7 +61,8 @@ from gpa_lib.attention.roofline import (
     phase2_floor,
     roofline_floor,
 )
-from gpa_lib.attention.synthetic import image_features, textured_image, to_heads
+from gpa_lib.attention import to_heads
+from gpa_lib.attention.synthetic import image_features, textured_image
 from gpa_lib.results import REPO_ROOT, device_description
 
 torch.manual_seed(seed)

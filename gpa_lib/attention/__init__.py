@@ -11,6 +11,7 @@ scores). :func:`explain_backends` says which one ``backend=None`` picks and why 
 
 from .backends import BackendCompileError, BackendUnavailableError, register_backend
 from .functional import auto_backend, dense_attention, explain_backends, gpa_attention
+from .grid import from_heads, to_heads
 from .module import GPA
 from .selection import cell_block_scores, select_key_blocks
 
@@ -22,7 +23,9 @@ __all__ = [
     "cell_block_scores",
     "dense_attention",
     "explain_backends",
+    "from_heads",
     "gpa_attention",
     "register_backend",
     "select_key_blocks",
+    "to_heads",
 ]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from . import backends as _backends
-from .backends.dense import sdpa_attention
+from .backends.dense import materialised_attention, sdpa_attention
 from .problem import check_affinity, check_inputs, check_qkv
 
 
@@ -85,16 +85,27 @@ def gpa_attention(
 
 
 def dense_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, affinity: str = "dot"
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    affinity: str = "dot",
+    impl: str = "fused",
 ) -> torch.Tensor:
-    """Exact attention of every query to every key (fused ``scaled_dot_product_attention``).
+    """Exact attention of every query to every key.
 
     q: (B, heads, Hq, Wq, D), k: (B, heads, Hk, Wk, D), v: (B, heads, Hk, Wk, Dv) ->
-    (B, heads, Hq, Wq, Dv); ``affinity`` as in :func:`gpa_attention`.
+    (B, heads, Hq, Wq, Dv); ``affinity`` as in :func:`gpa_attention`. ``impl="fused"`` runs
+    ``scaled_dot_product_attention`` (memory linear in the tokens); ``impl="materialised"`` forms the
+    (B, heads, Nq, Nk) score matrix explicitly, the textbook form whose memory the benchmarks quote.
     """
     check_qkv(q, k, v)
     check_affinity(affinity)
-    return sdpa_attention(q, k, v, affinity)
+    if impl == "fused":
+        return sdpa_attention(q, k, v, affinity)
+    if impl == "materialised":
+        return materialised_attention(q, k, v, affinity)
+    raise ValueError(f"impl={impl!r} must be 'fused' or 'materialised'")
 
 
 def explain_backends(

@@ -69,3 +69,21 @@ def block_tokens(selection: torch.Tensor, k_grid: tuple[int, int], pool: int) ->
     token_cols = cols[..., None, None] * pool + offsets[None, :]  # (..., k, 1, p)
     tokens = token_rows * k_grid[1] + token_cols  # (..., k, p, p)
     return tokens.flatten(-3)  # (..., k*p*p)
+
+
+def to_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(B, h*D, H, W) -> (B, h, H, W, D), contiguous: the layout of :func:`~gpa_lib.attention.gpa_attention`.
+
+    Contiguous because the fused CPU attention kernels need a unit stride along D; a strided view
+    silently falls back to a kernel that materialises the full score matrix.
+    """
+    B, C, H, W = x.shape
+    if C % heads:
+        raise ValueError(f"channels C={C} must be a multiple of heads={heads}")
+    return x.view(B, heads, C // heads, H, W).permute(0, 1, 3, 4, 2).contiguous()  # (B, h, H, W, D)
+
+
+def from_heads(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`to_heads`: (B, h, H, W, D) -> (B, h*D, H, W)."""
+    B, h, H, W, D = x.shape
+    return x.permute(0, 1, 4, 2, 3).reshape(B, h * D, H, W)  # (B, h*D, H, W)

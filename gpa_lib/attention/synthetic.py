@@ -55,11 +55,3 @@ def image_features(image: torch.Tensor, channels: int, seed: int = 0) -> torch.T
     mean = features.mean(dim=(2, 3), keepdim=True)
     std = features.std(dim=(2, 3), keepdim=True).clamp_min(1e-6)
     return (features - mean) / std
-
-
-def to_heads(features: torch.Tensor, heads: int) -> torch.Tensor:
-    """(B, C, H, W) -> (B, h, H, W, C/h), the layout of :func:`~gpa_lib.attention.gpa_attention`."""
-    B, C, H, W = features.shape
-    if C % heads:
-        raise ValueError(f"channels C={C} must be a multiple of heads={heads}")
-    return features.view(B, heads, C // heads, H, W).permute(0, 1, 3, 4, 2).contiguous()

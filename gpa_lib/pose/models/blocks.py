@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gpa_lib.attention import dense_attention, gpa_attention
-from gpa_lib.attention.backends.dense import materialised_attention
+from gpa_lib.attention import dense_attention, from_heads, gpa_attention, to_heads
 from gpa_lib.pose.config import ModelConfig
 
 
@@ -52,31 +51,10 @@ def attend(
             out, selection = out
     elif kind == "dense":
         impl = config.dense_impl if dense_impl is None else dense_impl
-        if impl == "fused":
-            out = dense_attention(q, k, v, affinity=config.affinity)
-        elif impl == "materialised":
-            out = materialised_attention(q, k, v, config.affinity)
-        else:
-            raise ValueError(f"dense_impl={impl!r} must be 'fused' or 'materialised'")
+        out = dense_attention(q, k, v, affinity=config.affinity, impl=impl)
     else:
         raise ValueError(f"kind={kind!r} must be 'dense' or 'gpa'")
     return (out, selection) if return_selection else out
-
-
-def to_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """(B, h*D, H, W) -> (B, h, H, W, D), contiguous.
-
-    Contiguous because the fused CPU attention kernels need a unit stride along D; a strided view
-    silently falls back to a kernel that materialises the full score matrix.
-    """
-    B, C, H, W = x.shape
-    return x.view(B, heads, C // heads, H, W).permute(0, 1, 3, 4, 2).contiguous()  # (B, h, H, W, D)
-
-
-def from_heads(x: torch.Tensor) -> torch.Tensor:
-    """(B, h, H, W, D) -> (B, h*D, H, W)."""
-    B, h, H, W, D = x.shape
-    return x.permute(0, 1, 4, 2, 3).reshape(B, h * D, H, W)  # (B, h*D, H, W)
 
 
 class ConvBlock(nn.Sequential):
