@@ -34,7 +34,7 @@ html: $(STAMP)
 	$(PY) -m gpa_lib.book build --profile $(PROFILE)
 
 kernel-check: $(STAMP)
-	$(PY) -m gpa_lib.attention.kernel_check
+	$(PY) -m gpa_lib.attention.kernel.check
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -62,16 +62,18 @@ import torch
 from myst_nb import glue
 
 from gpa_lib.attention import cell_block_scores, select_key_blocks
-from gpa_lib.attention.complexity import (
+from gpa_lib.attention.analysis.complexity import (
     AttentionSizes,
     authors_defaults,
     dense_cost,
     gpa_cost,
+    method_cost,
     phase1_cost,
     phase2_cost,
 )
-from gpa_lib.attention.diagnostics import gpa_quality
-from gpa_lib.attention.measure import calibrate_cpu
+from gpa_lib.attention.analysis.diagnostics import gpa_quality
+from gpa_lib.attention.analysis.figures import mark_blocks, outline_cells, show_grid_image
+from gpa_lib.attention.analysis.measure import calibrate_cpu
 from gpa_lib.attention import to_heads
 from gpa_lib.attention.synthetic import image_features, textured_image
 from gpa_lib.pose.synthetic import SyntheticPoses
@@ -131,29 +133,18 @@ colours = ["tab:red", "tab:cyan", "tab:orange"]
 
 extent = (0, figure_size, figure_size, 0)
 fig, axes = plt.subplots(1, 3, figsize=(15, 5))
-axes[0].imshow(target_image.permute(1, 2, 0).numpy(), extent=extent)
-axes[1].imshow(source_image.permute(1, 2, 0).numpy(), extent=extent)
+show_grid_image(axes[0], target_image, title="target (queries): cells")
+show_grid_image(axes[1], source_image, title=f"source (keys): each cell's top-{figure_topk} blocks")
+outline_cells(axes[0], shown_cells, figure_cell, colours)
 for (cy, cx), colour in zip(shown_cells, colours, strict=True):
-    corner = (cx * figure_cell, cy * figure_cell)
-    box = plt.Rectangle(corner, figure_cell, figure_cell, fill=False, edgecolor=colour, lw=2.5)
-    axes[0].add_patch(box)
-    for block in selection[0, 0, cy, cx].tolist():
-        by, bx = divmod(block, blocks_side)
-        square = plt.Rectangle((bx * pool, by * pool), pool, pool, color=colour, alpha=0.75)
-        axes[1].add_patch(square)
+    mark_blocks(axes[1], selection[0, 0, cy, cx].tolist(), pool, blocks_side, colour)
 cy, cx = shown_cells[0]
 heat = block_scores[0, 0, cy, cx].view(blocks_side, blocks_side)  # (Hk/p, Wk/p)
 im = axes[2].imshow(heat.numpy(), extent=extent, cmap="magma")
 fig.colorbar(im, ax=axes[2], label="mean of P over the cell's low-res queries")
-titles = [
-    "target (queries): cells",
-    f"source (keys): each cell's top-{figure_topk} blocks",
-    "source: block scores of the red cell",
-]
-for ax, title in zip(axes, titles, strict=True):
-    ax.set_title(title)
-    ax.set_xlabel("x (pixels)")
-    ax.set_ylabel("y (pixels)")
+axes[2].set_title("source: block scores of the red cell")
+axes[2].set_xlabel("x (pixels)")
+axes[2].set_ylabel("y (pixels)")
 fig.tight_layout()
 plt.show()
 glue("ch1_fig_blocks", blocks_side**2, display=False)
@@ -183,7 +174,7 @@ glue("ch1_fig_topk", figure_topk, display=False)
 #
 # Phase 2 is linear in $N_q$ for fixed $p, c, t$; phase 1 is quadratic but divided by $p^4$, and its
 # memory is bounded because the reference backend walks the cells in chunks. The ratio of the two is
-# $F_1/F_2 = N_k D / \big(p^6\,t\,(D+D_v)\big)$. `gpa_lib.attention.complexity` models every tensor
+# $F_1/F_2 = N_k D / \big(p^6\,t\,(D+D_v)\big)$. `gpa_lib.attention.analysis.complexity` models every tensor
 # the reference and dense implementations allocate (tests hold it to ±20% of measured peak memory) and
 # counts bytes moved for a roofline time estimate.
 
@@ -252,14 +243,7 @@ for size in sweep_sizes:
     for method in sweep_methods:
         record = bench_one(method, bench_config, size, torch.device("cpu"))
         sizes = bench_sizes.with_(q_grid=(size, size), k_grid=(size, size))
-        models = {
-            "sdpa": dense_cost(sizes, materialised=False),
-            "materialised": dense_cost(sizes),
-            "reference": gpa_cost(sizes),
-            "phase1": phase1_cost(sizes),
-        }
-        modelled_as = "reference" if record.get("backend") == "reference" else method
-        model = models.get(modelled_as)  # flex is measured, not modelled
+        model = method_cost(method, sizes, record.get("backend"))  # flex is measured, not modelled
         rows.append(
             {
                 "size": size,
@@ -269,11 +253,7 @@ for size in sweep_sizes:
                 "measured_ms": 1e3 * record["median_s"] if "median_s" in record else np.nan,
                 "measured_mib": record["peak_bytes"] / MiB if "peak_bytes" in record else np.nan,
                 "model_mib": model.peak_bytes / MiB if model else np.nan,
-                "model_ms": 1e3
-                * (
-                    model.flops / machine["flops_per_s"]
-                    + model.bytes_moved / machine["bytes_per_s"]
-                )
+                "model_ms": 1e3 * model.time_s(machine["flops_per_s"], machine["bytes_per_s"])
                 if model
                 else np.nan,
             }

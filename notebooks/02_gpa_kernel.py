@@ -16,7 +16,7 @@
 # Chapter 1 showed that GPA needs far less memory than dense attention and is faster on a CPU. On a
 # GPU, a general-purpose sparse-attention engine such as FlexAttention can run GPA's phase 2 from a
 # block mask, but it does not know that every query of a cell shares the same few key blocks. This
-# chapter describes the kernel written for that pattern (`gpa_lib/attention/csrc/`, the `"cuda"`
+# chapter describes the kernel written for that pattern (`gpa_lib/attention/kernel/csrc/`, the `"cuda"`
 # backend of `gpa_attention`), computes the fastest time any phase-2 implementation could reach on an
 # H200, and collects the evidence that the kernel computes the right numbers.
 #
@@ -39,10 +39,6 @@ compile_check = (
 live_benchmark = False  # re-measure on this machine's GPU (the gpu profile)
 
 # %%
-import glob
-import json
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
@@ -51,28 +47,26 @@ from matplotlib.patches import Rectangle
 from myst_nb import glue
 
 from gpa_lib.attention import select_key_blocks
-from gpa_lib.attention.complexity import AttentionSizes, dense_cost, phase1_cost
-from gpa_lib.attention.cuda_ext import cuda_kernel_available, find_nvcc
-from gpa_lib.attention.kernel_emulation import compiler
-from gpa_lib.attention.kernel_evidence import emulated_kernel_report
-from gpa_lib.attention.roofline import (
+from gpa_lib.attention.analysis.complexity import AttentionSizes, dense_cost, phase1_cost
+from gpa_lib.attention.kernel.build import cuda_kernel_available, find_nvcc
+from gpa_lib.attention.kernel.emulation import compiler
+from gpa_lib.attention.kernel.evidence import emulated_case_report
+from gpa_lib.attention.analysis.complexity import (
     H200_BF16_FLOPS_PER_S,
     H200_BYTES_PER_S,
+    dense_flash_floor,
     phase2_floor,
-    roofline_floor,
 )
+from gpa_lib.attention.analysis.figures import mark_blocks, outline_cells, show_grid_image
 from gpa_lib.attention import to_heads
 from gpa_lib.attention.synthetic import image_features, textured_image
-from gpa_lib.results import REPO_ROOT, device_description
+from gpa_lib.bench.kernel import stored_kernel_results
+from gpa_lib.results import device_description
 
 torch.manual_seed(seed)
 device = device_description()
 kernel_ok, kernel_reason = cuda_kernel_available(build=live_benchmark)
-stored = sorted(
-    p
-    for p in glob.glob(str(REPO_ROOT / "data" / "results" / "kernel_bench_*.json"))
-    if "quick" not in p
-)
+stored, measured = stored_kernel_results()
 if stored:
     where = (
         f"This build ran on {device['cpu']} (GPU: {device['gpu'] or 'none'}). The GPU timings below "
@@ -109,37 +103,13 @@ chosen_cell = (cells_side // 2, cells_side // 2 - 1)
 chosen_blocks = selection[0, 0, chosen_cell[0], chosen_cell[1]].tolist()
 
 fig, axes = plt.subplots(1, 3, figsize=(14, 4.6), gridspec_kw={"width_ratios": [1, 1, 1.5]})
-picture = image.permute(1, 2, 0).numpy()
-for ax, title in zip(
-    axes[:2], ("query grid: cells of c×c tokens", "key grid: blocks of p×p tokens"), strict=True
-):
-    ax.imshow(picture, extent=(0, figure_side, figure_side, 0))
+show_grid_image(axes[0], image, lines=cell, title="query grid: cells of c×c tokens")
+show_grid_image(axes[1], image, lines=pool, title="key grid: blocks of p×p tokens")
+outline_cells(axes[0], [chosen_cell], cell, ["red"])
+mark_blocks(axes[1], chosen_blocks, pool, blocks_side, "red", filled=False, numbered=True)
+for ax in axes[:2]:
     ax.set_xlabel("x (tokens)")
     ax.set_ylabel("y (tokens)")
-    ax.set_title(title)
-for i in range(cells_side + 1):
-    axes[0].axhline(i * cell, color="white", lw=0.6)
-    axes[0].axvline(i * cell, color="white", lw=0.6)
-axes[0].add_patch(
-    Rectangle(
-        (chosen_cell[1] * cell, chosen_cell[0] * cell), cell, cell, fill=False, ec="red", lw=2.5
-    )
-)
-for i in range(blocks_side + 1):
-    axes[1].axhline(i * pool, color="white", lw=0.4)
-    axes[1].axvline(i * pool, color="white", lw=0.4)
-for rank, block in enumerate(chosen_blocks):
-    by, bx = divmod(block, blocks_side)
-    axes[1].add_patch(Rectangle((bx * pool, by * pool), pool, pool, fill=False, ec="red", lw=2))
-    axes[1].text(
-        bx * pool + pool / 2,
-        by * pool + pool / 2,
-        str(rank),
-        color="yellow",
-        ha="center",
-        va="center",
-        fontsize=8,
-    )
 # the shared-memory tile: c^2 queries x topk*p^2 gathered keys, in mma tiles of 16 x 16
 n_q, n_k = cell * cell, fig_topk * pool * pool
 ax = axes[2]
@@ -221,21 +191,12 @@ glue("ch2_bandwidth_tbs", H200_BYTES_PER_S / 1e12, display=False)
 rows = []
 for side in sides:
     s = AttentionSizes(
-        (side, side),
-        (side, side),
-        head_dim=head_dim,
-        heads=heads,
-        pool=pool,
-        cell=cell,
-        topk=topk,
-        dtype_bytes=2,
-    )
+        (side, side), (side, side), head_dim=head_dim, heads=heads, pool=pool, cell=cell,
+        topk=topk, dtype_bytes=2,
+    )  # fmt: skip
     fwd, bwd = phase2_floor(s), phase2_floor(s, backward=True)
     dense = dense_cost(s, materialised=False)
-    # dense flash attention moves little memory: its floor is its matrix work (4 N^2 D FLOPs forward)
-    dense_fwd = roofline_floor(
-        4.0 * s.bh * s.n_queries * s.n_keys * head_dim, 4.0 * s.bh * s.n_queries * head_dim * 2
-    )
+    dense_fwd = dense_flash_floor(s)  # an ideal flash attention: its matrix work dominates
     p1 = phase1_cost(s)
     rows.append(
         {
@@ -283,18 +244,6 @@ floors.style.format(precision=3)
 # ## Measured on a GPU
 
 # %%
-measured = []
-for path in stored:
-    result = json.loads(Path(path).read_text())
-    prov = result["provenance"]
-    for record in result.get("records", []):
-        measured.append(
-            {
-                "device": prov.get("gpu") or prov["device"].get("gpu"),
-                "date": prov["date"][:10],
-                **record,
-            }
-        )
 if live_benchmark and kernel_ok:
     from gpa_lib.bench.kernel import KernelBenchConfig, run_kernel_bench
 
@@ -342,65 +291,12 @@ else:
 # GPA's own phase 1 on image-like features.
 
 # %%
-configs = {
-    "bf16_d64": dict(
-        dtype=torch.bfloat16,
-        dim=64,
-        grid=(16, 16),
-        kgrid=(16, 16),
-        pool=4,
-        cell=8,
-        topk=4,
-        affinity="dot",
-    ),
-    "f16_d32_euclid": dict(
-        dtype=torch.float16,
-        dim=32,
-        grid=(16, 8),
-        kgrid=(8, 16),
-        pool=2,
-        cell=4,
-        topk=3,
-        affinity="euclid",
-    ),
-    "f32_d128": dict(
-        dtype=torch.float32,
-        dim=128,
-        grid=(8, 8),
-        kgrid=(12, 8),
-        pool=4,
-        cell=8,
-        topk=2,
-        affinity="dot",
-    ),
-}
 evidence_rows = []
 if compiler() is None:
     print("No host C++ compiler (g++): the emulated kernel cannot be run here.")
 else:
-    for name in evidence:
-        c = configs[name]
-        img_q = textured_image(c["grid"], seed=seed)
-        img_k = textured_image(c["kgrid"], seed=seed + 1)
-        q = to_heads(image_features(img_q, c["dim"], seed=seed), 1).to(
-            c["dtype"]
-        )  # (1, 1, Hq, Wq, D)
-        k = to_heads(image_features(img_k, c["dim"], seed=seed), 1).to(
-            c["dtype"]
-        )  # (1, 1, Hk, Wk, D)
-        # scale the features so that softmax is neither flat nor one-hot (unit-variance channels)
-        v = torch.randn(k.shape, generator=torch.Generator().manual_seed(seed)).to(c["dtype"])
-        sel = select_key_blocks(
-            q.double(),
-            k.double(),
-            pool=c["pool"],
-            cell=c["cell"],
-            topk=c["topk"],
-            affinity=c["affinity"],
-        )
-        for row in emulated_kernel_report(
-            q, k, v, sel, pool=c["pool"], cell=c["cell"], affinity=c["affinity"], seed=seed
-        ):
+    for name in evidence:  # cases of EMULATION_CASES, on image features and GPA's own selection
+        for row in emulated_case_report(name, features="image", seed=seed):
             evidence_rows.append(
                 {"configuration": name, **row, "error / bound": row["kernel_error"] / row["bound"]}
             )
@@ -430,7 +326,7 @@ evidence_table.style.format(precision=3) if len(evidence_table) else "emulation 
 # %%
 nvcc = find_nvcc()
 if compile_check and nvcc:
-    from gpa_lib.attention.kernel_check import run_check
+    from gpa_lib.attention.kernel.check import run_check
 
     code, report, kernels = run_check()
     regs = pd.DataFrame(

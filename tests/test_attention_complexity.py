@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from gpa_lib.attention.exact import materialised_attention
 
 from gpa_lib.attention import dense_attention, gpa_attention
-from gpa_lib.attention.backends.dense import materialised_attention
-from gpa_lib.attention.backends.reference import attend_selected
-from gpa_lib.attention.complexity import (
+from gpa_lib.attention.analysis.complexity import (
     AttentionSizes,
     authors_defaults,
     dense_cost,
@@ -17,7 +16,8 @@ from gpa_lib.attention.complexity import (
     phase2_cost,
     selection_bytes,
 )
-from gpa_lib.attention.measure import median_time, peak_memory
+from gpa_lib.attention.analysis.measure import median_time, peak_memory
+from gpa_lib.attention.backends.reference import attend_selected
 from gpa_lib.attention.problem import check_inputs
 from gpa_lib.attention.selection import select_key_blocks_flat
 
@@ -50,7 +50,7 @@ def measured(B, h, q_grid, k_grid, D, Dv, pool, cell, topk, dtype, affinity):
         _, dense = peak_memory(lambda: materialised_attention(q, k, v, affinity))
         _, masked = peak_memory(
             lambda: gpa_attention(
-                q, k, v, pool=pool, cell=cell, topk=topk, affinity=affinity, backend="dense"
+                q, k, v, pool=pool, cell=cell, topk=topk, affinity=affinity, backend="masked"
             )
         )
         _, sdpa = peak_memory(lambda: dense_attention(q, k, v, affinity=affinity))
@@ -71,7 +71,7 @@ def measured(B, h, q_grid, k_grid, D, Dv, pool, cell, topk, dtype, affinity):
     return sizes, {
         "phase1": phase1,
         "phase2": phase2,
-        "dense": dense,
+        "materialised": dense,
         "masked": masked,
         "sdpa": sdpa,
     }
@@ -84,7 +84,7 @@ def test_peak_memory_model_within_20_percent(case, affinity):
     predicted = {
         "phase1": phase1_cost(sizes).peak_bytes,
         "phase2": phase2_cost(sizes).peak_bytes,
-        "dense": dense_cost(sizes).peak_bytes,
+        "materialised": dense_cost(sizes).peak_bytes,
         "masked": dense_cost(sizes, masked=True).peak_bytes,
         "sdpa": dense_cost(sizes, materialised=False).peak_bytes,
     }

@@ -14,18 +14,26 @@ import math
 import pytest
 import torch
 
-from gpa_lib.attention import cuda_backend, cuda_ext, kernel_check
+from gpa_lib.attention.analysis.complexity import (
+    AttentionSizes,
+    phase2_bytes,
+    phase2_floor,
+    phase2_flops,
+    roofline_floor,
+)
+from gpa_lib.attention.backends import cuda as cuda_backend
+from gpa_lib.attention.backends.cuda import CudaBackend
 from gpa_lib.attention.backends.reference import attend_selected
-from gpa_lib.attention.complexity import AttentionSizes
-from gpa_lib.attention.cuda_backend import CudaBackend
-from gpa_lib.attention.cuda_ops import (
+from gpa_lib.attention.kernel import build as cuda_ext
+from gpa_lib.attention.kernel import check as kernel_check
+from gpa_lib.attention.kernel.evidence import flash_rule as kernel_flash_rule
+from gpa_lib.attention.kernel.ops import (
     gpa_attention_fused,
     gpa_phase2_bwd,
     gpa_phase2_fwd,
     phase2_fused,
 )
 from gpa_lib.attention.problem import GPAProblem, check_inputs
-from gpa_lib.attention.roofline import phase2_bytes, phase2_floor, phase2_flops, roofline_floor
 from gpa_lib.bench import kernel as kernel_bench
 
 
@@ -257,13 +265,11 @@ def cuda_inputs(
 
 
 def flash_rule(name, ours, same_precision, exact, dtype):
-    """FlashAttention's test rule: error <= 2 x the same-precision torch error + a rounding floor."""
-    exact = exact.double()
-    err = (ours.double() - exact).abs().max().item()
-    ref_err = (same_precision.double() - exact).abs().max().item()
-    floor = 2 * (exact.to(dtype).double() - exact).abs().max().item() + 1e-6
-    assert err <= 2 * ref_err + floor, (
-        f"{name}: error {err:.3g} > 2 x same-precision reference error {ref_err:.3g} + floor {floor:.3g}"
+    """Assert FlashAttention's rule (:func:`gpa_lib.attention.kernel.evidence.flash_rule`)."""
+    row = kernel_flash_rule(ours, same_precision, exact, dtype)
+    assert row["ok"], (
+        f"{name}: error {row['kernel_error']:.3g} > 2 x same-precision reference error "
+        f"{row['reference_error']:.3g} + floor {row['floor']:.3g}"
     )
 
 

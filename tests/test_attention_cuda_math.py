@@ -1,6 +1,6 @@
 """The fused backend's math, custom ops and kernels, checked on the CPU.
 
-- phase2_math (the ops' portable implementation) against the reference backend and gradcheck;
+- kernel.reference_math (the ops' portable implementation) against the reference backend and gradcheck;
 - the inverse map (key block -> cells) that makes the kernel's dk/dv deterministic;
 - torch.library.opcheck and torch.compile(fullgraph=True) of the custom ops;
 - the CUDA kernels themselves, executed by the host emulation (csrc/gpa_emulation.h), against the
@@ -9,22 +9,21 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
 from gpa_lib.attention.backends.reference import attend_selected
-from gpa_lib.attention.cuda_ops import (
+from gpa_lib.attention.kernel.evidence import EMULATION_CASES, case_inputs, emulated_case_report
+from gpa_lib.attention.kernel.ops import (
     gpa_attention_fused,
     gpa_phase2_bwd,
     gpa_phase2_fwd,
     gpa_select,
     phase2_fused,
 )
-from gpa_lib.attention.kernel_evidence import emulated_kernel_report
-from gpa_lib.attention.phase2_math import phase2_forward_math, selection_csr
+from gpa_lib.attention.kernel.reference_math import phase2_forward_math, selection_csr
 from gpa_lib.attention.problem import check_inputs
+from gpa_lib.attention.scores import key_bias, logit_scale
 
 
 def make_inputs(
@@ -111,8 +110,8 @@ def test_custom_ops_pass_opcheck():
     q, k, v, selection = make_inputs()
     q, k, v = (t.requires_grad_() for t in (q, k, v))
     bias = torch.randn(1, 2, 6, 10, dtype=torch.float64, requires_grad=True)
-    for key_bias in (None, bias):
-        torch.library.opcheck(gpa_phase2_fwd, (q, k, v, selection, key_bias, 2, 4, 0.3))
+    for maybe_bias in (None, bias):
+        torch.library.opcheck(gpa_phase2_fwd, (q, k, v, selection, maybe_bias, 2, 4, 0.3))
     out, lse = gpa_phase2_fwd(q, k, v, selection, bias, 2, 4, 0.3)
     args = (
         torch.randn_like(out),
@@ -147,87 +146,31 @@ def test_fused_path_traces_without_graph_breaks():
 
 # --- the CUDA kernels, executed by the host emulation ---------------------------------------
 
-EMULATED = {
-    # name: (dtype, head dim, input sizes, with key bias (euclid), cp.async copies land late)
-    "bf16_d64_euclid_late": (
-        torch.bfloat16,
-        64,
-        {"q_grid": (16, 16), "k_grid": (16, 16), "pool": 4, "cell": 8, "topk": 3},
-        True,
-        True,
-    ),
-    "f16_d32_cell4_pool2_hq_ne_hk": (
-        torch.float16,
-        32,
-        {"q_grid": (8, 12), "k_grid": (6, 10), "pool": 2, "cell": 4, "topk": 3},
-        False,
-        False,
-    ),
-    "bf16_d128_multi_tile": (
-        torch.bfloat16,
-        128,
-        {"q_grid": (8, 24), "k_grid": (12, 20), "pool": 4, "cell": 8, "topk": 5, "heads": 1},
-        False,
-        True,
-    ),
-    "bf16_d32_blocks_shared_by_many_cells": (
-        torch.bfloat16,
-        32,
-        {"q_grid": (32, 32), "k_grid": (8, 8), "pool": 4, "cell": 8, "topk": 2, "heads": 1},
-        False,
-        True,
-    ),
-    "f16_d64_pool8_cell16": (
-        torch.float16,
-        64,
-        {"q_grid": (16, 16), "k_grid": (16, 16), "pool": 8, "cell": 16, "topk": 2, "heads": 1},
-        True,
-        False,
-    ),
-    "bf16_d64_pool1_cell3": (
-        torch.bfloat16,
-        64,
-        {"q_grid": (6, 9), "k_grid": (5, 7), "pool": 1, "cell": 3, "topk": 7, "heads": 1},
-        False,
-        False,
-    ),
-    "f32_d32_euclid": (
-        torch.float32,
-        32,
-        {"q_grid": (4, 8), "k_grid": (6, 4), "pool": 2, "cell": 4, "topk": 2},
-        True,
-        True,
-    ),
-}
-
 
 @pytest.fixture(scope="module")
 def emulation():
-    from gpa_lib.attention import kernel_emulation
+    from gpa_lib.attention.kernel import emulation
 
-    if kernel_emulation.compiler() is None:
+    if emulation.compiler() is None:
         pytest.skip("no C++ compiler (g++) to build the kernel emulation")
-    kernel_emulation.emulation_library()
-    return kernel_emulation
+    emulation.emulation_library()
+    return emulation
 
 
-@pytest.mark.parametrize("name", list(EMULATED))
+@pytest.mark.parametrize("name", list(EMULATION_CASES))
 def test_emulated_kernels_match_the_reference(emulation, name):
-    dtype, dim, sizes, euclid, late = EMULATED[name]
-    q, k, v, selection = make_inputs(dtype, dim=dim, **sizes)
-    pool, cell = sizes["pool"], sizes["cell"]
-    affinity = "euclid" if euclid else "dot"
-    rows = emulated_kernel_report(
-        q, k, v, selection, pool=pool, cell=cell, affinity=affinity, late_copies=late
-    )
+    case = EMULATION_CASES[name]
+    q, k, v, selection = case_inputs(case, features="random")
+    pool, cell, affinity = case.pool, case.cell, case.affinity
+    rows = emulated_case_report(name, features="random")
     for row in rows:
         assert row["ok"], (
             f"{name} {row['tensor']}: error {row['kernel_error']:.3g} > 2 x same-precision reference "
             f"error {row['reference_error']:.3g} + floor {row['floor']:.3g}"
         )
 
-    scale = (2.0 if euclid else 1.0) / math.sqrt(dim)
-    bias64 = -k.double().square().sum(-1) / math.sqrt(dim) if euclid else None  # (B, h, Hk, Wk)
+    scale = logit_scale(affinity, case.head_dim)
+    bias64 = key_bias(k, affinity, dtype=torch.float64)  # (B, h, Hk, Wk) or None
     bias = None if bias64 is None else bias64.float()
     out, lse = emulation.emulated_forward(q, k, v, selection, bias, pool, cell, scale)
     q64, k64, v64 = (t.double() for t in (q, k, v))

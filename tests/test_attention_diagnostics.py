@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from gpa_lib.attention import gpa_attention
-from gpa_lib.attention.diagnostics import err_stat, gpa_quality, relative_error, selected_mass
+from gpa_lib.attention.analysis.diagnostics import (
+    err_stat,
+    gpa_quality,
+    relative_error,
+    selected_mass,
+)
 
 
 def inputs(seed=0):

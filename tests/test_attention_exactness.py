@@ -83,7 +83,7 @@ def slow_gpa(q, k, v, pool, cell, topk, affinity):
 
 
 @pytest.mark.parametrize("affinity", AFFINITIES)
-@pytest.mark.parametrize("backend", ["reference", "recompute", "dense"])
+@pytest.mark.parametrize("backend", ["reference", "recompute", "masked"])
 def test_matches_slow_loop_oracle(affinity, backend):
     q, k, v = qkv(1, 2, (8, 12), (8, 4), 3, 2, seed=3)
     expected_out, expected_sel = slow_gpa(q, k, v, pool=2, cell=4, topk=3, affinity=affinity)
@@ -129,7 +129,7 @@ def test_all_blocks_equals_dense_attention(affinity, B, h, q_grid, k_grid, D, Dv
     n_blocks = (k_grid[0] // pool) * (k_grid[1] // pool)
     expected = dense_attention(q, k, v, affinity=affinity)
     assert expected.shape == (B, h, *q_grid, Dv)
-    for backend in ("reference", "recompute", "dense"):
+    for backend in ("reference", "recompute", "masked"):
         out = gpa_attention(
             q, k, v, pool=pool, cell=cell, topk=n_blocks, affinity=affinity, backend=backend
         )
@@ -161,7 +161,7 @@ def test_reference_equals_masked_dense_on_awkward_sizes(
         cell=cell,
         topk=2,
         affinity=affinity,
-        backend="dense",
+        backend="masked",
         return_selection=True,
     )
     assert ref.shape == (B, h, *q_grid, Dv)
@@ -243,7 +243,7 @@ def test_reference_runs_in_float32_and_half_precision():
 def test_dense_attention_keeps_the_fused_kernel_for_non_contiguous_inputs():
     """Permuted (non-contiguous) inputs must not fall back to a kernel that forms all Nq x Nk scores."""
     from gpa_lib.attention import dense_attention
-    from gpa_lib.attention.measure import peak_memory
+    from gpa_lib.attention.analysis.measure import peak_memory
 
     torch.manual_seed(0)
     x = torch.randn(1, 32, 64, 64)  # (B, C, H, W) conv features

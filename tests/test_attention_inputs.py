@@ -192,7 +192,7 @@ def test_unknown_affinity():
 def test_unknown_backend():
     check(
         ValueError,
-        r"backend='triton' is unknown; choose one of \('cuda', 'flex', 'reference', 'recompute', 'dense'\)",
+        r"backend='triton' is unknown; choose one of \('cuda', 'flex', 'reference', 'recompute', 'masked'\)",
         *tensors(),
         backend="triton",
     )
@@ -222,10 +222,10 @@ class TestBackendChoice:
     def test_explanations_name_every_backend_in_priority_order(self):
         q, k, v = (t.requires_grad_() for t in tensors())
         reasons = explain_backends(q, k, v, **GOOD)
-        assert list(reasons) == ["cuda", "flex", "reference", "recompute", "dense"]
+        assert list(reasons) == ["cuda", "flex", "reference", "recompute", "masked"]
         assert "no backward pass on CPU" in reasons["flex"] or "compiler" in reasons["flex"]
         assert reasons["reference"] is None
-        assert reasons["dense"].startswith("not chosen automatically")
+        assert reasons["masked"].startswith("not chosen automatically")
         assert reasons["recompute"].startswith("not chosen automatically")
         assert auto_backend(q, k, v, **GOOD) == "reference"
 

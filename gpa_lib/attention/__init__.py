@@ -1,18 +1,35 @@
-"""Grid Partitioned Attention (GPA): functional ops, named backends, a conv-net module, diagnostics.
+"""Grid Partitioned Attention (GPA): the functional ops, the ``GPA`` layer, named backends.
 
 >>> from gpa_lib.attention import gpa_attention, dense_attention, GPA
 >>> out = gpa_attention(q, k, v, pool=4, cell=8, topk=8)  # q (B, h, Hq, Wq, D), k/v (B, h, Hk, Wk, D/Dv)
 
-Backends: ``"cuda"`` (fused kernel, registered when built), ``"flex"`` (FlexAttention with a
-BlockMask), ``"reference"`` (pure torch, the oracle and CPU path), ``"recompute"`` (the reference math
-recomputed in the backward pass: the least memory to train) and ``"dense"`` (masked materialised
-scores). :func:`explain_backends` says which one ``backend=None`` picks and why the others were not.
+Layout:
+
+- ``functional`` (``gpa_attention``, ``dense_attention``, ``explain_backends``), ``layer`` (the
+  ``GPA`` nn.Module), ``problem`` (checked inputs), ``grid`` (cells, blocks, heads), ``selection``
+  (phase 1), ``scores`` (the two affinities as scale and key bias), ``exact`` (fused and materialised
+  exact attention), ``synthetic`` (textured test images and features);
+- ``backends/``: ``base`` (the interface and errors), ``registry`` (``register_backend`` with a
+  priority, the automatic choice), and ``cuda``, ``flex``, ``reference``, ``recompute``, ``masked``;
+- ``kernel/``: the fused CUDA kernel: ``build`` (the one ``load_inline`` door), ``ops`` (custom ops),
+  ``reference_math`` (the kernel's math in torch), ``emulation`` (the CUDA source run on the CPU),
+  ``check`` (nvcc compile check), ``evidence`` (FlashAttention's tolerance rule), ``csrc/``;
+- ``analysis/``: ``complexity`` (FLOPs, bytes, peak memory, roofline floors), ``measure`` (peak
+  memory, timing), ``diagnostics`` (kept attention mass, output error), ``figures``.
+
+:func:`explain_backends` says which backend ``backend=None`` picks and why the others were not.
 """
 
-from .backends import BackendCompileError, BackendUnavailableError, register_backend
+from .backends import (
+    BackendCompileError,
+    BackendUnavailableError,
+    backend_names,
+    register_backend,
+    unregister_backend,
+)
 from .functional import auto_backend, dense_attention, explain_backends, gpa_attention
 from .grid import from_heads, to_heads
-from .module import GPA
+from .layer import GPA
 from .selection import cell_block_scores, select_key_blocks
 
 __all__ = [
@@ -20,6 +37,7 @@ __all__ = [
     "BackendCompileError",
     "BackendUnavailableError",
     "auto_backend",
+    "backend_names",
     "cell_block_scores",
     "dense_attention",
     "explain_backends",
@@ -28,4 +46,5 @@ __all__ = [
     "register_backend",
     "select_key_blocks",
     "to_heads",
+    "unregister_backend",
 ]

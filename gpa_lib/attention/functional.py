@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from . import backends as _backends
-from .backends.dense import materialised_attention, sdpa_attention
+from .exact import materialised_attention, sdpa_attention
 from .problem import check_affinity, check_inputs, check_qkv
 
 
@@ -55,9 +55,10 @@ def gpa_attention(
         cell: side of the query cells, in tokens; a multiple of ``pool``; Hq and Wq multiples of it.
         topk: key blocks kept per cell, 1 to (Hk/pool)*(Wk/pool); every query sees topk*pool^2 keys.
         affinity: ``"dot"`` (q·k/√D) or ``"euclid"`` (−‖q−k‖²/√D).
-        backend: ``None`` (the best that can run, see :func:`explain_backends`) or one of
-            ``"cuda"``, ``"flex"``, ``"reference"``, ``"recompute"`` (least training memory),
-            ``"dense"``; a forced backend that cannot run the inputs raises
+        backend: ``None`` (the best that can run, see :func:`explain_backends`) or a registered
+            name (:func:`~gpa_lib.attention.backends.backend_names`: built in ``"cuda"``, ``"flex"``,
+            ``"reference"``, ``"recompute"`` (least training memory), ``"masked"`` (the slow
+            exact oracle)); a forced backend that cannot run the inputs raises
             :class:`~gpa_lib.attention.backends.BackendUnavailableError`.
         return_selection: also return the selected blocks.
 

@@ -14,23 +14,22 @@ import torch
 AFFINITIES = ("dot", "euclid")
 
 
-@dataclass(frozen=True)
-class GPAProblem:
-    """Sizes and settings of a GPA call, without tensor values (what a backend needs to decide)."""
+class GridSizes:
+    """Sizes derived from the fields ``batch``, ``heads``, ``q_grid``, ``k_grid``, ``pool``, ``cell``
+    and ``topk``: one definition for :class:`GPAProblem` and the cost model's ``AttentionSizes``."""
 
-    batch: int  # B, images per batch
-    heads: int  # h, attention heads
-    q_grid: tuple[int, int]  # (Hq, Wq), query grid in tokens (pixels of the feature map)
-    k_grid: tuple[int, int]  # (Hk, Wk), key/value grid in tokens
-    head_dim: int  # D, channels per head of queries and keys
-    value_dim: int  # Dv, channels per head of values and of the output
-    pool: int  # side of a pooling block, in tokens; key blocks are pool x pool tokens
-    cell: int  # side of a query cell, in tokens; a multiple of pool
-    topk: int  # key blocks kept per query cell
-    affinity: str  # "dot" or "euclid"
-    dtype: torch.dtype  # dtype of q, k and v
-    device: torch.device  # device of q, k and v
-    needs_grad: bool  # autograd will differentiate the output
+    batch: int
+    heads: int
+    q_grid: tuple[int, int]
+    k_grid: tuple[int, int]
+    pool: int
+    cell: int
+    topk: int
+
+    @property
+    def bh(self) -> int:
+        """Independent attention problems: B * h."""
+        return self.batch * self.heads
 
     @property
     def n_queries(self) -> int:
@@ -59,8 +58,13 @@ class GPAProblem:
 
     @property
     def n_key_blocks(self) -> int:
-        """Low-resolution keys (pool x pool key blocks) per (batch, head)."""
+        """Low-resolution keys (pool x pool key blocks) per (batch, head), Nb."""
         return self.block_grid[0] * self.block_grid[1]
+
+    @property
+    def n_low_queries(self) -> int:
+        """Low-resolution queries per (batch, head): Nq / pool^2."""
+        return self.n_queries // self.pool**2
 
     @property
     def low_queries_per_cell(self) -> int:
@@ -76,6 +80,25 @@ class GPAProblem:
     def covers_all_keys(self) -> bool:
         """True when topk keeps every key block, so that GPA equals dense attention."""
         return self.topk == self.n_key_blocks
+
+
+@dataclass(frozen=True)
+class GPAProblem(GridSizes):
+    """Sizes and settings of a GPA call, without tensor values (what a backend needs to decide)."""
+
+    batch: int  # B, images per batch
+    heads: int  # h, attention heads
+    q_grid: tuple[int, int]  # (Hq, Wq), query grid in tokens (pixels of the feature map)
+    k_grid: tuple[int, int]  # (Hk, Wk), key/value grid in tokens
+    head_dim: int  # D, channels per head of queries and keys
+    value_dim: int  # Dv, channels per head of values and of the output
+    pool: int  # side of a pooling block, in tokens; key blocks are pool x pool tokens
+    cell: int  # side of a query cell, in tokens; a multiple of pool
+    topk: int  # key blocks kept per query cell
+    affinity: str  # "dot" or "euclid"
+    dtype: torch.dtype  # dtype of q, k and v
+    device: torch.device  # device of q, k and v
+    needs_grad: bool  # autograd will differentiate the output
 
 
 def _check_tensor(name: str, x: object, layout: str) -> torch.Tensor:

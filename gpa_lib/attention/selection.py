@@ -13,12 +13,11 @@ runs without autograd (no gradient flows through a selection) and in at least fl
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from .grid import avg_pool_grid, to_cells
 from .problem import check_inputs
+from .scores import key_bias, logit_scale
 
 #: Upper bound on the entries of one phase-1 score chunk (B * h * cells * (cell/pool)^2 * blocks);
 #: 2**22 float32 entries are 16 MiB.
@@ -48,15 +47,17 @@ def _low_resolution(q: torch.Tensor, k: torch.Tensor, pool: int, cell: int):
 
 
 def _mean_probabilities(
-    q_low_cells: torch.Tensor, k_low: torch.Tensor, k_sq: torch.Tensor | None
+    q_low_cells: torch.Tensor, k_low: torch.Tensor, affinity: str, bias: torch.Tensor | None
 ) -> torch.Tensor:
-    """Mean over each cell's low-res queries of softmax_j s(q̄_i, k̄_j): (B, h, Kc, r, D) -> (B, h, Kc, Nb)."""
+    """Mean over each cell's low-res queries of softmax_j s(q̄_i, k̄_j): (B, h, Kc, r, D) -> (B, h, Kc, Nb).
+
+    ``bias`` is :func:`~gpa_lib.attention.scores.key_bias` of ``k_low``, computed once for all chunks.
+    """
     B, h, Kc, r, D = q_low_cells.shape
     scores = q_low_cells.flatten(2, 3) @ k_low.transpose(-1, -2)  # (B, h, Kc*r, Nb)
-    if k_sq is not None:
-        # -|q-k|^2 = 2 q.k - |k|^2 - |q|^2; the |q|^2 term is constant along the softmax axis and cancels.
-        scores.mul_(2).sub_(k_sq[:, :, None, :])
-    scores.mul_(1.0 / math.sqrt(D))
+    scores.mul_(logit_scale(affinity, D))
+    if bias is not None:
+        scores.add_(bias[:, :, None, :])
     # Explicit softmax over the low-resolution keys, in place to keep one chunk-sized buffer.
     scores.sub_(scores.amax(dim=-1, keepdim=True)).exp_()
     scores.div_(scores.sum(dim=-1, keepdim=True))
@@ -92,8 +93,8 @@ def cell_block_scores(
     problem = check_inputs(q, k, k, pool=pool, cell=cell, topk=1, affinity=affinity)
     with torch.no_grad():
         q_low_cells, k_low = _low_resolution(q, k, pool, cell)
-        k_sq = k_low.square().sum(-1) if affinity == "euclid" else None  # (B, h, Nb)
-        scores = _mean_probabilities(q_low_cells, k_low, k_sq)  # (B, h, K, Nb)
+        bias = key_bias(k_low, affinity)  # (B, h, Nb) or None
+        scores = _mean_probabilities(q_low_cells, k_low, affinity, bias)  # (B, h, K, Nb)
     return scores.unflatten(2, problem.cell_grid)  # (B, h, Hq/c, Wq/c, Nb)
 
 
@@ -127,12 +128,14 @@ def select_key_blocks_flat(
     with torch.no_grad():
         # q_low_cells (B, h, K, r, D) with r = (cell/pool)^2, k_low (B, h, Nb, D)
         q_low_cells, k_low = _low_resolution(q, k, problem.pool, problem.cell)
-        k_sq = k_low.square().sum(-1) if problem.affinity == "euclid" else None  # (B, h, Nb)
+        bias = key_bias(k_low, problem.affinity)  # (B, h, Nb) or None
         chunk = phase1_chunk_cells(B, h, K, problem.low_queries_per_cell, Nb, chunk_elements)
         selection = torch.empty(B, h, K, topk, dtype=torch.long, device=q.device)  # (B, h, K, k)
         for start in range(0, K, chunk):
             stop = min(start + chunk, K)
-            mean_p = _mean_probabilities(q_low_cells[:, :, start:stop], k_low, k_sq)  # (B,h,Kc,Nb)
+            mean_p = _mean_probabilities(
+                q_low_cells[:, :, start:stop], k_low, problem.affinity, bias
+            )  # (B, h, Kc, Nb)
             selection[:, :, start:stop] = topk_lower_index_ties(mean_p, topk)  # (B, h, Kc, k)
             del mean_p
     return selection

@@ -1,8 +1,9 @@
 """Synthetic inputs for GPA studies: a procedurally textured image and features computed from it.
 
-Until the pose chapter provides a synthetic person, the book shows GPA on an image of a few textured
-shapes on a smooth background: regions of similar colour and texture, the structure that makes
-attention in image models sparse. Everything here is deterministic given ``seed``.
+Chapter 2 and the kernel's evidence use an image of a few textured shapes on a smooth background:
+regions of similar colour and texture, the structure that makes attention in image models sparse
+(chapter 1's figure uses the pose chapter's synthetic people instead). Everything here is
+deterministic given ``seed``.
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@ For each square resolution (query grid = key grid) it times, in inference (``tor
 
 - ``sdpa``: exact attention with fused ``scaled_dot_product_attention`` (:func:`dense_attention`);
 - ``materialised``: exact attention through an explicit (B, h, Nq, Nk) score matrix;
-- ``auto``, ``flex``, ``reference``, ``dense``: :func:`gpa_attention` with ``backend=None`` and with
-  each backend forced (``dense`` is GPA through a masked materialised score matrix);
+- ``auto`` and every registered GPA backend (``cuda``, ``flex``, ``reference``, ``recompute``,
+  ``masked``, ...: :func:`gpa_lib.attention.backends.backend_names`): :func:`gpa_attention` with
+  ``backend=None`` and with each backend forced (``masked`` is GPA through a masked materialised
+  score matrix); a backend that cannot run here is recorded as skipped with its reason;
 - ``phase1``: the selection alone (its share of the reference time is the phase-1 cost).
 
 With ``--training`` every call is a training step instead, forward and backward with the gradients of
@@ -22,24 +24,32 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
 
 from gpa_lib.attention import auto_backend, dense_attention, gpa_attention, select_key_blocks
-from gpa_lib.attention.backends import get_backend
-from gpa_lib.attention.backends.dense import materialised_attention
+from gpa_lib.attention.analysis.complexity import AttentionSizes, method_cost
+from gpa_lib.attention.analysis.measure import median_time, peak_memory
+from gpa_lib.attention.backends import backend_names, get_backend
 from gpa_lib.attention.backends.reference import attend_selected
-from gpa_lib.attention.complexity import AttentionSizes, Cost, dense_cost, gpa_cost, phase1_cost
-from gpa_lib.attention.measure import median_time, peak_memory
 from gpa_lib.attention.problem import check_inputs
 from gpa_lib.attention.selection import select_key_blocks_flat
+from gpa_lib.bench.sizes import square_sizes
 from gpa_lib.results import write_result
 
-METHODS = ("sdpa", "materialised", "auto", "flex", "reference", "recompute", "dense", "phase1")
-#: Methods of a training benchmark: phase 1 has no gradient, ``dense`` is the masked oracle.
+#: Exact attention without GPA: fused SDPA and the explicit score matrix.
+EXACT_METHODS = ("sdpa", "materialised")
+#: Methods of a training benchmark: phase 1 has no gradient, ``masked`` is the slow oracle.
 TRAINING_METHODS = ("sdpa", "materialised", "auto", "reference", "recompute")
+#: Methods whose memory is a materialised (B, h, Nq, Nk) score matrix, capped by max_materialised_bytes.
+MATERIALISED_METHODS = ("materialised", "masked")
+
+
+def all_methods() -> tuple[str, ...]:
+    """Exact attention, ``auto``, every registered GPA backend (priority order) and ``phase1``."""
+    return (*EXACT_METHODS, "auto", *backend_names(), "phase1")
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,7 @@ class AttentionBenchConfig:
     cell: int = 8  # query cell side
     topk: int = 8  # key blocks per cell
     affinity: str = "dot"  # "dot" or "euclid"
-    methods: tuple[str, ...] = METHODS  # which of METHODS to run
+    methods: tuple[str, ...] = field(default_factory=all_methods)  # which of all_methods() to run
     warmup: int = 1  # untimed calls before timing (compilation happens here)
     repeats: int = 5  # timed calls, the median is reported
     budget_s: float = 20.0  # cap on the timed calls of one method at one size (repeats drop to fit)
@@ -84,32 +94,7 @@ def _inputs(cfg: AttentionBenchConfig, size: int, device: torch.device):
 
 
 def _sizes(cfg: AttentionBenchConfig, size: int, dtype_bytes: int) -> AttentionSizes:
-    return AttentionSizes(
-        q_grid=(size, size),
-        k_grid=(size, size),
-        head_dim=cfg.head_dim,
-        heads=cfg.heads,
-        batch=cfg.batch,
-        pool=cfg.pool,
-        cell=cfg.cell,
-        topk=cfg.topk,
-        dtype_bytes=dtype_bytes,
-        affinity=cfg.affinity,
-    )
-
-
-def _model(method: str, sizes: AttentionSizes, backend: str | None) -> Cost | None:
-    if method == "sdpa":
-        return dense_cost(sizes, materialised=False)
-    if method == "materialised":
-        return dense_cost(sizes)
-    if method == "dense" or (method == "auto" and backend == "dense"):
-        return dense_cost(sizes, masked=True)
-    if method == "reference" or (method == "auto" and backend == "reference"):
-        return gpa_cost(sizes)
-    if method == "phase1":
-        return phase1_cost(sizes)
-    return None  # flex: not modelled
+    return square_sizes(cfg, size, dtype_bytes=dtype_bytes, affinity=cfg.affinity)
 
 
 def _call(method: str, cfg: AttentionBenchConfig, q, k, v):
@@ -117,7 +102,7 @@ def _call(method: str, cfg: AttentionBenchConfig, q, k, v):
     if method == "sdpa":
         forward = lambda: dense_attention(q, k, v, affinity=cfg.affinity)  # noqa: E731
     elif method == "materialised":
-        forward = lambda: materialised_attention(q, k, v, cfg.affinity)  # noqa: E731
+        forward = lambda: dense_attention(q, k, v, affinity=cfg.affinity, impl="materialised")  # noqa: E731
     elif method == "phase1":
         forward = lambda: select_key_blocks(q, k, **gpa)  # noqa: E731
     else:
@@ -152,14 +137,14 @@ def bench_one(
             backend = auto_backend(
                 q, k, v, pool=cfg.pool, cell=cfg.cell, topk=cfg.topk, affinity=cfg.affinity
             )
-        elif method in ("flex", "reference", "recompute", "dense", "cuda"):
+        elif method in backend_names():
             backend = method
             reason = get_backend(method).can_run(problem)
             if reason is not None:
                 return {**record, "skipped": reason}
         record["backend"] = backend
-        model = _model(method, sizes, backend)
-        if model is not None and method in ("materialised", "dense") and cfg.training:
+        model = method_cost(method, sizes, backend)
+        if model is not None and method in MATERIALISED_METHODS and cfg.training:
             # Training adds the scores' gradient to the inference peak (1.5x measured on CPU at
             # 64^2 with 4 heads); twice the inference peak is the cautious estimate used to skip.
             model = replace(model, peak_bytes=2 * model.peak_bytes)
@@ -170,7 +155,7 @@ def bench_one(
                 model_peak_bytes=model.peak_bytes,
             )
         if (
-            method in ("materialised", "dense")
+            method in MATERIALISED_METHODS
             and model is not None
             and model.peak_bytes > cfg.max_materialised_bytes
         ):
@@ -303,7 +288,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--training", action="store_true", help="time training steps (forward and backward)"
     )
     parser.add_argument("--sizes", type=int, nargs="+", help="grid sides to run (tokens per side)")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, help="subset of methods to run")
+    parser.add_argument(
+        "--methods", nargs="+", choices=all_methods(), help="subset of methods to run"
+    )
     parser.add_argument("--repeats", type=int, help="timed calls per method and size")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument(

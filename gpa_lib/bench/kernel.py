@@ -13,7 +13,7 @@ pool 4, topk 8 by default) it times, forward and forward+backward:
   it runs within ``max_dense_side``.
 
 Median of ``repeats`` (>= 20) CUDA-event timings after ``warmup`` calls, peak extra memory of one call
-(caching allocator), the roofline floor of phase 2 (:mod:`gpa_lib.attention.roofline`), and the
+(caching allocator), the roofline floor of phase 2 (:mod:`gpa_lib.attention.analysis.complexity`), and the
 largest difference between the kernel's and the reference's phase-2 output. JSON with provenance
 (device, driver, torch, commit, date) goes to ``data/results/kernel_bench_<gpu>[_quick].json``.
 Without a CUDA GPU it says so and writes nothing.
@@ -29,6 +29,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -142,7 +143,7 @@ def method_call(
     """A zero-argument call returning the output (B, h, H, W, D) for one method."""
     from gpa_lib.attention import gpa_attention
     from gpa_lib.attention.backends.reference import attend_selected
-    from gpa_lib.attention.cuda_ops import phase2_fused
+    from gpa_lib.attention.kernel.ops import phase2_fused
 
     gpa = {"pool": cfg.pool, "cell": cfg.cell, "topk": cfg.topk, "affinity": cfg.affinity}
     if method == "cuda":
@@ -269,19 +270,11 @@ def kernel_error(cfg: KernelBenchConfig, side: int) -> dict[str, float]:
 
 
 def floors(cfg: KernelBenchConfig, side: int) -> dict[str, float]:
-    from gpa_lib.attention.complexity import AttentionSizes
-    from gpa_lib.attention.roofline import phase2_floor
+    from gpa_lib.attention.analysis.complexity import phase2_floor
+    from gpa_lib.bench.sizes import square_sizes
 
-    sizes = AttentionSizes(
-        q_grid=(side, side),
-        k_grid=(side, side),
-        head_dim=cfg.head_dim,
-        heads=cfg.heads,
-        batch=cfg.batch,
-        pool=cfg.pool,
-        cell=cfg.cell,
-        topk=cfg.topk,
-        dtype_bytes=torch.tensor([], dtype=getattr(torch, cfg.dtype)).element_size(),
+    sizes = square_sizes(
+        cfg, side, dtype_bytes=torch.tensor([], dtype=getattr(torch, cfg.dtype)).element_size()
     )
     fwd, bwd = phase2_floor(sizes), phase2_floor(sizes, backward=True)
     return {
@@ -342,6 +335,29 @@ def summarise(records: list[dict[str, Any]], cfg: KernelBenchConfig) -> dict[str
         if t is not None:
             summary[f"{method}_fwd_bwd_1024_ms"] = t
     return summary
+
+
+def stored_kernel_results(
+    results_dir: str | Path | None = None,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The stored GPU measurements: names of the ``kernel_bench_*.json`` files (quick runs left out)
+    and their records, each labelled with the ``device`` (GPU name) and ``date`` it was measured on."""
+    from gpa_lib.results import default_results_dir, read_result
+
+    folder = Path(results_dir) if results_dir is not None else default_results_dir()
+    names = sorted(
+        p.stem for p in folder.glob("kernel_bench_*.json") if not p.stem.endswith("_quick")
+    )
+    records = []
+    for name in names:
+        result = read_result(name, folder)
+        prov = result["provenance"]
+        gpu = prov.get("gpu") or prov["device"].get("gpu")
+        records += [
+            {"device": gpu, "date": prov["date"][:10], **record}
+            for record in result.get("records", [])
+        ]
+    return names, records
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

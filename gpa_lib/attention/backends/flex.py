@@ -15,14 +15,14 @@ back to the next backend.
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
 
 from ..grid import from_cells, to_cells
 from ..problem import GPAProblem
+from ..scores import logit_scale
 from ..selection import select_key_blocks_flat
-from . import Backend, BackendCompileError
+from .base import Backend, BackendCompileError
 
 #: Below this many query tokens per (batch, head) ``backend=None`` prefers the reference backend:
 #: compiling FlexAttention takes seconds, which small problems never win back.
@@ -164,16 +164,16 @@ class FlexBackend(Backend):
 
     def attend(self, q, k, v, selection, problem) -> torch.Tensor:
         """Phase 2 for a given selection (B, h, K, topk): (B, h, Hq, Wq, Dv)."""
-        scale = 1.0 / math.sqrt(problem.head_dim)
+        scale = logit_scale(problem.affinity, problem.head_dim)
         q_tok = to_cells(q, problem.cell).flatten(2, 3)  # (B, h, Nq, D), cell-major
         k_tok = to_cells(k, problem.pool).flatten(2, 3)  # (B, h, Nk, D), block-major
         v_tok = to_cells(v, problem.pool).flatten(2, 3)  # (B, h, Nk, Dv), block-major
         if problem.affinity == "euclid":
-            # (2 q.k - |k|^2)/sqrt(D) = (2/sqrt(D)) [q, -1].[k, |k|^2/2]: one extra channel, no score_mod.
+            # logit_scale * q.k + key_bias = (2/sqrt(D)) [q, -1].[k, |k|^2/2]: one extra channel
+            # instead of a score_mod, so the compiled kernel stays the plain one.
             q_tok = torch.cat([q_tok, -torch.ones_like(q_tok[..., :1])], dim=-1)  # (B, h, Nq, D+1)
             half_sq = 0.5 * k_tok.square().sum(-1, keepdim=True)  # (B, h, Nk, 1)
             k_tok = torch.cat([k_tok, half_sq], dim=-1)  # (B, h, Nk, D+1)
-            scale = 2 * scale
         needs_q_blocks = problem.needs_grad
         block_mask = gpa_block_mask(selection, problem, with_q_blocks=needs_q_blocks)
         options = flex_kernel_options(problem)

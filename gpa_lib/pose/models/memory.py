@@ -1,7 +1,7 @@
 """Measured peak memory of a generator's attention calls.
 
 One forward pass records the queries, keys and values of every attention layer; each call is then
-run again on its own, and :func:`gpa_lib.attention.measure.peak_memory` measures the peak extra bytes
+run again on its own, and :func:`gpa_lib.attention.analysis.measure.peak_memory` measures the peak extra bytes
 it allocates (the CPU allocator's events through the PyTorch profiler, or CUDA's allocator
 statistics): once for inference (no autograd) and once for training (forward and backward, the
 gradients of q and k included). Convolutions and everything else outside attention are not counted.
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gpa_lib.attention.measure import peak_memory
+from gpa_lib.attention.analysis.measure import peak_memory
 from gpa_lib.pose.models.blocks import PixelCopy, _Capturing, attend
 
 
@@ -60,10 +60,10 @@ def attention_memory(
     has its ``kind``, ``dense_impl``, ``gpa_backend``, ``grid`` (Hq, Wq), ``keys`` (Hk * Wk),
     ``heads``, ``forward_bytes``, ``training_bytes`` and ``measured``. A materialised dense call whose score matrix would exceed
     ``max_materialised_bytes`` is not run: its inference peak is predicted by
-    :func:`gpa_lib.attention.complexity.dense_cost` and its training peak left ``None``
+    :func:`gpa_lib.attention.analysis.complexity.dense_cost` and its training peak left ``None``
     (``measured`` False). A model without attention gives zeros.
     """
-    from gpa_lib.attention.complexity import AttentionSizes, dense_cost
+    from gpa_lib.attention.analysis.complexity import AttentionSizes, dense_cost
 
     device = batch["source"].device
     calls = []

@@ -10,6 +10,7 @@ missing toolkit, GPU or build tool gives an error that says what to install.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -72,11 +73,24 @@ def toolchain_reason() -> str | None:
             f"nvcc was not found; install the CUDA toolkit {torch.version.cuda} (the version torch "
             "was built with) and put its bin/ on PATH or set CUDA_HOME"
         )
-    from torch.utils.cpp_extension import is_ninja_available
-
-    if not is_ninja_available():
+    if not _ninja_available():
         return "ninja is not installed; torch.utils.cpp_extension needs it: pip install ninja"
     return None
+
+
+@functools.cache
+def _ninja_available() -> bool:
+    """torch's check starts a ``ninja --version`` subprocess: asked once per process, as the backend
+    choice runs on every call (``_ninja_available.cache_clear()`` after installing ninja)."""
+    from torch.utils.cpp_extension import is_ninja_available
+
+    return is_ninja_available()
+
+
+@functools.cache
+def _capability(index: int) -> tuple[tuple[int, int], str]:
+    """Compute capability and name of CUDA device ``index``, read once per process."""
+    return torch.cuda.get_device_capability(index), torch.cuda.get_device_name(index)
 
 
 def device_reason(device: torch.device | None = None) -> str | None:
@@ -84,9 +98,8 @@ def device_reason(device: torch.device | None = None) -> str | None:
     if not torch.cuda.is_available():
         return "no CUDA device is visible (torch.cuda.is_available() is False)"
     index = torch.cuda.current_device() if device is None or device.index is None else device.index
-    capability = torch.cuda.get_device_capability(index)
+    capability, name = _capability(index)
     if capability < MIN_CAPABILITY:
-        name = torch.cuda.get_device_name(index)
         return (
             f"{name} has compute capability {capability[0]}.{capability[1]}; the kernel needs "
             f"{MIN_CAPABILITY[0]}.{MIN_CAPABILITY[1]} or newer (mma.sync bf16, cp.async)"
@@ -139,7 +152,7 @@ def load_extension(verbose: bool = False) -> ModuleType:
             _build_error = (
                 f"building the GPA CUDA extension failed ({type(err).__name__}: "
                 f"{first[-1] if first else ''}); rebuild with "
-                "gpa_lib.attention.cuda_ext.load_extension(verbose=True) to see the compiler "
+                "gpa_lib.attention.kernel.build.load_extension(verbose=True) to see the compiler "
                 f"output, build directory {build_dir}"
             )
             raise CudaKernelUnavailable(_build_error) from err

@@ -9,11 +9,14 @@ cell, t = topk, so that every query sees t*pool^2 keys.
 - Dense attention: FLOPs ~ 2*B*h*Nq*Nk*(D + Dv); a materialised score matrix holds B*h*Nq*Nk entries.
 
 Peak extra memory is modelled tensor by tensor for the ``"reference"`` backend, the masked
-``"dense"`` backend and the materialised attention of :mod:`gpa_lib.attention.backends.dense`
-(inference, no autograd graph), so that :mod:`gpa_lib.attention.measure` can check it. Bytes moved
+``"masked"`` backend and the materialised attention of :mod:`gpa_lib.attention.exact` (inference, no
+autograd graph), so that :mod:`gpa_lib.attention.analysis.measure` can check it. Bytes moved
 count one read or write per tensor pass of those implementations and ignore caches: a traffic
 estimate for a roofline, not a measurement. Softmax counts 4 FLOPs per entry (max, subtract and
 exp, sum, divide).
+
+The second half is the roofline floor of the fused phase-2 kernel on a GPU: the least work and
+traffic any phase-2 kernel must do, over a device's matrix rate and memory bandwidth.
 """
 
 from __future__ import annotations
@@ -22,15 +25,20 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from .selection import PHASE1_CHUNK_ELEMENTS, phase1_chunk_cells
+from ..problem import GPAProblem, GridSizes
+from ..selection import PHASE1_CHUNK_ELEMENTS, phase1_chunk_cells
 
 INDEX_BYTES = 8  # int64 block indices
 SOFTMAX_FLOPS = 4  # per score entry
 
 
 @dataclass(frozen=True)
-class AttentionSizes:
-    """Everything the costs depend on; grids in tokens, ``dtype_bytes`` per element of q, k, v."""
+class AttentionSizes(GridSizes):
+    """Everything the costs depend on; grids in tokens, ``dtype_bytes`` per element of q, k, v.
+
+    The derived sizes (``n_queries``, ``n_key_blocks``, ``n_cells``, ...) are those of
+    :class:`~gpa_lib.attention.problem.GPAProblem`; :meth:`from_problem` builds one from a checked call.
+    """
 
     q_grid: tuple[int, int]  # (Hq, Wq), query grid in tokens
     k_grid: tuple[int, int]  # (Hk, Wk), key/value grid in tokens
@@ -45,37 +53,27 @@ class AttentionSizes:
     affinity: str = "dot"  # "dot" or "euclid"
     phase1_chunk_elements: int = PHASE1_CHUNK_ELEMENTS  # bound on a phase-1 score chunk
 
+    @classmethod
+    def from_problem(cls, problem: GPAProblem, **changes) -> AttentionSizes:
+        """The sizes of a checked GPA call (:func:`~gpa_lib.attention.problem.check_inputs`)."""
+        fields = dict(
+            q_grid=problem.q_grid,
+            k_grid=problem.k_grid,
+            head_dim=problem.head_dim,
+            value_dim=problem.value_dim,
+            heads=problem.heads,
+            batch=problem.batch,
+            pool=problem.pool,
+            cell=problem.cell,
+            topk=problem.topk,
+            dtype_bytes=torch.empty((), dtype=problem.dtype).element_size(),
+            affinity=problem.affinity,
+        )
+        return cls(**{**fields, **changes})
+
     @property
     def dv(self) -> int:
         return self.head_dim if self.value_dim is None else self.value_dim
-
-    @property
-    def bh(self) -> int:
-        return self.batch * self.heads
-
-    @property
-    def n_queries(self) -> int:
-        return self.q_grid[0] * self.q_grid[1]
-
-    @property
-    def n_keys(self) -> int:
-        return self.k_grid[0] * self.k_grid[1]
-
-    @property
-    def n_low_queries(self) -> int:
-        return self.n_queries // self.pool**2
-
-    @property
-    def n_blocks(self) -> int:
-        return self.n_keys // self.pool**2
-
-    @property
-    def n_cells(self) -> int:
-        return self.n_queries // self.cell**2
-
-    @property
-    def keys_per_query(self) -> int:
-        return self.topk * self.pool**2
 
     def with_(self, **changes) -> AttentionSizes:
         return replace(self, **changes)
@@ -89,9 +87,19 @@ class Cost:
     bytes_moved: float
     peak_bytes: float
 
-    def time_s(self, flops_per_s: float, bytes_per_s: float) -> float:
-        """Roofline time: the larger of compute time and memory time."""
-        return max(self.flops / flops_per_s, self.bytes_moved / bytes_per_s)
+    def time_s(self, flops_per_s: float, bytes_per_s: float, *, overlap: bool = False) -> float:
+        """Predicted time at a machine's matrix rate and copy bandwidth.
+
+        ``overlap=False`` adds compute time and memory time: the CPU model of chapter 1, where the
+        tensor passes of the torch implementations run one after another. ``overlap=True`` takes the
+        larger of the two: the roofline floor (:func:`roofline_floor`), what a fused kernel can reach.
+        """
+        if overlap:
+            return roofline_floor(
+                self.flops, self.bytes_moved, flops_per_s=flops_per_s, bytes_per_s=bytes_per_s
+            ).floor_s
+        _check_rates(flops_per_s, bytes_per_s)
+        return self.flops / flops_per_s + self.bytes_moved / bytes_per_s
 
 
 def authors_defaults(height: int) -> dict[str, int]:
@@ -112,7 +120,7 @@ def selection_bytes(s: AttentionSizes) -> int:
 def phase1_cost(s: AttentionSizes) -> Cost:
     """Phase 1 as :func:`~gpa_lib.attention.selection.select_key_blocks` runs it (at least float32)."""
     e = max(s.dtype_bytes, 4)
-    D, nq, Nb, K = s.head_dim, s.n_low_queries, s.n_blocks, s.n_cells
+    D, nq, Nb, K = s.head_dim, s.n_low_queries, s.n_key_blocks, s.n_cells
     r = (s.cell // s.pool) ** 2
     euclid = s.affinity == "euclid"
     scores = s.bh * nq * Nb  # entries of the full low-res score matrix, never held at once
@@ -177,7 +185,7 @@ def dense_cost(
     """Exact attention to all Nk keys.
 
     ``materialised=True``: the explicit (B, h, Nq, Nk) score matrix of ``materialised_attention``
-    (with ``masked``: GPA's ``"dense"`` backend, phase 1 plus a bool mask of the same shape).
+    (with ``masked``: GPA's ``"masked"`` backend, phase 1 plus a bool mask of the same shape).
     ``materialised=False``: fused SDPA (flash attention on CPU), whose extra memory is the output,
     zero-padded copies when D != Dv, and per-thread score tiles (up to 256 queries x 512 keys) of
     ``threads`` threads (default: torch's intra-op thread count); approximate, within about 10%.
@@ -217,3 +225,131 @@ def dense_cost(
         bytes_moved += p1.bytes_moved + 2 * mask
         peak = max(p1.peak_bytes, selection_bytes(s) + mask + peak)
     return Cost(flops, bytes_moved, peak)
+
+
+def method_cost(method: str, sizes: AttentionSizes, backend: str | None = None) -> Cost | None:
+    """The modelled cost of a benchmark method (``None``: not modelled, e.g. FlexAttention).
+
+    ``method`` is ``"sdpa"`` (fused exact attention), ``"materialised"`` (exact attention through the
+    score matrix), ``"phase1"`` (the selection alone), a GPA backend name, or ``"auto"`` with the
+    ``backend`` that ``backend=None`` chose.
+    """
+    if method == "sdpa":
+        return dense_cost(sizes, materialised=False)
+    if method == "materialised":
+        return dense_cost(sizes)
+    if method == "phase1":
+        return phase1_cost(sizes)
+    name = backend if method == "auto" else method
+    if name == "masked":
+        return dense_cost(sizes, masked=True)
+    if name == "reference":
+        return gpa_cost(sizes)
+    return None
+
+
+def _check_rates(flops_per_s: float, bytes_per_s: float) -> None:
+    if flops_per_s <= 0 or bytes_per_s <= 0:
+        raise ValueError(
+            f"rates must be positive, got flops_per_s={flops_per_s}, bytes_per_s={bytes_per_s}"
+        )
+
+
+#: H200 (SXM) ceilings measured on this project's lent H200 machines (2026-10-28 and 2026-11-04, by the
+#: device tool's probe): an 8192^3 bf16 matrix product through PyTorch ran at about 790 TFLOP/s on
+#: random data, and a device-to-device copy moved about 4.3 TB/s counting bytes read and written.
+#: The vendor's datasheet says about 990 TFLOP/s dense bf16 and 4.8 TB/s of HBM3e bandwidth.
+H200_BF16_FLOPS_PER_S = 790e12
+H200_BYTES_PER_S = 4.3e12
+H200_DATASHEET_BF16_FLOPS_PER_S = 989e12
+H200_DATASHEET_BYTES_PER_S = 4.8e12
+
+
+@dataclass(frozen=True)
+class Floor:
+    """Work, traffic and the roofline floor of one pass."""
+
+    flops: float  # tensor-core FLOPs
+    bytes_moved: float  # least bytes through device memory
+    compute_s: float  # flops / matrix rate
+    memory_s: float  # bytes / bandwidth
+    floor_s: float  # the larger of the two
+    bound: str  # "compute" or "memory"
+
+
+def phase2_flops(s: AttentionSizes, *, backward: bool = False) -> float:
+    """Tensor-core FLOPs of phase 2, forward or backward.
+
+    Forward 2 N k (D + Dv) (S = Q K^T and O = P V), backward 2 N k (3 D + 2 Dv) (S again, dP = dO V^T,
+    dV = P^T dO, dQ = dS K, dK = dS^T Q), with N = B*h*Nq queries and k = topk*pool^2 keys per query.
+    Exponentials are not counted: a lower bound, as a floor must be.
+    """
+    pairs = s.bh * s.n_queries * s.keys_per_query
+    if backward:
+        return 2.0 * pairs * (3 * s.head_dim + 2 * s.dv)
+    return 2.0 * pairs * (s.head_dim + s.dv)
+
+
+def phase2_bytes(s: AttentionSizes, *, backward: bool = False) -> float:
+    """Least bytes phase 2 moves through device memory, forward or backward.
+
+    Forward: q, k, v read once, out and the fp32 lse written, the int64 selection read. Backward: q,
+    k, v, out, dout, lse, selection and the int32 inverse map read; dq, dk, dv written; the fp32
+    delta written and read. Keys count once although several cells select a block (perfect reuse).
+    """
+    e, D, Dv = s.dtype_bytes, s.head_dim, s.dv
+    q = s.bh * s.n_queries * D * e
+    kv = s.bh * s.n_keys * (D + Dv) * e
+    out = s.bh * s.n_queries * Dv * e
+    row_floats = s.bh * s.n_queries * 4  # lse or delta
+    selection = selection_bytes(s)
+    if not backward:
+        return float(q + kv + out + row_floats + selection)
+    inverse_map = s.bh * s.n_cells * s.topk * 4 + (s.bh * s.n_key_blocks + 1) * 4
+    reads = q + kv + 2 * out + row_floats + selection + inverse_map  # q, k, v, out, dout, lse
+    writes = q + kv  # dq, dk, dv
+    return float(reads + writes + 2 * row_floats)  # delta written, then read
+
+
+def roofline_floor(
+    flops: float,
+    bytes_moved: float,
+    *,
+    flops_per_s: float = H200_BF16_FLOPS_PER_S,
+    bytes_per_s: float = H200_BYTES_PER_S,
+) -> Floor:
+    """The roofline floor of ``flops`` and ``bytes_moved`` on a device (default: an H200)."""
+    _check_rates(flops_per_s, bytes_per_s)
+    compute_s, memory_s = flops / flops_per_s, bytes_moved / bytes_per_s
+    bound = "compute" if compute_s >= memory_s else "memory"
+    return Floor(flops, bytes_moved, compute_s, memory_s, max(compute_s, memory_s), bound)
+
+
+def phase2_floor(
+    s: AttentionSizes,
+    *,
+    backward: bool = False,
+    flops_per_s: float = H200_BF16_FLOPS_PER_S,
+    bytes_per_s: float = H200_BYTES_PER_S,
+) -> Floor:
+    """Roofline floor of phase 2 (forward, or backward alone) for sizes ``s``."""
+    return roofline_floor(
+        phase2_flops(s, backward=backward),
+        phase2_bytes(s, backward=backward),
+        flops_per_s=flops_per_s,
+        bytes_per_s=bytes_per_s,
+    )
+
+
+def dense_flash_floor(
+    s: AttentionSizes,
+    *,
+    flops_per_s: float = H200_BF16_FLOPS_PER_S,
+    bytes_per_s: float = H200_BYTES_PER_S,
+) -> Floor:
+    """Roofline floor of an ideal fused dense (flash) attention forward: 2 N Nk (D + Dv) FLOPs, and
+    q, k, v read once and the output written (it never materialises scores)."""
+    e, D, Dv = s.dtype_bytes, s.head_dim, s.dv
+    flops = 2.0 * s.bh * s.n_queries * s.n_keys * (D + Dv)
+    bytes_moved = s.bh * (s.n_queries * (D + Dv) + s.n_keys * (D + Dv)) * e
+    return roofline_floor(flops, bytes_moved, flops_per_s=flops_per_s, bytes_per_s=bytes_per_s)

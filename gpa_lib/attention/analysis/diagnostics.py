@@ -9,15 +9,15 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
-from .functional import dense_attention, gpa_attention
-from .grid import block_tokens, from_cells, to_cells
-from .problem import check_inputs
-from .selection import select_key_blocks
+from ..functional import dense_attention, gpa_attention
+from ..grid import block_tokens, from_cells, to_cells
+from ..problem import check_inputs
+from ..scores import key_bias, logit_scale
+from ..selection import select_key_blocks
 
 #: Upper bound on the entries of one score chunk of :func:`selected_mass` (B*h*cells*cell^2*Nk).
 MASS_CHUNK_ELEMENTS = 2**22
@@ -47,12 +47,10 @@ def selected_mass(
             f"selection has shape {tuple(selection.shape)}, expected {expected} for these q, k, cell"
         )
     B, h, K = problem.batch, problem.heads, problem.n_cells
-    scale = 1.0 / math.sqrt(problem.head_dim)
-    euclid = affinity == "euclid"
     with torch.no_grad():
-        q_cells = to_cells(q, cell) * (2 * scale if euclid else scale)  # (B, h, K, c*c, D)
+        q_cells = to_cells(q, cell) * logit_scale(affinity, problem.head_dim)  # (B, h, K, c*c, D)
         k_tok = k.flatten(2, 3)  # (B, h, Nk, D)
-        key_bias = scale * k_tok.square().sum(-1) if euclid else None  # (B, h, Nk)
+        bias = key_bias(k_tok, affinity)  # (B, h, Nk) or None
         tokens = block_tokens(selection.flatten(2, 3), problem.k_grid, pool)  # (B, h, K, k*p*p)
         n_cell = cell * cell
         mass = torch.empty(B, h, K, n_cell, dtype=q_cells.dtype, device=q.device)  # (B, h, K, c*c)
@@ -61,8 +59,8 @@ def selected_mass(
             stop = min(start + chunk, K)
             q_chunk = q_cells[:, :, start:stop].flatten(2, 3)  # (B, h, Kc*c*c, D)
             scores = q_chunk @ k_tok.transpose(-1, -2)  # (B, h, Kc*c*c, Nk)
-            if key_bias is not None:
-                scores -= key_bias[:, :, None, :]
+            if bias is not None:
+                scores += bias[:, :, None, :]
             scores = scores.unflatten(2, (stop - start, n_cell))  # (B, h, Kc, c*c, Nk)
             idx = tokens[:, :, start:stop, None, :].expand(
                 -1, -1, -1, n_cell, -1

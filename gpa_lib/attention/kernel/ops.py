@@ -7,7 +7,7 @@
   ``gpa_lib::gpa_phase2_bwd(dout, q, k, v, out, lse, selection, key_bias, pool, cell, scale)
   -> (dq, dk, dv, dkey_bias)``: phase 2. On CUDA tensors of a supported dtype and head dim they run
   the fused kernel (``csrc/``); everywhere else the torch formulas of
-  :mod:`~gpa_lib.attention.phase2_math`, the same math.
+  :mod:`~gpa_lib.attention.kernel.reference_math`, the same math.
 
 Each op has a fake (meta) implementation; ``gpa_phase2_fwd`` has its autograd formula attached
 through ``gpa_phase2_bwd``. :func:`phase2_fused` and :func:`gpa_attention_fused` compose them
@@ -16,13 +16,12 @@ into GPA.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-from .phase2_math import phase2_backward_math, phase2_forward_math, selection_csr
-from .selection import select_key_blocks
+from ..scores import key_bias, logit_scale
+from ..selection import select_key_blocks
+from .reference_math import phase2_backward_math, phase2_forward_math, selection_csr
 
 #: dtypes and head dims the fused kernels are instantiated for (csrc/gpa_phase2.cu).
 KERNEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -77,7 +76,7 @@ def gpa_phase2_fwd(
 def _gpa_phase2_fwd_cuda(q, k, v, selection, key_bias, pool, cell, scale):
     if not kernel_supports(q, v):
         return phase2_forward_math(q, k, v, selection, key_bias, pool, cell, scale)
-    from .cuda_ext import load_extension
+    from .build import load_extension
 
     out, lse = load_extension().phase2_fwd(
         q, k, v, selection, _bias_f32(key_bias), pool, cell, scale
@@ -121,7 +120,7 @@ def _gpa_phase2_bwd_cuda(dout, q, k, v, out, lse, selection, key_bias, pool, cel
             dout, q, k, v, out, lse, selection, key_bias, pool, cell, scale
         )
         return dq, dk, dv, dbias if dbias is not None else lse.new_empty((0,))
-    from .cuda_ext import load_extension
+    from .build import load_extension
 
     n_blocks = (k.shape[2] // pool) * (k.shape[3] // pool)
     offsets, cells = selection_csr(selection, n_blocks)  # deterministic inverse map
@@ -191,12 +190,9 @@ def phase2_fused(
     reaches k through autograd): -|q-k|^2/sqrt(D) = (2 q.k - |k|^2)/sqrt(D) - |q|^2/sqrt(D), and the
     last term is constant along the softmax axis. Returns out (B, h, Hq, Wq, Dv).
     """
-    scale = 1.0 / math.sqrt(q.shape[-1])
-    key_bias = None
-    if affinity == "euclid":
-        key_bias = k.to(_lse_dtype(k.dtype)).square().sum(-1).mul(-scale)  # (B, h, Hk, Wk)
-        scale = 2.0 * scale
-    out, _ = torch.ops.gpa_lib.gpa_phase2_fwd(q, k, v, selection, key_bias, pool, cell, scale)
+    scale = logit_scale(affinity, q.shape[-1])
+    bias = key_bias(k, affinity, dtype=_lse_dtype(k.dtype))  # (B, h, Hk, Wk) or None
+    out, _ = torch.ops.gpa_lib.gpa_phase2_fwd(q, k, v, selection, bias, pool, cell, scale)
     return out
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from .cuda_ext import CSRC_DIR, KERNEL_SOURCE, cache_root, source_hash
-from .phase2_math import selection_csr
+from .build import CSRC_DIR, KERNEL_SOURCE, cache_root, source_hash
+from .reference_math import selection_csr
 
 _DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 
@@ -43,7 +43,7 @@ def compiler() -> str | None:
 
 @functools.cache
 def emulation_library() -> ctypes.CDLL:
-    """Build (once per source hash, cached under :func:`~gpa_lib.attention.cuda_ext.cache_root`) and load."""
+    """Build (once per source hash, cached under :func:`~gpa_lib.attention.kernel.build.cache_root`) and load."""
     cxx = compiler()
     if cxx is None:
         raise RuntimeError("no C++ compiler for the kernel emulation: install g++ or set CXX")

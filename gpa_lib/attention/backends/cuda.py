@@ -5,7 +5,7 @@ once, the selected key blocks are gathered by index into shared memory, the soft
 online, and the output and log-sum-exp are written; the backward pass recomputes the probabilities
 from the log-sum-exp and adds dk, dv without atomics (see ``csrc/``). Phase 1 is the reference's
 chunked selection with a larger chunk. Both run as ``torch.library`` custom ops
-(:mod:`~gpa_lib.attention.cuda_ops`), so ``torch.compile`` traces the backend without graph breaks.
+(:mod:`~gpa_lib.attention.kernel.ops`), so ``torch.compile`` traces the backend without graph breaks.
 
 ``can_run`` refuses, with the reason, anything the kernel does not cover (CPU tensors, no nvcc,
 a GPU older than compute capability 8.0, dtypes other than float32/float16/bfloat16, head dims other
@@ -18,21 +18,21 @@ from __future__ import annotations
 
 import logging
 
-from .backends import Backend, BackendCompileError
-from .cuda_ext import (
+from ..kernel.build import (
     CudaKernelUnavailable,
     build_failure,
     device_reason,
     load_extension,
     toolchain_reason,
 )
-from .cuda_ops import (
+from ..kernel.ops import (
     CUDA_PHASE1_CHUNK_ELEMENTS,
     KERNEL_DTYPES,
     KERNEL_HEAD_DIMS,
     gpa_attention_fused,
 )
-from .problem import GPAProblem
+from ..problem import GPAProblem
+from .base import Backend, BackendCompileError
 
 logger = logging.getLogger("gpa_lib.attention")
 _INT32_MAX = 2**31 - 1

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .functional import dense_attention, gpa_attention
+from .grid import from_heads, to_heads
 from .problem import check_affinity
 
 
@@ -62,16 +63,12 @@ class GPA(nn.Module):
         self.to_v = nn.Conv2d(context_channels, heads * value_dim, kernel_size=1)
         self.proj = nn.Conv2d(heads * value_dim, channels, kernel_size=1)
 
-    def _heads(self, x: torch.Tensor, dim: int) -> torch.Tensor:
-        B, _, H, W = x.shape
-        return x.view(B, self.heads, dim, H, W).permute(0, 1, 3, 4, 2)  # (B, h, H, W, dim)
-
     def project(self, x: torch.Tensor, context: torch.Tensor | None = None):
         """Queries, keys and values per head: (B, h, H, W, D), (B, h, Hc, Wc, D), (B, h, Hc, Wc, Dv)."""
         context = x if context is None else context
-        q = self._heads(self.to_q(x), self.head_dim)  # (B, h, H, W, D)
-        k = self._heads(self.to_k(context), self.head_dim)  # (B, h, Hc, Wc, D)
-        v = self._heads(self.to_v(context), self.value_dim)  # (B, h, Hc, Wc, Dv)
+        q = to_heads(self.to_q(x), self.heads)  # (B, h, H, W, D)
+        k = to_heads(self.to_k(context), self.heads)  # (B, h, Hc, Wc, D)
+        v = to_heads(self.to_v(context), self.heads)  # (B, h, Hc, Wc, Dv)
         return q, k, v
 
     def forward(
@@ -83,7 +80,7 @@ class GPA(nn.Module):
     ):
         """x: (B, C, H, W), context: (B, C_ctx, Hc, Wc) or None -> (B, C, H, W) [, selection]."""
         q, k, v = self.project(x, context)
-        B, h, H, W, _ = q.shape
+        H, W = q.shape[2:4]
         selection = None
         if H * W <= self.dense_below:
             att = dense_attention(q, k, v, affinity=self.affinity)  # (B, h, H, W, Dv)
@@ -101,8 +98,7 @@ class GPA(nn.Module):
             )
             if return_selection:
                 att, selection = att
-        att = att.permute(0, 1, 4, 2, 3).reshape(B, h * self.value_dim, H, W)  # (B, h*Dv, H, W)
-        out = x + self.proj(att)  # (B, C, H, W)
+        out = x + self.proj(from_heads(att))  # (B, C, H, W)
         return (out, selection) if return_selection else out
 
     def extra_repr(self) -> str:

@@ -118,7 +118,7 @@ def median_time(
 def calibrate_cpu(size: int = 512, repeats: int = 5) -> dict[str, float]:
     """Best achieved matmul rate (FLOP/s) and copy bandwidth (bytes/s) of this CPU, float32.
 
-    The roofline time model of :mod:`~gpa_lib.attention.complexity` divides by these two numbers.
+    The roofline time model of :mod:`~gpa_lib.attention.analysis.complexity` divides by these two numbers.
     The fastest of ``repeats`` runs is kept: on a shared machine that is closest to what it can do.
     """
     a, b = torch.randn(16, size, size), torch.randn(16, size, size)

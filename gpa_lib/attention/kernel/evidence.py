@@ -1,0 +1,183 @@
+"""Correctness evidence for the fused kernel that needs no GPU: the CUDA source run by the host emulation
+(``csrc/gpa_emulation.h``) against the float64 reference, by FlashAttention's test rule.
+
+The rule (flash-attention ``tests/test_flash_attn.py``): the kernel's error against an exact (float64)
+result may be at most twice the error of the PyTorch reference run in the same precision, plus a
+rounding floor of twice the error of merely rounding the exact result to that precision.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..backends.reference import attend_selected
+from ..problem import check_inputs
+from ..scores import key_bias, logit_scale
+
+
+def flash_rule(
+    ours: torch.Tensor, same_precision: torch.Tensor, exact: torch.Tensor, dtype: torch.dtype
+) -> dict[str, Any]:
+    """Max abs errors of ``ours`` and of the same-precision reference against ``exact``, and the verdict."""
+    exact = exact.double()
+    err = (ours.double() - exact).abs().max().item()
+    ref_err = (same_precision.double() - exact).abs().max().item()
+    floor = 2 * (exact.to(dtype).double() - exact).abs().max().item() + 1e-6
+    bound = 2 * ref_err + floor
+    return {
+        "kernel_error": err,
+        "reference_error": ref_err,
+        "floor": floor,
+        "bound": bound,
+        "ok": err <= bound,
+    }
+
+
+def emulated_kernel_report(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    selection: torch.Tensor,
+    *,
+    pool: int,
+    cell: int,
+    affinity: str = "dot",
+    late_copies: bool = False,
+    seed: int = 1,
+) -> list[dict[str, Any]]:
+    """Forward and dq, dk, dv of the emulated kernel against the reference, one row per tensor.
+
+    q: (B, h, Hq, Wq, D), k: (B, h, Hk, Wk, D), v: (B, h, Hk, Wk, Dv) in the kernel's dtype (bf16, fp16
+    or fp32, CPU); selection: (B, h, Hq/cell, Wq/cell, topk) block indices. ``seed`` draws the output
+    gradient. Needs a host C++ compiler (see :func:`gpa_lib.attention.kernel.emulation.compiler`).
+    """
+    from . import emulation
+
+    dtype, dim = q.dtype, q.shape[-1]
+    euclid = affinity == "euclid"
+    scale = logit_scale(affinity, dim)
+    bias64 = key_bias(k, affinity, dtype=torch.float64)  # (B, h, Hk, Wk) or None
+    bias = None if bias64 is None else bias64.float()
+    out, lse = emulation.emulated_forward(
+        q, k, v, selection, bias, pool, cell, scale, late_copies=late_copies
+    )
+    dout = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed)).to(dtype)
+    dq, dk, dv, dbias = emulation.emulated_backward(
+        dout, q, k, v, out, lse, selection, bias, pool, cell, scale, late_copies=late_copies
+    )
+    if euclid:  # chain rule through key_bias = -|k|^2 / sqrt(D), as autograd does on the GPU
+        dk = dk.double() + dbias.double().unsqueeze(-1) * (-2.0 / math.sqrt(dim)) * k.double()
+    problem = check_inputs(
+        q, k, v, pool=pool, cell=cell, topk=selection.shape[-1], affinity=affinity
+    )
+    reference = {}
+    for label, precision in (("exact", torch.float64), ("same", dtype)):
+        tensors = [t.to(precision).requires_grad_() for t in (q, k, v)]
+        ref = attend_selected(*tensors, selection.flatten(2, 3), problem)
+        reference[label] = (ref, *torch.autograd.grad(ref, tensors, dout.to(precision)))
+    rows = []
+    for i, (name, ours) in enumerate(
+        zip(("out", "dq", "dk", "dv"), (out, dq, dk, dv), strict=True)
+    ):
+        rows.append(
+            {"tensor": name, **flash_rule(ours, reference["same"][i], reference["exact"][i], dtype)}
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class EmulationCase:
+    """One configuration of the emulated kernel check; grids in tokens, ``topk`` in key blocks."""
+
+    dtype: torch.dtype  # the kernel's input dtype
+    head_dim: int  # D = Dv
+    q_grid: tuple[int, int]  # (Hq, Wq)
+    k_grid: tuple[int, int]  # (Hk, Wk)
+    pool: int
+    cell: int
+    topk: int
+    heads: int = 2
+    affinity: str = "dot"  # "euclid" exercises the key-bias path
+    late_copies: bool = False  # make cp.async copies land as late as allowed
+
+
+#: The configurations the tests run and chapter 2 picks from: head dims 32/64/128, pool 1 to 8, cells
+#: 3 to 16, query and key grids of different sizes, blocks shared by many cells, late copies.
+EMULATION_CASES: dict[str, EmulationCase] = {
+    "bf16_d64": EmulationCase(torch.bfloat16, 64, (16, 16), (16, 16), 4, 8, 4, heads=1),
+    "f16_d32_euclid": EmulationCase(
+        torch.float16, 32, (16, 8), (8, 16), 2, 4, 3, heads=1, affinity="euclid"
+    ),
+    "f32_d128": EmulationCase(torch.float32, 128, (8, 8), (12, 8), 4, 8, 2, heads=1),
+    "bf16_d64_euclid_late": EmulationCase(
+        torch.bfloat16, 64, (16, 16), (16, 16), 4, 8, 3, affinity="euclid", late_copies=True
+    ),
+    "f16_d32_cell4_pool2_hq_ne_hk": EmulationCase(torch.float16, 32, (8, 12), (6, 10), 2, 4, 3),
+    "bf16_d128_multi_tile": EmulationCase(
+        torch.bfloat16, 128, (8, 24), (12, 20), 4, 8, 5, heads=1, late_copies=True
+    ),
+    "bf16_d32_blocks_shared_by_many_cells": EmulationCase(
+        torch.bfloat16, 32, (32, 32), (8, 8), 4, 8, 2, heads=1, late_copies=True
+    ),
+    "f16_d64_pool8_cell16": EmulationCase(
+        torch.float16, 64, (16, 16), (16, 16), 8, 16, 2, heads=1, affinity="euclid"
+    ),
+    "bf16_d64_pool1_cell3": EmulationCase(torch.bfloat16, 64, (6, 9), (5, 7), 1, 3, 7, heads=1),
+    "f32_d32_euclid": EmulationCase(
+        torch.float32, 32, (4, 8), (6, 4), 2, 4, 2, affinity="euclid", late_copies=True
+    ),
+}
+
+
+def case_inputs(case: EmulationCase, *, features: str = "random", seed: int = 0):
+    """q, k, v (B=1, h, H, W, D) in ``case.dtype`` and a selection (1, h, Hq/cell, Wq/cell, topk).
+
+    ``features="random"``: Gaussian q, k, v and a random selection of distinct blocks (the tests).
+    ``features="image"``: features of textured images and GPA's own phase-1 selection (chapter 2).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    h, D = case.heads, case.head_dim
+    if features == "random":
+        q, k, v = (
+            torch.randn(1, h, *grid, D, generator=gen, dtype=torch.float64).to(case.dtype)
+            for grid in (case.q_grid, case.k_grid, case.k_grid)
+        )
+        n_blocks = (case.k_grid[0] // case.pool) * (case.k_grid[1] // case.pool)
+        cells = (case.q_grid[0] // case.cell, case.q_grid[1] // case.cell)
+        ranks = torch.rand(1, h, *cells, n_blocks, generator=gen)
+        return q, k, v, ranks.argsort(dim=-1)[..., : case.topk]  # (1, h, Hq/c, Wq/c, k)
+    if features != "image":
+        raise ValueError(f"features={features!r} must be 'random' or 'image'")
+    from ..grid import to_heads
+    from ..selection import select_key_blocks
+    from ..synthetic import image_features, textured_image
+
+    def grid_features(grid, image_seed):
+        image = textured_image(grid, seed=image_seed)
+        return to_heads(image_features(image, h * D, seed=seed), h)  # (1, h, H, W, D)
+
+    q, k = grid_features(case.q_grid, seed), grid_features(case.k_grid, seed + 1)
+    v = torch.randn(k.shape, generator=gen)
+    selection = select_key_blocks(
+        q.double(), k.double(), pool=case.pool, cell=case.cell, topk=case.topk,
+        affinity=case.affinity,
+    )  # fmt: skip
+    return q.to(case.dtype), k.to(case.dtype), v.to(case.dtype), selection
+
+
+def emulated_case_report(
+    name: str, *, features: str = "random", seed: int = 0
+) -> list[dict[str, Any]]:
+    """:func:`emulated_kernel_report` of the case ``name`` of :data:`EMULATION_CASES`."""
+    if name not in EMULATION_CASES:
+        raise ValueError(f"case name={name!r} is unknown; choose one of {list(EMULATION_CASES)}")
+    case = EMULATION_CASES[name]
+    q, k, v, selection = case_inputs(case, features=features, seed=seed)
+    return emulated_kernel_report(
+        q, k, v, selection, pool=case.pool, cell=case.cell, affinity=case.affinity,
+        late_copies=case.late_copies, seed=seed + 1,
+    )  # fmt: skip
