@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from gpa_lib.attention.exact import materialised_attention
 
 from gpa_lib.attention import dense_attention, gpa_attention
 from gpa_lib.attention.analysis.complexity import (
@@ -18,6 +17,7 @@ from gpa_lib.attention.analysis.complexity import (
 )
 from gpa_lib.attention.analysis.measure import median_time, peak_memory
 from gpa_lib.attention.backends.reference import attend_selected
+from gpa_lib.attention.exact import materialised_attention
 from gpa_lib.attention.problem import check_inputs
 from gpa_lib.attention.selection import select_key_blocks_flat
 

@@ -16,6 +16,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "gpa_lib.bench.kernel",
         "the fused CUDA kernel against reference, FlexAttention and dense SDPA (needs a GPU)",
     ),
+    "official": (
+        "gpa_lib.bench.official",
+        "our GPA against the authors' GPA_module (needs a clone of zalandoresearch/gpa)",
+    ),
     "recsys": (
         "gpa_lib.bench.recsys",
         "training and scoring time of every recommender against implicit ALS and LightFM",
