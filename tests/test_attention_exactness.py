@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from oracle import slow_gpa
 
 from gpa_lib.attention import dense_attention, gpa_attention, select_key_blocks
 
@@ -22,64 +23,6 @@ def qkv(B, h, q_grid, k_grid, D, Dv, seed=0, dtype=torch.float64):
         rand(B, h, *k_grid, D, seed=seed + 1, dtype=dtype),
         rand(B, h, *k_grid, Dv, seed=seed + 2, dtype=dtype),
     )
-
-
-def slow_gpa(q, k, v, pool, cell, topk, affinity):
-    """The four steps of the definition, one query and one key at a time (float64)."""
-    B, h, Hq, Wq, D = q.shape
-    Hk, Wk = k.shape[2:4]
-
-    def s(a, b):
-        if affinity == "dot":
-            return float(a @ b) / math.sqrt(D)
-        return -float(((a - b) ** 2).sum()) / math.sqrt(D)
-
-    out = torch.zeros(B, h, Hq, Wq, v.shape[-1], dtype=torch.float64)
-    selection = torch.zeros(B, h, Hq // cell, Wq // cell, topk, dtype=torch.long)
-    blocks = [(by, bx) for by in range(Hk // pool) for bx in range(Wk // pool)]  # row-major
-    for b in range(B):
-        for hh in range(h):
-            kbars = [
-                k[b, hh, by * pool : (by + 1) * pool, bx * pool : (bx + 1) * pool].mean((0, 1))
-                for by, bx in blocks
-            ]
-            for cy in range(Hq // cell):
-                for cx in range(Wq // cell):
-                    mean_p = [0.0] * len(blocks)
-                    low = [
-                        (y, x)
-                        for y in range(cy * cell // pool, (cy + 1) * cell // pool)
-                        for x in range(cx * cell // pool, (cx + 1) * cell // pool)
-                    ]
-                    for y, x in low:
-                        q_bar = q[b, hh, y * pool : (y + 1) * pool, x * pool : (x + 1) * pool].mean(
-                            (0, 1)
-                        )
-                        logits = [s(q_bar, kb) for kb in kbars]
-                        top = max(logits)
-                        weights = [math.exp(z - top) for z in logits]
-                        total = sum(weights)
-                        for j, w in enumerate(weights):
-                            mean_p[j] += w / total / len(low)
-                    chosen = sorted(range(len(blocks)), key=lambda j: (-mean_p[j], j))[:topk]
-                    selection[b, hh, cy, cx] = torch.tensor(chosen)
-                    keys = [
-                        (by * pool + dy, bx * pool + dx)
-                        for j in chosen
-                        for by, bx in [blocks[j]]
-                        for dy in range(pool)
-                        for dx in range(pool)
-                    ]
-                    for y in range(cy * cell, (cy + 1) * cell):
-                        for x in range(cx * cell, (cx + 1) * cell):
-                            logits = torch.tensor(
-                                [s(q[b, hh, y, x], k[b, hh, ky, kx]) for ky, kx in keys],
-                                dtype=torch.float64,
-                            )
-                            weights = torch.softmax(logits, 0)
-                            values = torch.stack([v[b, hh, ky, kx] for ky, kx in keys])
-                            out[b, hh, y, x] = weights @ values
-    return out, selection
 
 
 @pytest.mark.parametrize("affinity", AFFINITIES)
