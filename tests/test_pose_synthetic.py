@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from gpa_lib.pose.body import TOP, Pose, Texture
-from gpa_lib.pose.keypoints import (
+from gpa_lib.pose.data.body import TOP, Pose, Texture
+from gpa_lib.pose.data.keypoints import (
     KEYPOINT_INDEX,
     KEYPOINT_NAMES,
     LIMBS,
@@ -20,9 +20,9 @@ from gpa_lib.pose.keypoints import (
     parse_size,
     skeleton_mask,
 )
-from gpa_lib.pose.parts import body_parts
-from gpa_lib.pose.sampling import sample_person, sample_pose
-from gpa_lib.pose.synthetic import SyntheticPoses, render_view
+from gpa_lib.pose.data.parts import body_parts
+from gpa_lib.pose.data.sampling import sample_person, sample_pose
+from gpa_lib.pose.data.synthetic import SyntheticPoses, render_view
 
 KEYS = (
     "source",
@@ -341,7 +341,7 @@ def test_plot_helpers():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gpa_lib.pose.plot import draw_keypoints, plot_pairs, pose_to_rgb, to_numpy_image
+    from gpa_lib.pose.figures.pairs import draw_keypoints, plot_pairs, pose_to_rgb, to_numpy_image
 
     items = [SyntheticPoses(2, size=(64, 48), seed=0)[i] for i in range(2)]
     fig = plot_pairs(items, n_cols=2, show_keypoints=True)

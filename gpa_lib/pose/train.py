@@ -37,8 +37,8 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from gpa_lib.pose.cache import PairCache, cached
 from gpa_lib.pose.config import PRESETS, TrainConfig, preset
+from gpa_lib.pose.data.cache import PairCache, cached
 from gpa_lib.pose.losses import GeneratorLoss, PatchDiscriminator, lsgan_discriminator_loss
 from gpa_lib.pose.metrics import METRIC_NAMES, evaluate, summarize
 from gpa_lib.pose.models import build_model, count_parameters
@@ -64,7 +64,7 @@ def load_data(
     from torch.utils.data import Subset
 
     if config.data == "synthetic":
-        from gpa_lib.pose.synthetic import SyntheticPoses
+        from gpa_lib.pose.data.synthetic import SyntheticPoses
 
         train_set = SyntheticPoses(
             config.n_train, config.size, config.data_seed, views=config.views
@@ -76,7 +76,7 @@ def load_data(
             f"{tag}-seed{config.test_seed}-n{config.n_test}",
         )
     else:
-        from gpa_lib.pose.deepfashion import DeepFashionPairs
+        from gpa_lib.pose.data.deepfashion import DeepFashionPairs
 
         train_set = DeepFashionPairs(config.deepfashion_root, "train")
         test_set = DeepFashionPairs(config.deepfashion_root, "test")

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from gpa_lib.pose.body import VIEWS, Person, Pose
-from gpa_lib.pose.keypoints import keypoint_heatmaps, parse_size
-from gpa_lib.pose.parts import body_parts, image_frame
-from gpa_lib.pose.render import render_parts
-from gpa_lib.pose.sampling import sample_person, sample_pose
+from gpa_lib.pose.data.body import VIEWS, Person, Pose
+from gpa_lib.pose.data.keypoints import keypoint_heatmaps, parse_size
+from gpa_lib.pose.data.parts import body_parts, image_frame
+from gpa_lib.pose.data.render import render_parts
+from gpa_lib.pose.data.sampling import sample_person, sample_pose
 
 
 def render_view(

@@ -10,7 +10,7 @@ import torch
 
 from gpa_lib.pose.config import ModelConfig
 from gpa_lib.pose.experiment import Comparison
-from gpa_lib.pose.plot import pose_to_rgb, to_numpy_image
+from gpa_lib.pose.figures.pairs import pose_to_rgb, to_numpy_image
 
 MODEL_LABELS = {
     "gpa": "GPA copying",

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from gpa_lib.pose.keypoints import N_KEYPOINTS, keypoint_heatmaps, parse_size, skeleton_mask
+from gpa_lib.pose.data.keypoints import N_KEYPOINTS, keypoint_heatmaps, parse_size, skeleton_mask
 
 SPLITS = ("train", "test")
 ANNOTATION_HEADER = "name:keypoints_y:keypoints_x"
@@ -170,11 +170,11 @@ class DeepFashionPairs(Dataset):
             bilinearly and their keypoints scaled. (256, 176) is the size of the released images.
         sigma: heatmap width in pixels; default 6 px per 256 image rows, as PATN and GFLA use.
 
-    Items have the keys of :class:`gpa_lib.pose.synthetic.SyntheticPoses` (float32 tensors):
+    Items have the keys of :class:`gpa_lib.pose.data.synthetic.SyntheticPoses` (float32 tensors):
     ``source``, ``target`` (3, H, W) in [-1, 1]; ``source_pose``, ``target_pose`` (18, H, W);
     ``source_keypoints``, ``target_keypoints`` (18, 2) as (y, x), -1 missing; ``source_mask``,
     ``target_mask`` (1, H, W). DeepFashion has no segmentation, so the masks are an approximation:
-    :func:`gpa_lib.pose.keypoints.skeleton_mask`, the limbs drawn thick, the torso and a head disc.
+    :func:`gpa_lib.pose.data.keypoints.skeleton_mask`, the limbs drawn thick, the torso and a head disc.
     ``pairs[i]`` gives the (from, to) image names of item ``i``.
     """
 

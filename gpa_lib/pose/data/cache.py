@@ -3,7 +3,7 @@
 Rendering a synthetic pair costs milliseconds; a training run reads every pair many times. The cache
 keeps images as uint8 (like the PNG or JPEG of a real dataset: 1/255 steps), keypoints as float32 and
 masks as bool; pose maps are rebuilt from keypoints per batch with
-:func:`gpa_lib.pose.keypoints.keypoint_heatmaps` (the same function the datasets use), which keeps
+:func:`gpa_lib.pose.data.keypoints.keypoint_heatmaps` (the same function the datasets use), which keeps
 the cache about 30 times smaller than the float items.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from gpa_lib.pose.keypoints import default_sigma, keypoint_heatmaps
+from gpa_lib.pose.data.keypoints import default_sigma, keypoint_heatmaps
 from gpa_lib.results import atomic_write_bytes
 
 
@@ -51,7 +51,7 @@ class PairCache:
 
     @classmethod
     def build(cls, dataset: Dataset, *, num_workers: int = 0, batch_size: int = 32) -> PairCache:
-        """Read every item of ``dataset`` (items as in :class:`~gpa_lib.pose.synthetic.SyntheticPoses`)."""
+        """Read every item of ``dataset`` (items as in :class:`~gpa_lib.pose.data.synthetic.SyntheticPoses`)."""
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
         images, keypoints, masks = [], [], []
         first = None
