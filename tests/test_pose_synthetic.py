@@ -235,7 +235,7 @@ def test_texture_moves_and_turns_with_the_limb():
     size = (256, 256)
     renders, parts = [], []
     for pose in poses:
-        renders.append((render_view(person, pose, size)["image"] + 1) / 2)
+        renders.append((render_view(person, pose, size).image + 1) / 2)
         parts.append({p.name: p for p in body_parts(person, pose, size)[0]})
     diffs, controls = [], []
     for name in ("left_upper_arm", "left_forearm"):

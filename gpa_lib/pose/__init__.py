@@ -2,10 +2,10 @@
 
 Subpackages and modules:
 
-- ``gpa_lib.pose.data``: the synthetic benchmark ``SyntheticPoses`` (``synthetic``, built from
-  ``body``, ``sampling``, ``parts`` and ``render``), the DeepFashion loader ``DeepFashionPairs``
-  (``deepfashion``), the shared keypoint tools (``keypoints``) and ``PairCache``, a dataset rendered
-  once and batched by index (``cache``).
+- ``gpa_lib.pose.data``: the pair item (``pair``, one layout for every dataset), the synthetic
+  benchmark ``SyntheticPoses`` (``synthetic``, built from ``body``, ``sampling``, ``parts`` and
+  ``render``), the DeepFashion loader ``DeepFashionPairs`` (``deepfashion``), the shared keypoint
+  tools (``keypoints``) and ``PairCache``, a dataset rendered once and batched by index (``cache``).
 - ``gpa_lib.pose.models``: the attention-copying generator, its ablations and the U-Net baseline;
   attention only through the public ``gpa_lib.attention`` names.
 - ``gpa_lib.pose.config``: ``ModelConfig``, ``TrainConfig`` and the named presets.

@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from gpa_lib.pose.config import PRESETS, TrainConfig, preset
 from gpa_lib.pose.data.cache import PairCache, cached
+from gpa_lib.pose.data.pair import model_inputs
 from gpa_lib.pose.losses import GeneratorLoss, PatchDiscriminator, lsgan_discriminator_loss
 from gpa_lib.pose.metrics import METRIC_NAMES, evaluate, summarize
 from gpa_lib.pose.models import build_model, count_parameters
@@ -234,8 +235,8 @@ def _new_history() -> dict[str, list]:
 
 
 def predict(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The model's prediction of ``batch["target"]``: (B, 3, H, W)."""
-    return model(batch["source"], batch["source_pose"], batch["target_pose"])
+    """The model's prediction of ``batch["target"]``: (B, 3, H, W) from a batch of pair items."""
+    return model(*model_inputs(batch))
 
 
 def evaluate_model(

@@ -1,7 +1,8 @@
 """Figures of pose morphing, one home split by topic.
 
-pairs       pose data: images, keypoints drawn as skeletons, pose maps, grids of pairs
-comparison  chapter 3: the architecture, training curves, outputs, copy attention, memory, table
+- ``pairs``: pose data: images, keypoints drawn as skeletons, pose maps, grids of pairs.
+- ``comparison``: chapter 3: the architecture, training curves, outputs, copy attention, memory and
+  the results table.
 """
 
 from gpa_lib.pose.figures.comparison import (

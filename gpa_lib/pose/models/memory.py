@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from gpa_lib.attention.measure import peak_memory
+from gpa_lib.pose.data.pair import model_inputs
 from gpa_lib.pose.models.blocks import PixelCopy, _Capturing, attend
 
 
@@ -26,7 +27,7 @@ def _capture_calls(model: nn.Module, batch: dict[str, torch.Tensor]) -> list:
         layer.capture = calls
     try:
         with torch.no_grad():
-            model(batch["source"], batch["source_pose"], batch["target_pose"])
+            model(*model_inputs(batch))
     finally:
         for layer in layers:
             layer.capture = None
