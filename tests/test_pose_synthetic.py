@@ -20,20 +20,10 @@ from gpa_lib.pose.data.keypoints import (
     parse_size,
     skeleton_mask,
 )
+from gpa_lib.pose.data.pair import PAIR_KEYS
 from gpa_lib.pose.data.parts import body_parts
 from gpa_lib.pose.data.sampling import sample_person, sample_pose
 from gpa_lib.pose.data.synthetic import SyntheticPoses, render_view
-
-KEYS = (
-    "source",
-    "target",
-    "source_pose",
-    "target_pose",
-    "source_keypoints",
-    "target_keypoints",
-    "source_mask",
-    "target_mask",
-)
 
 
 def assert_items_equal(a: dict, b: dict) -> None:
@@ -54,7 +44,7 @@ def test_item_layout(size):
     ds = SyntheticPoses(2, size=size, seed=0)
     height, width = parse_size(size)
     item = ds[1]
-    assert set(item) == set(KEYS)
+    assert set(item) == set(PAIR_KEYS)  # pinned key by key in tests/test_pose_pair.py
     for prefix in ("source", "target"):
         image = item[prefix]
         assert image.shape == (3, height, width) and image.dtype == torch.float32
@@ -94,7 +84,7 @@ def test_same_items_through_dataloader_workers():
     assert batches[0]["target_pose"].shape == (2, 18, 64, 64)
     for index in range(4):
         batch, row = divmod(index, 2)
-        for key in KEYS:
+        for key in PAIR_KEYS:
             assert torch.equal(batches[batch][key][row], ds[index][key]), key
 
 

@@ -12,25 +12,16 @@
 
 from gpa_lib.pose.data.cache import PairCache, cached
 from gpa_lib.pose.data.deepfashion import DeepFashionPairs
-from gpa_lib.pose.data.pair import (
-    MODEL_INPUTS,
-    PAIR_KEYS,
-    PoseView,
-    model_inputs,
-    pair_item,
-    pair_views,
-)
+from gpa_lib.pose.data.pair import PAIR_KEYS, PoseView, pair_item, pair_views
 from gpa_lib.pose.data.synthetic import SyntheticPoses, render_view
 
 __all__ = [
-    "MODEL_INPUTS",
     "PAIR_KEYS",
     "DeepFashionPairs",
     "PairCache",
     "PoseView",
     "SyntheticPoses",
     "cached",
-    "model_inputs",
     "pair_item",
     "pair_views",
     "render_view",
