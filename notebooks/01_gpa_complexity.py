@@ -74,7 +74,7 @@ from gpa_lib.attention.diagnostics import gpa_quality
 from gpa_lib.attention.measure import calibrate_cpu
 from gpa_lib.attention import to_heads
 from gpa_lib.attention.synthetic import image_features, textured_image
-from gpa_lib.pose.synthetic import SyntheticPoses
+from gpa_lib.pose.data import SyntheticPoses
 from gpa_lib.bench.attention import AttentionBenchConfig, bench_one, phase_split
 from gpa_lib.results import write_result
 
