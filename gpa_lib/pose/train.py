@@ -43,7 +43,7 @@ from torch import nn
 from tqdm import tqdm
 
 from gpa_lib.pose.config import PRESETS, TrainConfig, preset
-from gpa_lib.pose.data.cache import PairCache, cached
+from gpa_lib.pose.data import DeepFashionPairs, PairCache, SyntheticPoses, cached
 from gpa_lib.pose.data.pair import model_inputs
 from gpa_lib.pose.losses import GeneratorLoss, PatchDiscriminator, lsgan_discriminator_loss
 from gpa_lib.pose.metrics import METRIC_NAMES, evaluate, summarize
@@ -70,8 +70,6 @@ def load_data(
     from torch.utils.data import Subset
 
     if config.data == "synthetic":
-        from gpa_lib.pose.data.synthetic import SyntheticPoses
-
         train_set = SyntheticPoses(
             config.n_train, config.size, config.data_seed, views=config.views
         )
@@ -82,8 +80,6 @@ def load_data(
             f"{tag}-seed{config.test_seed}-n{config.n_test}",
         )
     else:
-        from gpa_lib.pose.data.deepfashion import DeepFashionPairs
-
         train_set = DeepFashionPairs(config.deepfashion_root, "train")
         test_set = DeepFashionPairs(config.deepfashion_root, "test")
         train_set = Subset(train_set, range(min(config.n_train, len(train_set))))
