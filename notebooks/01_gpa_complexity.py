@@ -76,7 +76,7 @@ from gpa_lib.attention.analysis.figures import mark_blocks, outline_cells, show_
 from gpa_lib.attention.analysis.measure import calibrate_cpu
 from gpa_lib.attention import to_heads
 from gpa_lib.attention.synthetic import image_features, textured_image
-from gpa_lib.pose.synthetic import SyntheticPoses
+from gpa_lib.pose.data import SyntheticPoses
 from gpa_lib.bench.attention import AttentionBenchConfig, bench_one, phase_split
 from gpa_lib.results import write_result
 

@@ -19,7 +19,7 @@
 # (`gpa_lib.pose.models`), trains it next to three baselines on the same pairs with the same budget,
 # and measures what GPA buys: the quality of attention everywhere at a fraction of its memory.
 #
-# **Everything here is measured on synthetic data** (`gpa_lib.pose.synthetic.SyntheticPoses`, no
+# **Everything here is measured on synthetic data** (`gpa_lib.pose.data.SyntheticPoses`, no
 # downloads), at 64×64 pixels on a 2-core CPU in the `full` profile. The section
 # {ref}`ch3-deepfashion` says how to run the same code on the real benchmark.
 
@@ -46,16 +46,16 @@ from myst_nb import glue
 
 from gpa_lib.pose.config import MODEL_NAMES, PRESETS
 from gpa_lib.pose.experiment import compare_models, result_payload
+from gpa_lib.pose.data import SyntheticPoses
 from gpa_lib.pose.figures import (
     architecture_figure,
     plot_copy_attention,
     plot_memory,
     plot_outputs,
+    plot_pairs,
     plot_training_curves,
     results_table,
 )
-from gpa_lib.pose.plot import plot_pairs
-from gpa_lib.pose.synthetic import SyntheticPoses
 from gpa_lib.results import write_result
 
 torch.set_num_threads(num_threads)
@@ -300,7 +300,7 @@ plt.show()
 # ## DeepFashion
 #
 # The numbers above are on synthetic people. The same code trains on DeepFashion In-shop in the
-# Pose-Transfer layout used by PATN, GFLA and the GPA authors (`gpa_lib.pose.deepfashion`, see
+# Pose-Transfer layout used by PATN, GFLA and the GPA authors (`gpa_lib.pose.data.deepfashion`, see
 # `data/deepfashion.md` for the files). With the data at `ROOT`:
 #
 # ```bash

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from gpa_lib.pose.deepfashion import DeepFashionPairs, read_annotations, scale_keypoints
-from gpa_lib.pose.synthetic import SyntheticPoses
+from gpa_lib.pose.data.deepfashion import DeepFashionPairs, read_annotations, scale_keypoints
+from gpa_lib.pose.data.synthetic import SyntheticPoses
 
 HEIGHT, WIDTH = 64, 44  # a small image of DeepFashion's 256x176 aspect
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from gpa_lib.pose.body import TOP, Pose, Texture
-from gpa_lib.pose.keypoints import (
+from gpa_lib.pose.data.body import TOP, Pose, Texture
+from gpa_lib.pose.data.keypoints import (
     KEYPOINT_INDEX,
     KEYPOINT_NAMES,
     LIMBS,
@@ -20,20 +20,10 @@ from gpa_lib.pose.keypoints import (
     parse_size,
     skeleton_mask,
 )
-from gpa_lib.pose.parts import body_parts
-from gpa_lib.pose.sampling import sample_person, sample_pose
-from gpa_lib.pose.synthetic import SyntheticPoses, render_view
-
-KEYS = (
-    "source",
-    "target",
-    "source_pose",
-    "target_pose",
-    "source_keypoints",
-    "target_keypoints",
-    "source_mask",
-    "target_mask",
-)
+from gpa_lib.pose.data.pair import PAIR_KEYS
+from gpa_lib.pose.data.parts import body_parts
+from gpa_lib.pose.data.sampling import sample_person, sample_pose
+from gpa_lib.pose.data.synthetic import SyntheticPoses, render_view
 
 
 def assert_items_equal(a: dict, b: dict) -> None:
@@ -54,7 +44,7 @@ def test_item_layout(size):
     ds = SyntheticPoses(2, size=size, seed=0)
     height, width = parse_size(size)
     item = ds[1]
-    assert set(item) == set(KEYS)
+    assert set(item) == set(PAIR_KEYS)  # pinned key by key in tests/test_pose_pair.py
     for prefix in ("source", "target"):
         image = item[prefix]
         assert image.shape == (3, height, width) and image.dtype == torch.float32
@@ -94,7 +84,7 @@ def test_same_items_through_dataloader_workers():
     assert batches[0]["target_pose"].shape == (2, 18, 64, 64)
     for index in range(4):
         batch, row = divmod(index, 2)
-        for key in KEYS:
+        for key in PAIR_KEYS:
             assert torch.equal(batches[batch][key][row], ds[index][key]), key
 
 
@@ -235,7 +225,7 @@ def test_texture_moves_and_turns_with_the_limb():
     size = (256, 256)
     renders, parts = [], []
     for pose in poses:
-        renders.append((render_view(person, pose, size)["image"] + 1) / 2)
+        renders.append((render_view(person, pose, size).image + 1) / 2)
         parts.append({p.name: p for p in body_parts(person, pose, size)[0]})
     diffs, controls = [], []
     for name in ("left_upper_arm", "left_forearm"):
@@ -341,7 +331,7 @@ def test_plot_helpers():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gpa_lib.pose.plot import draw_keypoints, plot_pairs, pose_to_rgb, to_numpy_image
+    from gpa_lib.pose.figures.pairs import draw_keypoints, plot_pairs, pose_to_rgb, to_numpy_image
 
     items = [SyntheticPoses(2, size=(64, 48), seed=0)[i] for i in range(2)]
     fig = plot_pairs(items, n_cols=2, show_keypoints=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,12 +19,15 @@ from gpa_lib.pose.losses import GeneratorLoss, VGGPerceptualLoss, _vgg19_feature
 from gpa_lib.pose.models import build_model
 from gpa_lib.pose.train import (
     CHECKPOINT,
+    _rng_state,
+    _set_rng_state,
     batch_indices,
     learning_rate,
     load_checkpoint,
     load_data,
     main,
     predict,
+    save_checkpoint,
     train,
 )
 
@@ -95,6 +100,59 @@ def test_resuming_with_another_config_is_an_error(tmp_path, tiny_data):
         train(config.replace(lr=1e-3), tiny_data[0], out_dir=tmp_path, progress=False)
     more = train(config.replace(steps=3), tiny_data[0], out_dir=tmp_path, progress=False)
     assert more.resumed_from == 2 and more.steps_done == 3
+
+
+def _draws() -> tuple:
+    """A few draws from every RNG a checkpoint restores (the Gaussians use their cached halves)."""
+    return (
+        random.random(),
+        random.gauss(0, 1),
+        tuple(np.random.rand(3)),
+        np.random.standard_normal(),
+        tuple(torch.rand(3).tolist()),
+    )
+
+
+def test_rng_states_round_trip_a_weights_only_checkpoint_bit_for_bit(tmp_path):
+    random.seed(5)
+    np.random.seed(5)
+    torch.manual_seed(5)
+    # Leave a cached Gaussian in both states.
+    random.gauss(0, 1)
+    np.random.standard_normal()
+    save_checkpoint(tmp_path / CHECKPOINT, {"rng": _rng_state()})
+    expected = _draws()
+    _draws()  # move every generator on
+    state = torch.load(tmp_path / CHECKPOINT, weights_only=True)  # plain tensors and numbers
+    _set_rng_state(state["rng"])
+    assert _draws() == expected
+    _set_rng_state(load_checkpoint(tmp_path / CHECKPOINT)["rng"])
+    assert _draws() == expected
+
+
+UNPICKLED = []
+
+
+class Intruder:
+    """An arbitrary object: unpickling it would run its ``__setstate__``."""
+
+    def __init__(self):
+        self.payload = "code that should not run"
+
+    def __setstate__(self, state):
+        UNPICKLED.append(state)
+
+
+def test_a_checkpoint_holding_a_pickled_object_is_refused_naming_the_file(tmp_path, tiny_data):
+    path = tmp_path / CHECKPOINT
+    torch.save({"step": 1, "model": {}, "extra": Intruder()}, path)
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))} is refused: .*Intruder"):
+        load_checkpoint(path)
+    # Resuming reads it the same way: refused, and the object was never built.
+    config = preset("unet-tiny").replace(steps=1)
+    with pytest.raises(ValueError, match="weights_only=True"):
+        train(config, tiny_data[0], out_dir=tmp_path, progress=False)
+    assert UNPICKLED == []
 
 
 def test_perceptual_loss_needs_local_weights_and_loads_them(tmp_path):

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from gpa_lib.pose.cache import PairCache
 from gpa_lib.pose.config import MODEL_NAMES, PRESETS, TrainConfig
+from gpa_lib.pose.data.cache import PairCache
 from gpa_lib.pose.metrics import METRIC_NAMES, paired_difference, summarize
 from gpa_lib.pose.models import attention_memory
 from gpa_lib.pose.train import TrainResult, evaluate_model, load_data, train

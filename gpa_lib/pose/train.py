@@ -14,6 +14,10 @@ Reproducibility and resumption:
   time and the RNG states of torch, CUDA, numpy and Python. A run started again with the same config
   and ``out_dir`` continues from it; a killed run resumed this way ends with the same weights as an
   uninterrupted one (``tests/test_pose_train.py`` checks it).
+- A checkpoint holds only tensors, numbers, strings, lists and dicts (the numpy and Python RNG states
+  as integer tensors and numbers), and is read with ``torch.load(weights_only=True)``: a checkpoint
+  from elsewhere cannot run code, and one that holds any other object is refused with a
+  ``ValueError`` naming the file.
 - Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in DistributedDataParallel with gloo on
   CPU and nccl on GPU; only rank 0 writes checkpoints, evaluates and shows progress.
 """
@@ -25,6 +29,7 @@ import io
 import json
 import math
 import os
+import pickle
 import random
 import time
 from dataclasses import dataclass, field
@@ -37,8 +42,9 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from gpa_lib.pose.cache import PairCache, cached
 from gpa_lib.pose.config import PRESETS, TrainConfig, preset
+from gpa_lib.pose.data import DeepFashionPairs, PairCache, SyntheticPoses, cached
+from gpa_lib.pose.data.pair import model_inputs
 from gpa_lib.pose.losses import GeneratorLoss, PatchDiscriminator, lsgan_discriminator_loss
 from gpa_lib.pose.metrics import METRIC_NAMES, evaluate, summarize
 from gpa_lib.pose.models import build_model, count_parameters
@@ -64,8 +70,6 @@ def load_data(
     from torch.utils.data import Subset
 
     if config.data == "synthetic":
-        from gpa_lib.pose.synthetic import SyntheticPoses
-
         train_set = SyntheticPoses(
             config.n_train, config.size, config.data_seed, views=config.views
         )
@@ -76,8 +80,6 @@ def load_data(
             f"{tag}-seed{config.test_seed}-n{config.n_test}",
         )
     else:
-        from gpa_lib.pose.deepfashion import DeepFashionPairs
-
         train_set = DeepFashionPairs(config.deepfashion_root, "train")
         test_set = DeepFashionPairs(config.deepfashion_root, "test")
         train_set = Subset(train_set, range(min(config.n_train, len(train_set))))
@@ -165,10 +167,28 @@ def setup_runtime(config: TrainConfig) -> Runtime:
 
 
 def _rng_state() -> dict[str, Any]:
+    """The RNG states of torch, CUDA, numpy and Python as tensors and numbers (``weights_only`` loads them).
+
+    numpy's legacy state ``("MT19937", keys (624,) uint32, pos, has_gauss, cached_gaussian)`` keeps
+    its keys as an int64 tensor; Python's ``(version, internal (625 ints), gauss_next)`` keeps its
+    internal state as an int64 tensor. Every value is exact, so a restored state draws the same.
+    """
+    bit_generator, keys, pos, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
+    version, internal, gauss_next = random.getstate()
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
+        "numpy": {
+            "bit_generator": str(bit_generator),
+            "keys": torch.from_numpy(keys.astype(np.int64)),  # (624,)
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
+        "python": {
+            "version": int(version),
+            "internal": torch.tensor(internal, dtype=torch.int64),  # (625,)
+            "gauss_next": gauss_next,
+        },
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -176,23 +196,61 @@ def _rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the RNG states that :func:`_rng_state` returned."""
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        (
+            numpy_state["bit_generator"],
+            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["pos"],
+            numpy_state["has_gauss"],
+            numpy_state["cached_gaussian"],
+        )
+    )
+    python_state = state["python"]
+    random.setstate(
+        (
+            python_state["version"],
+            tuple(python_state["internal"].tolist()),
+            python_state["gauss_next"],
+        )
+    )
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """``torch.save`` of ``state`` to ``path`` atomically (temporary file, fsync, rename)."""
+    """``torch.save`` of ``state`` to ``path`` atomically (temporary file, fsync, rename).
+
+    ``state`` must hold only what :func:`load_checkpoint` accepts: tensors, numbers, strings, None,
+    and lists, tuples and dicts of them.
+    """
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    # The checkpoint holds numpy and Python RNG states besides tensors: trusted, our own file.
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """The checkpoint at ``path``, read with ``torch.load(weights_only=True)`` onto the CPU.
+
+    Only tensors, numbers, strings, None, and lists, tuples and dicts of them are read, so a
+    checkpoint from someone else cannot run code. A file that holds anything else (a pickled object;
+    also a checkpoint of a version that stored numpy's RNG state as an array) raises a ``ValueError``
+    naming the file, without building that object.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        # torch's message is long and suggests weights_only=False; keep the line that says what.
+        lines = [line.strip() for line in str(err).splitlines()]
+        what = next((line for line in lines if "WeightsUnpickler error" in line), lines[0])
+        raise ValueError(
+            f"{path} is refused: it holds objects other than tensors, numbers, strings, lists and "
+            "dicts, and checkpoints are read with weights_only=True so that a file cannot run code. "
+            "If it is your own checkpoint from an older version, start afresh (resume=False or "
+            f"another out_dir). {what}"
+        ) from err
 
 
 def _check_resumable(saved: dict, config: TrainConfig, path: Path) -> None:
@@ -234,8 +292,8 @@ def _new_history() -> dict[str, list]:
 
 
 def predict(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The model's prediction of ``batch["target"]``: (B, 3, H, W)."""
-    return model(batch["source"], batch["source_pose"], batch["target_pose"])
+    """The model's prediction of ``batch["target"]``: (B, 3, H, W) from a batch of pair items."""
+    return model(*model_inputs(batch))
 
 
 def evaluate_model(

@@ -71,6 +71,21 @@ class AttentionSizes(GridSizes):
         )
         return cls(**{**fields, **changes})
 
+    @classmethod
+    def of(cls, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **settings) -> AttentionSizes:
+        """The sizes of tensors q (B, h, Hq, Wq, D), k (B, h, Hk, Wk, D), v (B, h, Hk, Wk, Dv);
+        ``settings`` give pool, cell, topk, affinity (defaults otherwise)."""
+        return cls(
+            q_grid=tuple(q.shape[2:4]),
+            k_grid=tuple(k.shape[2:4]),
+            head_dim=q.shape[-1],
+            value_dim=v.shape[-1],
+            heads=q.shape[1],
+            batch=q.shape[0],
+            dtype_bytes=q.element_size(),
+            **settings,
+        )
+
     @property
     def dv(self) -> int:
         return self.head_dim if self.value_dim is None else self.value_dim

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from gpa_lib.attention.analysis.measure import peak_memory
+from gpa_lib.pose.data.pair import model_inputs
 from gpa_lib.pose.models.blocks import PixelCopy, _Capturing, attend
 
 
@@ -26,7 +27,7 @@ def _capture_calls(model: nn.Module, batch: dict[str, torch.Tensor]) -> list:
         layer.capture = calls
     try:
         with torch.no_grad():
-            model(batch["source"], batch["source_pose"], batch["target_pose"])
+            model(*model_inputs(batch))
     finally:
         for layer in layers:
             layer.capture = None
@@ -55,7 +56,7 @@ def attention_memory(
 
     ``batch`` holds ``source`` (B, 3, H, W), ``source_pose`` and ``target_pose`` (B, 18, H, W) on the
     model's device. ``dense_impl`` (``"fused"`` or ``"materialised"``) overrides how dense layers run,
-    ``gpa_backend`` (a name of :data:`gpa_lib.attention.backends.PRIORITY`) the backend of GPA layers.
+    ``gpa_backend`` (a name of :func:`gpa_lib.attention.backends.backend_names`) the backend of GPA layers.
     Returns ``{"calls": [...], "complete", "peak_forward_bytes", "peak_training_bytes"}``; each call
     has its ``kind``, ``dense_impl``, ``gpa_backend``, ``grid`` (Hq, Wq), ``keys`` (Hk * Wk),
     ``heads``, ``forward_bytes``, ``training_bytes`` and ``measured``. A materialised dense call whose score matrix would exceed
@@ -83,11 +84,7 @@ def attention_memory(
             "measured": True,
         }
         if kind_impl == "materialised" and _materialised_bytes(q, k) > max_materialised_bytes:
-            sizes = AttentionSizes(
-                q_grid=tuple(q.shape[2:4]), k_grid=tuple(k.shape[2:4]), head_dim=q.shape[-1],
-                value_dim=v.shape[-1], heads=q.shape[1], batch=q.shape[0],
-                dtype_bytes=q.element_size(),
-            )  # fmt: skip
+            sizes = AttentionSizes.of(q, k, v)
             calls.append({**call, "measured": False, "training_bytes": None,
                           "forward_bytes": int(dense_cost(sizes).peak_bytes)})  # fmt: skip
             continue

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from gpa_lib.pose.keypoints import LIMBS
+from gpa_lib.pose.data.keypoints import LIMBS
 
 # The OpenPose limbs plus the torso: shoulder line, hip line and both diagonals.
 ENCODED_LIMBS: tuple[tuple[int, int], ...] = LIMBS + ((2, 5), (8, 11), (2, 11), (5, 8))

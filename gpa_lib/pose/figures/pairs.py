@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from gpa_lib.pose.keypoints import LIMBS, N_KEYPOINTS
+from gpa_lib.pose.data.keypoints import LIMBS, N_KEYPOINTS
 
 # One colour per limb, as OpenPose draws them (hues around the wheel), as RGB in [0, 1].
 LIMB_COLOURS = tuple(

@@ -6,8 +6,8 @@ image. Every body part is then a 2D capsule-like shape between two projected joi
 cylinder projects to a capsule), drawn back to front by the 3D depth of its middle, which gives
 self-occlusion for free: in a side view the far arm goes behind the torso.
 
-Sampling people and poses lives in :mod:`gpa_lib.pose.sampling`, the flat parts in
-:mod:`gpa_lib.pose.parts`, their rasterisation in :mod:`gpa_lib.pose.render`.
+Sampling people and poses lives in :mod:`gpa_lib.pose.data.sampling`, the flat parts in
+:mod:`gpa_lib.pose.data.parts`, their rasterisation in :mod:`gpa_lib.pose.data.render`.
 
 Frames: body frame ``x`` to the person's left, ``y`` up, ``z`` out of the chest. Camera frame after
 the yaw: ``x`` image right, ``y`` up, ``z`` towards the camera (larger ``z`` is drawn later).
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gpa_lib.pose.keypoints import KEYPOINT_INDEX, N_KEYPOINTS
+from gpa_lib.pose.data.keypoints import KEYPOINT_INDEX, N_KEYPOINTS
 
 # Texture slots of a person's wardrobe; each part paints one or two of them.
 SKIN, HAIR, TOP, BOTTOM, SHOES, LEGWEAR, EYES, MOUTH = range(8)

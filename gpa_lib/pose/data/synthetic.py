@@ -16,32 +16,33 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from gpa_lib.pose.body import VIEWS, Person, Pose
-from gpa_lib.pose.keypoints import keypoint_heatmaps, parse_size
-from gpa_lib.pose.parts import body_parts, image_frame
-from gpa_lib.pose.render import render_parts
-from gpa_lib.pose.sampling import sample_person, sample_pose
+from gpa_lib.pose.data.body import VIEWS, Person, Pose
+from gpa_lib.pose.data.keypoints import keypoint_heatmaps, parse_size
+from gpa_lib.pose.data.pair import PoseView, pair_item
+from gpa_lib.pose.data.parts import body_parts, image_frame
+from gpa_lib.pose.data.render import render_parts
+from gpa_lib.pose.data.sampling import sample_person, sample_pose
 
 
 def render_view(
     person: Person, pose: Pose, size: tuple[int, int], sigma: float | None = None
-) -> dict[str, torch.Tensor]:
-    """One image of ``person`` in ``pose`` at ``size`` (H, W) pixels.
+) -> PoseView:
+    """One image of ``person`` in ``pose`` at ``size`` (H, W) pixels, as a :class:`PoseView`.
 
-    Returns ``image`` (3, H, W) in [-1, 1], ``mask`` (1, H, W) in {0, 1} (coverage >= 0.5),
-    ``keypoints`` (18, 2) as (y, x) pixels with -1 for hidden or out-of-frame points, and ``pose``
-    (18, H, W) Gaussian heatmaps of width ``sigma`` pixels (default 6 px per 256 rows).
+    ``image`` (3, H, W) in [-1, 1], ``mask`` (1, H, W) in {0, 1} (coverage >= 0.5), ``keypoints``
+    (18, 2) as (y, x) pixels with -1 for hidden or out-of-frame points, and ``pose`` (18, H, W)
+    Gaussian heatmaps of width ``sigma`` pixels (default 6 px per 256 rows).
     """
     parts, keypoints = body_parts(person, pose, size)
     scale, _, _ = image_frame(person, pose, size)
     image, cover = render_parts(parts, person, size, scale)
     keypoints = torch.from_numpy(keypoints).to(torch.float32)
-    return {
-        "image": image * 2 - 1,
-        "mask": (cover >= 0.5).to(torch.float32)[None],
-        "keypoints": keypoints,
-        "pose": keypoint_heatmaps(keypoints, size, sigma),
-    }
+    return PoseView(
+        image=image * 2 - 1,
+        pose=keypoint_heatmaps(keypoints, size, sigma),
+        keypoints=keypoints,
+        mask=(cover >= 0.5).to(torch.float32)[None],
+    )
 
 
 class SyntheticPoses(Dataset):
@@ -56,11 +57,10 @@ class SyntheticPoses(Dataset):
             at most 35 degrees from the camera in both images).
         sigma: heatmap width in pixels; default 6 px per 256 image rows.
 
-    Each item is a dict of float32 tensors:
-        ``source``, ``target``: (3, H, W) images in [-1, 1].
-        ``source_pose``, ``target_pose``: (18, H, W) keypoint heatmaps in [0, 1], OpenPose/COCO order.
-        ``source_keypoints``, ``target_keypoints``: (18, 2) as (y, x) pixels, (-1, -1) when missing.
-        ``source_mask``, ``target_mask``: (1, H, W) person foreground in {0, 1}.
+    Each item is a pair item (:mod:`gpa_lib.pose.data.pair`): a dict of float32 tensors ``source``,
+    ``target`` (3, H, W) in [-1, 1], ``source_pose``, ``target_pose`` (18, H, W),
+    ``source_keypoints``, ``target_keypoints`` (18, 2) and ``source_mask``, ``target_mask``
+    (1, H, W), here the exact coverage of the rendered person.
     """
 
     def __init__(
@@ -109,15 +109,10 @@ class SyntheticPoses(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         person, source_pose, target_pose = self.sample(index)
-        source = render_view(person, source_pose, self.size, self.sigma)
-        target = render_view(person, target_pose, self.size, self.sigma)
-        item = {}
-        for prefix, view in (("source", source), ("target", target)):
-            item[prefix] = view["image"]
-            item[f"{prefix}_pose"] = view["pose"]
-            item[f"{prefix}_keypoints"] = view["keypoints"]
-            item[f"{prefix}_mask"] = view["mask"]
-        return item
+        return pair_item(
+            render_view(person, source_pose, self.size, self.sigma),
+            render_view(person, target_pose, self.size, self.sigma),
+        )
 
     def __repr__(self) -> str:
         return (

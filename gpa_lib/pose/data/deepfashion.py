@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from gpa_lib.pose.keypoints import N_KEYPOINTS, keypoint_heatmaps, parse_size, skeleton_mask
+from gpa_lib.pose.data.keypoints import N_KEYPOINTS, keypoint_heatmaps, parse_size, skeleton_mask
+from gpa_lib.pose.data.pair import PoseView, pair_item
 
 SPLITS = ("train", "test")
 ANNOTATION_HEADER = "name:keypoints_y:keypoints_x"
@@ -170,11 +171,12 @@ class DeepFashionPairs(Dataset):
             bilinearly and their keypoints scaled. (256, 176) is the size of the released images.
         sigma: heatmap width in pixels; default 6 px per 256 image rows, as PATN and GFLA use.
 
-    Items have the keys of :class:`gpa_lib.pose.synthetic.SyntheticPoses` (float32 tensors):
+    Items are pair items (:mod:`gpa_lib.pose.data.pair`), as
+    :class:`~gpa_lib.pose.data.synthetic.SyntheticPoses` returns:
     ``source``, ``target`` (3, H, W) in [-1, 1]; ``source_pose``, ``target_pose`` (18, H, W);
     ``source_keypoints``, ``target_keypoints`` (18, 2) as (y, x), -1 missing; ``source_mask``,
     ``target_mask`` (1, H, W). DeepFashion has no segmentation, so the masks are an approximation:
-    :func:`gpa_lib.pose.keypoints.skeleton_mask`, the limbs drawn thick, the torso and a head disc.
+    :func:`gpa_lib.pose.data.keypoints.skeleton_mask`, the limbs drawn thick, the torso and a head disc.
     ``pairs[i]`` gives the (from, to) image names of item ``i``.
     """
 
@@ -223,7 +225,7 @@ class DeepFashionPairs(Dataset):
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def _view(self, name: str) -> dict[str, torch.Tensor]:
+    def _view(self, name: str) -> PoseView:
         keypoints_np, lineno = self.annotations[name]
         image, original = load_image(self.image_dir / name, self.size)
         keypoints = torch.from_numpy(keypoints_np)
@@ -235,25 +237,18 @@ class DeepFashionPairs(Dataset):
                 f"lies outside {name!r}, which is {original[0]}x{original[1]}"
             )
         keypoints = scale_keypoints(keypoints, original, self.size)
-        return {
-            "image": image,
-            "pose": keypoint_heatmaps(keypoints, self.size, self.sigma),
-            "keypoints": keypoints,
-            "mask": skeleton_mask(keypoints, self.size),
-        }
+        return PoseView(
+            image=image,
+            pose=keypoint_heatmaps(keypoints, self.size, self.sigma),
+            keypoints=keypoints,
+            mask=skeleton_mask(keypoints, self.size),
+        )
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if isinstance(index, bool) or not isinstance(index, int | np.integer):
             raise TypeError(f"index={index!r} must be an int")
         source_name, target_name = self.pairs[index]
-        item = {}
-        for prefix, name in (("source", source_name), ("target", target_name)):
-            view = self._view(name)
-            item[prefix] = view["image"]
-            item[f"{prefix}_pose"] = view["pose"]
-            item[f"{prefix}_keypoints"] = view["keypoints"]
-            item[f"{prefix}_mask"] = view["mask"]
-        return item
+        return pair_item(self._view(source_name), self._view(target_name))
 
     def __repr__(self) -> str:
         return f"DeepFashionPairs(root={str(self.root)!r}, split={self.split!r}, size={self.size}, pairs={len(self)})"

@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from gpa_lib.pose.config import ModelConfig
+from gpa_lib.pose.data.pair import model_inputs
 from gpa_lib.pose.experiment import Comparison
-from gpa_lib.pose.plot import pose_to_rgb, to_numpy_image
+from gpa_lib.pose.figures.pairs import pose_to_rgb, to_numpy_image
 
 MODEL_LABELS = {
     "gpa": "GPA copying",
@@ -133,7 +134,7 @@ def plot_outputs(comparison: Comparison, indices: Sequence[int]):
     with torch.no_grad():
         for name, run in comparison.runs.items():
             device = next(run.model.parameters()).device
-            inputs = [batch[k].to(device) for k in ("source", "source_pose", "target_pose")]
+            inputs = [tensor.to(device) for tensor in model_inputs(batch)]
             outputs[name] = run.model(*inputs).cpu()
     columns = ["source", "target pose", "ground truth"] + [MODEL_LABELS[n] for n in outputs]
     fig, axes = plt.subplots(
@@ -176,7 +177,7 @@ def copy_attention(model, batch: dict[str, torch.Tensor], pixels: Sequence[tuple
     try:
         with torch.no_grad():
             details = model(
-                *(batch[key][:1].to(device) for key in ("source", "source_pose", "target_pose")),
+                *(tensor[:1].to(device) for tensor in model_inputs(batch)),
                 details=True,
             )
     finally:

@@ -11,7 +11,7 @@ import colorsys
 
 import numpy as np
 
-from gpa_lib.pose.body import N_SLOTS, Person, Pose, Texture
+from gpa_lib.pose.data.body import N_SLOTS, Person, Pose, Texture
 
 # Skin tones (sRGB in [0, 1]), light to dark.
 _SKIN = (

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from gpa_lib.pose.body import Part, Person, Texture
+from gpa_lib.pose.data.body import Part, Person, Texture
 
 
 class _TextureCache:

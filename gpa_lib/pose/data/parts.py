@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpa_lib.pose.body import (
+from gpa_lib.pose.data.body import (
     BOTTOM,
     EYES,
     HAIR,

@@ -3,7 +3,7 @@
 Rendering a synthetic pair costs milliseconds; a training run reads every pair many times. The cache
 keeps images as uint8 (like the PNG or JPEG of a real dataset: 1/255 steps), keypoints as float32 and
 masks as bool; pose maps are rebuilt from keypoints per batch with
-:func:`gpa_lib.pose.keypoints.keypoint_heatmaps` (the same function the datasets use), which keeps
+:func:`gpa_lib.pose.data.keypoints.keypoint_heatmaps` (the same function the datasets use), which keeps
 the cache about 30 times smaller than the float items.
 """
 
@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from gpa_lib.pose.keypoints import default_sigma, keypoint_heatmaps
+from gpa_lib.pose.data.keypoints import default_sigma, keypoint_heatmaps
+from gpa_lib.pose.data.pair import SIDES, PoseView, pair_item, pair_views
 from gpa_lib.results import atomic_write_bytes
 
 
@@ -31,7 +32,7 @@ def _to_float(image: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class PairCache:
-    """Pairs as tensors; :meth:`batch` returns the dataset's item layout, stacked.
+    """Pairs as tensors; :meth:`batch` returns the pair-item layout (:mod:`gpa_lib.pose.data.pair`), stacked.
 
     images (N, 2, 3, H, W) uint8 (source, target); keypoints (N, 2, 18, 2) float32 (y, x pixels, -1
     missing); masks (N, 2, 1, H, W) bool; ``sigma`` the pose-map width in pixels.
@@ -51,7 +52,7 @@ class PairCache:
 
     @classmethod
     def build(cls, dataset: Dataset, *, num_workers: int = 0, batch_size: int = 32) -> PairCache:
-        """Read every item of ``dataset`` (items as in :class:`~gpa_lib.pose.synthetic.SyntheticPoses`)."""
+        """Read every item of ``dataset`` (pair items, :mod:`gpa_lib.pose.data.pair`)."""
         loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
         images, keypoints, masks = [], [], []
         first = None
@@ -62,13 +63,10 @@ class PairCache:
         try:
             for batch in loader:
                 first = batch if first is None else first
-                images.append(
-                    torch.stack([_to_uint8(batch["source"]), _to_uint8(batch["target"])], 1)
-                )
-                keypoints.append(
-                    torch.stack([batch["source_keypoints"], batch["target_keypoints"]], 1)
-                )
-                masks.append(torch.stack([batch["source_mask"], batch["target_mask"]], 1) > 0.5)
+                source, target = pair_views(batch)
+                images.append(torch.stack([_to_uint8(source.image), _to_uint8(target.image)], 1))
+                keypoints.append(torch.stack([source.keypoints, target.keypoints], 1))
+                masks.append(torch.stack([source.mask, target.mask], 1) > 0.5)
         finally:
             torch.set_num_threads(threads)
         height = first["source"].shape[-2]
@@ -86,21 +84,26 @@ class PairCache:
     def batch(
         self, index: torch.Tensor, device: str | torch.device = "cpu"
     ) -> dict[str, torch.Tensor]:
-        """Items ``index`` (a LongTensor) stacked: ``source``, ``target`` (B, 3, H, W) in [-1, 1],
-        ``source_pose``, ``target_pose`` (B, 18, H, W), ``*_keypoints`` (B, 18, 2), ``*_mask`` (B, 1, H, W).
+        """Items ``index`` (a LongTensor) as one batch of pair items, on ``device``.
+
+        ``source``, ``target`` (B, 3, H, W) in [-1, 1], ``source_pose``, ``target_pose``
+        (B, 18, H, W), ``*_keypoints`` (B, 18, 2), ``*_mask`` (B, 1, H, W).
         """
         images = _to_float(self.images[index])  # (B, 2, 3, H, W)
         keypoints = self.keypoints[index]  # (B, 2, 18, 2)
         masks = self.masks[index].to(torch.float32)  # (B, 2, 1, H, W)
-        out = {}
-        for side, name in enumerate(("source", "target")):
-            out[name] = images[:, side]
-            out[f"{name}_keypoints"] = keypoints[:, side]
-            out[f"{name}_mask"] = masks[:, side]
-            out[f"{name}_pose"] = torch.stack(
-                [keypoint_heatmaps(kp, self.size, self.sigma) for kp in keypoints[:, side]]
-            )  # (B, 18, H, W)
-        return {k: v.to(device) for k, v in out.items()}
+        views = [
+            PoseView(
+                image=images[:, side],  # (B, 3, H, W)
+                pose=torch.stack(
+                    [keypoint_heatmaps(kp, self.size, self.sigma) for kp in keypoints[:, side]]
+                ),  # (B, 18, H, W)
+                keypoints=keypoints[:, side],  # (B, 18, 2)
+                mask=masks[:, side],  # (B, 1, H, W)
+            )
+            for side in range(len(SIDES))
+        ]
+        return {key: value.to(device) for key, value in pair_item(*views).items()}
 
     def batches(
         self, batch_size: int, device: str | torch.device = "cpu", limit: int | None = None

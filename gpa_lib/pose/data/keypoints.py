@@ -1,6 +1,6 @@
 """The 18 OpenPose/COCO keypoints, their limbs, and the tensors both pose datasets build from them.
 
-Conventions shared by :mod:`gpa_lib.pose.synthetic` and :mod:`gpa_lib.pose.deepfashion`:
+Conventions shared by :mod:`gpa_lib.pose.data.synthetic` and :mod:`gpa_lib.pose.data.deepfashion`:
 
 - Keypoints are a float tensor ``(18, 2)`` of ``(y, x)`` pixel coordinates in the image the item
   returns; pixel ``(i, j)`` has its centre at ``y = i, x = j``. A missing keypoint is ``(-1, -1)``.
