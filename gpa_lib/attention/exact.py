@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .scores import key_bias, logit_scale
+from .scores import key_bias, logit_dtype, logit_scale
 
 
 def sdpa_attention(
@@ -24,6 +24,9 @@ def sdpa_attention(
     """
     B, h, Hq, Wq, D = q.shape
     Dv = v.shape[-1]
+    if logit_dtype(q.dtype, affinity) != q.dtype:  # float16 euclid: in float32 (see logit_dtype)
+        work = logit_dtype(q.dtype, affinity)
+        return sdpa_attention(q.to(work), k.to(work), v.to(work), affinity).to(q.dtype)
     # Non-contiguous inputs (e.g. permuted conv features) silently send SDPA to its math kernel, which
     # forms the whole score matrix; a copy into token-major layout keeps the fused kernel.
     q_tok, k_tok, v_tok = (t.flatten(2, 3).contiguous() for t in (q, k, v))  # (B, h, N, D or Dv)
@@ -57,14 +60,15 @@ def materialised_attention(
     (B, h, Nq, Nk), True where a query may not see a key. Returns (B, h, Hq, Wq, Dv).
     """
     B, h, Hq, Wq, D = q.shape
-    q_tok = q.flatten(2, 3) * logit_scale(affinity, D)  # (B, h, Nq, D)
-    k_tok, v_tok = k.flatten(2, 3), v.flatten(2, 3)  # (B, h, Nk, D), (B, h, Nk, Dv)
+    work = logit_dtype(q.dtype, affinity)
+    q_tok = q.flatten(2, 3).to(work) * logit_scale(affinity, D)  # (B, h, Nq, D)
+    k_tok, v_tok = k.flatten(2, 3).to(work), v.flatten(2, 3)  # (B, h, Nk, D), (B, h, Nk, Dv)
     scores = q_tok @ k_tok.transpose(-1, -2)  # (B, h, Nq, Nk)
     bias = key_bias(k_tok, affinity)  # (B, h, Nk) or None
     if bias is not None:
         scores = scores + bias.unsqueeze(-2)  # (B, h, Nq, Nk)
     if blocked is not None:
         scores = scores.masked_fill(blocked, float("-inf"))  # (B, h, Nq, Nk)
-    attn = torch.softmax(scores, dim=-1)  # (B, h, Nq, Nk)
+    attn = torch.softmax(scores, dim=-1).to(v_tok.dtype)  # (B, h, Nq, Nk)
     del scores
     return (attn @ v_tok).unflatten(2, (Hq, Wq))  # (B, h, Hq, Wq, Dv)

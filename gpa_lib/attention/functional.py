@@ -62,6 +62,13 @@ def gpa_attention(
             :class:`~gpa_lib.attention.backends.BackendUnavailableError`.
         return_selection: also return the selected blocks.
 
+    Numerics: every softmax subtracts its row maximum, so large logits give finite outputs; phase 1
+    runs in at least float32, and float16 ``"euclid"`` logits are formed in float32 (see
+    :func:`~gpa_lib.attention.scores.logit_dtype`). Tied block scores go to the lower block index.
+    NaN and inf are not refused (a check would cost a pass over the inputs and a GPU sync): a NaN
+    query gives NaN outputs for that query; a non-finite key makes phase 1's scores of the cells
+    that see it NaN, and their selection is then meaningless (``tests/test_attention_edges.py``).
+
     Returns:
         out (B, heads, Hq, Wq, Dv); with ``return_selection`` also a LongTensor
         (B, heads, Hq/cell, Wq/cell, topk) of block indices, row-major over (Hk/pool, Wk/pool), best

@@ -13,6 +13,19 @@ import math
 import torch
 
 
+def logit_dtype(dtype: torch.dtype, affinity: str) -> torch.dtype:
+    """The dtype the torch paths compute logits in: float32 for ``"euclid"`` on float16 inputs.
+
+    The decomposition adds two large terms of opposite sign (2 q·k and −‖k‖²), and float16 overflows
+    at 65504: keys of norm above about 256 would give inf − inf. bfloat16 has float32's range, and
+    ``"dot"`` logits overflow only where the softmax itself would (|q·k|/√D > 65504), so both stay.
+    The fused kernel accumulates in float32 anyway.
+    """
+    if affinity == "euclid" and dtype == torch.float16:
+        return torch.float32
+    return dtype
+
+
 def logit_scale(affinity: str, head_dim: int) -> float:
     """The factor on q·k: 1/√D for ``"dot"``, 2/√D for ``"euclid"``."""
     return (2.0 if affinity == "euclid" else 1.0) / math.sqrt(head_dim)
@@ -23,10 +36,10 @@ def key_bias(
 ) -> torch.Tensor | None:
     """The additive per-key logit, −‖k‖²/√D for ``"euclid"``; ``None`` for ``"dot"``.
 
-    k: (..., N, D) or any (..., D) layout -> (...,) without the channel axis, in ``dtype`` (default
-    k's dtype). Broadcast it over the query axis: ``scores + bias.unsqueeze(-2)``.
+    k: (..., N, D) or any (..., D) layout -> (...,) without the channel axis, in ``dtype`` (default:
+    :func:`logit_dtype` of k's dtype). Broadcast it over the query axis: ``scores + bias.unsqueeze(-2)``.
     """
     if affinity != "euclid":
         return None
-    k = k if dtype is None else k.to(dtype)
+    k = k.to(logit_dtype(k.dtype, affinity) if dtype is None else dtype)
     return k.square().sum(-1).mul(-1.0 / math.sqrt(k.shape[-1]))

@@ -20,7 +20,7 @@ import torch
 
 from ..grid import from_cells, to_cells
 from ..problem import GPAProblem
-from ..scores import logit_scale
+from ..scores import logit_dtype, logit_scale
 from ..selection import select_key_blocks_flat
 from .base import Backend, BackendCompileError
 
@@ -168,6 +168,8 @@ class FlexBackend(Backend):
         q_tok = to_cells(q, problem.cell).flatten(2, 3)  # (B, h, Nq, D), cell-major
         k_tok = to_cells(k, problem.pool).flatten(2, 3)  # (B, h, Nk, D), block-major
         v_tok = to_cells(v, problem.pool).flatten(2, 3)  # (B, h, Nk, Dv), block-major
+        work = logit_dtype(q.dtype, problem.affinity)  # float16 euclid runs in float32
+        q_tok, k_tok, v_tok = q_tok.to(work), k_tok.to(work), v_tok.to(work)
         if problem.affinity == "euclid":
             # logit_scale * q.k + key_bias = (2/sqrt(D)) [q, -1].[k, |k|^2/2]: one extra channel
             # instead of a score_mod, so the compiled kernel stays the plain one.
@@ -189,5 +191,7 @@ class FlexBackend(Backend):
             raise BackendCompileError(
                 f"compiling FlexAttention failed: {first_line[:300]}"
             ) from err
-        out_cells = out.unflatten(2, (problem.n_cells, problem.cell**2))  # (B, h, K, c*c, Dv)
+        out_cells = out.to(v.dtype).unflatten(
+            2, (problem.n_cells, problem.cell**2)
+        )  # (B, h, K, c*c, Dv)
         return from_cells(out_cells, problem.q_grid, problem.cell)  # (B, h, Hq, Wq, Dv)

@@ -13,7 +13,7 @@ import torch
 
 from ..grid import from_cells, gather_blocks, to_cells
 from ..problem import GPAProblem
-from ..scores import key_bias, logit_scale
+from ..scores import key_bias, logit_dtype, logit_scale
 from ..selection import select_key_blocks_flat
 from .base import Backend
 
@@ -31,15 +31,16 @@ def attend_cells(
     unscaled; k: (B, h, Hk, Wk, D), v: (B, h, Hk, Wk, Dv) the whole key grid; selection:
     (B, h, K', topk) the blocks of those K' cells. Returns (B, h, K', c*c, Dv).
     """
-    q_cells = q_cells * logit_scale(problem.affinity, problem.head_dim)  # (B, h, K', c*c, D)
-    k_sel = gather_blocks(k, selection, problem.pool)  # (B, h, K', k*p*p, D)
+    work = logit_dtype(q_cells.dtype, problem.affinity)
+    q_cells = q_cells.to(work) * logit_scale(problem.affinity, problem.head_dim)  # (B,h,K',c*c,D)
+    k_sel = gather_blocks(k, selection, problem.pool).to(work)  # (B, h, K', k*p*p, D)
     v_sel = gather_blocks(v, selection, problem.pool)  # (B, h, K', k*p*p, Dv)
     scores = q_cells @ k_sel.transpose(-1, -2)  # (B, h, K', c*c, k*p*p)
     bias = key_bias(k_sel, problem.affinity)  # (B, h, K', k*p*p) or None
     if bias is not None:
         scores = scores + bias.unsqueeze(-2)  # (B, h, K', c*c, k*p*p)
     del q_cells
-    attn = torch.softmax(scores, dim=-1)  # (B, h, K', c*c, k*p*p)
+    attn = torch.softmax(scores, dim=-1).to(v_sel.dtype)  # (B, h, K', c*c, k*p*p)
     del scores, k_sel
     return attn @ v_sel  # (B, h, K', c*c, Dv)
 
