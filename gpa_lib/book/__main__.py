@@ -1,4 +1,8 @@
-"""python -m gpa_lib.book run|build|clean --profile NAME [--only NOTEBOOK] [--jobs N] [--root DIR]"""
+"""python -m gpa_lib.book run|build|clean --profile NAME [--only NOTEBOOK] [--force] [--jobs N] [--root DIR]
+
+`run` executes only the notebooks whose inputs changed since their last successful execution (source,
+parameters, library, pinned environment, declared data files); `--force` executes them all.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", metavar="NAME", help="execute only this notebook (file stem)")
     parser.add_argument(
+        "--force",
+        action="store_true",
+        help="execute even the notebooks whose cached execution is up to date",
+    )
+    parser.add_argument(
         "--jobs", type=int, default=1, help="notebooks executed in parallel (default 1)"
     )
     parser.add_argument(
@@ -49,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"removed the {args.profile!r} outputs under {project.build_dir}")
             return 0
         if args.command in ("run", "all"):
-            run_notebooks(project, args.profile, only=args.only, jobs=args.jobs)
+            run_notebooks(project, args.profile, only=args.only, jobs=args.jobs, force=args.force)
         if args.command in ("build", "all"):
             build_book(project, args.profile)
     except BookError as err:
