@@ -50,3 +50,14 @@ def test_smoke_profile_glues_identical_values_twice(smoke_build, tmp_path):
     first = glued_values(project.build_dir / "executed" / "smoke" / "02_gpa_kernel.ipynb")
     second = glued_values(again.build_dir / "executed" / "smoke" / "02_gpa_kernel.ipynb")
     assert first == second and len(first) > 10
+
+
+def test_mathjax_is_served_with_the_book(smoke_build):
+    """Equations render offline: the pages load MathJax from _static, which the build filled."""
+    _, index = smoke_build
+    html = index.parent
+    page = (html / "notebooks" / "01_gpa_complexity.html").read_text()
+    assert "_static/mathjax/tex-chtml-full.js" in page
+    assert "cdn.jsdelivr.net/npm/mathjax" not in page
+    assert (html / "_static" / "mathjax" / "tex-chtml-full.js").is_file()
+    assert any((html / "_static" / "mathjax" / "output" / "chtml" / "fonts").rglob("*.woff"))

@@ -14,6 +14,7 @@ from pathlib import Path
 from gpa_lib.book.errors import BookError
 from gpa_lib.book.execute import executed_dir, run_notebooks
 from gpa_lib.book.project import REPO_ROOT, BookProject
+from gpa_lib.book.quiet import GLUE_TAG, tag_glue_only_cells
 from gpa_lib.book.render import build_book, html_dir
 
 
@@ -21,8 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gpa_lib.book", description=__doc__)
     parser.add_argument(
         "command",
-        choices=["run", "build", "all", "clean"],
-        help="run: execute notebooks; build: render the book; all: both; clean: delete outputs",
+        choices=["run", "build", "all", "clean", "quiet"],
+        help="run: execute notebooks; build: render the book; all: both; clean: delete outputs; "
+        "quiet: tag glue-only cells remove-cell in the sources",
     )
     parser.add_argument(
         "--profile",
@@ -39,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         "--jobs", type=int, default=1, help="notebooks executed in parallel (default 1)"
     )
     parser.add_argument(
+        "--check",
+        action="store_true",
+        help="quiet: list untagged glue-only cells and exit 1 if any, without editing",
+    )
+    parser.add_argument(
         "--root", type=Path, default=REPO_ROOT, help="book project folder (default: this repo)"
     )
     parser.add_argument(
@@ -47,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         project = BookProject(args.root, build_dir=args.build_dir)
+        if args.command == "quiet":
+            return quiet_sources(project, check=args.check)
         if args.command == "clean":
             for path in (
                 executed_dir(project, args.profile),
@@ -65,6 +74,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def quiet_sources(project: BookProject, *, check: bool) -> int:
+    """Tag (or with ``check`` only list) the glue-only cells of every executed page."""
+    found = 0
+    for nb in project.notebooks():
+        cells = tag_glue_only_cells(nb.source, write=not check)
+        found += len(cells)
+        for index in cells:
+            verb = "untagged glue-only" if check else f"tagged {GLUE_TAG}:"
+            print(f"{nb.source.relative_to(project.root)}: {verb} cell {index}")
+    print(f"{found} glue-only cell(s) {'to tag' if check else 'tagged'}")
+    return 1 if check and found else 0
 
 
 if __name__ == "__main__":

@@ -12,9 +12,16 @@ from pathlib import Path
 from gpa_lib.book.errors import BookError
 from gpa_lib.book.execute import executed_dir
 from gpa_lib.book.project import PAGE_DIR, BookProject
+from gpa_lib.book.quiet import quiet_copy
 
 #: Files copied from the project root into the staged source tree.
 ROOT_FILES = ("_config.yml", "_toc.yml")
+#: MathJax 3 ships in the pip package ``sphinx-mathjax-offline`` (the ``book`` extra); the build copies
+#: the one combined component that ``_config.yml`` names (``mathjax_path``) and what it loads, about
+#: 2.5 MB, into ``_static/mathjax`` so equations render without a network. The package's own Sphinx hook
+#: would copy all 24 MB of it.
+MATHJAX_DIST = "sphinx-mathjax-offline"
+MATHJAX_FILES = ("tex-chtml-full.js", "output/chtml", "ui", "a11y")
 
 
 def html_dir(project: BookProject, profile: str) -> Path:
@@ -44,9 +51,7 @@ def stage(project: BookProject, profile: str) -> Path:
                 f"notebook {nb.name} has no executed output for profile {profile!r}; "
                 f"run: python -m gpa_lib.book run --profile {profile} --only {nb.name}"
             )
-        target = src / f"{nb.toc_entry}.ipynb"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(executed, target)
+        quiet_copy(executed, src / f"{nb.toc_entry}.ipynb", nb.parameters)
     return src
 
 
@@ -90,9 +95,35 @@ def build_book(project: BookProject, profile: str, *, echo=print) -> Path:
     if final.exists():
         shutil.rmtree(final)
     shutil.copytree(built, final)
+    copy_mathjax(final / "_static" / "mathjax")
     index = final / "index.html"
     echo(f"book: {index}")
     return index
+
+
+def mathjax_source() -> Path:
+    """The folder of MathJax files inside the installed ``sphinx-mathjax-offline``; BookError if absent."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(MATHJAX_DIST)
+    except metadata.PackageNotFoundError as err:
+        raise BookError(
+            f"{MATHJAX_DIST} is not installed, and the book serves MathJax itself; "
+            'install the book extra: pip install -c constraints.txt -e ".[book]"'
+        ) from err
+    return Path(dist.locate_file("sphinx-mathjax-offline/static/mathjax"))
+
+
+def copy_mathjax(target: Path) -> None:
+    source = mathjax_source()
+    for name in MATHJAX_FILES:
+        path = source / name
+        if path.is_dir():
+            shutil.copytree(path, target / name, dirs_exist_ok=True)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target / name)
 
 
 def _page_of(line: str, src: Path) -> str | None:
