@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gpa_lib.book.errors import BookError
 from gpa_lib.book.execute import executed_dir
+from gpa_lib.book.parameters_page import PAGE, write_parameters_page
 from gpa_lib.book.project import PAGE_DIR, BookProject
 from gpa_lib.book.quiet import quiet_copy
 
@@ -43,6 +44,8 @@ def stage(project: BookProject, profile: str) -> Path:
             src / PAGE_DIR,
             ignore=shutil.ignore_patterns("*.py", "__pycache__"),
         )
+    if PAGE in project.toc_entries():
+        write_parameters_page(project, src)
     done = executed_dir(project, profile)
     for nb in project.notebooks():
         executed = done / f"{nb.name}.ipynb"
