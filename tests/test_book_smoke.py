@@ -61,3 +61,21 @@ def test_mathjax_is_served_with_the_book(smoke_build):
     assert "cdn.jsdelivr.net/npm/mathjax" not in page
     assert (html / "_static" / "mathjax" / "tex-chtml-full.js").is_file()
     assert any((html / "_static" / "mathjax" / "output" / "chtml" / "fonts").rglob("*.woff"))
+
+
+def test_every_launch_and_download_link_points_at_a_provided_file(smoke_build):
+    """Binder: the repository after binder/postBuild; Colab and download: the built site's notebooks."""
+    from gpa_lib.book.site import check_links, launch_and_download_links, launch_hosts
+
+    project, index = smoke_build
+    html = index.parent
+    assert check_links(project, html) == []
+    links = launch_and_download_links(html, launch_hosts(project))
+    for nb in project.notebooks():
+        page = f"{nb.toc_entry}.html"
+        urls = [url for p, url in links if p == page]
+        assert any("mybinder.org" in u for u in urls), page
+        assert any("colab.research.google.com" in u for u in urls), page
+        assert f"{nb.name}.ipynb" in urls, (
+            page
+        )  # the download button: the executed notebook beside it

@@ -14,6 +14,11 @@ from gpa_lib.book.execute import executed_dir
 from gpa_lib.book.parameters_page import PAGE, write_parameters_page
 from gpa_lib.book.project import PAGE_DIR, BookProject
 from gpa_lib.book.quiet import quiet_copy
+from gpa_lib.book.site import (
+    check_links,
+    point_buttons_at_published_notebooks,
+    publish_notebooks,
+)
 
 #: Files copied from the project root into the staged source tree.
 ROOT_FILES = ("_config.yml", "_toc.yml")
@@ -99,6 +104,14 @@ def build_book(project: BookProject, profile: str, *, echo=print) -> Path:
         shutil.rmtree(final)
     shutil.copytree(built, final)
     copy_mathjax(final / "_static" / "mathjax")
+    publish_notebooks(project, executed_dir(project, profile), final)
+    point_buttons_at_published_notebooks(project, final)
+    broken = check_links(project, final)
+    if broken:
+        raise BookError(
+            f"{len(broken)} launch or download link(s) point at no file: {broken[0]}"
+            + (f" (and {len(broken) - 1} more)" if len(broken) > 1 else "")
+        )
     index = final / "index.html"
     echo(f"book: {index}")
     return index
