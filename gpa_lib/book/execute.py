@@ -276,10 +276,8 @@ def run_notebooks(
             if result.status != "ok":
                 failures[nb.name] = result
         done.append(result)
-        echo(
-            f"[{len(done)}/{total}] {nb.name:<32} {result.status.upper() if result.status in ('failed', 'timeout') else result.status:<7} "
-            f"{result.seconds:7.1f} s  {result.why}"
-        )
+        mark = result.status.upper() if result.status in ("failed", "timeout") else result.status
+        echo(f"[{len(done)}/{total}] {nb.name:<32} {mark:<7} {result.seconds:7.1f} s  {result.why}")
         return result
 
     echo(f"bringing {total} notebook(s) up to date, profile {profile!r}, in {out_dir}")

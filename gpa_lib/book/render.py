@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from gpa_lib.book.errors import BookError
 from gpa_lib.book.execute import executed_dir
 from gpa_lib.book.parameters_page import PAGE, write_parameters_page
@@ -22,12 +24,14 @@ from gpa_lib.book.site import (
 
 #: Files copied from the project root into the staged source tree.
 ROOT_FILES = ("_config.yml", "_toc.yml")
-#: MathJax 3 ships in the pip package ``sphinx-mathjax-offline`` (the ``book`` extra); the build copies
-#: the one combined component that ``_config.yml`` names (``mathjax_path``) and what it loads, about
-#: 2.5 MB, into ``_static/mathjax`` so equations render without a network. The package's own Sphinx hook
-#: would copy all 24 MB of it.
+#: MathJax 3 ships in the pip package ``sphinx-mathjax-offline`` (the ``book`` extra). When
+#: ``_config.yml`` sets a relative ``mathjax_path`` (``mathjax/<component>.js``, relative to ``_static``),
+#: the build copies that combined component and what it loads at run time (fonts, menu, accessibility),
+#: about 2.5 MB, into ``_static/mathjax``, so equations render without a network. The package's own
+#: Sphinx hook would copy all 24 MB of it.
 MATHJAX_DIST = "sphinx-mathjax-offline"
-MATHJAX_FILES = ("tex-chtml-full.js", "output/chtml", "ui", "a11y")
+MATHJAX_PREFIX = "mathjax/"
+MATHJAX_SUPPORT = ("output/chtml", "ui", "a11y")
 
 
 def html_dir(project: BookProject, profile: str) -> Path:
@@ -103,7 +107,9 @@ def build_book(project: BookProject, profile: str, *, echo=print) -> Path:
     if final.exists():
         shutil.rmtree(final)
     shutil.copytree(built, final)
-    copy_mathjax(final / "_static" / "mathjax")
+    component = local_mathjax_component(project)
+    if component:
+        copy_mathjax(component, final / "_static" / "mathjax")
     publish_notebooks(project, executed_dir(project, profile), final)
     point_buttons_at_published_notebooks(project, final)
     broken = check_links(project, final)
@@ -131,15 +137,26 @@ def mathjax_source() -> Path:
     return Path(dist.locate_file("sphinx-mathjax-offline/static/mathjax"))
 
 
-def copy_mathjax(target: Path) -> None:
+def local_mathjax_component(project: BookProject) -> str | None:
+    """The MathJax file ``_config.yml`` serves from ``_static`` (e.g. ``tex-chtml-full.js``), or None."""
+    config = yaml.safe_load((project.root / "_config.yml").read_text()) or {}
+    path = str(((config.get("sphinx") or {}).get("config") or {}).get("mathjax_path", ""))
+    if not path.startswith(MATHJAX_PREFIX) or "://" in path:
+        return None  # Sphinx's default (a CDN) or a URL the config chose
+    return path[len(MATHJAX_PREFIX) :]
+
+
+def copy_mathjax(component: str, target: Path) -> None:
     source = mathjax_source()
-    for name in MATHJAX_FILES:
-        path = source / name
-        if path.is_dir():
-            shutil.copytree(path, target / name, dirs_exist_ok=True)
-        else:
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target / name)
+    if not (source / component).is_file():
+        raise BookError(
+            f"mathjax_path={MATHJAX_PREFIX}{component} in _config.yml: {MATHJAX_DIST} has no {component}; "
+            f"it ships: {', '.join(sorted(p.name for p in source.glob('*.js')))}"
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source / component, target / component)
+    for name in MATHJAX_SUPPORT:
+        shutil.copytree(source / name, target / name, dirs_exist_ok=True)
 
 
 def _page_of(line: str, src: Path) -> str | None:
