@@ -113,11 +113,17 @@ def tag_glue_only_cells(source: Path, *, write: bool = True) -> list[int]:
         else:
             rest = f' tags=["{GLUE_TAG}"]' + rest
         lines[n] = f"# %%{rest}\n"
-    source.write_text("".join(lines))
-    after = jupytext.read(source)
-    for i, (old, new) in enumerate(zip(nb.cells, after.cells, strict=True)):
-        if old.source != new.source or old.cell_type != new.cell_type:
-            raise RuntimeError(f"{source.name}: tagging changed cell {i}; restore it from git")
+    text = "".join(lines)
+    after = jupytext.reads(text, fmt="py:percent")
+    changed = [
+        i
+        for i, (old, new) in enumerate(zip(nb.cells, after.cells, strict=False))
+        if old.source != new.source or old.cell_type != new.cell_type
+    ]
+    tagged = [i for i, cell in enumerate(after.cells) if GLUE_TAG in cell.metadata.get("tags", [])]
+    if changed or len(after.cells) != len(nb.cells) or not set(wanted) <= set(tagged):
+        raise RuntimeError(f"{source.name}: tagging would change more than tags; left as it was")
+    source.write_text(text)
     return wanted
 
 
