@@ -13,6 +13,7 @@ from gpa_lib.book import BookProject
 from gpa_lib.book.__main__ import main
 from gpa_lib.book.parameters_page import (
     PAGE,
+    _title,
     parameter_comments,
     profile_columns,
     render_parameters_page,
@@ -22,16 +23,17 @@ FIXTURE = Path(__file__).parent / "fixtures" / "tiny_book"
 
 
 def rows_of(page: str) -> dict[str, list[list[str]]]:
-    """Section title -> table rows (cells stripped), from the rendered Markdown."""
+    """Section title -> rows of its list-table (cells stripped, header row dropped)."""
     sections: dict[str, list[list[str]]] = {}
     current = None
     for line in page.splitlines():
         if line.startswith("## "):
             current = sections.setdefault(line[3:], [])
-        elif current is not None and line.startswith("| `"):
-            cells = [c.strip() for c in line.strip("|").replace("\\|", "¦").split("|")]
-            current.append(cells)
-    return sections
+        elif current is not None and line.startswith("* - "):
+            current.append([line[4:].strip()])
+        elif current is not None and line.startswith("  - ") and current:
+            current[-1].append(line[4:].strip())
+    return {title: rows[1:] for title, rows in sections.items()}
 
 
 def test_real_book_page_lists_every_parameter_with_each_profile_value():
@@ -51,10 +53,15 @@ def test_real_book_page_lists_every_parameter_with_each_profile_value():
                 shown = by_name[name][profile_index].strip("*`")
                 expected = repr(value) if isinstance(value, str) else json.dumps(value)
                 assert shown == expected, (nb.name, profile, name)
-        for name, row in by_name.items():
-            command = shlex.split(row[-1].strip("`"))
+        block = page.split(f"## {_title(nb)}", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+        commands = [shlex.split(line) for line in block.strip().splitlines()]
+        assert len(commands) == len(nb.parameters)
+        for name, command in zip(by_name, commands, strict=True):
             assert command[:2] == ["papermill", f"notebooks/{nb.name}.ipynb"]
-            assert name in row[-1]
+            if command[-2] == "-y":  # a list, as YAML
+                assert command[-1].startswith(f"{name}: "), (nb.name, name)
+            else:
+                assert command[-3:-1] == ["-p", name], (nb.name, name)
 
 
 def test_comments_are_read_from_the_parameters_cell(tmp_path: Path):

@@ -72,21 +72,26 @@ def example_value(name: str, default: Any, values: list[Any]) -> Any:
     return default
 
 
+def papermill_option(name: str, value: Any) -> str:
+    """``-p name value`` for a number, word or boolean; ``-y 'name: [...]'`` (YAML) for a list."""
+    if isinstance(value, list | dict):
+        return f"-y '{name}: {json.dumps(value)}'"
+    if isinstance(value, str):
+        return f"-p {name} {value}" if value and value.isidentifier() else f"-p {name} '{value}'"
+    return f"-p {name} {value}"
+
+
 def papermill_command(nb: Notebook, project: BookProject, name: str, value: Any) -> str:
     """Re-run one chapter with ``name`` set to ``value`` (on the paired .ipynb that jupytext writes)."""
     rel = nb.source.relative_to(project.root).with_suffix(".ipynb").as_posix()
-    out = f"_build/{nb.name}-{name}.ipynb"
-    if isinstance(value, list | dict):
-        option = f"-y '{name}: {json.dumps(value)}'"
-    elif isinstance(value, str):
-        option = f"-p {name} {value}" if value and value.isidentifier() else f"-p {name} '{value}'"
-    else:
-        option = f"-p {name} {value}"
-    return f"papermill {rel} {out} --cwd {nb.source.parent.relative_to(project.root).as_posix()} {option}"
+    cwd = nb.source.parent.relative_to(project.root).as_posix()
+    return (
+        f"papermill {rel} _build/{nb.name}-{name}.ipynb --cwd {cwd} {papermill_option(name, value)}"
+    )
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return text.replace("\n", " ")
 
 
 def _value(value: Any) -> str:
@@ -126,23 +131,35 @@ def render_parameters_page(project: BookProject) -> str:
             f"Source: `{nb.source.relative_to(project.root).as_posix()}`. Prepare once: "
             f"`jupytext --to ipynb {nb.source.relative_to(project.root).as_posix()}`.",
             "",
-            "| parameter | "
-            + " | ".join(f"`{p}`" for p in columns)
-            + " | what it is | re-run with |",
-            "|---|" + "---|" * len(columns) + "---|---|",
+            "```{list-table}",
+            ":header-rows: 1",
+            f":widths: 22 {' '.join(['14'] * len(columns))} 36",
+            "",
+            "* - parameter",
+            *(f"  - `{p}`" for p in columns),
+            "  - what it is",
         ]
+        commands = []
         for name, default in nb.parameters.items():
-            cells = []
+            lines.append(f"* - `{name}`")
             for profile in columns:
                 shown = _value(values[profile][name])
-                cells.append(f"**{shown}**" if values[profile][name] != default else shown)
+                lines.append(
+                    f"  - **{shown}**" if values[profile][name] != default else f"  - {shown}"
+                )
             comment = comments.get(name) or (PROFILE_COMMENT if name == "profile" else "—")
+            lines.append(f"  - {_cell(comment)}")
             other = example_value(name, default, [values[p][name] for p in columns])
-            command = papermill_command(nb, project, name, other)
-            lines.append(
-                f"| `{name}` | " + " | ".join(cells) + f" | {_cell(comment)} | `{_cell(command)}` |"
-            )
-        lines.append("")
+            commands.append(papermill_command(nb, project, name, other))
+        lines.append("```")
+        lines += [
+            "",
+            "Re-run the chapter with one value changed, one line per parameter:",
+            "",
+            "```bash",
+        ]
+        lines += commands
+        lines += ["```", ""]
     return "\n".join(lines)
 
 

@@ -74,6 +74,9 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def build_book(project: BookProject, profile: str, *, echo=print) -> Path:
     """Build the HTML book from the executed notebooks; return the path of index.html."""
     project.validate(profile)
+    component = local_mathjax_component(project)
+    if component:
+        mathjax_source()  # fail before rendering when the package is missing
     src = stage(project, profile)
     out = project.build_dir / "jb" / profile
     cmd = [
@@ -104,20 +107,25 @@ def build_book(project: BookProject, profile: str, *, echo=print) -> Path:
         )
     built = out / "_build" / "html"
     final = html_dir(project, profile)
-    if final.exists():
-        shutil.rmtree(final)
-    shutil.copytree(built, final)
-    component = local_mathjax_component(project)
+    # Assemble the site beside the old one and swap it in only when its links check out.
+    site = final.with_name(final.name + ".new")
+    if site.exists():
+        shutil.rmtree(site)
+    shutil.copytree(built, site)
     if component:
-        copy_mathjax(component, final / "_static" / "mathjax")
-    publish_notebooks(project, executed_dir(project, profile), final)
-    point_buttons_at_published_notebooks(project, final)
-    broken = check_links(project, final)
+        copy_mathjax(component, site / "_static" / "mathjax")
+    publish_notebooks(project, executed_dir(project, profile), site)
+    point_buttons_at_published_notebooks(project, site)
+    broken = check_links(project, site)
     if broken:
         raise BookError(
             f"{len(broken)} launch or download link(s) point at no file: {broken[0]}"
             + (f" (and {len(broken) - 1} more)" if len(broken) > 1 else "")
+            + f"; the site is left in {site}"
         )
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(site, final)
     index = final / "index.html"
     echo(f"book: {index}")
     return index
