@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
             for path in (
                 executed_dir(project, args.profile),
                 html_dir(project, args.profile),
+                html_dir(project, args.profile).with_name(
+                    html_dir(project, args.profile).name + ".new"
+                ),
                 project.build_dir / "src" / args.profile,
                 project.build_dir / "jb" / args.profile,
             ):
