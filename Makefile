@@ -6,12 +6,15 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROFILE ?= full
 JOBS ?= 1
+# FORCE=1: execute every notebook even when its cached execution is up to date
+FORCE ?=
+RUN_FLAGS := --profile $(PROFILE) --jobs $(JOBS)$(if $(FORCE), --force)
 PYTEST_ARGS ?=
 
 .PHONY: help book notebooks html test lint format kernel-check lock clean
 
 help:
-	@echo "make book      execute every notebook (PROFILE=$(PROFILE)) and render _build/html"
+	@echo "make book      execute the notebooks whose inputs changed (PROFILE=$(PROFILE), FORCE=1: all) and render _build/html"
 	@echo "make test      ruff, unit tests, smoke-profile notebooks and a warnings-as-errors book build"
 	@echo "make kernel-check   compile the CUDA source with nvcc for sm_80 and sm_90"
 	@echo "make lock      rewrite constraints.txt from the current .venv"
@@ -24,11 +27,11 @@ $(STAMP): pyproject.toml constraints.txt scripts/install_lightfm.sh
 	@touch $(STAMP)
 
 book: $(STAMP)
-	$(PY) -m gpa_lib.book run --profile $(PROFILE) --jobs $(JOBS)
+	$(PY) -m gpa_lib.book run $(RUN_FLAGS)
 	$(PY) -m gpa_lib.book build --profile $(PROFILE)
 
 notebooks: $(STAMP)
-	$(PY) -m gpa_lib.book run --profile $(PROFILE) --jobs $(JOBS)
+	$(PY) -m gpa_lib.book run $(RUN_FLAGS)
 
 html: $(STAMP)
 	$(PY) -m gpa_lib.book build --profile $(PROFILE)

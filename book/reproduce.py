@@ -63,8 +63,8 @@ summary = (
     else {"profile": profile, "notebooks": []}
 )
 chapters = [r for r in summary["notebooks"] if r["name"] != "reproduce"]
-times = pd.DataFrame(chapters, columns=["name", "seconds", "status"]).rename(
-    columns={"name": "notebook", "seconds": "wall time (s)"}
+times = pd.DataFrame(chapters, columns=["name", "seconds", "status", "executed_at"]).rename(
+    columns={"name": "notebook", "seconds": "wall time (s)", "executed_at": "executed (UTC)"}
 )
 device = device_description()
 glue("repro_profile", summary["profile"], display=False)
@@ -77,10 +77,12 @@ times
 # %% [markdown]
 # ## The run behind this build
 #
-# This build executed {glue:text}`repro_n_notebooks` chapter notebook(s) under the
-# {glue:text}`repro_profile` profile in {glue:text}`repro_total_s:.1f` seconds of wall time in total, on
-# {glue:text}`repro_cpu`; GPU: {glue:text}`repro_gpu`. The table above lists each notebook's wall time
-# as measured by the runner (kernel start included).
+# The pages of this build come from {glue:text}`repro_n_notebooks` chapter notebook(s) executed under
+# the {glue:text}`repro_profile` profile in {glue:text}`repro_total_s:.1f` seconds of wall time in total,
+# on {glue:text}`repro_cpu`; GPU: {glue:text}`repro_gpu`. The table above lists each notebook's wall
+# time as measured by the runner (kernel start included) and when it ran: `python -m gpa_lib.book run`
+# executes a chapter again only when its source, parameters, the library, the pinned environment or a
+# data file it reads changed, and otherwise reuses the executed notebook (`--force` runs them all).
 #
 # ## Real data
 #

@@ -608,7 +608,7 @@ high_res.round(3)
 # attention at low resolution: a fast implementation has to fuse it with a running top-k (the CUDA
 # kernel chapter) or make the selection hierarchical.
 
-# %%
+# %% tags=["remove-cell"]
 if profile != "smoke":
     write_result(
         "ch1_gpa_complexity",

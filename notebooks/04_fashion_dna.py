@@ -340,7 +340,7 @@ pd.DataFrame(
 # {glue:text}`ch4_r2_base_style:.2f` of its static part. Tastes drift, and a static style averages
 # over two years of them: the dynamic model of chapter 5 reads the same purchases as a sequence.
 
-# %%
+# %% tags=["remove-cell"]
 wall_s = time.perf_counter() - start_time
 if profile != "smoke":
     write_result(

@@ -50,3 +50,32 @@ def test_smoke_profile_glues_identical_values_twice(smoke_build, tmp_path):
     first = glued_values(project.build_dir / "executed" / "smoke" / "02_gpa_kernel.ipynb")
     second = glued_values(again.build_dir / "executed" / "smoke" / "02_gpa_kernel.ipynb")
     assert first == second and len(first) > 10
+
+
+def test_mathjax_is_served_with_the_book(smoke_build):
+    """Equations render offline: the pages load MathJax from _static, which the build filled."""
+    _, index = smoke_build
+    html = index.parent
+    page = (html / "notebooks" / "01_gpa_complexity.html").read_text()
+    assert "_static/mathjax/tex-chtml-full.js" in page
+    assert "cdn.jsdelivr.net/npm/mathjax" not in page
+    assert (html / "_static" / "mathjax" / "tex-chtml-full.js").is_file()
+    assert any((html / "_static" / "mathjax" / "output" / "chtml" / "fonts").rglob("*.woff"))
+
+
+def test_every_launch_and_download_link_points_at_a_provided_file(smoke_build):
+    """Binder: the repository after binder/postBuild; Colab and download: the built site's notebooks."""
+    from gpa_lib.book.site import check_links, launch_and_download_links, launch_hosts
+
+    project, index = smoke_build
+    html = index.parent
+    assert check_links(project, html) == []
+    links = launch_and_download_links(html, launch_hosts(project))
+    for nb in project.notebooks():
+        page = f"{nb.toc_entry}.html"
+        urls = [url for p, url in links if p == page]
+        assert any("mybinder.org" in u for u in urls), page
+        assert any("colab.research.google.com" in u for u in urls), page
+        assert f"{nb.name}.ipynb" in urls, (
+            page
+        )  # the download button: the executed notebook beside it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -15,9 +16,20 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from gpa_lib.book.cache import (
+    CacheRecord,
+    cache_key,
+    declared_inputs,
+    environment_parts,
+    key_parts,
+    library_hash,
+    sha256_file,
+    sha256_json,
+    why_run,
+)
 from gpa_lib.book.errors import BookError
 from gpa_lib.book.project import BookProject, Notebook
-from gpa_lib.results import atomic_write_json, write_result
+from gpa_lib.results import atomic_write_bytes, atomic_write_json, write_result
 
 KERNEL = "python3"
 
@@ -27,9 +39,18 @@ class RunRecord:
     """What happened to one notebook."""
 
     name: str
-    status: str  # "ok" | "failed" | "timeout"
-    seconds: float
+    status: str  # "ok" (executed) | "reused" (cache hit) | "failed" | "timeout"
+    seconds: float  # wall time in this run (a reused notebook costs only the cache check)
     error: str | None = None  # one line naming the cell and the exception
+    reason: str | None = None  # why it was executed: "no cache", "source changed", "--force", ...
+    executed_s: float | None = None  # wall time of the execution that produced the notebook
+
+    @property
+    def why(self) -> str:
+        """The summary's last column: why it ran (and how it failed), or what the reused page cost."""
+        if self.status == "reused":
+            return f"unchanged (executed in {self.executed_s:.1f} s)"
+        return "; ".join(part for part in (self.reason, self.error) if part)
 
 
 def executed_dir(project: BookProject, profile: str) -> Path:
@@ -80,9 +101,19 @@ def first_error(path: Path) -> str | None:
 
 
 def execute_one(
-    project: BookProject, notebook: Notebook, profile: str, extra: dict | None = None
+    project: BookProject,
+    notebook: Notebook,
+    profile: str,
+    extra: dict | None = None,
+    *,
+    parts: dict | None = None,
 ) -> RunRecord:
-    """Execute one notebook into ``_build/executed/<profile>/<name>.ipynb``; written only when it succeeds."""
+    """Execute one notebook into ``_build/executed/<profile>/<name>.ipynb``; written only when it succeeds.
+
+    The chapter writes its result JSON into a private folder; on success the files move to the profile's
+    results folder and, last, the cache record (``parts``: the key parts it ran with) is written, so a run
+    killed at any point leaves no record for a notebook it did not finish.
+    """
     out_dir = executed_dir(project, profile)
     params = project.parameters_for(notebook, profile) | (extra or {})
     timeout = project.timeout_s(profile)
@@ -90,10 +121,12 @@ def execute_one(
         work = Path(work)
         source = to_ipynb(notebook, work / "input.ipynb")
         output = work / f"{notebook.name}.ipynb"
+        staged_results = work / "results"
+        staged_results.mkdir()
         (work / "params.yml").write_text(yaml.safe_dump(params))
         # MPLBACKEND is left to ipykernel, whose inline backend turns figures into notebook outputs.
         env = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"} | {
-            "GPA_LIB_RESULTS_DIR": str(results_dir_for(project, profile)),
+            "GPA_LIB_RESULTS_DIR": str(staged_results),
             "GPA_PROFILE": profile,
             "PYTHONHASHSEED": "0",
         }
@@ -132,9 +165,47 @@ def execute_one(
             if output.exists():
                 os.replace(output, failed)
             return RunRecord(notebook.name, "failed", seconds, detail)
-        os.replace(output, out_dir / f"{notebook.name}.ipynb")
+        results = publish_results(staged_results, results_dir_for(project, profile))
+        executed = out_dir / f"{notebook.name}.ipynb"
+        CacheRecord.path_for(out_dir, notebook.name).unlink(
+            missing_ok=True
+        )  # never a stale pairing
+        os.replace(output, executed)
         (out_dir / f"{notebook.name}.failed.ipynb").unlink(missing_ok=True)
-        return RunRecord(notebook.name, "ok", seconds)
+        if parts is not None:
+            own = own_result_paths(project, profile, results)
+            parts = parts | {"inputs": {k: v for k, v in parts["inputs"].items() if k not in own}}
+            CacheRecord(
+                name=notebook.name,
+                key=cache_key(parts),
+                parts=parts,
+                notebook_sha256=sha256_file(executed),
+                seconds=round(seconds, 2),
+                executed_at=CacheRecord.now(),
+                results=results,
+            ).write(out_dir)
+        return RunRecord(notebook.name, "ok", seconds, executed_s=seconds)
+
+
+def publish_results(staged: Path, results_dir: Path) -> dict[str, str]:
+    """Move the result files a chapter wrote into ``results_dir``; return file name -> sha256."""
+    published = {}
+    for path in sorted(staged.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            payload = path.read_bytes()
+            atomic_write_bytes(results_dir / path.name, payload)
+            published[path.name] = hashlib.sha256(payload).hexdigest()
+    return published
+
+
+def own_result_paths(project: BookProject, profile: str, results: dict[str, str]) -> set[str]:
+    """The chapter's result files as paths relative to the project root (how inputs name files)."""
+    folder = results_dir_for(project, profile)
+    try:
+        rel = folder.relative_to(project.root)
+    except ValueError:
+        return set()
+    return {(rel / name).as_posix() for name in results}
 
 
 def _last_line(text: str) -> str:
@@ -143,51 +214,102 @@ def _last_line(text: str) -> str:
 
 
 def run_notebooks(
-    project: BookProject, profile: str, *, only: str | None = None, jobs: int = 1, echo=print
+    project: BookProject,
+    profile: str,
+    *,
+    only: str | None = None,
+    jobs: int = 1,
+    force: bool = False,
+    echo=print,
 ) -> list[RunRecord]:
-    """Validate, then execute the chapters (``jobs`` at a time), then the summary pages; write the summary."""
+    """Validate, then bring the chapters up to date (``jobs`` at a time), then the summary pages.
+
+    A notebook whose cache key matches its record is reused; ``force`` executes every selected notebook.
+    """
     project.validate(profile)  # every notebook, before anything runs
     if jobs < 1:
         raise BookError(f"--jobs {jobs} must be at least 1")
+    unknown = sorted(set(declared_inputs(project)) - {nb.name for nb in project.notebooks()})
+    if unknown:
+        raise BookError(
+            f"_config.yml gpa_book.inputs names unknown notebook(s): {', '.join(unknown)}"
+        )
     notebooks = [project.notebook(only)] if only else project.notebooks()
     chapters = [nb for nb in notebooks if not nb.is_summary]
     pages = [nb for nb in notebooks if nb.is_summary]
     out_dir = executed_dir(project, profile)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path = out_dir / "run_summary.json"
-    previous = _read_summary(summary_path) if only else {}
+    library = library_hash()
+    environment = environment_parts(project.root)
     total = len(notebooks)
     done: list[RunRecord] = []
+    failures: dict[str, RunRecord] = {}
 
-    def run(nb: Notebook, extra: dict | None = None) -> RunRecord:
-        record = execute_one(project, nb, profile, extra)
-        done.append(record)
-        mark = "ok" if record.status == "ok" else record.status.upper()
-        echo(
-            f"[{len(done)}/{total}] {nb.name:<32} {mark:<7} {record.seconds:7.1f} s"
-            + (f"  {record.error}" if record.error else "")
+    def run(nb: Notebook, extra: dict | None = None, extra_inputs: dict | None = None) -> RunRecord:
+        start = time.perf_counter()
+        params = project.parameters_for(nb, profile) | (extra or {})
+        record = CacheRecord.read(out_dir, nb.name)
+        own = own_result_paths(project, profile, record.results) if record else set()
+        parts = key_parts(
+            project, nb, params, library=library, environment=environment, exclude_inputs=own
         )
-        return record
+        parts["inputs"] |= extra_inputs or {}
+        reason = (
+            "--force"
+            if force
+            else why_run(
+                record,
+                parts,
+                out_dir / f"{nb.name}.ipynb",
+                results_dir_for(project, profile),
+                failed_before=(out_dir / f"{nb.name}.failed.ipynb").exists(),
+            )
+        )
+        if reason is None:
+            result = RunRecord(
+                nb.name, "reused", time.perf_counter() - start, executed_s=record.seconds
+            )
+        else:
+            result = execute_one(project, nb, profile, extra, parts=parts)
+            result.reason = reason
+            if result.status != "ok":
+                failures[nb.name] = result
+        done.append(result)
+        mark = result.status.upper() if result.status in ("failed", "timeout") else result.status
+        echo(f"[{len(done)}/{total}] {nb.name:<32} {mark:<7} {result.seconds:7.1f} s  {result.why}")
+        return result
 
-    echo(f"executing {total} notebook(s), profile {profile!r}, into {out_dir}")
+    echo(f"bringing {total} notebook(s) up to date, profile {profile!r}, in {out_dir}")
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         records = list(pool.map(run, chapters))
-    records_by_name = previous | {r.name: asdict(r) for r in records}
-    _write_summary(summary_path, profile, records_by_name)
+    summary = _write_summary(summary_path, project, profile, failures)
     for page in pages:  # summary pages read the chapters' times, so they run last
-        records.append(run(page, {"run_summary": str(summary_path)}))
-    records_by_name |= {r.name: asdict(r) for r in records}
-    _write_summary(summary_path, profile, records_by_name)
-    if profile != "smoke" and not only:
+        records.append(
+            run(page, {"run_summary": str(summary_path)}, {"run_summary": sha256_json(summary)})
+        )
+    _write_summary(summary_path, project, profile, failures, pages=True)
+    executed = [r for r in records if r.status != "reused"]
+    atomic_write_json(
+        out_dir / "last_run.json",
+        {
+            "profile": profile,
+            "only": only,
+            "force": force,
+            "notebooks": [asdict(r) for r in records],
+        },
+    )
+    if profile != "smoke" and not only and executed:
+        entries = json.loads(summary_path.read_text())["notebooks"]
         write_result(
             f"book_run_{profile}",
-            {"notebooks": list(records_by_name.values())},
+            {"notebooks": entries, "executed_this_run": [r.name for r in executed]},
             profile=profile,
-            wall_time_s=sum(r.seconds for r in records),
+            wall_time_s=sum(r.seconds for r in executed),
             results_dir=results_dir_for(project, profile),
         )
     echo(format_table(records))
-    failed = [r for r in records if r.status != "ok"]
+    failed = [r for r in records if r.status in ("failed", "timeout")]
     if failed:
         first = failed[0]
         raise BookError(
@@ -197,26 +319,57 @@ def run_notebooks(
     return records
 
 
-def _read_summary(path: Path) -> dict:
-    if not path.exists():
-        return {}
-    return {r["name"]: r for r in json.loads(path.read_text())["notebooks"]}
+def _write_summary(
+    path: Path,
+    project: BookProject,
+    profile: str,
+    failures: dict[str, RunRecord],
+    *,
+    pages: bool = False,
+) -> dict:
+    """The notebooks as the build will show them: each with the wall time of the execution behind its page.
 
-
-def _write_summary(path: Path, profile: str, records: dict) -> None:
-    atomic_write_json(
-        path,
-        {
-            "profile": profile,
-            "notebooks": list(records.values()),
-            "total_s": round(sum(r["seconds"] for r in records.values()), 2),
-        },
-    )
+    Built from the cache records (and this run's failures), so an unchanged book gives an identical
+    summary and the pages that read it are reused too.
+    """
+    out_dir = executed_dir(project, profile)
+    entries = []
+    for nb in project.notebooks():
+        if nb.is_summary and not pages:
+            continue
+        if nb.name in failures:
+            failure = failures[nb.name]
+            entries.append(
+                {"name": nb.name, "status": failure.status, "seconds": round(failure.seconds, 2)}
+            )
+            continue
+        record = CacheRecord.read(out_dir, nb.name)
+        if record is not None:
+            entries.append(
+                {
+                    "name": nb.name,
+                    "status": "ok",
+                    "seconds": record.seconds,
+                    "executed_at": record.executed_at,
+                }
+            )
+    summary = {
+        "profile": profile,
+        "notebooks": entries,
+        "total_s": round(sum(e["seconds"] for e in entries), 2),
+    }
+    atomic_write_json(path, summary)
+    return summary
 
 
 def format_table(records: list[RunRecord]) -> str:
+    """One line per notebook: this run's seconds, ok/reused/failed/timeout, and why it ran."""
     width = max([len(r.name) for r in records] + [8])
-    lines = [f"{'notebook':<{width}}  {'seconds':>8}  status", "-" * (width + 18)]
-    lines += [f"{r.name:<{width}}  {r.seconds:8.1f}  {r.status}" for r in records]
-    lines.append(f"{'total':<{width}}  {sum(r.seconds for r in records):8.1f}")
+    lines = [f"{'notebook':<{width}}  {'seconds':>8}  {'status':<7}  why", "-" * (width + 40)]
+    lines += [f"{r.name:<{width}}  {r.seconds:8.1f}  {r.status:<7}  {r.why}" for r in records]
+    reused = sum(r.status == "reused" for r in records)
+    lines.append(
+        f"{'total':<{width}}  {sum(r.seconds for r in records):8.1f}  "
+        f"{len(records) - reused} executed, {reused} reused"
+    )
     return "\n".join(lines)

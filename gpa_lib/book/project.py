@@ -16,6 +16,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Notebook sources live in these folders; pages under ``book/`` run after the chapters.
 CHAPTER_DIR = "notebooks"
 PAGE_DIR = "book"
+#: Toc entries that the build writes itself (gpa_lib.book.parameters_page): neither executed nor in the repo.
+GENERATED_PAGES = frozenset({"book/parameters"})
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class BookProject:
         """The pages that are executed: toc entries with a ``.py`` source, chapters before summary pages."""
         found = []
         for entry in self.toc_entries():
+            if entry in GENERATED_PAGES:
+                continue
             source = self.root / f"{entry}.py"
             if source.exists():
                 found.append(
