@@ -9,6 +9,7 @@ from gpa_lib.attention import dense_attention, gpa_attention
 from gpa_lib.attention.analysis.complexity import (
     AttentionSizes,
     authors_defaults,
+    cpu_kernel_cost,
     dense_cost,
     gpa_cost,
     phase1_cost,
@@ -19,7 +20,7 @@ from gpa_lib.attention.analysis.measure import median_time, peak_memory
 from gpa_lib.attention.backends.reference import attend_selected
 from gpa_lib.attention.exact import materialised_attention
 from gpa_lib.attention.problem import check_inputs
-from gpa_lib.attention.selection import select_key_blocks_flat
+from gpa_lib.attention.selection import PHASE1_CHUNK_ELEMENTS, select_key_blocks_flat
 
 CASES = [  # B, h, q grid, k grid, D, Dv, pool, cell, topk, dtype
     (
@@ -54,6 +55,11 @@ def measured(B, h, q_grid, k_grid, D, Dv, pool, cell, topk, dtype, affinity):
             )
         )
         _, sdpa = peak_memory(lambda: dense_attention(q, k, v, affinity=affinity))
+        _, cpu = peak_memory(
+            lambda: gpa_attention(
+                q, k, v, pool=pool, cell=cell, topk=topk, affinity=affinity, backend="cpu"
+            )
+        )
     sizes = AttentionSizes(
         q_grid=q_grid,
         k_grid=k_grid,
@@ -74,6 +80,7 @@ def measured(B, h, q_grid, k_grid, D, Dv, pool, cell, topk, dtype, affinity):
         "materialised": dense,
         "masked": masked,
         "sdpa": sdpa,
+        "cpu": cpu,
     }
 
 
@@ -87,6 +94,8 @@ def test_peak_memory_model_within_20_percent(case, affinity):
         "materialised": dense_cost(sizes).peak_bytes,
         "masked": dense_cost(sizes, masked=True).peak_bytes,
         "sdpa": dense_cost(sizes, materialised=False).peak_bytes,
+        # gpa_attention runs phase 1 with its default chunk, not the small one measured above
+        "cpu": cpu_kernel_cost(sizes.with_(phase1_chunk_elements=PHASE1_CHUNK_ELEMENTS)).peak_bytes,
     }
     for name, value in predicted.items():
         assert peak[name] == pytest.approx(value, rel=0.2), (name, peak[name], value)

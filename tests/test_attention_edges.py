@@ -8,7 +8,8 @@ import torch
 from gpa_lib.attention import dense_attention, gpa_attention
 
 SETTING = {"pool": 2, "cell": 4}
-TORCH_BACKENDS = ("reference", "recompute", "masked")
+TORCH_BACKENDS = ("reference", "recompute", "masked")  # the ones that take half precision
+ALL_CPU_BACKENDS = (*TORCH_BACKENDS, "cpu")
 
 
 def big_inputs(dtype, affinity, seed=0):
@@ -41,7 +42,7 @@ def test_large_logits_in_half_precision_stay_finite_and_right(dtype, affinity):
     assert torch.isfinite(dense).all()
 
 
-@pytest.mark.parametrize("backend", TORCH_BACKENDS)
+@pytest.mark.parametrize("backend", ALL_CPU_BACKENDS)
 def test_all_equal_keys_tie_every_block_and_pick_the_lowest_indices(backend):
     g = torch.Generator().manual_seed(0)
     q = torch.randn(1, 1, 8, 8, 4, generator=g, dtype=torch.float64)
@@ -62,12 +63,12 @@ def test_a_single_key_block_is_dense_attention(affinity):
     q = torch.randn(2, 3, 8, 4, 5, generator=g, dtype=torch.float64)
     k = torch.randn(2, 3, 2, 2, 5, generator=g, dtype=torch.float64)
     v = torch.randn(2, 3, 2, 2, 7, generator=g, dtype=torch.float64)
-    for backend in TORCH_BACKENDS:
+    for backend in ALL_CPU_BACKENDS:
         out = gpa_attention(q, k, v, pool=2, cell=4, topk=1, affinity=affinity, backend=backend)
         torch.testing.assert_close(out, dense_attention(q, k, v, affinity=affinity))
 
 
-@pytest.mark.parametrize("backend", TORCH_BACKENDS)
+@pytest.mark.parametrize("backend", ALL_CPU_BACKENDS)
 def test_a_nan_query_gives_nan_for_that_query_only(backend):
     g = torch.Generator().manual_seed(2)
     q = torch.randn(1, 1, 8, 8, 4, generator=g)

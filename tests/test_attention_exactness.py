@@ -26,7 +26,7 @@ def qkv(B, h, q_grid, k_grid, D, Dv, seed=0, dtype=torch.float64):
 
 
 @pytest.mark.parametrize("affinity", AFFINITIES)
-@pytest.mark.parametrize("backend", ["reference", "recompute", "masked"])
+@pytest.mark.parametrize("backend", ["reference", "recompute", "masked", "cpu"])
 def test_matches_slow_loop_oracle(affinity, backend):
     q, k, v = qkv(1, 2, (8, 12), (8, 4), 3, 2, seed=3)
     expected_out, expected_sel = slow_gpa(q, k, v, pool=2, cell=4, topk=3, affinity=affinity)
@@ -72,7 +72,7 @@ def test_all_blocks_equals_dense_attention(affinity, B, h, q_grid, k_grid, D, Dv
     n_blocks = (k_grid[0] // pool) * (k_grid[1] // pool)
     expected = dense_attention(q, k, v, affinity=affinity)
     assert expected.shape == (B, h, *q_grid, Dv)
-    for backend in ("reference", "recompute", "masked"):
+    for backend in ("reference", "recompute", "masked", "cpu"):
         out = gpa_attention(
             q, k, v, pool=pool, cell=cell, topk=n_blocks, affinity=affinity, backend=backend
         )
@@ -130,15 +130,14 @@ def test_ties_go_to_the_lower_block_index():
     assert sel.tolist() == [[[[[9, 0, 1]]]]]
 
 
+@pytest.mark.parametrize("backend", ["reference", "cpu"])
 @pytest.mark.parametrize("affinity", AFFINITIES)
-def test_gradcheck_reference_float64(affinity):
+def test_gradcheck_float64(affinity, backend):
     q, k, v = qkv(1, 1, (4, 8), (4, 4), 2, 2, seed=11)  # small: every entry is perturbed twice
     inputs = tuple(t.requires_grad_() for t in (q, k, v))
 
     def fn(q, k, v):
-        return gpa_attention(
-            q, k, v, pool=2, cell=4, topk=2, affinity=affinity, backend="reference"
-        )
+        return gpa_attention(q, k, v, pool=2, cell=4, topk=2, affinity=affinity, backend=backend)
 
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-8)
 

@@ -192,7 +192,7 @@ def test_unknown_affinity():
 def test_unknown_backend():
     check(
         ValueError,
-        r"backend='triton' is unknown; choose one of \('cuda', 'flex', 'reference', 'recompute', 'masked'\)",
+        r"backend='triton' is unknown; choose one of \('cuda', 'cpu', 'flex', 'reference', 'recompute', 'masked'\)",
         *tensors(),
         backend="triton",
     )
@@ -222,23 +222,23 @@ class TestBackendChoice:
     def test_explanations_name_every_backend_in_priority_order(self):
         q, k, v = (t.requires_grad_() for t in tensors())
         reasons = explain_backends(q, k, v, **GOOD)
-        assert list(reasons) == ["cuda", "flex", "reference", "recompute", "masked"]
+        assert list(reasons) == ["cuda", "cpu", "flex", "reference", "recompute", "masked"]
         assert "no backward pass on CPU" in reasons["flex"] or "compiler" in reasons["flex"]
         assert reasons["reference"] is None
         assert reasons["masked"].startswith("not chosen automatically")
         assert reasons["recompute"].startswith("not chosen automatically")
-        assert auto_backend(q, k, v, **GOOD) == "reference"
+        assert reasons["cpu"] is None or "compiler" in reasons["cpu"]
+        expected = "cpu" if reasons["cpu"] is None else "reference"
+        assert auto_backend(q, k, v, **GOOD) == expected
 
-    def test_small_inputs_prefer_the_reference_without_grad(self):
-        q, k, v = tensors()
+    def test_on_the_cpu_flex_is_never_chosen_automatically(self):
+        q, k, v = tensors(q_grid=(64, 64), k_grid=(64, 64))  # 4096 queries: flex's CUDA threshold
         with torch.no_grad():
             reasons = explain_backends(q, k, v, **GOOD)
-        assert (
-            reasons["flex"] is None
-            or "FLEX_MIN_QUERIES" in reasons["flex"]
-            or "compiler" in reasons["flex"]
-        )
-        assert auto_backend(q, k, v, **GOOD) == "reference"
+            assert "on the CPU, compiling FlexAttention takes seconds" in reasons["flex"] or (
+                "compiler" in reasons["flex"]
+            )
+            assert auto_backend(q, k, v, **GOOD) in ("cpu", "reference")
 
     def test_backend_none_runs(self):
         q, k, v = tensors()

@@ -58,10 +58,13 @@ def _mean_probabilities(
     scores.mul_(logit_scale(affinity, D))
     if bias is not None:
         scores.add_(bias[:, :, None, :])
-    # Explicit softmax over the low-resolution keys, in place to keep one chunk-sized buffer.
+    # Softmax over the low-resolution keys, fused with the mean over the cell: exponentiate in place
+    # (one chunk-sized buffer), then one batched product weights each row by 1 / (its sum * r), so
+    # the normalised probabilities are never written out.
     scores.sub_(scores.amax(dim=-1, keepdim=True)).exp_()
-    scores.div_(scores.sum(dim=-1, keepdim=True))
-    return scores.unflatten(2, (Kc, r)).mean(dim=3)  # (B, h, Kc, Nb)
+    weights = scores.sum(dim=-1).mul_(r).reciprocal_()  # (B, h, Kc*r)
+    rows = scores.view(B, h, Kc, r, scores.shape[-1])  # (B, h, Kc, r, Nb)
+    return (weights.view(B, h, Kc, 1, r) @ rows).squeeze(-2)  # (B, h, Kc, Nb)
 
 
 def topk_lower_index_ties(scores: torch.Tensor, topk: int) -> torch.Tensor:

@@ -190,6 +190,29 @@ def gpa_cost(s: AttentionSizes) -> Cost:
     )
 
 
+def cpu_kernel_cost(s: AttentionSizes, *, threads: int | None = None) -> Cost:
+    """Both phases of the ``"cpu"`` backend in inference: phase 1 as the reference runs it, phase 2 in
+    the fused kernel, whose per-thread workspace (a cell's queries, gathered keys and values, scores)
+    is all it allocates besides the output and the log-sum-exp (``threads``: torch's default)."""
+    e, D, Dv = s.dtype_bytes, s.head_dim, s.dv
+    n, m = s.cell**2, s.keys_per_query
+    entries = s.bh * s.n_queries * m
+    flops = (
+        2 * entries * (D + Dv)
+        + SOFTMAX_FLOPS * entries
+        + (entries if s.affinity == "euclid" else 0)
+    )
+    gathered = s.bh * s.n_cells * m * (D + Dv + 1) * e  # keys, values, bias copied per cell
+    out = s.bh * s.n_queries * Dv * e
+    bytes_moved = s.bh * s.n_queries * D * e + gathered + out + s.bh * s.n_queries * e
+    threads = torch.get_num_threads() if threads is None else threads
+    workspace = threads * (n * D + D * m + m * Dv + m + n * m + n * Dv + n) * e
+    bias = s.bh * s.n_keys * e if s.affinity == "euclid" else 0
+    p1 = phase1_cost(s)
+    phase2_peak = selection_bytes(s) + bias + out + s.bh * s.n_queries * e + workspace
+    return Cost(p1.flops + flops, p1.bytes_moved + bytes_moved, max(p1.peak_bytes, phase2_peak))
+
+
 def dense_cost(
     s: AttentionSizes,
     *,
@@ -260,6 +283,8 @@ def method_cost(method: str, sizes: AttentionSizes, backend: str | None = None) 
         return dense_cost(sizes, masked=True)
     if name == "reference":
         return gpa_cost(sizes)
+    if name == "cpu":
+        return cpu_kernel_cost(sizes)
     return None
 
 

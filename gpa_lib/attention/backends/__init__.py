@@ -1,13 +1,15 @@
 """Named GPA backends, registered with priorities; :mod:`.registry` picks one.
 
 Built in, in the order ``backend=None`` tries them: ``"cuda"`` (the fused kernel, CUDA tensors only),
-``"flex"`` (FlexAttention with a BlockMask), ``"reference"`` (pure torch, the oracle and CPU path),
+``"cpu"`` (the fused CPU kernel, float32 CPU tensors), ``"flex"`` (FlexAttention with a BlockMask; not
+chosen automatically on the CPU, where it compiles for seconds per shape), ``"reference"`` (pure torch, the oracle and CPU path),
 ``"recompute"`` (the reference math recomputed in the backward pass: least memory to train, never
 automatic) and ``"masked"`` (the definition written out: a materialised score matrix masked to the
 selection; exact and slow, never automatic). Add another with :func:`register_backend`.
 """
 
 from .base import Backend, BackendCompileError, BackendUnavailableError
+from .cpu import CpuBackend
 from .cuda import CudaBackend
 from .flex import FlexBackend
 from .masked import MaskedBackend
@@ -24,6 +26,7 @@ from .registry import (
 )
 
 register_backend(CudaBackend(), priority=50)
+register_backend(CpuBackend(), priority=45)
 register_backend(FlexBackend(), priority=40)
 register_backend(ReferenceBackend(), priority=30)
 register_backend(RecomputeBackend(), priority=20)

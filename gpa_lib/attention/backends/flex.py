@@ -151,6 +151,12 @@ class FlexBackend(Backend):
         return None
 
     def declines(self, problem: GPAProblem) -> str | None:
+        if problem.device.type == "cpu":
+            return (
+                "on the CPU, compiling FlexAttention takes seconds for every new shape and its warm "
+                "calls are no faster than the 'cpu' or 'reference' backends; force it with "
+                "backend='flex'"
+            )
         if problem.n_queries < FLEX_MIN_QUERIES:
             return (
                 f"{problem.n_queries} query tokens < FLEX_MIN_QUERIES={FLEX_MIN_QUERIES}: compiling "

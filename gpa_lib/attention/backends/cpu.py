@@ -1,0 +1,43 @@
+"""The ``"cpu"`` GPA backend: chunked phase 1 in torch, phase 2 by the fused CPU kernel.
+
+Phase 2 runs one task per (batch*head, query cell) on OpenMP threads: the cell's queries and the tokens
+of its selected blocks are gathered into buffers that stay in cache, scores and weighted values are
+computed in register tiles, and nothing of size (B, h, Nq, topk * pool^2) is ever written to memory
+(:mod:`~gpa_lib.attention.kernel.cpu`). The backward pass recomputes phase 2 with the reference math in
+runs of cells, so training needs no more memory than ``"recompute"``.
+
+``can_run`` refuses, with the reason, anything the kernel does not cover (other devices, dtypes
+other than float32 and float64, no C++ compiler, a build that failed earlier in this process); ``backend=None``
+then falls back to the next backend. The kernel is built once per machine in about a second (g++,
+no torch headers) and cached across processes, so the first call costs no compile after that.
+"""
+
+from __future__ import annotations
+
+from ..kernel.cpu import ENTRY_POINTS, cpu_kernel_reason, fused_cpu_phase2, load_cpu_kernel
+from ..problem import GPAProblem
+from ..selection import select_key_blocks_flat
+from .base import Backend, BackendCompileError
+
+
+class CpuBackend(Backend):
+    """GPA with the fused phase-2 CPU kernel; float32 (fast) or float64 CPU tensors."""
+
+    name = "cpu"
+
+    def can_run(self, problem: GPAProblem) -> str | None:
+        if problem.device.type != "cpu":
+            return f"the fused CPU kernel runs on CPU tensors, got device={problem.device}"
+        if problem.dtype not in ENTRY_POINTS:
+            return (
+                f"the fused CPU kernel is built for float32 and float64, got dtype={problem.dtype}"
+            )
+        return cpu_kernel_reason()
+
+    def __call__(self, q, k, v, problem):
+        try:
+            load_cpu_kernel()
+        except RuntimeError as err:
+            raise BackendCompileError(str(err)) from err
+        selection = select_key_blocks_flat(q, k, problem)  # (B, h, K, k)
+        return fused_cpu_phase2(q, k, v, selection, problem), selection  # (B, h, Hq, Wq, Dv)

@@ -1,0 +1,196 @@
+"""The fused CPU phase 2 (``csrc_cpu/gpa_cpu.cpp``): built once by g++, called through ctypes.
+
+The source has no torch headers, so a build takes about a second; it is cached under
+:func:`~gpa_lib.attention.kernel.build.cache_root` and named by a hash of the source, the compiler
+and this CPU's instruction-set flags (it is built with ``-march=native``), so every later process
+loads it at once. :func:`cpu_kernel_reason` says why it cannot be used (no compiler, a failed
+build); a failed build is remembered for the life of the process.
+
+:func:`fused_cpu_phase2` is differentiable: the forward pass runs the kernel and keeps only its
+inputs, the backward pass recomputes the reference math (:mod:`~gpa_lib.attention.backends.
+recompute`) in runs of cells and differentiates it, so a training step holds no
+(B, h, Nq, topk * pool^2) attention weights.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+
+from .build import cache_root
+
+SOURCE = Path(__file__).resolve().parent / "csrc_cpu" / "gpa_cpu.cpp"
+FLAGS = ("-std=c++17", "-O3", "-march=native", "-fopenmp", "-fPIC", "-shared")
+#: dtypes the kernel is built for, and their entry points.
+ENTRY_POINTS = {torch.float32: "gpa_cpu_forward_f32", torch.float64: "gpa_cpu_forward_f64"}
+
+
+class _Shape(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_int)
+        for name in (
+            "batch_heads", "hq", "wq", "hk", "wk", "head_dim", "value_dim", "pool", "cell", "topk",
+        )
+    ]  # fmt: skip
+
+
+def compiler() -> str | None:
+    """The C++ compiler (``$CXX`` or g++), None when there is none."""
+    return shutil.which(os.environ.get("CXX", "g++"))
+
+
+def _cpu_flags() -> str:
+    """This CPU's instruction-set flags (what ``-march=native`` compiles for)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def library_key(cxx: str) -> str:
+    digest = hashlib.sha256(SOURCE.read_bytes())
+    digest.update(" ".join(FLAGS).encode())
+    digest.update(os.path.realpath(cxx).encode())
+    digest.update(_cpu_flags().encode())
+    return digest.hexdigest()[:12]
+
+
+_lock = threading.Lock()
+_build_error: str | None = None
+
+
+@functools.cache
+def _library() -> ctypes.CDLL:
+    cxx = compiler()
+    target = cache_root() / "cpu_kernel" / library_key(cxx) / "libgpa_cpu.so"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            built = Path(tmp) / target.name
+            command = [cxx, *FLAGS, str(SOURCE), "-o", str(built)]
+            result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+            if result.returncode != 0:
+                raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+            os.replace(built, target)  # atomic: a concurrent build never loads half a file
+    lib = ctypes.CDLL(str(target))
+    for name in ENTRY_POINTS.values():
+        getattr(lib, name).restype = ctypes.c_int
+    lib.gpa_cpu_workspace_size.restype = ctypes.c_long
+    return lib
+
+
+def cpu_kernel_reason() -> str | None:
+    """Why the fused CPU kernel cannot be used here (None: it is built or can be)."""
+    if _build_error is not None:
+        return _build_error
+    if compiler() is None:
+        return "no C++ compiler for the fused CPU kernel: install g++ or set CXX"
+    return None
+
+
+def load_cpu_kernel() -> ctypes.CDLL:
+    """The built library (building it on first use); RuntimeError with the reason if it cannot be."""
+    global _build_error
+    with _lock:
+        reason = cpu_kernel_reason()
+        if reason is not None:
+            raise RuntimeError(reason)
+        try:
+            return _library()
+        except Exception as err:  # noqa: BLE001 - compiler, linker and loader errors alike
+            first = str(err).strip().splitlines()
+            _build_error = (
+                f"building the fused CPU kernel failed ({type(err).__name__}: "
+                f"{first[0] if first else ''}); see gpa_lib.attention.kernel.cpu"
+            )
+            raise RuntimeError(_build_error) from err
+
+
+def cpu_phase2_forward(q, k, v, selection, key_bias, pool: int, cell: int, scale: float):
+    """Phase 2 by the kernel, no autograd: (out (B, h, Hq, Wq, Dv), lse (B, h, Hq, Wq)).
+
+    q (B, h, Hq, Wq, D), k (B, h, Hk, Wk, D), v (B, h, Hk, Wk, Dv) CPU tensors of one dtype of
+    :data:`ENTRY_POINTS`; selection (B, h, K, topk) int64 block indices; key_bias (B, h, Hk, Wk) or
+    None; ``scale`` multiplies q·k (see :mod:`~gpa_lib.attention.scores`). lse in the input dtype.
+    """
+    lib = load_cpu_kernel()
+    if q.dtype not in ENTRY_POINTS:
+        raise TypeError(
+            f"the fused CPU kernel is built for {tuple(ENTRY_POINTS)}, got dtype={q.dtype}"
+        )
+    q, k, v, selection = (t.detach().contiguous() for t in (q, k, v, selection))
+    bias = key_bias.detach().to(q.dtype).contiguous() if key_bias is not None else None
+    B, h, Hq, Wq, D = q.shape
+    out = torch.empty(B, h, Hq, Wq, v.shape[-1], dtype=q.dtype)
+    lse = torch.empty(B, h, Hq, Wq, dtype=q.dtype)
+    threads = torch.get_num_threads()
+    shape = _Shape(
+        B * h, Hq, Wq, k.shape[2], k.shape[3], D, v.shape[-1], pool, cell, selection.shape[-1]
+    )
+    # One slice per thread: the cell's queries, its gathered keys and values, the scores.
+    workspace = torch.empty(
+        threads * lib.gpa_cpu_workspace_size(ctypes.byref(shape)), dtype=q.dtype
+    )
+    code = getattr(lib, ENTRY_POINTS[q.dtype])(
+        ctypes.byref(shape),
+        *(ctypes.c_void_p(t.data_ptr()) for t in (q, k, v, selection)),
+        ctypes.c_void_p(bias.data_ptr() if bias is not None else 0),
+        ctypes.c_double(scale),
+        ctypes.c_void_p(out.data_ptr()),
+        ctypes.c_void_p(lse.data_ptr()),
+        ctypes.c_void_p(workspace.data_ptr()),
+        ctypes.c_int(threads),
+    )
+    if code == 2:
+        raise ValueError("selection holds a block index outside [0, number of key blocks)")
+    if code != 0:
+        raise RuntimeError(
+            f"gpa_cpu_forward failed with code {code} for sizes {tuple(shape._fields_)}"
+        )
+    return out, lse
+
+
+class _FusedCPUPhase2(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, q, k, v, selection, problem):
+        from ..scores import key_bias, logit_scale
+
+        bias = key_bias(k, problem.affinity)  # (B, h, Hk, Wk) or None
+        scale = logit_scale(problem.affinity, problem.head_dim)
+        out, _ = cpu_phase2_forward(q, k, v, selection, bias, problem.pool, problem.cell, scale)
+        ctx.save_for_backward(q, k, v, selection)
+        ctx.problem = problem
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        from ..backends.recompute import attend_selected_recompute
+
+        q, k, v, selection = ctx.saved_tensors
+        with torch.enable_grad():
+            inputs = [
+                t.detach().requires_grad_(need)
+                for t, need in zip((q, k, v), ctx.needs_input_grad[:3], strict=True)
+            ]
+            out = attend_selected_recompute(*inputs, selection, ctx.problem)
+            wanted = [t for t in inputs if t.requires_grad]
+            grads = iter(torch.autograd.grad(out, wanted, dout))
+        return (*(next(grads) if t.requires_grad else None for t in inputs), None, None)
+
+
+def fused_cpu_phase2(q, k, v, selection, problem) -> torch.Tensor:
+    """Differentiable phase 2 by the fused CPU kernel: (B, h, Hq, Wq, Dv); see the module docstring."""
+    return _FusedCPUPhase2.apply(q, k, v, selection, problem)

@@ -1,0 +1,252 @@
+// GPA phase 2 on the CPU: one (batch*head, query cell) task at a time, OpenMP over tasks.
+//
+// Per task: the cell's c*c queries (scaled) and the tokens of its topk selected key blocks are
+// gathered into thread-local buffers that stay in cache (keys transposed, D x m with m = topk*p*p),
+// S = Q K^T + key_bias is computed in register tiles of 4 queries x 32 keys, the softmax per row
+// subtracts the row maximum (a NaN anywhere in the row makes the row's output NaN), and O = P V in
+// register tiles of 4 queries x 32 value channels, each output row divided by its denominator. The
+// thread-local buffers live in a workspace the caller allocates (so torch's profiler sees them). No torch headers: plain C++ compiled by g++
+// -O3 -march=native -fopenmp and called through ctypes (gpa_lib/attention/kernel/cpu.py).
+// float32 (the fast path) and float64 (the tests' precision). Layouts: q (BH, Hq, Wq, D), k (BH, Hk, Wk, D), v (BH, Hk, Wk, Dv), selection
+// (BH, K, topk) int64 block indices row-major over (Hk/p, Wk/p), key_bias (BH, Hk, Wk) or null;
+// out (BH, Hq, Wq, Dv), lse (BH, Hq, Wq) in the input dtype: log of the softmax denominators.
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace {
+
+struct Shape {
+  int batch_heads, hq, wq, hk, wk, head_dim, value_dim, pool, cell, topk;
+};
+
+constexpr int kRows = 4;   // queries per register tile
+constexpr int kCols = 32;  // keys (or value channels) per register tile
+
+// Cephes expf: 2^n * p(r) with a degree-6 polynomial, about 1 ulp. Branch-free and free of libm
+// calls (rounding by the 1.5 * 2^23 trick, the power of two built from its bits), so loops over it
+// vectorise.
+inline float exp_approx(float x) {
+  x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+  const float shifted = x * 1.44269504088896341f + 12582912.0f;  // round to nearest by the FPU
+  const float n = shifted - 12582912.0f;
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float two_n;
+  std::memcpy(&two_n, &bits, sizeof two_n);
+  return p * two_n;
+}
+
+// 64 bytes of T, lowered by g++ to one AVX-512 register or two AVX2 registers (whatever -march gives).
+template <typename T>
+struct Vec {
+  typedef T type __attribute__((vector_size(64)));
+  static constexpr int lanes = 64 / sizeof(T);
+};
+
+template <typename T>
+inline typename Vec<T>::type load(const T* p) {
+  typename Vec<T>::type r;
+  std::memcpy(&r, p, sizeof r);
+  return r;
+}
+
+template <typename T>
+inline void store(T* p, typename Vec<T>::type x) {
+  std::memcpy(p, &x, sizeof x);
+}
+
+// C[R x kCols] (row stride ldc) (+)= A[R x inner] (row stride lda) * B[inner x kCols] (row stride
+// ldb), the accumulators held in vector registers.
+template <typename T, int R>
+inline void tile_full(const T* a, int lda, const T* b, int ldb, int inner, T* c, int ldc,
+                      bool accumulate) {
+  using V = typename Vec<T>::type;
+  constexpr int L = Vec<T>::lanes, N = kCols / L;
+  V acc[R][N];
+  for (int r = 0; r < R; ++r)
+    for (int u = 0; u < N; ++u) acc[r][u] = accumulate ? load(c + r * ldc + u * L) : V{};
+  for (int t = 0; t < inner; ++t) {
+    const T* brow = b + static_cast<long>(t) * ldb;
+    V bv[N];
+    for (int u = 0; u < N; ++u) bv[u] = load(brow + u * L);
+    for (int r = 0; r < R; ++r) {
+      const T av = a[r * lda + t];
+      for (int u = 0; u < N; ++u) acc[r][u] += av * bv[u];
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int u = 0; u < N; ++u) store(c + r * ldc + u * L, acc[r][u]);
+}
+
+// The same for a column tail narrower than kCols, in plain loops.
+template <typename T>
+inline void tile_tail(const T* a, int lda, const T* b, int ldb, int inner, int rows, int width,
+                      T* c, int ldc, bool accumulate) {
+  for (int r = 0; r < rows; ++r) {
+    T acc[kCols];
+    for (int j = 0; j < width; ++j) acc[j] = accumulate ? c[r * ldc + j] : T(0);
+    for (int t = 0; t < inner; ++t) {
+      const T av = a[r * lda + t];
+      const T* brow = b + static_cast<long>(t) * ldb;
+      for (int j = 0; j < width; ++j) acc[j] += av * brow[j];
+    }
+    for (int j = 0; j < width; ++j) c[r * ldc + j] = acc[j];
+  }
+}
+
+// C[rows x cols] = A[rows x inner] * B[inner x cols] (+ C when accumulate), all row-major.
+template <typename T>
+void matmul(const T* a, const T* b, T* c, int rows, int inner, int cols, bool accumulate) {
+  const int full = cols - cols % kCols;
+  int i = 0;
+  for (; i + kRows <= rows; i += kRows) {
+    const T* ai = a + static_cast<long>(i) * inner;
+    T* ci = c + static_cast<long>(i) * cols;
+    for (int j = 0; j < full; j += kCols)
+      tile_full<T, kRows>(ai, inner, b + j, cols, inner, ci + j, cols, accumulate);
+    if (full < cols)
+      tile_tail(ai, inner, b + full, cols, inner, kRows, cols - full, ci + full, cols, accumulate);
+  }
+  for (; i < rows; ++i) {
+    const T* ai = a + static_cast<long>(i) * inner;
+    T* ci = c + static_cast<long>(i) * cols;
+    for (int j = 0; j < full; j += kCols)
+      tile_full<T, 1>(ai, inner, b + j, cols, inner, ci + j, cols, accumulate);
+    if (full < cols)
+      tile_tail(ai, inner, b + full, cols, inner, 1, cols - full, ci + full, cols, accumulate);
+  }
+}
+
+inline float exp_of(float x) { return exp_approx(x); }
+inline double exp_of(double x) { return std::exp(x); }  // float64 is the tests' precision
+
+}  // namespace
+
+// Elements of workspace one thread needs.
+size_t workspace_size(const Shape& s) {
+  const size_t n = static_cast<size_t>(s.cell) * s.cell, m = static_cast<size_t>(s.topk) * s.pool * s.pool;
+  return n * s.head_dim + s.head_dim * m + m * s.value_dim + m + n * m + n * s.value_dim + n;
+}
+
+template <typename T>
+int forward(const Shape* shape, const T* q, const T* k, const T* v, const int64_t* selection,
+            const T* key_bias, T scale, T* out, T* lse, T* workspace, int threads) {
+  const Shape s = *shape;
+  const int D = s.head_dim, Dv = s.value_dim, pool = s.pool, cell = s.cell, topk = s.topk;
+  if (D < 1 || Dv < 1 || pool < 1 || cell < 1 || topk < 1 || cell % pool) return 1;
+  const int cells_per_row = s.wq / cell;
+  const int n_cells = (s.hq / cell) * cells_per_row;
+  const int blocks_per_row = s.wk / pool;
+  const int n_blocks = (s.hk / pool) * blocks_per_row;
+  const int n = cell * cell;            // queries of a cell
+  const int pp = pool * pool;           // keys of a block
+  const int m = topk * pp;              // keys a query sees
+  const long q_grid = static_cast<long>(s.hq) * s.wq;
+  const long k_grid = static_cast<long>(s.hk) * s.wk;
+  const long tasks = static_cast<long>(s.batch_heads) * n_cells;
+  int bad_index = 0;
+#pragma omp parallel num_threads(threads) reduction(| : bad_index)
+  {
+    // This thread's slice of the caller's workspace (workspace_size() elements per thread).
+    T* base = workspace + static_cast<size_t>(omp_get_thread_num()) * workspace_size(s);
+    T* qc = base;                                     // (c*c, D), scaled queries
+    T* kt = qc + static_cast<size_t>(n) * D;          // (D, m): keys transposed
+    T* vg = kt + static_cast<size_t>(D) * m;          // (m, Dv)
+    T* bias = vg + static_cast<size_t>(m) * Dv;       // (m,)
+    T* scores = bias + m;                             // (c*c, m), then unnormalised weights
+    T* o = scores + static_cast<size_t>(n) * m;       // (c*c, Dv), unnormalised
+    T* inv_total = o + static_cast<size_t>(n) * Dv;   // (c*c,) 1 / softmax denominator
+#pragma omp for schedule(static)
+    for (long task = 0; task < tasks; ++task) {
+      const long bh = task / n_cells;
+      const int c = static_cast<int>(task % n_cells);
+      const int cy = c / cells_per_row, cx = c % cells_per_row;
+      for (int i = 0; i < n; ++i) {
+        const long y = cy * cell + i / cell, x = cx * cell + i % cell;
+        const T* src = q + (bh * q_grid + y * s.wq + x) * D;
+        for (int d = 0; d < D; ++d) qc[static_cast<size_t>(i) * D + d] = src[d] * scale;
+      }
+      const int64_t* chosen = selection + task * topk;
+      for (int t = 0; t < topk; ++t) {
+        const int64_t block = chosen[t];
+        if (block < 0 || block >= n_blocks) {
+          bad_index = 1;
+          continue;
+        }
+        const int by = static_cast<int>(block / blocks_per_row);
+        const int bx = static_cast<int>(block % blocks_per_row);
+        for (int dy = 0; dy < pool; ++dy)
+          for (int dx = 0; dx < pool; ++dx) {
+            const int col = t * pp + dy * pool + dx;
+            const long token = bh * k_grid + static_cast<long>(by * pool + dy) * s.wk + bx * pool + dx;
+            const T* ks = k + token * D;
+            for (int d = 0; d < D; ++d) kt[static_cast<size_t>(d) * m + col] = ks[d];
+            std::memcpy(&vg[static_cast<size_t>(col) * Dv], v + token * Dv, sizeof(T) * Dv);
+            bias[col] = key_bias ? key_bias[token] : T(0);
+          }
+      }
+      for (int i = 0; i < n; ++i)
+        std::memcpy(&scores[static_cast<size_t>(i) * m], bias, sizeof(T) * m);
+      matmul<T>(qc, kt, scores, n, D, m, /*accumulate=*/true);
+      for (int i = 0; i < n; ++i) {
+        T* row = &scores[static_cast<size_t>(i) * m];
+        T top = row[0];
+        int nan = 0;
+#pragma omp simd reduction(max : top) reduction(| : nan)
+        for (int j = 0; j < m; ++j) {
+          top = row[j] > top ? row[j] : top;
+          nan |= static_cast<int>(row[j] != row[j]);
+        }
+        T total = 0;
+#pragma omp simd reduction(+ : total)
+        for (int j = 0; j < m; ++j) {
+          row[j] = exp_of(row[j] - top);
+          total += row[j];
+        }
+        inv_total[i] = nan ? T(NAN) : T(1) / total;  // normalise the output rows, not the m weights
+        const long y = cy * cell + i / cell, x = cx * cell + i % cell;
+        if (lse) lse[bh * q_grid + y * s.wq + x] = nan ? T(NAN) : top + std::log(total);
+      }
+      matmul<T>(scores, vg, o, n, m, Dv, /*accumulate=*/false);
+      for (int i = 0; i < n; ++i) {
+        const long y = cy * cell + i / cell, x = cx * cell + i % cell;
+        T* dst = out + (bh * q_grid + y * s.wq + x) * Dv;
+        const T* src = &o[static_cast<size_t>(i) * Dv];
+        for (int c2 = 0; c2 < Dv; ++c2) dst[c2] = src[c2] * inv_total[i];
+      }
+    }
+  }
+  return bad_index ? 2 : 0;
+}
+
+extern "C" long gpa_cpu_workspace_size(const Shape* shape) {
+  return static_cast<long>(workspace_size(*shape));
+}
+
+extern "C" int gpa_cpu_forward_f32(const Shape* shape, const float* q, const float* k,
+                                   const float* v, const int64_t* selection, const float* key_bias,
+                                   double scale, float* out, float* lse, float* workspace,
+                                   int threads) {
+  return forward<float>(shape, q, k, v, selection, key_bias, static_cast<float>(scale), out, lse,
+                        workspace, threads);
+}
+
+extern "C" int gpa_cpu_forward_f64(const Shape* shape, const double* q, const double* k,
+                                   const double* v, const int64_t* selection,
+                                   const double* key_bias, double scale, double* out, double* lse,
+                                   double* workspace, int threads) {
+  return forward<double>(shape, q, k, v, selection, key_bias, scale, out, lse, workspace, threads);
+}
