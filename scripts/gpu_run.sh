@@ -23,7 +23,9 @@
 #
 # Environment: PYTHON (default python3: the GPU machine's, holding torch; no venv, no network: the
 # project is used from this folder through PYTHONPATH), GPU_RUN_BUDGET_S, POSE_MIN_S,
-# GPA_LIB_SOURCE_COMMIT (the commit the tree was sent from; the copy there has no .git).
+# GPA_LIB_SOURCE_COMMIT (the commit the tree was sent from; the copy there has no .git), and for a
+# second, narrower run: GPU_RUN_STEPS (the steps to run, default all: "machine extension kernel")
+# and GPU_RUN_KERNEL_ARGS (more options of the kernel bench: "--sizes 1024 --methods cuda cuda_gpa").
 set -u -o pipefail
 
 if [ $# -ne 1 ]; then
@@ -42,6 +44,7 @@ if ! command -v timeout >/dev/null; then
 fi
 BUDGET=${GPU_RUN_BUDGET_S:-480}
 POSE_MIN_S=${POSE_MIN_S:-90}
+STEPS=" ${GPU_RUN_STEPS:-preflight machine extension gpu-tests kernel pose} "
 NO_GPU="needs a CUDA GPU"
 LOG=$OUT/run.log
 SUMMARY=$OUT/summary.txt
@@ -84,6 +87,10 @@ record() {  # name status seconds note
 run_step() {
     local name=$1 cap=$2 logfile=$3 pattern=$4
     shift 4
+    if [[ "$STEPS" != *" $name "* ]]; then
+        record "$name" SKIP 0 "not in GPU_RUN_STEPS"
+        return 0
+    fi
     local limit
     limit=$(left)
     ((limit > cap)) && limit=$cap
@@ -168,11 +175,11 @@ PYTEST_TIMEOUT=()
 run_step gpu-tests 150 "$LOG" "passed|failed|error" "$PY" -m pytest -m gpu -p no:cacheprovider \
     "${PYTEST_TIMEOUT[@]}" --junitxml="$OUT/gpu_tests.xml" tests/test_attention_cuda.py
 # pytest passes when every test skips: the XML says whether the tests ran at all.
-VERDICT=$(junit_verdict "$OUT/gpu_tests.xml" 2>&1)
-VERDICT_RC=$?
-echo "$VERDICT" | tee -a "$LOG"
 last=$((${#NAMES[@]} - 1))
 if [ "${STATUS[$last]}" = PASS ]; then
+    VERDICT=$(junit_verdict "$OUT/gpu_tests.xml" 2>&1)
+    VERDICT_RC=$?
+    echo "$VERDICT" | tee -a "$LOG"
     NOTES[last]=$(echo "$VERDICT" | head -n 1 | cut -c 1-110)
     if [ "$VERDICT_RC" -ne 0 ]; then
         STATUS[last]=FAIL
@@ -189,12 +196,14 @@ write_summary
 # JSON is written (it is also rewritten after every measurement).
 BENCH_CAP=$(($(left) - 5))
 KERNEL_ARGS=(--max-call-s 0.5 --time-budget-s $((BENCH_CAP > 60 ? BENCH_CAP - 45 : 15)))
+read -r -a EXTRA <<<"${GPU_RUN_KERNEL_ARGS:-}"
+KERNEL_ARGS+=("${EXTRA[@]}")
 [ -n "$MACHINE_JSON" ] && KERNEL_ARGS+=(--machine-json "$MACHINE_JSON")
 run_step kernel "$BENCH_CAP" "$LOG" "^kernel bench:|^wrote" "$PY" -m gpa_lib.bench kernel \
     "${KERNEL_ARGS[@]}"
 
 # 5. the pose training run, only with time left; an entry point that moved is a logged skip.
-if (($(left) >= POSE_MIN_S)); then
+if [[ "$STEPS" != *" pose "* ]] || (($(left) >= POSE_MIN_S)); then
     POSE_CAP=$(($(left) - 5))
     run_step pose "$POSE_CAP" "$LOG" "^pose:" "$PY" -m gpa_lib.bench pose \
         --time-budget-s $((POSE_CAP - 20)) --work-dir /tmp/gpa_pose_run

@@ -123,3 +123,37 @@ def test_cli_options_reach_the_config():
     args = parser.parse_args(["--max-call-s", "0.5", "--time-budget-s", "200", "--sizes", "256"])
     cfg = kernel_bench.config_from_args(args)
     assert (cfg.max_call_s, cfg.time_budget_s, cfg.sizes) == (0.5, 200.0, (256,))
+
+
+def test_bench_one_runs_each_torch_method_on_the_cpu(monkeypatch):
+    """The real measurement calls at a tiny size, with the inputs and the timer moved to the CPU."""
+
+    def cpu_inputs(cfg, side, requires_grad):
+        generator = torch.Generator().manual_seed(cfg.seed + side)
+        shape = (cfg.batch, cfg.heads, side, side, cfg.head_dim)
+        return [
+            torch.randn(shape, generator=generator).requires_grad_(requires_grad) for _ in range(3)
+        ]  # q, k, v: (B, h, H, W, D)
+
+    def cpu_timer(fn, warmup, repeats, max_call_s):
+        for _ in range(2):
+            fn()
+        return {"median_ms": 1.0, "min_ms": 1.0, "repeats": 2, "peak_extra_bytes": 0}
+
+    monkeypatch.setattr(kernel_bench, "_inputs", cpu_inputs)
+    monkeypatch.setattr(kernel_bench, "time_cuda", cpu_timer)
+    cfg = dataclasses.replace(
+        kernel_bench.PRESETS["quick"], sizes=(32,), heads=2, head_dim=16, topk=2, dtype="float32"
+    )
+    for method, pass_ in [
+        ("cuda", "fwd"),  # the custom op's CPU path
+        ("phase1", "fwd"),
+        ("reference", "fwd"),
+        ("reference", "fwd+bwd"),
+        ("reference_gpa", "fwd+bwd"),
+    ]:
+        record = kernel_bench.bench_one(method, pass_, cfg, 32)
+        assert record.get("median_ms") == 1.0, record
+    assert "no backward" in kernel_bench.bench_one("phase1", "fwd+bwd", cfg, 32)["skipped"]
+    # The cuda backend refuses a CPU problem: the failure is recorded, not raised.
+    assert "skipped" in kernel_bench.bench_one("cuda_gpa", "fwd", cfg, 32)

@@ -92,3 +92,19 @@ def test_a_spent_budget_skips_the_remaining_steps(tmp_path):
 def test_usage_without_an_outdir():
     done = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "usage: bash scripts/gpu_run.sh OUTDIR" in done.stderr
+
+
+def test_a_hanging_step_is_stopped_by_its_timeout(tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        '[[ " $* " == *" machine "* ]] && exec sleep 1000\n'
+        f'exec {sys.executable} "$@"\n'
+    )
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    done, seconds = run_script(out, PYTHON=str(fake), GPU_RUN_BUDGET_S="24")
+    assert done.returncode == 1
+    rows = summary_rows(out)
+    assert rows["machine"][0] == "TIMEOUT" and "timeout" in rows["machine"][1], rows
+    assert seconds < 60
