@@ -24,8 +24,8 @@
 # Environment: PYTHON (default python3: the GPU machine's, holding torch; no venv, no network: the
 # project is used from this folder through PYTHONPATH), GPU_RUN_BUDGET_S, POSE_MIN_S,
 # GPA_LIB_SOURCE_COMMIT (the commit the tree was sent from; the copy there has no .git), and for a
-# second, narrower run: GPU_RUN_STEPS (the steps to run, default all: "machine extension kernel")
-# and GPU_RUN_KERNEL_ARGS (more options of the kernel bench: "--sizes 1024 --methods cuda cuda_gpa").
+# second, narrower run: GPU_RUN_STEPS (the steps to run, default all six; e.g. "machine extension
+# kernel") and GPU_RUN_KERNEL_ARGS (more kernel-bench options, e.g. "--sizes 1024 --methods cuda").
 set -u -o pipefail
 
 if [ $# -ne 1 ]; then
@@ -35,6 +35,11 @@ fi
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mkdir -p "$1" || exit 2
 OUT=$(cd "$1" && pwd)
+if [ -n "$(ls -A "$OUT")" ]; then
+    # Results of an earlier run would be taken for this one's (the device tool empties $OUT).
+    echo "gpu_run: OUTDIR $OUT is not empty; give an empty or new folder" >&2
+    exit 2
+fi
 cd "$REPO" || exit 2
 
 PY=${PYTHON:-python3}
@@ -105,16 +110,15 @@ run_step() {
     [ "$logfile" != "$LOG" ] && echo "=== $name: ${shown:0:150}" >>"$logfile"
     timeout -k 10 "$limit" "$@" </dev/null 2>&1 | tee -a "$logfile" "$capture"
     rc=${PIPESTATUS[0]}
-    STEP_RC=$rc
     local secs=$((SECONDS - t0)) note status
     note=$(grep -E "$pattern" "$capture" | tail -n 1)
     [ -z "$note" ] && note=$(grep -v '^[[:space:]]*$' "$capture" | tail -n 1)
-    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    if [ "$rc" -eq 0 ]; then
+        status=PASS
+    elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         status=TIMEOUT note="killed after the ${limit} s timeout; last: $note"
     elif grep -q "$NO_GPU" "$capture"; then
         status=NO-GPU note=$(grep -m 1 -o "$NO_GPU.*" "$capture")
-    elif [ "$rc" -eq 0 ]; then
-        status=PASS
     elif [ "$rc" -eq 2 ] && grep -q "skipped:" "$capture"; then
         status=SKIP note=$(grep -m 1 "skipped:" "$capture")
     else
@@ -183,6 +187,7 @@ if [ "${STATUS[$last]}" = PASS ]; then
     NOTES[last]=$(echo "$VERDICT" | head -n 1 | cut -c 1-110)
     if [ "$VERDICT_RC" -ne 0 ]; then
         STATUS[last]=FAIL
+        NOTES[last]=$(echo "$VERDICT" | tail -n 1 | cut -c 1-110)
         if echo "$VERDICT" | grep -q "$NO_GPU"; then
             STATUS[last]=NO-GPU
             NOTES[last]=$(echo "$VERDICT" | grep -o "$NO_GPU.*" | head -n 1 | cut -c 1-110)

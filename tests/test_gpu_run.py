@@ -108,3 +108,11 @@ def test_a_hanging_step_is_stopped_by_its_timeout(tmp_path):
     rows = summary_rows(out)
     assert rows["machine"][0] == "TIMEOUT" and "timeout" in rows["machine"][1], rows
     assert seconds < 60
+
+
+def test_a_used_outdir_is_refused(tmp_path):
+    (tmp_path / "kernel_bench_old.json").write_text("{}")
+    done = subprocess.run(
+        ["bash", str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2 and "is not empty" in done.stderr
