@@ -244,8 +244,7 @@ def skip_reason(method: str, pass_: str, cfg: KernelBenchConfig, side: int) -> s
         return f"dense attention at {side}^2 is beyond max_dense_side={cfg.max_dense_side}"
     if method == "phase1" and pass_ == "fwd+bwd":
         return (
-            "phase 1 has no backward pass (no gradient flows through a selection); a training "
-            "step pays its fwd time once"
+            "no backward: phase 1 selects without gradients; a training step pays its fwd time once"
         )
     return None
 

@@ -240,8 +240,10 @@ def measure_matmul(
 
 def measure_copy(nbytes: int, device: torch.device, seconds: float) -> dict[str, Any]:
     """Bandwidth of ``dst.copy_(src)`` over ``nbytes``, counting bytes read plus bytes written."""
-    src = torch.randint(0, 256, (nbytes,), dtype=torch.uint8, device=device)
+    # float32 elements: 2 GiB stays under 2**31 elements (no 64-bit indexing path needed).
+    src = torch.randn(max(1, nbytes // 4), device=device)  # random, never zeros
     dst = torch.empty_like(src)
+    nbytes = src.numel() * src.element_size()
     timing = time_op(lambda: dst.copy_(src), device=device, seconds=seconds)
     moved = 2.0 * nbytes
     return {
