@@ -169,3 +169,15 @@ def test_targets_say_met_not_met_or_not_measured():
     assert rows["speedup_vs_sdpa_fwd_256"]["met"] is True
     assert rows["cuda_fwd_bwd_1024_ms"]["met"] is False
     assert rows["speedup_vs_flex_fwd_256"]["met"] is None
+
+
+def test_a_measurement_that_raises_is_recorded_and_the_run_goes_on():
+    def measure(method, pass_, cfg, side, selection=None):
+        if method == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 3 GiB")
+        return {"method": method, "pass": pass_, "side": side, "skipped": "stand-in"}
+
+    payload = kernel_bench.run_kernel_bench(small_config(), log=lambda line: None, measure=measure)
+    cuda = [r for r in payload["records"] if r["method"] == "cuda"]
+    assert len(cuda) == 4 and all("OutOfMemoryError" in r["skipped"] for r in cuda)
+    assert len(payload["records"]) == 32 and payload["complete"] is True
