@@ -142,7 +142,7 @@ else:
     print("preflight: needs a CUDA GPU: torch.cuda.is_available() is False; every step will say so")
     sys.exit(1)
 '
-command -v nvidia-smi >/dev/null && nvidia-smi 2>&1 | head -n 20 >>"$LOG"
+command -v nvidia-smi >/dev/null && timeout 20 nvidia-smi 2>&1 | head -n 20 >>"$LOG"
 
 # 2. machine facts and ceilings
 run_step machine 90 "$LOG" "TFLOP/s|^machine:" "$PY" -m gpa_lib.bench machine --seconds 10
