@@ -11,12 +11,13 @@ FORCE ?=
 RUN_FLAGS := --profile $(PROFILE) --jobs $(JOBS)$(if $(FORCE), --force)
 PYTEST_ARGS ?=
 
-.PHONY: help book notebooks html test lint format kernel-check lock clean
+.PHONY: help book notebooks html test lint format kernel-check gpu-run lock clean
 
 help:
 	@echo "make book      execute the notebooks whose inputs changed (PROFILE=$(PROFILE), FORCE=1: all) and render _build/html"
 	@echo "make test      ruff, unit tests, smoke-profile notebooks and a warnings-as-errors book build"
 	@echo "make kernel-check   compile the CUDA source with nvcc for sm_80 and sm_90"
+	@echo "make gpu-run OUT=dir   the prepared GPU run (scripts/gpu_run.sh): results into dir"
 	@echo "make lock      rewrite constraints.txt from the current .venv"
 	@echo "make clean     remove _build"
 
@@ -38,6 +39,12 @@ html: $(STAMP)
 
 kernel-check: $(STAMP)
 	$(PY) -m gpa_lib.attention.kernel.check
+
+# No venv: on a lent GPU machine the system python3 holds torch (GPU_PYTHON to choose another).
+GPU_PYTHON ?= python3
+gpu-run:
+	@test -n "$(OUT)" || { echo "usage: make gpu-run OUT=dir"; exit 2; }
+	PYTHON=$(GPU_PYTHON) bash scripts/gpu_run.sh $(OUT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 
 #: Subcommand -> (module with add_arguments(parser) and main(args), one-line help). A new benchmark
 #: (such as the CUDA ``kernel`` one) is one more entry here and one more module.
@@ -24,21 +25,41 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "gpa_lib.bench.recsys",
         "training and scoring time of every recommender against implicit ALS and LightFM",
     ),
+    "machine": (
+        "gpa_lib.bench.machine",
+        "the GPU's facts and its bf16/fp32 matrix and copy ceilings (needs a GPU)",
+    ),
+    "extension": (
+        "gpa_lib.bench.extension",
+        "build the fused CUDA kernel with the compiler's output and time it (needs a GPU)",
+    ),
+    "pose": (
+        "gpa_lib.bench.pose_run",
+        "a short gpu-scale pose training run: step time and peak memory (needs a GPU)",
+    ),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that command's module is imported (the others are listed).
+
+    A command imports nothing of the others: ``kernel`` on a GPU machine without a recommender's
+    dependencies still runs.
+    """
     parser = argparse.ArgumentParser(prog="python -m gpa_lib.bench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, (module_name, help_text) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        importlib.import_module(module_name).add_arguments(sub)
+        if only is None or name == only:
+            importlib.import_module(module_name).add_arguments(sub)
         sub.set_defaults(module_name=module_name)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(chosen if chosen in COMMANDS else None).parse_args(argv)
     return int(importlib.import_module(args.module_name).main(args) or 0)
 
 

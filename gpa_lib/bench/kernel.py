@@ -5,6 +5,8 @@ pool 4, topk 8 by default) it times, forward and forward+backward:
 
 - ``cuda``: phase 2 by the fused kernel (``gpa_lib::gpa_phase2_fwd`` on a fixed selection), and
   ``cuda_gpa``: the whole ``gpa_attention(backend="cuda")`` with phase 1;
+- ``phase1``: phase 1 alone (``select_key_blocks_flat``, the selection every backend shares), forward
+  only: no gradient flows through a selection, so a training step pays its forward time once;
 - ``reference``: phase 2 by gather in torch (the reference backend), and ``reference_gpa``;
 - ``flex``: phase 2 as compiled FlexAttention with the equivalent BlockMask, layouts permuted and
   the mask built outside the timed region (kernel against kernel), and ``flex_gpa``: the whole
@@ -12,18 +14,22 @@ pool 4, topk 8 by default) it times, forward and forward+backward:
 - ``sdpa``: dense ``scaled_dot_product_attention`` restricted to the flash backend, at the sizes where
   it runs within ``max_dense_side``.
 
-Median of ``repeats`` (>= 20) CUDA-event timings after ``warmup`` calls, peak extra memory of one call
-(caching allocator), the roofline floor of phase 2 (:mod:`gpa_lib.attention.analysis.complexity`), and the
-largest difference between the kernel's and the reference's phase-2 output. JSON with provenance
-(device, driver, torch, commit, date) goes to ``data/results/kernel_bench_<gpu>[_quick].json``.
-Without a CUDA GPU it says so and writes nothing.
+Median of ``repeats`` (>= 20) CUDA-event timings after ``warmup`` calls (fewer for calls slower than
+``max_call_s``), peak extra memory of one call (caching allocator), the roofline floor of phase 2
+(:mod:`gpa_lib.attention.analysis.complexity`; at the ceilings of a ``machine_*.json`` given with
+``--machine-json``, else at the stored H200 ones), and the largest difference between the kernel's and
+the reference's phase-2 output. Methods run one after the other over all sizes, in the order of
+:data:`METHODS` (the kernel's own first), and ``time_budget_s`` stops starting new measurements, so a
+budget cuts the comparisons, not the kernel. JSON with provenance (device, driver, torch, commit,
+date) goes to ``data/results/kernel_bench_<gpu>[_quick].json`` (``$GPA_LIB_RESULTS_DIR`` to put it
+elsewhere), rewritten after every measurement with ``"complete": false`` until the run ends, so that
+a run killed from outside leaves what it measured. Without a CUDA GPU it says so and writes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import re
 import statistics
 import subprocess
 import time
@@ -34,7 +40,13 @@ from typing import Any
 
 import torch
 
-METHODS = ("cuda", "cuda_gpa", "reference", "reference_gpa", "flex", "flex_gpa", "sdpa")
+from gpa_lib.bench.kernel_results import format_table, summarise
+from gpa_lib.bench.kernel_results import (  # the chapters read the stored results from here
+    stored_kernel_results as stored_kernel_results,
+)
+
+#: Every method, in the order they run (a time budget cuts the last ones).
+METHODS = ("cuda", "phase1", "cuda_gpa", "sdpa", "flex", "reference", "flex_gpa", "reference_gpa")
 PASSES = ("fwd", "fwd+bwd")
 
 
@@ -56,6 +68,7 @@ class KernelBenchConfig:
     warmup: int = 5  # untimed calls first (compilation and the extension build happen here)
     repeats: int = 20  # timed calls; the median is reported
     max_call_s: float = 10.0  # a method whose warm-up call is slower is timed with fewer repeats
+    time_budget_s: float | None = None  # seconds after which no measurement starts (None: no limit)
     max_dense_side: int = 512  # dense SDPA only up to this grid side (1024^2 is out of its reach)
     target_side: int = 256  # resolution of the stated speed-up targets
     seed: int = 0  # inputs are torch.randn under this seed
@@ -93,17 +106,33 @@ def driver_version() -> str:
         return f"CUDA driver API {version // 1000}.{version % 1000 // 10}"
 
 
+def warmed_repeats(per_call_s: float, repeats: int, max_call_s: float) -> int:
+    """Timed calls for a call of ``per_call_s``: ``repeats``, fewer (at least 3) when those would take
+    longer than 20 calls of ``max_call_s``."""
+    if per_call_s * repeats > max_call_s * 20:
+        return max(3, int(max_call_s * 20 / per_call_s))
+    return repeats
+
+
 def time_cuda(
     fn: Callable[[], Any], warmup: int, repeats: int, max_call_s: float
 ) -> dict[str, Any]:
-    """Median milliseconds of ``fn`` over CUDA events, after ``warmup`` calls; and its peak memory."""
-    first = time.perf_counter()
-    for _ in range(max(1, warmup)):
+    """Median milliseconds of ``fn`` over CUDA events, after ``warmup`` calls; and its peak memory.
+
+    The first warm-up call holds compilation; the repeats are sized by the last warm-up call, and a
+    call slower than ``max_call_s`` stops the warm-up after two calls.
+    """
+    first_call_s = per_call = 0.0
+    for i in range(max(1, warmup)):
+        started = time.perf_counter()
         fn()
-    torch.cuda.synchronize()
-    per_call = (time.perf_counter() - first) / max(1, warmup)
-    if per_call * repeats > max_call_s * 20:
-        repeats = max(3, int(max_call_s * 20 / per_call))
+        torch.cuda.synchronize()
+        per_call = time.perf_counter() - started
+        if i == 0:
+            first_call_s = per_call
+        elif per_call > max_call_s:
+            break
+    repeats = warmed_repeats(per_call, repeats, max_call_s)
     times = []
     for _ in range(repeats):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -121,6 +150,7 @@ def time_cuda(
         "median_ms": statistics.median(times),
         "min_ms": min(times),
         "repeats": repeats,
+        "first_call_ms": first_call_s * 1e3,
         "peak_extra_bytes": int(peak),
     }
 
@@ -146,6 +176,10 @@ def method_call(
     from gpa_lib.attention.kernel.ops import phase2_fused
 
     gpa = {"pool": cfg.pool, "cell": cfg.cell, "topk": cfg.topk, "affinity": cfg.affinity}
+    if method == "phase1":
+        from gpa_lib.attention.selection import select_key_blocks_flat
+
+        return lambda: select_key_blocks_flat(q.detach(), k.detach(), problem)  # (B, h, K, k)
     if method == "cuda":
         sel5 = selection.unflatten(2, problem.cell_grid)  # (B, h, Hq/c, Wq/c, k)
         return lambda: phase2_fused(
@@ -202,23 +236,43 @@ def _flex_kernel_call(q, k, v, selection, problem):
     return lambda: flex(q_tok, k_tok, v_tok, block_mask=mask, scale=scale, kernel_options=options)
 
 
-def bench_one(method: str, pass_: str, cfg: KernelBenchConfig, side: int) -> dict[str, Any]:
-    """Time one method at one resolution for one pass; a failure is recorded, not raised."""
+def skip_reason(method: str, pass_: str, cfg: KernelBenchConfig, side: int) -> str | None:
+    """Why a (method, pass, side) is not measured at all (None: it is)."""
+    if method == "sdpa" and side > cfg.max_dense_side:
+        return f"dense attention at {side}^2 is beyond max_dense_side={cfg.max_dense_side}"
+    if method == "phase1" and pass_ == "fwd+bwd":
+        return (
+            "no backward: phase 1 selects without gradients; a training step pays its fwd time once"
+        )
+    return None
+
+
+def bench_one(
+    method: str,
+    pass_: str,
+    cfg: KernelBenchConfig,
+    side: int,
+    selection: torch.Tensor | None = None,
+) -> dict[str, Any]:
+    """Time one method at one resolution for one pass; a failure is recorded, not raised.
+
+    ``selection`` (B, h, K, k) is phase 1's answer for these inputs, computed here when not given.
+    """
     from gpa_lib.attention.problem import check_inputs
     from gpa_lib.attention.selection import select_key_blocks_flat
 
     record: dict[str, Any] = {"method": method, "pass": pass_, "side": side}
-    if method == "sdpa" and side > cfg.max_dense_side:
-        record["skipped"] = (
-            f"dense attention at {side}^2 is beyond max_dense_side={cfg.max_dense_side}"
-        )
+    reason = skip_reason(method, pass_, cfg, side)
+    if reason is not None:
+        record["skipped"] = reason
         return record
     backward = pass_ == "fwd+bwd"
     q, k, v = _inputs(cfg, side, requires_grad=backward)
     problem = check_inputs(
         q, k, v, pool=cfg.pool, cell=cfg.cell, topk=cfg.topk, affinity=cfg.affinity
     )
-    selection = select_key_blocks_flat(q.detach(), k.detach(), problem)  # (B, h, K, k)
+    if selection is None:
+        selection = select_key_blocks_flat(q.detach(), k.detach(), problem)  # (B, h, K, k)
     try:
         call = method_call(method, cfg, q, k, v, selection, problem)
         if backward:
@@ -269,14 +323,34 @@ def kernel_error(cfg: KernelBenchConfig, side: int) -> dict[str, float]:
     }
 
 
-def floors(cfg: KernelBenchConfig, side: int) -> dict[str, float]:
+def default_ceilings() -> dict[str, Any]:
+    """The stored H200 ceilings of :mod:`gpa_lib.attention.analysis.complexity`."""
+    from gpa_lib.attention.analysis.complexity import H200_BF16_FLOPS_PER_S, H200_BYTES_PER_S
+
+    return {
+        "source": "gpa_lib.attention.analysis.complexity (H200, measured 2026-10/11)",
+        "bf16_flops_per_s": H200_BF16_FLOPS_PER_S,
+        "bytes_per_s": H200_BYTES_PER_S,
+    }
+
+
+def floors(
+    cfg: KernelBenchConfig, side: int, ceilings: dict[str, Any] | None = None
+) -> dict[str, float]:
+    """Roofline floors of phase 2 at ``ceilings`` (``bf16_flops_per_s``, ``bytes_per_s``; default:
+    :func:`default_ceilings`)."""
     from gpa_lib.attention.analysis.complexity import phase2_floor
     from gpa_lib.bench.sizes import square_sizes
 
+    ceilings = ceilings or default_ceilings()
+    rates = {
+        "flops_per_s": float(ceilings["bf16_flops_per_s"]),
+        "bytes_per_s": float(ceilings["bytes_per_s"]),
+    }
     sizes = square_sizes(
         cfg, side, dtype_bytes=torch.tensor([], dtype=getattr(torch, cfg.dtype)).element_size()
     )
-    fwd, bwd = phase2_floor(sizes), phase2_floor(sizes, backward=True)
+    fwd, bwd = phase2_floor(sizes, **rates), phase2_floor(sizes, backward=True, **rates)
     return {
         "floor_fwd_ms": fwd.floor_s * 1e3,
         "floor_bwd_ms": bwd.floor_s * 1e3,
@@ -285,79 +359,93 @@ def floors(cfg: KernelBenchConfig, side: int) -> dict[str, float]:
     }
 
 
-def run_kernel_bench(cfg: KernelBenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run every (size, method, pass) of ``cfg`` on the current CUDA device; the result payload."""
-    records, checks = [], []
+def _selection(cfg: KernelBenchConfig, side: int) -> torch.Tensor:
+    """Phase 1's answer (B, h, K, k) for the benchmark inputs at ``side`` (the same for every method)."""
+    from gpa_lib.attention.problem import check_inputs
+    from gpa_lib.attention.selection import select_key_blocks_flat
+
+    q, k, v = _inputs(cfg, side, requires_grad=False)
+    problem = check_inputs(
+        q, k, v, pool=cfg.pool, cell=cfg.cell, topk=cfg.topk, affinity=cfg.affinity
+    )
+    return select_key_blocks_flat(q, k, problem)
+
+
+def run_kernel_bench(
+    cfg: KernelBenchConfig,
+    log: Callable[[str], None] = print,
+    *,
+    ceilings: dict[str, Any] | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    measure: Callable[..., dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Run every (method, size, pass) of ``cfg`` on the current CUDA device; the result payload.
+
+    Methods run in the order of ``cfg.methods``, each over all sizes and passes. ``ceilings``: the
+    rates of the floors (:func:`floors`). ``on_progress(payload)`` gets the payload so far, with
+    ``"complete": False``, after every measurement. ``measure`` stands in for :func:`bench_one`
+    (tests).
+    """
+    measure = measure or bench_one
+    ceilings = ceilings or default_ceilings()
+    started = time.perf_counter()
+    records: list[dict[str, Any]] = []
+    checks = []
     for side in cfg.sizes:
-        entry = {"side": side, **floors(cfg, side)}
+        entry = {"side": side, **floors(cfg, side, ceilings)}
         if "cuda" in cfg.methods:
             try:
                 entry.update(kernel_error(cfg, side))
             except Exception as err:  # noqa: BLE001
                 entry["error_check_failed"] = f"{type(err).__name__}: {err}"[:300]
         checks.append(entry)
-        for method in cfg.methods:
+
+    def payload(complete: bool, stopped: str | None = None) -> dict[str, Any]:
+        return {
+            "config": asdict(cfg),
+            "ceilings": ceilings,
+            "complete": complete,
+            "stopped": stopped,
+            "records": records,
+            "per_size": checks,
+            "summary": summarise(records, cfg, checks),
+        }
+
+    stopped = None
+    selections: dict[int, torch.Tensor] = {}
+    for method in cfg.methods:
+        for side in cfg.sizes:
             for pass_ in cfg.passes:
-                record = bench_one(method, pass_, cfg, side)
+                spent = time.perf_counter() - started
+                if cfg.time_budget_s is not None and spent > cfg.time_budget_s:
+                    stopped = stopped or (
+                        f"the time budget of {cfg.time_budget_s:.0f} s was spent at {method} "
+                        f"{side}^2 {pass_}"
+                    )
+                    record = {"method": method, "pass": pass_, "side": side}
+                    record["skipped"] = f"not started: {stopped}"
+                else:
+                    try:
+                        selection = None
+                        if measure is bench_one and skip_reason(method, pass_, cfg, side) is None:
+                            if side not in selections:
+                                selections[side] = _selection(cfg, side)
+                            selection = selections[side]
+                        record = measure(method, pass_, cfg, side, selection=selection)
+                    except Exception as err:  # noqa: BLE001 - inputs or phase 1 failing (memory)
+                        record = {"method": method, "pass": pass_, "side": side}
+                        record["skipped"] = f"{type(err).__name__}: {str(err)[:300]}"
+                        if torch.cuda.is_available():
+                            torch.cuda.empty_cache()
                 records.append(record)
                 shown = (
                     record.get("skipped")
                     or f"{record['median_ms']:.3f} ms, peak {record['peak_extra_bytes'] / 2**20:.0f} MiB"
                 )
                 log(f"{side:>5}^2 {method:<14} {pass_:<8} {shown}")
-    return {
-        "config": asdict(cfg),
-        "records": records,
-        "per_size": checks,
-        "summary": summarise(records, cfg),
-    }
-
-
-def summarise(records: list[dict[str, Any]], cfg: KernelBenchConfig) -> dict[str, Any]:
-    """The issue's targets: speed-ups over SDPA and FlexAttention at target_side, 1024^2 fwd+bwd time."""
-
-    def ms(method, pass_, side):
-        for r in records:
-            if (r["method"], r["pass"], r["side"]) == (method, pass_, side) and "median_ms" in r:
-                return r["median_ms"]
-        return None
-
-    summary: dict[str, Any] = {}
-    side = cfg.target_side
-    for pass_ in cfg.passes:
-        ours = ms("cuda", pass_, side)
-        for other in ("sdpa", "flex", "reference"):
-            theirs = ms(other, pass_, side)
-            if ours and theirs:
-                summary[f"speedup_vs_{other}_{pass_}_{side}"] = theirs / ours
-    for method in ("cuda", "cuda_gpa"):
-        t = ms(method, "fwd+bwd", 1024)
-        if t is not None:
-            summary[f"{method}_fwd_bwd_1024_ms"] = t
-    return summary
-
-
-def stored_kernel_results(
-    results_dir: str | Path | None = None,
-) -> tuple[list[str], list[dict[str, Any]]]:
-    """The stored GPU measurements: names of the ``kernel_bench_*.json`` files (quick runs left out)
-    and their records, each labelled with the ``device`` (GPU name) and ``date`` it was measured on."""
-    from gpa_lib.results import default_results_dir, read_result
-
-    folder = Path(results_dir) if results_dir is not None else default_results_dir()
-    names = sorted(
-        p.stem for p in folder.glob("kernel_bench_*.json") if not p.stem.endswith("_quick")
-    )
-    records = []
-    for name in names:
-        result = read_result(name, folder)
-        prov = result["provenance"]
-        gpu = prov.get("gpu") or prov["device"].get("gpu")
-        records += [
-            {"device": gpu, "date": prov["date"][:10], **record}
-            for record in result.get("records", [])
-        ]
-    return names, records
+                if on_progress is not None:
+                    on_progress(payload(complete=False, stopped=stopped))
+    return payload(complete=stopped is None, stopped=stopped)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -369,13 +457,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--repeats", type=int, help="timed calls per measurement (at least 20 for the book)"
     )
     parser.add_argument("--affinity", choices=("dot", "euclid"), help="affinity (default dot)")
+    parser.add_argument(
+        "--max-call-s",
+        type=float,
+        help="calls slower than this get fewer repeats (at least 3; default 10)",
+    )
+    parser.add_argument(
+        "--time-budget-s",
+        type=float,
+        help="start no measurement after this many seconds; the rest is recorded as skipped",
+    )
+    parser.add_argument(
+        "--machine-json",
+        help="a machine_*.json of python -m gpa_lib.bench machine: floors at its measured ceilings",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only, write no JSON")
+    parser.add_argument(
+        "--show", metavar="JSON", help="print the table of a stored result and exit (no GPU needed)"
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> KernelBenchConfig:
     cfg = PRESETS["quick" if args.quick else "full"]
     changes = {
-        name: getattr(args, name) for name in ("repeats", "affinity") if getattr(args, name, None)
+        name: getattr(args, name)
+        for name in ("repeats", "affinity", "max_call_s", "time_budget_s")
+        if getattr(args, name, None)
     }
     for name in ("sizes", "methods", "passes"):
         if getattr(args, name, None):
@@ -389,30 +496,44 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         parser = argparse.ArgumentParser(prog="python -m gpa_lib.bench kernel", description=__doc__)
         add_arguments(parser)
         args = parser.parse_args(args)
+    if args.show:
+        import json
+
+        print(format_table(json.loads(Path(args.show).read_text())))
+        return 0
     reason = gpu_unavailable_reason()
     if reason is not None:
         print(reason)
         return 1
-    cfg = config_from_args(args)
-    started = time.perf_counter()
-    payload = run_kernel_bench(cfg)
-    gpu = torch.cuda.get_device_name()
-    if args.no_write:
-        return 0
-    slug = re.sub(r"[^a-z0-9]+", "_", gpu.lower()).strip("_")
+    from gpa_lib.bench.machine import gpu_slug, read_ceilings, run_identity
     from gpa_lib.results import write_result
 
-    path = write_result(
-        f"kernel_bench_{slug}{'_quick' if args.quick else ''}",
-        payload,
-        profile="quick" if args.quick else "full",
-        wall_time_s=time.perf_counter() - started,
-        driver=driver_version(),
-        gpu=gpu,
-        gpu_capability=".".join(map(str, torch.cuda.get_device_capability())),
-        cuda_runtime=torch.version.cuda,
-    )
-    print(f"wrote {path}")
+    cfg = config_from_args(args)
+    ceilings = read_ceilings(args.machine_json) if args.machine_json else None
+    started = time.perf_counter()
+    gpu = torch.cuda.get_device_name()
+    extra = {
+        "driver": driver_version(),
+        "gpu": gpu,
+        "gpu_capability": ".".join(map(str, torch.cuda.get_device_capability())),
+        "cuda_runtime": torch.version.cuda,
+        **run_identity(),
+    }
+    name = f"kernel_bench_{gpu_slug(gpu)}{'_quick' if args.quick else ''}"
+
+    def write(payload: dict[str, Any]) -> Path:
+        return write_result(
+            name,
+            payload,
+            profile="quick" if args.quick else "full",
+            wall_time_s=time.perf_counter() - started,
+            **extra,
+        )
+
+    payload = run_kernel_bench(cfg, ceilings=ceilings, on_progress=None if args.no_write else write)
+    if not args.no_write:
+        print(f"wrote {write(payload)}")
+    print(format_table(payload))
     return 0
 
 

@@ -1,0 +1,148 @@
+"""Reading and reporting kernel-benchmark results: no GPU needed.
+
+:func:`summarise` states the issue's targets from a run's records, :func:`format_table` prints a
+payload as a short table (``python -m gpa_lib.bench kernel --show JSON``), and
+:func:`stored_kernel_results` reads the stored ``kernel_bench_*.json`` files for the chapters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def summarise(
+    records: list[dict[str, Any]],
+    cfg: Any,  # a KernelBenchConfig: passes, sizes, target_side
+    per_size: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The issue's targets: speed-ups over SDPA and FlexAttention at target_side, 1024^2 fwd+bwd time;
+    phase 1 against phase 2 at every size, and phase 2 over its floor where ``per_size`` has floors."""
+
+    def ms(method, pass_, side):
+        for r in records:
+            if (r["method"], r["pass"], r["side"]) == (method, pass_, side) and "median_ms" in r:
+                return r["median_ms"]
+        return None
+
+    summary: dict[str, Any] = {}
+    side = cfg.target_side
+    for pass_ in cfg.passes:
+        ours = ms("cuda", pass_, side)
+        for other in ("sdpa", "flex", "reference"):
+            theirs = ms(other, pass_, side)
+            if ours and theirs:
+                summary[f"speedup_vs_{other}_{pass_}_{side}"] = theirs / ours
+    for method in ("cuda", "cuda_gpa"):
+        t = ms(method, "fwd+bwd", 1024)
+        if t is not None:
+            summary[f"{method}_fwd_bwd_1024_ms"] = t
+    for side in cfg.sizes:
+        phase1, phase2 = ms("phase1", "fwd", side), ms("cuda", "fwd", side)
+        if phase1 is not None and phase2:
+            summary[f"phase1_over_phase2_fwd_{side}"] = phase1 / phase2
+    floors_by_side = {entry["side"]: entry for entry in per_size or []}
+    for side, entry in floors_by_side.items():
+        for pass_, key in (("fwd", "floor_fwd_ms"), ("fwd+bwd", "floor_fwd_bwd_ms")):
+            t = ms("cuda", pass_, side)
+            if t is not None and entry.get(key):
+                summary[f"phase2_over_floor_{pass_}_{side}"] = t / entry[key]
+    return summary
+
+
+#: The issue's targets on an H200: summary key, comparison, bound.
+TARGETS = (
+    ("speedup_vs_sdpa_fwd_256", ">=", 25.0),
+    ("speedup_vs_sdpa_fwd+bwd_256", ">=", 25.0),
+    ("speedup_vs_flex_fwd_256", ">=", 1.5),
+    ("speedup_vs_flex_fwd+bwd_256", ">=", 1.5),
+    ("phase2_over_floor_fwd_256", "<=", 2.0),
+    ("phase2_over_floor_fwd+bwd_256", "<=", 2.0),
+    ("cuda_fwd_bwd_1024_ms", "<", 50.0),
+    ("cuda_gpa_fwd_bwd_1024_ms", "<", 50.0),
+)
+
+
+def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of :data:`TARGETS` with its measured value and whether it is met (None: not measured)."""
+    checks = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
+    rows = []
+    for key, op, bound in TARGETS:
+        value = summary.get(key)
+        met = None if value is None else bool(checks[op](value, bound))
+        rows.append({"key": key, "target": f"{op} {bound:g}", "value": value, "met": met})
+    return rows
+
+
+def format_table(payload: dict[str, Any]) -> str:
+    """A short text table of a kernel-bench payload: one row per (size, method), ms per pass."""
+    rows: dict[tuple[int, str], dict[str, str]] = {}
+    for r in payload["records"]:
+        row = rows.setdefault((r["side"], r["method"]), {})
+        if "median_ms" in r:
+            row[r["pass"]] = f"{r['median_ms']:.3f} ({r['repeats']})"
+            peak = max(float(row.get("peak", 0.0)), r["peak_extra_bytes"] / 2**20)
+            row["peak"] = f"{peak:.0f}"
+        else:
+            row[r["pass"]] = "-"
+            row.setdefault("note", r.get("skipped", "")[:48])
+    lines = [
+        f"{'grid':>6} {'method':<14} {'fwd ms (n)':>14} {'fwd+bwd ms (n)':>16} {'MiB':>7}  note"
+    ]
+    order = {}  # methods in the order they ran
+    for r in payload["records"]:
+        order.setdefault(r["method"], len(order))
+    for (side, method), row in sorted(
+        rows.items(), key=lambda x: (x[0][0], order.get(x[0][1], 99))
+    ):
+        lines.append(
+            f"{side:>5}² {method:<14} {row.get('fwd', ''):>14} {row.get('fwd+bwd', ''):>16} "
+            f"{row.get('peak', ''):>7}  {row.get('note', '')}"
+        )
+    for entry in payload.get("per_size", []):
+        error = entry.get("max_abs_err_kernel")
+        same = entry.get("max_abs_err_reference_same_dtype")
+        check = (
+            f"max|err| kernel {error:.2e}, same-dtype reference {same:.2e}"
+            if error is not None
+            else entry.get("error_check_failed", "no error check")[:100]
+        )
+        lines.append(
+            f"{entry['side']:>5}² floor fwd {entry['floor_fwd_ms']:.3f} ms, fwd+bwd "
+            f"{entry['floor_fwd_bwd_ms']:.3f} ms ({entry['bound_fwd']}-bound); {check}"
+        )
+    summary = payload.get("summary", {})
+    shown = {t["key"] for t in targets(summary)}
+    for key, value in summary.items():
+        if key not in shown:
+            lines.append(f"  {key} = {value:.3g}")
+    for t in targets(summary):
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
+        value = "-" if t["value"] is None else f"{t['value']:.3g}"
+        lines.append(f"  target {t['key']} {t['target']}: {value} ({verdict})")
+    state = "complete" if payload.get("complete", True) else f"INCOMPLETE: {payload.get('stopped')}"
+    lines.append(f"kernel bench: {len(payload['records'])} records, {state}")
+    return "\n".join(lines)
+
+
+def stored_kernel_results(
+    results_dir: str | Path | None = None,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The stored GPU measurements: names of the ``kernel_bench_*.json`` files (quick runs left out)
+    and their records, each labelled with the ``device`` (GPU name) and ``date`` it was measured on."""
+    from gpa_lib.results import default_results_dir, read_result
+
+    folder = Path(results_dir) if results_dir is not None else default_results_dir()
+    names = sorted(
+        p.stem for p in folder.glob("kernel_bench_*.json") if not p.stem.endswith("_quick")
+    )
+    records = []
+    for name in names:
+        result = read_result(name, folder)
+        prov = result["provenance"]
+        gpu = prov.get("gpu") or prov["device"].get("gpu")
+        records += [
+            {"device": gpu, "date": prov["date"][:10], **record}
+            for record in result.get("records", [])
+        ]
+    return names, records

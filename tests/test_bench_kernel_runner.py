@@ -1,0 +1,183 @@
+"""The kernel benchmark's runner on any machine: order, time budget, partial writes, phase 1, floors.
+
+The measurements themselves need a GPU; here a stand-in for ``bench_one`` records what is asked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import torch
+
+from gpa_lib.attention.problem import check_inputs
+from gpa_lib.attention.selection import select_key_blocks_flat
+from gpa_lib.bench import kernel as kernel_bench
+
+
+def fake_measure(asked):
+    def measure(method, pass_, cfg, side, selection=None):
+        asked.append((method, side, pass_))
+        reason = kernel_bench.skip_reason(method, pass_, cfg, side)
+        if reason:
+            return {"method": method, "pass": pass_, "side": side, "skipped": reason}
+        return {
+            "method": method,
+            "pass": pass_,
+            "side": side,
+            "median_ms": {"cuda": 1.0, "phase1": 4.0, "sdpa": 30.0}.get(method, 2.0),
+            "repeats": 20,
+            "peak_extra_bytes": 2**20,
+        }
+
+    return measure
+
+
+def small_config(**changes):
+    cfg = dataclasses.replace(kernel_bench.PRESETS["full"], sizes=(256, 512), **changes)
+    return cfg
+
+
+def test_the_kernel_runs_first_over_all_sizes():
+    asked = []
+    payload = kernel_bench.run_kernel_bench(
+        small_config(), log=lambda line: None, measure=fake_measure(asked)
+    )
+    methods = [m for m, _, _ in asked]
+    assert methods[:4] == ["cuda"] * 4 and methods[4:8] == ["phase1"] * 4
+    assert methods.index("sdpa") > methods.index("cuda_gpa")
+    assert payload["complete"] is True and payload["stopped"] is None
+    assert len(payload["records"]) == len(kernel_bench.METHODS) * 2 * 2
+
+
+def test_phase1_is_forward_only_and_compared_with_phase2():
+    asked = []
+    payload = kernel_bench.run_kernel_bench(
+        small_config(), log=lambda line: None, measure=fake_measure(asked)
+    )
+    phase1 = [r for r in payload["records"] if r["method"] == "phase1"]
+    assert {r["pass"] for r in phase1 if "median_ms" in r} == {"fwd"}
+    assert all("no backward" in r["skipped"] for r in phase1 if r["pass"] == "fwd+bwd")
+    summary = payload["summary"]
+    assert summary["phase1_over_phase2_fwd_256"] == 4.0
+    floor = payload["per_size"][0]["floor_fwd_ms"]
+    assert summary["phase2_over_floor_fwd_256"] == 1.0 / floor
+
+
+def test_a_spent_budget_records_the_rest_as_skipped_and_every_step_is_reported():
+    asked, progress = [], []
+    cfg = small_config(time_budget_s=0.0)
+    payload = kernel_bench.run_kernel_bench(
+        cfg, log=lambda line: None, on_progress=progress.append, measure=fake_measure(asked)
+    )
+    assert asked == []  # a budget of 0 s starts nothing
+    assert payload["complete"] is False and "time budget of 0 s" in payload["stopped"]
+    assert all(r["skipped"].startswith("not started") for r in payload["records"])
+    assert len(progress) == len(payload["records"])
+    assert all(p["complete"] is False for p in progress)
+
+
+def test_floors_follow_the_given_ceilings():
+    cfg = small_config()
+    default = kernel_bench.floors(cfg, 256)
+    ceilings = {"bf16_flops_per_s": 395e12, "bytes_per_s": 2.15e12}  # half of the stored H200 ones
+    halved = kernel_bench.floors(cfg, 256, ceilings)
+    assert abs(halved["floor_fwd_ms"] / default["floor_fwd_ms"] - 2.0) < 1e-9
+    payload = kernel_bench.run_kernel_bench(
+        cfg, log=lambda line: None, ceilings=ceilings, measure=fake_measure([])
+    )
+    assert payload["ceilings"] == ceilings
+
+
+def test_warm_repeats_shrink_only_for_slow_calls():
+    assert kernel_bench.warmed_repeats(0.001, 20, 0.5) == 20
+    assert kernel_bench.warmed_repeats(1.0, 20, 0.5) == 10  # 20 calls of 0.5 s
+    assert kernel_bench.warmed_repeats(30.0, 20, 0.5) == 3
+
+
+def test_phase1_call_is_the_shared_selection():
+    q, k, v = (torch.randn(1, 2, 16, 16, 8) for _ in range(3))  # (B, h, H, W, D)
+    cfg = dataclasses.replace(kernel_bench.PRESETS["quick"], heads=2, head_dim=8, topk=2)
+    problem = check_inputs(q, k, v, pool=4, cell=8, topk=2, affinity="dot")
+    selection = select_key_blocks_flat(q, k, problem)  # (B, h, K, k)
+    call = kernel_bench.method_call("phase1", cfg, q, k, v, None, problem)
+    assert torch.equal(call(), selection)
+
+
+def test_the_table_shows_every_record_and_the_state(tmp_path, capsys):
+    payload = kernel_bench.run_kernel_bench(
+        small_config(), log=lambda line: None, measure=fake_measure([])
+    )
+    table = kernel_bench.format_table(payload)
+    assert "  256² cuda" in table and "no backward" in table
+    assert table.splitlines()[-1].startswith("kernel bench: 32 records, complete")
+    path = tmp_path / "kernel_bench_test.json"
+    path.write_text(json.dumps(payload))
+    assert kernel_bench.main(["--show", str(path)]) == 0  # no GPU needed
+    assert capsys.readouterr().out == table + "\n"
+
+
+def test_cli_options_reach_the_config():
+    parser = __import__("argparse").ArgumentParser()
+    kernel_bench.add_arguments(parser)
+    args = parser.parse_args(["--max-call-s", "0.5", "--time-budget-s", "200", "--sizes", "256"])
+    cfg = kernel_bench.config_from_args(args)
+    assert (cfg.max_call_s, cfg.time_budget_s, cfg.sizes) == (0.5, 200.0, (256,))
+
+
+def test_bench_one_runs_each_torch_method_on_the_cpu(monkeypatch):
+    """The real measurement calls at a tiny size, with the inputs and the timer moved to the CPU."""
+
+    def cpu_inputs(cfg, side, requires_grad):
+        generator = torch.Generator().manual_seed(cfg.seed + side)
+        shape = (cfg.batch, cfg.heads, side, side, cfg.head_dim)
+        return [
+            torch.randn(shape, generator=generator).requires_grad_(requires_grad) for _ in range(3)
+        ]  # q, k, v: (B, h, H, W, D)
+
+    def cpu_timer(fn, warmup, repeats, max_call_s):
+        for _ in range(2):
+            fn()
+        return {"median_ms": 1.0, "min_ms": 1.0, "repeats": 2, "peak_extra_bytes": 0}
+
+    monkeypatch.setattr(kernel_bench, "_inputs", cpu_inputs)
+    monkeypatch.setattr(kernel_bench, "time_cuda", cpu_timer)
+    cfg = dataclasses.replace(
+        kernel_bench.PRESETS["quick"], sizes=(32,), heads=2, head_dim=16, topk=2, dtype="float32"
+    )
+    for method, pass_ in [
+        ("cuda", "fwd"),  # the custom op's CPU path
+        ("phase1", "fwd"),
+        ("reference", "fwd"),
+        ("reference", "fwd+bwd"),
+        ("reference_gpa", "fwd+bwd"),
+    ]:
+        record = kernel_bench.bench_one(method, pass_, cfg, 32)
+        assert record.get("median_ms") == 1.0, record
+    assert "no backward" in kernel_bench.bench_one("phase1", "fwd+bwd", cfg, 32)["skipped"]
+    # The cuda backend refuses a CPU problem: the failure is recorded, not raised.
+    assert "skipped" in kernel_bench.bench_one("cuda_gpa", "fwd", cfg, 32)
+
+
+def test_targets_say_met_not_met_or_not_measured():
+    from gpa_lib.bench.kernel_results import targets
+
+    rows = {
+        t["key"]: t
+        for t in targets({"speedup_vs_sdpa_fwd_256": 30.0, "cuda_fwd_bwd_1024_ms": 60.0})
+    }
+    assert rows["speedup_vs_sdpa_fwd_256"]["met"] is True
+    assert rows["cuda_fwd_bwd_1024_ms"]["met"] is False
+    assert rows["speedup_vs_flex_fwd_256"]["met"] is None
+
+
+def test_a_measurement_that_raises_is_recorded_and_the_run_goes_on():
+    def measure(method, pass_, cfg, side, selection=None):
+        if method == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 3 GiB")
+        return {"method": method, "pass": pass_, "side": side, "skipped": "stand-in"}
+
+    payload = kernel_bench.run_kernel_bench(small_config(), log=lambda line: None, measure=measure)
+    cuda = [r for r in payload["records"] if r["method"] == "cuda"]
+    assert len(cuda) == 4 and all("OutOfMemoryError" in r["skipped"] for r in cuda)
+    assert len(payload["records"]) == 32 and payload["complete"] is True
