@@ -194,8 +194,19 @@ def write_result(
     return atomic_write_json(folder / f"{name}.json", document)
 
 
+def result_exists(name: str, results_dir: str | os.PathLike | None = None) -> bool:
+    """Whether the stored result ``<name>.json`` exists (a benchmark a chapter renders may not have run)."""
+    folder = Path(results_dir) if results_dir is not None else RESULTS_DIR
+    return (folder / f"{name}.json").exists()
+
+
 def read_result(name: str, results_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    folder = Path(results_dir) if results_dir is not None else default_results_dir()
+    """The stored result ``<name>.json``, by default from the committed ``data/results``.
+
+    The one reader of results JSON. ``$GPA_LIB_RESULTS_DIR`` redirects writes only: a chapter run by
+    the book runner writes into a private folder but renders the committed benchmark results.
+    """
+    folder = Path(results_dir) if results_dir is not None else RESULTS_DIR
     path = folder / f"{name}.json"
     if not path.exists():
         raise FileNotFoundError(

@@ -10,10 +10,12 @@ Layout:
   (phase 1), ``scores`` (the two affinities as scale and key bias), ``exact`` (fused and materialised
   exact attention), ``synthetic`` (textured test images and features);
 - ``backends/``: ``base`` (the interface and errors), ``registry`` (``register_backend`` with a
-  priority, the automatic choice), and ``cuda``, ``flex``, ``reference``, ``recompute``, ``masked``;
-- ``kernel/``: the fused CUDA kernel: ``build`` (the one ``load_inline`` door), ``ops`` (custom ops),
-  ``reference_math`` (the kernel's math in torch), ``emulation`` (the CUDA source run on the CPU),
-  ``check`` (nvcc compile check), ``evidence`` (FlashAttention's tolerance rule), ``csrc/``;
+  priority, the automatic choice), and ``cuda``, ``cpu``, ``flex``, ``reference``, ``recompute``,
+  ``masked``;
+- ``kernel/``: the compiled kernels. CUDA: ``build`` (the one ``load_inline`` door), ``ops`` (custom
+  ops), ``reference_math`` (the kernel's math in torch), ``emulation`` (the CUDA source run on the
+  CPU), ``check`` (nvcc compile check), ``evidence`` (FlashAttention's tolerance rule), ``csrc/``.
+  CPU: ``cpu`` (g++ build, ctypes call, autograd) and ``csrc_cpu/``;
 - ``analysis/``: ``complexity`` (FLOPs, bytes, peak memory, roofline floors), ``measure`` (peak
   memory, timing), ``diagnostics`` (kept attention mass, output error), ``figures``.
 

@@ -56,8 +56,8 @@ def gpa_attention(
         topk: key blocks kept per cell, 1 to (Hk/pool)*(Wk/pool); every query sees topk*pool^2 keys.
         affinity: ``"dot"`` (q·k/√D) or ``"euclid"`` (−‖q−k‖²/√D).
         backend: ``None`` (the best that can run, see :func:`explain_backends`) or a registered
-            name (:func:`~gpa_lib.attention.backends.backend_names`: built in ``"cuda"``, ``"flex"``,
-            ``"reference"``, ``"recompute"`` (least training memory), ``"masked"`` (the slow
+            name (:func:`~gpa_lib.attention.backends.backend_names`: built in ``"cuda"``, ``"cpu"``,
+            ``"flex"``, ``"reference"``, ``"recompute"`` (least training memory), ``"masked"`` (the slow
             exact oracle)); a forced backend that cannot run the inputs raises
             :class:`~gpa_lib.attention.backends.BackendUnavailableError`.
         return_selection: also return the selected blocks.

@@ -130,9 +130,9 @@ def stored_kernel_results(
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """The stored GPU measurements: names of the ``kernel_bench_*.json`` files (quick runs left out)
     and their records, each labelled with the ``device`` (GPU name) and ``date`` it was measured on."""
-    from gpa_lib.results import default_results_dir, read_result
+    from gpa_lib.results import RESULTS_DIR, read_result
 
-    folder = Path(results_dir) if results_dir is not None else default_results_dir()
+    folder = Path(results_dir) if results_dir is not None else RESULTS_DIR
     names = sorted(
         p.stem for p in folder.glob("kernel_bench_*.json") if not p.stem.endswith("_quick")
     )

@@ -312,9 +312,9 @@ def read_ceilings(path: str | os.PathLike) -> dict[str, Any]:
 
 def stored_machines(results_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """:func:`read_ceilings` of every ``machine_*.json`` in the results folder, by file name."""
-    from gpa_lib.results import default_results_dir
+    from gpa_lib.results import RESULTS_DIR
 
-    folder = Path(results_dir) if results_dir is not None else default_results_dir()
+    folder = Path(results_dir) if results_dir is not None else RESULTS_DIR
     return [read_ceilings(p) for p in sorted(folder.glob("machine_*.json"))]
 
 

@@ -10,7 +10,9 @@ Their layer's defaults fix the settings: ``SHIERARCHY=64`` pools the query map t
 
 For each square grid it records the largest absolute difference of the outputs (a different selection
 shows up as a difference of order one), the median time of each (after a warm-up call, whose time is kept as
-``first_call_s``), and the time ratio. Their code is imported from ``DIR/GPA_module.py`` at run time;
+``first_call_s``), and the time ratio; once per run, this CPU's matrix-multiply rate and copy
+bandwidth (:func:`~gpa_lib.attention.analysis.measure.calibrate_cpu`), against which the chapter
+draws the floor. Their code is imported from ``DIR/GPA_module.py`` at run time;
 none of it is part of this project. JSON with provenance goes to ``data/results/official_gpa.json``.
 """
 
@@ -27,10 +29,10 @@ from typing import Any
 import torch
 
 from gpa_lib.attention import auto_backend, gpa_attention
-from gpa_lib.attention.analysis.measure import median_time
+from gpa_lib.attention.analysis.measure import calibrate_cpu, median_time
 
-#: Our methods: the automatic choice and the two pure-torch backends.
-METHODS = ("auto", "reference", "recompute")
+#: Our methods: the automatic choice, the fused CPU kernel and the two pure-torch backends.
+METHODS = ("auto", "cpu", "reference", "recompute")
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ def compare_one(authors: ModuleType, cfg: OfficialBenchConfig, side: int) -> dic
 
 
 def run_official_bench(authors: ModuleType, cfg: OfficialBenchConfig, log=print) -> dict[str, Any]:
+    """Every size of ``cfg``, plus this CPU's measured matmul rate and copy bandwidth (the floor)."""
+    machine = calibrate_cpu(size=1024)
     records = []
     for side in cfg.sizes:
         record = compare_one(authors, cfg, side)
@@ -125,7 +129,7 @@ def run_official_bench(authors: ModuleType, cfg: OfficialBenchConfig, log=print)
                 f"max diff {record[f'{method}_max_abs_diff']:.1e})"
             )
         log(line)
-    return {"config": asdict(cfg), "records": records}
+    return {"config": asdict(cfg), "machine": machine, "records": records}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
