@@ -212,4 +212,28 @@ def read_result(name: str, results_dir: str | os.PathLike | None = None) -> dict
         raise FileNotFoundError(
             f"no result {name!r} at {path}; run the script or notebook that writes it"
         )
-    return json.loads(path.read_text())
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ValueError(
+            f"result file {path} is empty; rerun the script or notebook that writes it"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"result file {path} is not UTF-8 (byte {err.start}): {err.reason}"
+        ) from None
+    if text.startswith("\ufeff"):
+        raise ValueError(
+            f"result file {path} starts with a UTF-8 byte-order mark; write it without one"
+        )
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"result file {path} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}); "
+            "it may have been cut off: rerun the script or notebook that writes it"
+        ) from None
+    if not isinstance(document, dict) or "provenance" not in document:
+        raise ValueError(f"result file {path} holds no result object with a 'provenance' block")
+    return document

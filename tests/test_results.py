@@ -54,3 +54,21 @@ def test_write_result_is_readable_json_with_provenance(tmp_path: Path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert read_result("thing", results_dir=tmp_path)["value"] == 1.5
     assert [p.name for p in tmp_path.iterdir()] == ["thing.json"]  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "is empty"),
+        (b'{"value": 1.5, "provenance": {"com', r"not valid JSON \(line 1, column"),
+        (b'\xef\xbb\xbf{"provenance": {}}', "byte-order mark"),
+        (b'{"name": "\xff\xfe"}', r"not UTF-8 \(byte 10\)"),
+        (b"[1, 2, 3]", "no result object with a 'provenance' block"),
+    ],
+    ids=["empty", "cut", "bom", "not-utf8", "not-a-result"],
+)
+def test_a_hostile_result_file_is_named(tmp_path, content, message):
+    (tmp_path / "thing.json").write_bytes(content)
+    with pytest.raises(ValueError, match=message) as caught:
+        read_result("thing", results_dir=tmp_path)
+    assert str(tmp_path / "thing.json") in str(caught.value)
