@@ -217,3 +217,65 @@ def test_bad_arguments(tmp_path):
         ds[5]
     with pytest.raises(TypeError, match="index"):
         ds["a.jpg"]
+
+
+# --- hostile files (issue 17): each is one ValueError naming the file (and line where there is one)
+
+
+def test_an_empty_annotation_file(tmp_path):
+    _write_layout(tmp_path)
+    (tmp_path / "fasion-resize-annotation-test.csv").write_bytes(b"")
+    with pytest.raises(
+        ValueError, match=r"annotation-test\.csv:1: expected the header .* an empty"
+    ):
+        DeepFashionPairs(tmp_path)
+
+
+def test_a_row_cut_in_the_middle(tmp_path):
+    rows = [_row("a.jpg", *_keypoints(0)), _row("b.jpg", *_keypoints(1)), "c.png: [1, 2, 3"]
+    _write_layout(tmp_path, rows=rows)
+    with pytest.raises(
+        ValueError, match=r"annotation-test\.csv:4: expected 3 ':'-separated fields"
+    ):
+        DeepFashionPairs(tmp_path)
+
+
+def test_a_wrong_delimiter_in_the_annotations(tmp_path):
+    _write_layout(tmp_path)
+    path = tmp_path / "fasion-resize-annotation-test.csv"
+    path.write_text(path.read_text().replace(":", ";"))
+    with pytest.raises(ValueError, match=r"annotation-test\.csv:1: expected the header"):
+        DeepFashionPairs(tmp_path)
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path):
+    _write_layout(tmp_path)
+    for name in ("fasion-resize-annotation-test.csv", "fasion-resize-pairs-test.csv"):
+        path = tmp_path / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert len(DeepFashionPairs(tmp_path, size=(HEIGHT, WIDTH))) == 2
+
+
+def test_bytes_that_are_not_utf8(tmp_path):
+    _write_layout(tmp_path)
+    path = tmp_path / "fasion-resize-pairs-test.csv"
+    path.write_bytes(b"from,to\na.jpg,c.png\nb\xff.jpg,a.jpg\n")
+    with pytest.raises(ValueError, match=r"pairs-test\.csv:3: not UTF-8 text \(byte 21"):
+        DeepFashionPairs(tmp_path)
+
+
+def test_a_duplicated_header(tmp_path):
+    _write_layout(tmp_path, pairs=["from,to", "a.jpg,c.png"])
+    with pytest.raises(ValueError, match=r"pairs-test\.csv:2: image 'from' has no row"):
+        DeepFashionPairs(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"\xff\xd8\xff\xe0 not really a jpeg"], ids=["empty", "corrupt"]
+)
+def test_an_empty_or_corrupt_image_is_named_when_read(tmp_path, content):
+    _write_layout(tmp_path)
+    (tmp_path / "test" / "c.png").write_bytes(content)
+    ds = DeepFashionPairs(tmp_path, size=(HEIGHT, WIDTH))
+    with pytest.raises(ValueError, match=r"c\.png: cannot be read as an image"):
+        ds[0]  # a.jpg -> c.png

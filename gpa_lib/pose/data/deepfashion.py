@@ -8,9 +8,11 @@ The layout PATN, GFLA and the GPA authors use (https://github.com/tengteng95/Pos
                                                 a.jpg,b.jpg
     root/{split}/img.jpg                        the images, 256x176 in the "resize" release
 
-The files are checked when the dataset is built: a malformed row, an image that is not on disk, a
-pair naming an image that has no annotation, a duplicate name, all raise a ``ValueError`` naming the
-file and line. Nothing is skipped silently. See ``data/deepfashion.md``.
+The files are checked when the dataset is built: a malformed or cut-off row, a file that is not UTF-8,
+a wrong delimiter or header, an image that is not on disk, a pair naming an image that has no
+annotation, a duplicate name, all raise a ``ValueError`` naming the file and line; an image file
+that is empty or corrupt raises one naming the image when it is read. A UTF-8 byte-order mark before
+the header is accepted. Nothing is skipped silently. See ``data/deepfashion.md``.
 """
 
 from __future__ import annotations
@@ -45,7 +47,15 @@ def _read_lines(path: Path) -> list[str]:
         raise FileNotFoundError(
             f"{path} not found: the Pose-Transfer layout needs it (see data/deepfashion.md)"
         )
-    return path.read_text(encoding="utf-8").splitlines()
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}:{line}: not UTF-8 text (byte {err.start}: {err.reason})"
+        ) from None
+    return text.splitlines()
 
 
 def _check_header(path: Path, lines: list[str], expected: str) -> None:
@@ -138,8 +148,13 @@ def load_image(
         from PIL import Image
     except ImportError as err:  # pragma: no cover - PIL ships with matplotlib
         raise ImportError("reading DeepFashion images needs Pillow: pip install pillow") from err
-    with Image.open(path) as handle:
-        image = handle.convert("RGB")
+    try:
+        with Image.open(path) as handle:
+            image = handle.convert("RGB")
+    except (OSError, SyntaxError, ValueError) as err:  # Pillow's errors for empty or corrupt files
+        raise ValueError(
+            f"{path}: cannot be read as an image ({type(err).__name__}: {err})"
+        ) from None
     original = (image.height, image.width)
     if original != size:
         image = image.resize((size[1], size[0]), Image.BILINEAR)
