@@ -226,7 +226,7 @@ def test_an_empty_annotation_file(tmp_path):
     _write_layout(tmp_path)
     (tmp_path / "fasion-resize-annotation-test.csv").write_bytes(b"")
     with pytest.raises(
-        ValueError, match=r"annotation-test\.csv:1: expected the header .* an empty"
+        ValueError, match=r"annotation-test\.csv:1: expected the header .* found .an empty file."
     ):
         DeepFashionPairs(tmp_path)
 
