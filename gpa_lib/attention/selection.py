@@ -37,8 +37,9 @@ def phase1_chunk_cells(
     return max(1, min(n_cells, chunk_elements // per_cell))
 
 
-def _low_resolution(q: torch.Tensor, k: torch.Tensor, pool: int, cell: int):
-    """Pooled queries grouped by cell and pooled keys, in at least float32."""
+def low_resolution(q: torch.Tensor, k: torch.Tensor, pool: int, cell: int):
+    """Pooled queries grouped by cell and pooled keys, in at least float32:
+    (B, h, K, (cell/pool)^2, D) and (B, h, Nb, D)."""
     work = torch.promote_types(q.dtype, torch.float32)
     q_low = avg_pool_grid(q.to(work), pool)  # (B, h, Hq/p, Wq/p, D)
     q_low_cells = to_cells(q_low, cell // pool)  # (B, h, K, r, D) with r = (cell/pool)^2
@@ -95,7 +96,7 @@ def cell_block_scores(
     """
     problem = check_inputs(q, k, k, pool=pool, cell=cell, topk=1, affinity=affinity)
     with torch.no_grad():
-        q_low_cells, k_low = _low_resolution(q, k, pool, cell)
+        q_low_cells, k_low = low_resolution(q, k, pool, cell)
         bias = key_bias(k_low, affinity)  # (B, h, Nb) or None
         scores = _mean_probabilities(q_low_cells, k_low, affinity, bias)  # (B, h, K, Nb)
     return scores.unflatten(2, problem.cell_grid)  # (B, h, Hq/c, Wq/c, Nb)
@@ -130,7 +131,7 @@ def select_key_blocks_flat(
     K, Nb = problem.n_cells, problem.n_key_blocks
     with torch.no_grad():
         # q_low_cells (B, h, K, r, D) with r = (cell/pool)^2, k_low (B, h, Nb, D)
-        q_low_cells, k_low = _low_resolution(q, k, problem.pool, problem.cell)
+        q_low_cells, k_low = low_resolution(q, k, problem.pool, problem.cell)
         bias = key_bias(k_low, problem.affinity)  # (B, h, Nb) or None
         chunk = phase1_chunk_cells(B, h, K, problem.low_queries_per_cell, Nb, chunk_elements)
         selection = torch.empty(B, h, K, topk, dtype=torch.long, device=q.device)  # (B, h, K, k)

@@ -191,26 +191,34 @@ def gpa_cost(s: AttentionSizes) -> Cost:
 
 
 def cpu_kernel_cost(s: AttentionSizes, *, threads: int | None = None) -> Cost:
-    """Both phases of the ``"cpu"`` backend in inference: phase 1 as the reference runs it, phase 2 in
-    the fused kernel, whose per-thread workspace (a cell's queries, gathered keys and values, scores)
-    is all it allocates besides the output and the log-sum-exp (``threads``: torch's default)."""
+    """Both phases of the ``"cpu"`` backend in inference, both in the fused kernel.
+
+    Phase 1: the pooled grids, the transposed pooled keys and a per-thread workspace of one cell's
+    (cell/pool)^2 x Nb scores; phase 2: a per-thread workspace of one cell's queries, gathered keys,
+    values and scores, the output and the log-sum-exp. Scores never leave the cache, so the bytes
+    moved are the inputs, the gathered copies and the outputs (``threads``: torch's default).
+    """
     e, D, Dv = s.dtype_bytes, s.head_dim, s.dv
-    n, m = s.cell**2, s.keys_per_query
-    entries = s.bh * s.n_queries * m
-    flops = (
-        2 * entries * (D + Dv)
-        + SOFTMAX_FLOPS * entries
-        + (entries if s.affinity == "euclid" else 0)
-    )
-    gathered = s.bh * s.n_cells * m * (D + Dv + 1) * e  # keys, values, bias copied per cell
-    out = s.bh * s.n_queries * Dv * e
-    bytes_moved = s.bh * s.n_queries * D * e + gathered + out + s.bh * s.n_queries * e
+    n, m, r, Nb = s.cell**2, s.keys_per_query, s.low_queries_per_cell, s.n_key_blocks
     threads = torch.get_num_threads() if threads is None else threads
-    workspace = threads * (n * D + D * m + m * Dv + m + n * m + n * Dv + n) * e
-    bias = s.bh * s.n_keys * e if s.affinity == "euclid" else 0
+    euclid = s.affinity == "euclid"
+    # phase 1
+    q_low, k_low = s.bh * s.n_low_queries * D * e, s.bh * Nb * D * e
+    workspace1 = threads * ((r + 1) * Nb * e + Nb * 4)  # scores and mean; int32 order
+    bias1 = s.bh * Nb * e if euclid else 0
+    held1 = q_low + 2 * k_low + bias1 + selection_bytes(s) + workspace1
     p1 = phase1_cost(s)
-    phase2_peak = selection_bytes(s) + bias + out + s.bh * s.n_queries * e + workspace
-    return Cost(p1.flops + flops, p1.bytes_moved + bytes_moved, max(p1.peak_bytes, phase2_peak))
+    bytes1 = s.bh * (s.n_queries + s.n_keys) * D * e + 3 * q_low + 3 * k_low + selection_bytes(s)
+    # phase 2
+    entries = s.bh * s.n_queries * m
+    flops = 2 * entries * (D + Dv) + SOFTMAX_FLOPS * entries + (entries if euclid else 0)
+    gathered = s.bh * s.n_cells * m * (D + Dv + 1) * e  # keys, values, bias copied per cell
+    out, lse = s.bh * s.n_queries * Dv * e, s.bh * s.n_queries * e
+    bytes2 = s.bh * s.n_queries * D * e + gathered + out + lse
+    workspace2 = threads * (n * D + D * m + m * Dv + m + n * m + n * Dv + n) * e
+    bias2 = s.bh * s.n_keys * e if euclid else 0
+    peak2 = selection_bytes(s) + bias2 + out + lse + workspace2
+    return Cost(p1.flops + flops, bytes1 + bytes2, max(2 * q_low, held1, peak2))
 
 
 def dense_cost(

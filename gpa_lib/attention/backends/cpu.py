@@ -1,6 +1,7 @@
-"""The ``"cpu"`` GPA backend: chunked phase 1 in torch, phase 2 by the fused CPU kernel.
+"""The ``"cpu"`` GPA backend: both phases in the fused CPU kernel.
 
-Phase 2 runs one task per (batch*head, query cell) on OpenMP threads: the cell's queries and the tokens
+Phase 1 pools q and k in torch, then scores each cell's low-resolution queries against every key
+block, soft-maxes, averages and keeps the top-k inside the kernel, one cell at a time. Phase 2 runs one task per (batch*head, query cell) on OpenMP threads: the cell's queries and the tokens
 of its selected blocks are gathered into buffers that stay in cache, scores and weighted values are
 computed in register tiles, and nothing of size (B, h, Nq, topk * pool^2) is ever written to memory
 (:mod:`~gpa_lib.attention.kernel.cpu`). The backward pass recomputes phase 2 with the reference math in
@@ -14,9 +15,14 @@ no torch headers) and cached across processes, so the first call costs no compil
 
 from __future__ import annotations
 
-from ..kernel.cpu import ENTRY_POINTS, cpu_kernel_reason, fused_cpu_phase2, load_cpu_kernel
+from ..kernel.cpu import (
+    ENTRY_POINTS,
+    cpu_kernel_reason,
+    cpu_select_key_blocks,
+    fused_cpu_phase2,
+    load_cpu_kernel,
+)
 from ..problem import GPAProblem
-from ..selection import select_key_blocks_flat
 from .base import Backend, BackendCompileError
 
 
@@ -39,5 +45,5 @@ class CpuBackend(Backend):
             load_cpu_kernel()
         except RuntimeError as err:
             raise BackendCompileError(str(err)) from err
-        selection = select_key_blocks_flat(q, k, problem)  # (B, h, K, k)
+        selection = cpu_select_key_blocks(q, k, problem)  # (B, h, K, k)
         return fused_cpu_phase2(q, k, v, selection, problem), selection  # (B, h, Hq, Wq, Dv)

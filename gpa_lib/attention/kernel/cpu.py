@@ -33,6 +33,7 @@ SOURCE = Path(__file__).resolve().parent / "csrc_cpu" / "gpa_cpu.cpp"
 FLAGS = ("-std=c++17", "-O3", "-march=native", "-fopenmp", "-fPIC", "-shared")
 #: dtypes the kernel is built for, and their entry points.
 ENTRY_POINTS = {torch.float32: "gpa_cpu_forward_f32", torch.float64: "gpa_cpu_forward_f64"}
+SELECT_ENTRY_POINTS = {torch.float32: "gpa_cpu_select_f32", torch.float64: "gpa_cpu_select_f64"}
 
 
 class _Shape(ctypes.Structure):
@@ -86,7 +87,7 @@ def _library() -> ctypes.CDLL:
                 raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
             os.replace(built, target)  # atomic: a concurrent build never loads half a file
     lib = ctypes.CDLL(str(target))
-    for name in ENTRY_POINTS.values():
+    for name in (*ENTRY_POINTS.values(), *SELECT_ENTRY_POINTS.values()):
         getattr(lib, name).restype = ctypes.c_int
     lib.gpa_cpu_workspace_size.restype = ctypes.c_long
     return lib
@@ -161,6 +162,52 @@ def cpu_phase2_forward(q, k, v, selection, key_bias, pool: int, cell: int, scale
             f"gpa_cpu_forward failed with code {code} for sizes {tuple(shape._fields_)}"
         )
     return out, lse
+
+
+def cpu_select_key_blocks(q: torch.Tensor, k: torch.Tensor, problem) -> torch.Tensor:
+    """Phase 1 by the kernel: (B, h, K, topk) block indices, best first, ties to the lower index.
+
+    The pooling runs in torch (one pass over q and k); the scores of each cell against every key
+    block, their softmax, the mean over the cell and the top-k run per cell in the kernel, so no
+    score tensor larger than one cell's (cell/pool)^2 x Nb exists. No gradient.
+    """
+    from ..scores import key_bias, logit_scale
+    from ..selection import low_resolution
+
+    lib = load_cpu_kernel()
+    with torch.no_grad():
+        q_low, k_low = low_resolution(q, k, problem.pool, problem.cell)  # (B,h,K,r,D), (B,h,Nb,D)
+        if q_low.dtype not in SELECT_ENTRY_POINTS:
+            raise TypeError(
+                f"the fused CPU kernel selects in {tuple(SELECT_ENTRY_POINTS)}, got {q_low.dtype}"
+            )
+        q_low = q_low.contiguous()
+        k_low_t = k_low.transpose(-1, -2).contiguous()  # (B, h, D, Nb)
+        bias = key_bias(k_low, problem.affinity)  # (B, h, Nb) or None
+        bias = bias.to(q_low.dtype).contiguous() if bias is not None else None
+        B, h, K, r, D = q_low.shape
+        Nb = k_low.shape[2]
+        threads = torch.get_num_threads()
+        selection = torch.empty(B, h, K, problem.topk, dtype=torch.long)
+        workspace = torch.empty(threads * (r + 1) * Nb, dtype=q_low.dtype)
+        order = torch.empty(threads * Nb, dtype=torch.int32)
+        sizes = (ctypes.c_int * 6)(B * h, K, r, D, Nb, problem.topk)
+        code = getattr(lib, SELECT_ENTRY_POINTS[q_low.dtype])(
+            sizes,
+            ctypes.c_void_p(q_low.data_ptr()),
+            ctypes.c_void_p(k_low_t.data_ptr()),
+            ctypes.c_void_p(bias.data_ptr() if bias is not None else 0),
+            ctypes.c_double(logit_scale(problem.affinity, D)),
+            ctypes.c_void_p(selection.data_ptr()),
+            ctypes.c_void_p(workspace.data_ptr()),
+            ctypes.c_void_p(order.data_ptr()),
+            ctypes.c_int(threads),
+        )
+    if code != 0:
+        raise RuntimeError(
+            f"{SELECT_ENTRY_POINTS[q_low.dtype]} failed with code {code} (bad sizes)"
+        )
+    return selection
 
 
 class _FusedCPUPhase2(torch.autograd.Function):

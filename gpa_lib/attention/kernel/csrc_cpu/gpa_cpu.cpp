@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 namespace {
 
@@ -68,11 +69,11 @@ inline void store(T* p, typename Vec<T>::type x) {
   std::memcpy(p, &x, sizeof x);
 }
 
-// C[R x kCols] (row stride ldc) (+)= A[R x inner] (row stride lda) * B[inner x kCols] (row stride
+// C[R x kCols] (row stride ldc) (+)= alpha * A[R x inner] (row stride lda) * B[inner x kCols] (row stride
 // ldb), the accumulators held in vector registers.
 template <typename T, int R>
 inline void tile_full(const T* a, int lda, const T* b, int ldb, int inner, T* c, int ldc,
-                      bool accumulate) {
+                      bool accumulate, T alpha) {
   using V = typename Vec<T>::type;
   constexpr int L = Vec<T>::lanes, N = kCols / L;
   V acc[R][N];
@@ -83,7 +84,7 @@ inline void tile_full(const T* a, int lda, const T* b, int ldb, int inner, T* c,
     V bv[N];
     for (int u = 0; u < N; ++u) bv[u] = load(brow + u * L);
     for (int r = 0; r < R; ++r) {
-      const T av = a[r * lda + t];
+      const T av = alpha * a[r * lda + t];
       for (int u = 0; u < N; ++u) acc[r][u] += av * bv[u];
     }
   }
@@ -94,12 +95,12 @@ inline void tile_full(const T* a, int lda, const T* b, int ldb, int inner, T* c,
 // The same for a column tail narrower than kCols, in plain loops.
 template <typename T>
 inline void tile_tail(const T* a, int lda, const T* b, int ldb, int inner, int rows, int width,
-                      T* c, int ldc, bool accumulate) {
+                      T* c, int ldc, bool accumulate, T alpha) {
   for (int r = 0; r < rows; ++r) {
     T acc[kCols];
     for (int j = 0; j < width; ++j) acc[j] = accumulate ? c[r * ldc + j] : T(0);
     for (int t = 0; t < inner; ++t) {
-      const T av = a[r * lda + t];
+      const T av = alpha * a[r * lda + t];
       const T* brow = b + static_cast<long>(t) * ldb;
       for (int j = 0; j < width; ++j) acc[j] += av * brow[j];
     }
@@ -107,26 +108,27 @@ inline void tile_tail(const T* a, int lda, const T* b, int ldb, int inner, int r
   }
 }
 
-// C[rows x cols] = A[rows x inner] * B[inner x cols] (+ C when accumulate), all row-major.
+// C[rows x cols] = alpha * A[rows x inner] * B[inner x cols] (+ C when accumulate), row-major.
 template <typename T>
-void matmul(const T* a, const T* b, T* c, int rows, int inner, int cols, bool accumulate) {
+void matmul(const T* a, const T* b, T* c, int rows, int inner, int cols, bool accumulate,
+            T alpha = T(1)) {
   const int full = cols - cols % kCols;
   int i = 0;
   for (; i + kRows <= rows; i += kRows) {
     const T* ai = a + static_cast<long>(i) * inner;
     T* ci = c + static_cast<long>(i) * cols;
     for (int j = 0; j < full; j += kCols)
-      tile_full<T, kRows>(ai, inner, b + j, cols, inner, ci + j, cols, accumulate);
+      tile_full<T, kRows>(ai, inner, b + j, cols, inner, ci + j, cols, accumulate, alpha);
     if (full < cols)
-      tile_tail(ai, inner, b + full, cols, inner, kRows, cols - full, ci + full, cols, accumulate);
+      tile_tail(ai, inner, b + full, cols, inner, kRows, cols - full, ci + full, cols, accumulate, alpha);
   }
   for (; i < rows; ++i) {
     const T* ai = a + static_cast<long>(i) * inner;
     T* ci = c + static_cast<long>(i) * cols;
     for (int j = 0; j < full; j += kCols)
-      tile_full<T, 1>(ai, inner, b + j, cols, inner, ci + j, cols, accumulate);
+      tile_full<T, 1>(ai, inner, b + j, cols, inner, ci + j, cols, accumulate, alpha);
     if (full < cols)
-      tile_tail(ai, inner, b + full, cols, inner, 1, cols - full, ci + full, cols, accumulate);
+      tile_tail(ai, inner, b + full, cols, inner, 1, cols - full, ci + full, cols, accumulate, alpha);
   }
 }
 
@@ -232,6 +234,69 @@ int forward(const Shape* shape, const T* q, const T* k, const T* v, const int64_
   return bad_index ? 2 : 0;
 }
 
+// Phase 1, one task per (batch*head, query cell): the cell's r low-resolution queries against all Nb
+// key blocks, S = scale * q_low k_low^T + key_bias in register tiles, a softmax per row, the mean
+// over the r rows, and the topk best blocks, ties to the lower block index (NaN counts as the
+// largest, as in torch.topk). q_low (BH, K, r, D), k_low_t (BH, D, Nb) (transposed), key_bias
+// (BH, Nb) or null; selection (BH, K, topk). Workspace per thread: r*Nb + Nb values, Nb indices.
+template <typename T>
+int select(const int* sizes, const T* q_low, const T* k_low_t, const T* key_bias, T scale,
+           int64_t* selection, T* workspace, int32_t* index_workspace, int threads) {
+  const long bh_count = sizes[0];
+  const int n_cells = sizes[1], r = sizes[2], D = sizes[3], Nb = sizes[4], topk = sizes[5];
+  if (r < 1 || D < 1 || Nb < 1 || topk < 1 || topk > Nb) return 1;
+  const long tasks = bh_count * n_cells;
+#pragma omp parallel num_threads(threads)
+  {
+    const int thread = omp_get_thread_num();
+    T* scores = workspace + static_cast<size_t>(thread) * (static_cast<size_t>(r + 1) * Nb);
+    T* mean = scores + static_cast<size_t>(r) * Nb;
+    int32_t* order = index_workspace + static_cast<size_t>(thread) * Nb;
+#pragma omp for schedule(static)
+    for (long task = 0; task < tasks; ++task) {
+      const long bh = task / n_cells;
+      const T* bias = key_bias ? key_bias + bh * Nb : nullptr;
+      for (int i = 0; i < r; ++i)
+        for (int j = 0; j < Nb; ++j) scores[static_cast<size_t>(i) * Nb + j] = bias ? bias[j] : T(0);
+      const T* qrows = q_low + task * static_cast<long>(r) * D;  // unscaled: matmul applies scale
+      matmul<T>(qrows, k_low_t + bh * static_cast<long>(D) * Nb, scores, r, D, Nb,
+                /*accumulate=*/true, scale);
+      for (int j = 0; j < Nb; ++j) mean[j] = T(0);
+      for (int i = 0; i < r; ++i) {
+        T* row = scores + static_cast<size_t>(i) * Nb;
+        T top = row[0];
+        int nan = 0;
+#pragma omp simd reduction(max : top) reduction(| : nan)
+        for (int j = 0; j < Nb; ++j) {
+          top = row[j] > top ? row[j] : top;
+          nan |= static_cast<int>(row[j] != row[j]);
+        }
+        T total = 0;
+#pragma omp simd reduction(+ : total)
+        for (int j = 0; j < Nb; ++j) {
+          row[j] = exp_of(row[j] - top);
+          total += row[j];
+        }
+        const T weight = nan ? T(NAN) : T(1) / (total * r);
+#pragma omp simd
+        for (int j = 0; j < Nb; ++j) mean[j] += row[j] * weight;
+      }
+      for (int j = 0; j < Nb; ++j) order[j] = j;
+      auto key = [&](int32_t j) {
+        const T x = mean[j];
+        return x != x ? std::numeric_limits<T>::infinity() : x;
+      };
+      std::partial_sort(order, order + topk, order + Nb, [&](int32_t a, int32_t b) {
+        const T ka = key(a), kb = key(b);
+        return ka > kb || (ka == kb && a < b);
+      });
+      int64_t* out = selection + task * topk;
+      for (int t = 0; t < topk; ++t) out[t] = order[t];
+    }
+  }
+  return 0;
+}
+
 extern "C" long gpa_cpu_workspace_size(const Shape* shape) {
   return static_cast<long>(workspace_size(*shape));
 }
@@ -249,4 +314,18 @@ extern "C" int gpa_cpu_forward_f64(const Shape* shape, const double* q, const do
                                    const double* key_bias, double scale, double* out, double* lse,
                                    double* workspace, int threads) {
   return forward<double>(shape, q, k, v, selection, key_bias, scale, out, lse, workspace, threads);
+}
+
+extern "C" int gpa_cpu_select_f32(const int* sizes, const float* q_low, const float* k_low_t,
+                                  const float* key_bias, double scale, int64_t* selection,
+                                  float* workspace, int32_t* index_workspace, int threads) {
+  return select<float>(sizes, q_low, k_low_t, key_bias, static_cast<float>(scale), selection,
+                       workspace, index_workspace, threads);
+}
+
+extern "C" int gpa_cpu_select_f64(const int* sizes, const double* q_low, const double* k_low_t,
+                                  const double* key_bias, double scale, int64_t* selection,
+                                  double* workspace, int32_t* index_workspace, int threads) {
+  return select<double>(sizes, q_low, k_low_t, key_bias, scale, selection, workspace,
+                        index_workspace, threads);
 }
