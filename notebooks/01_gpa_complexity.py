@@ -381,6 +381,9 @@ ratios = {  # glue key: (column, numerator method, denominator method)
     "ch1_train_rec_over_ref": ("peak_mib", "recompute", "reference"),
     "ch1_train_rec_time_over_ref": ("ms", "recompute", "reference"),
     "ch1_train_speedup_rec_sdpa": ("ms", "sdpa", "recompute"),
+    "ch1_train_speedup_cpu_sdpa": ("ms", "sdpa", "cpu"),
+    "ch1_train_cpu_time_over_rec": ("ms", "cpu", "recompute"),
+    "ch1_train_cpu_mem_over_rec": ("peak_mib", "cpu", "recompute"),
 }
 for key, (column, top, bottom) in ratios.items():
     glue(key, float(at_top[column][top] / at_top[column][bottom]), display=False)
@@ -396,8 +399,11 @@ training.pivot(index="size", columns="method", values=["peak_mib", "ms"]).round(
 # {glue:text}`ch1_train_rec_over_sdpa:.1f`× ({glue:text}`ch1_train_rec_over_ref:.2f` of the reference
 # backend's) for {glue:text}`ch1_train_rec_time_over_ref:.2f`× its time, and is still
 # {glue:text}`ch1_train_speedup_rec_sdpa:.0f`× faster than SDPA, which on CPU pays the full
-# $N_q \times N_k$ arithmetic twice. Both GPA backends stay linear in the tokens. The pose-morphing
-# chapter trains its GPA generator on `recompute`.
+# $N_q \times N_k$ arithmetic twice. The `cpu` backend (the fused CPU kernel forward, the `recompute`
+# math in the backward pass) takes {glue:text}`ch1_train_cpu_time_over_rec:.2f`× the time of
+# `recompute` with {glue:text}`ch1_train_cpu_mem_over_rec:.2f`× its memory:
+# {glue:text}`ch1_train_speedup_cpu_sdpa:.0f`× faster than SDPA. All GPA backends stay linear in the
+# tokens. The pose-morphing chapter trains its GPA generator on `recompute`.
 #
 # ## What GPA keeps: attention mass and output error
 #
