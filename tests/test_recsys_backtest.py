@@ -11,10 +11,12 @@ import torch
 
 from gpa_lib.recsys.backtest import (
     BacktestConfig,
+    candidates_at,
     rolling_cutoffs,
     run_backtest,
     test_window,
 )
+from gpa_lib.recsys.data import SalesData
 from gpa_lib.recsys.experiments import drift_sweep, scoring_time
 from gpa_lib.recsys.models import Popularity, Recommender, StaticCF, model_factories
 from gpa_lib.recsys.models.toy import toy_store
@@ -36,16 +38,26 @@ def test_rolling_cutoffs_end_one_window_before_the_data(store):
         rolling_cutoffs(store, n_cutoffs=20, test_weeks=2, step_weeks=1)
 
 
-def test_window_has_every_article_on_sale_including_new_ones(store):
+def test_window_ranks_what_is_on_sale_not_what_sold(store):
     cutoff = pd.Timestamp("2024-03-04")
+    end = cutoff + pd.Timedelta(weeks=2)
     window = test_window(store, cutoff, test_weeks=2)
+    # the catalogue's rule, by a slow loop: on sale at the cutoff, or launched before the window ends
+    spells = store.availability
+    expected = set()
+    for article, launch in store.articles["launch"].items():
+        rows = spells[spells["article"] == article]
+        live = ((rows["on_sale_from"] <= cutoff) & (cutoff < rows["on_sale_until"])).any()
+        if live or (cutoff <= launch < end and len(rows)):
+            expected.add(article)
+    assert set(window.candidates) == expected and window.rule == "availability"
     tx = store.transactions
-    inside = tx[(tx["t_dat"] >= cutoff) & (tx["t_dat"] < cutoff + pd.Timedelta(weeks=2))]
-    np.testing.assert_array_equal(window.candidates, np.sort(inside["article"].unique()))
-    np.testing.assert_array_equal(window.customers, np.sort(inside["customer"].unique()))
+    inside = tx[(tx["t_dat"] >= cutoff) & (tx["t_dat"] < end)]
+    assert set(inside["article"]) <= expected
     launch = store.articles.loc[window.candidates, "launch"]
     np.testing.assert_array_equal(window.cold, (launch >= cutoff).to_numpy())
     assert window.cold.any() and (~window.cold).any()
+    np.testing.assert_array_equal(window.customers, np.sort(inside["customer"].unique()))
     for i, customer in enumerate(window.customers[:20]):  # relevant, by a slow loop
         bought = set(inside.loc[inside["customer"] == customer, "article"])
         assert set(window.candidates[window.relevant[i]]) == bought
@@ -56,6 +68,46 @@ def test_window_has_every_article_on_sale_including_new_ones(store):
         )
     sampled = test_window(store, cutoff, test_weeks=2, max_customers=10, seed=3)
     assert len(sampled.customers) == 10 and sampled.n_buyers == len(window.customers)
+
+
+@pytest.mark.parametrize("with_availability", [True, False])
+def test_deleting_an_articles_window_sales_leaves_the_candidates_unchanged(
+    store, with_availability
+):
+    cutoff = pd.Timestamp("2024-03-04")
+    end = cutoff + pd.Timedelta(weeks=2)
+    data = (
+        store
+        if with_availability
+        else SalesData(store.transactions, store.articles, store.customers, availability=None)
+    )
+    window = test_window(data, cutoff, test_weeks=2)
+    tx = data.transactions
+    inside = (tx["t_dat"] >= cutoff) & (tx["t_dat"] < end)
+    for article in (
+        tx.loc[inside, "article"].value_counts().index[0],  # the window's best seller
+        window.candidates[window.cold][0],  # a new article
+    ):
+        kept = tx.loc[~(inside & (tx["article"] == article))].reset_index(drop=True)
+        deleted = SalesData(kept, data.articles, data.customers, availability=data.availability)
+        again = test_window(deleted, cutoff, test_weeks=2)
+        np.testing.assert_array_equal(again.candidates, window.candidates)
+        np.testing.assert_array_equal(again.cold, window.cold)
+        column = np.searchsorted(window.candidates, article)
+        assert window.relevant[:, column].any() and not again.relevant[:, column].any()
+
+
+def test_without_stock_data_recent_sales_and_new_launches_are_the_candidates(store):
+    cutoff = pd.Timestamp("2024-03-04")
+    end = cutoff + pd.Timedelta(weeks=2)
+    data = SalesData(store.transactions, store.articles, store.customers, availability=None)
+    candidates, rule = candidates_at(data, cutoff, end, recent_weeks=3)
+    tx = data.transactions
+    recent = tx[(tx["t_dat"] >= cutoff - pd.Timedelta(weeks=3)) & (tx["t_dat"] < cutoff)]
+    launch = data.articles["launch"]
+    new = launch.index[(launch >= cutoff) & (launch < end)]
+    assert rule == "recent_sales"
+    assert set(candidates) == set(recent["article"]) | set(new)
 
 
 class Spy(Recommender):

@@ -135,6 +135,27 @@ def test_small_per_size_stock_sells_out_and_is_never_oversold(store, summary):
     assert not ((out_day >= 0) & never_restocked & (day > out_day)).any()
 
 
+def test_every_sale_falls_in_an_availability_spell(store):
+    spells = store.availability
+    tx = store.transactions
+    merged = tx[["article", "t_dat"]].reset_index().merge(spells, on="article")
+    inside = (merged["on_sale_from"] <= merged["t_dat"]) & (
+        merged["t_dat"] < merged["on_sale_until"]
+    )
+    assert inside.groupby(merged["index"]).sum().reindex(range(len(tx)), fill_value=0).eq(1).all()
+    # articles sell out in every size: some are off sale before their planned delisting
+    truth = store.truth
+    launch_day = (store.articles["launch"] - store.start).dt.days.to_numpy()
+    planned_end = store.start + pd.to_timedelta(
+        launch_day + 7 * truth.article_shelf_weeks, unit="D"
+    )
+    last = spells.groupby("article")["on_sale_until"].max()
+    early = last < pd.Series(planned_end, index=store.articles.index).reindex(last.index).clip(
+        upper=store.end + pd.Timedelta(days=1)
+    )
+    assert early.mean() > 0.05
+
+
 # ---------------------------------------------------------------------- customers, baskets, returns
 
 

@@ -1,12 +1,13 @@
-"""Honest temporal backtests: global cutoffs, full ranking of everything on sale, intervals.
+"""Temporal backtests: global cutoffs, full ranking of everything on sale, intervals.
 
 For each cutoff ``t``: every model is fitted on ``data.window(end=t)`` with ``until=t`` (so nothing
 dated ``>= t`` exists in what it is handed, and ``truth`` is gone), then ranks *all* candidates for
 the evaluated customers:
 
-- candidates: every article that sold at least once in the test window ``[t, t + test_weeks)``,
-  which includes the articles launched after ``t`` (the cold-start slice);
-- customers: those who bought in the test window (a seeded random sample of ``max_customers`` when
+- candidates: what is on sale at ``t`` (from the catalogue and the stock known at ``t``, see
+  :func:`candidates_at`) plus what the catalogue launches before ``t + test_weeks`` (the cold-start
+  slice), never chosen from the window's sales, so most candidates may not sell at all;
+- customers: those who bought a candidate in the test window (a seeded random sample of ``max_customers`` when
   set), including customers who never bought before ``t``;
 - relevant: the candidates the customer bought in the window. No sampled negatives anywhere
   (sampled metrics do not preserve model order; Krichene & Rendle, KDD 2020).
@@ -102,6 +103,11 @@ def rolling_cutoffs(
     return cutoffs
 
 
+#: Without an availability table (H&M), the articles sold in this many weeks before a cutoff count
+#: as on sale at the cutoff.
+RECENT_WEEKS = 4
+
+
 @dataclass
 class TestWindow:
     """What is evaluated at one cutoff."""
@@ -113,7 +119,33 @@ class TestWindow:
     relevant: np.ndarray  # bool (n_customers, n_candidates)
     cold: np.ndarray  # bool (n_candidates,): launched on or after the cutoff
     past_orders: np.ndarray  # (n_customers,) orders before the cutoff
-    n_buyers: int  # customers who bought in the window (before sampling)
+    n_buyers: int  # customers who bought a candidate in the window (before sampling)
+    n_outside: int = 0  # items sold in the window that are not candidates (back from returns)
+    rule: str = "availability"  # how candidates were chosen: "availability" or "recent_sales"
+
+
+def candidates_at(
+    data: SalesData, cutoff: Any, end: Any, recent_weeks: int = RECENT_WEEKS
+) -> tuple[np.ndarray, str]:
+    """Sorted ids of the articles on sale at ``cutoff`` or launched in ``[cutoff, end)``, and the rule.
+
+    Decided from the catalogue and the stock known at the cutoff, never from what sells in the
+    window. With ``data.availability`` (the simulator): the articles on sale at the start of the
+    cutoff day (launched, not yet delisted, some size in stock) plus those the catalogue launches
+    before ``end`` (with stock). Without it (H&M has no stock data): the articles sold in the
+    ``recent_weeks`` before the cutoff plus those whose ``launch`` falls in ``[cutoff, end)``.
+    """
+    cutoff, end = pd.Timestamp(cutoff), pd.Timestamp(end)
+    launch = data.articles["launch"].to_numpy()
+    ids = data.articles.index.to_numpy()
+    new = ids[(launch >= cutoff.to_datetime64()) & (launch < end.to_datetime64())]
+    if data.availability is not None:
+        stocked = np.isin(new, data.availability["article"].to_numpy())
+        return np.union1d(data.on_sale(cutoff), new[stocked]), "availability"
+    t = data.transactions["t_dat"]
+    recent = ((t >= cutoff - pd.Timedelta(weeks=recent_weeks)) & (t < cutoff)).to_numpy()
+    sold = np.unique(data.transactions["article"].to_numpy()[recent])
+    return np.union1d(sold, new), "recent_sales"
 
 
 def test_window(
@@ -122,17 +154,23 @@ def test_window(
     test_weeks: int = 4,
     max_customers: int | None = None,
     seed: int = 0,
+    recent_weeks: int = RECENT_WEEKS,
 ) -> TestWindow:
-    """The candidates, customers and purchases of ``[cutoff, cutoff + test_weeks)``."""
+    """The candidates (see :func:`candidates_at`), customers and purchases of
+    ``[cutoff, cutoff + test_weeks)``; purchases of articles that are not candidates are left out
+    and counted in ``n_outside``."""
     cutoff = pd.Timestamp(cutoff)
     end = cutoff + pd.Timedelta(weeks=test_weeks)
+    candidates, rule = candidates_at(data, cutoff, end, recent_weeks)
     tx = data.transactions
     in_window = ((tx["t_dat"] >= cutoff) & (tx["t_dat"] < end)).to_numpy()
     if not in_window.any():
         raise ValueError(f"no sales in the test window {cutoff.date()}..{end.date()}")
     customer = tx["customer"].to_numpy()[in_window]
     article = tx["article"].to_numpy()[in_window]
-    candidates = np.unique(article)
+    listed = np.isin(article, candidates)
+    n_outside = int((~listed).sum())
+    customer, article = customer[listed], article[listed]
     buyers = np.unique(customer)
     customers = buyers
     if max_customers is not None and len(buyers) > max_customers:
@@ -144,11 +182,20 @@ def test_window(
     relevant[row[keep], np.searchsorted(candidates, article[keep])] = True
     launch = data.articles["launch"].reindex(candidates).to_numpy()
     cold = ~(launch < cutoff.to_datetime64())  # NaT (unknown launch) counts as cold
-    before = ~in_window & (tx["t_dat"] < cutoff).to_numpy()
+    before = (tx["t_dat"] < cutoff).to_numpy()
     orders = tx.loc[before, ["customer", "order"]].drop_duplicates()
     past = orders["customer"].value_counts().reindex(customers, fill_value=0).to_numpy()
     return TestWindow(
-        cutoff, end, customers, candidates, relevant, cold, past.astype(np.int64), len(buyers)
+        cutoff,
+        end,
+        customers,
+        candidates,
+        relevant,
+        cold,
+        past.astype(np.int64),
+        len(buyers),
+        n_outside,
+        rule,
     )
 
 
@@ -292,6 +339,9 @@ class BacktestResult:
                     "buyers": w.n_buyers,
                     "candidates": len(w.candidates),
                     "cold_candidates": int(w.cold.sum()),
+                    "candidate_rule": w.rule,
+                    "candidates_sold": int(w.relevant.any(axis=0).sum()),
+                    "items_outside_candidates": w.n_outside,
                 }
                 for w in self.windows
             ],

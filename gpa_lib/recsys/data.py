@@ -18,6 +18,12 @@ On disk it is ``images.parquet``: an ``article`` column and an ``image`` column 
 (``H*W*3`` bytes, row-major HWC) with the shape in the schema metadata, so it round-trips through
 Parquet exactly and stays readable by any Parquet reader.
 
+``availability``, one row per spell an article was on sale (or ``None`` where the source has no stock
+data, as H&M): ``article`` int64, ``on_sale_from`` and ``on_sale_until`` datetime64[ns], the spell
+being ``on_sale_from <= day < on_sale_until`` (an article that sells out in every size and comes back
+from returns has two spells). What a backtest may rank at a cutoff is decided from this table and the
+catalogue's launch dates, never from what sold after the cutoff.
+
 ``truth`` holds the simulator's ground truth (:class:`gpa_lib.recsys.simulate.SimTruth`) and is
 ``None`` for loaded data; it is never saved, and :meth:`SalesData.window` drops it, so a model that
 is handed a window cannot see it. The same seed re-creates it bit for bit.
@@ -41,6 +47,7 @@ import pyarrow.parquet as pq
 SIZES = ("XS", "S", "M", "L", "XL")
 ARTICLE_ATTRIBUTES = ("category", "colour", "pattern", "brand", "price_tier", "season", "material")
 TRANSACTION_COLUMNS = ("t_dat", "customer", "article", "price", "order", "returned", "size")
+AVAILABILITY_COLUMNS = ("article", "on_sale_from", "on_sale_until")
 FORMAT_NAME = "gpa_lib.recsys.SalesData"
 FORMAT_VERSION = 1
 _TABLES = ("transactions", "articles", "customers")
@@ -62,6 +69,7 @@ class SalesData:
     truth: Any = None
     meta: dict[str, Any] = field(default_factory=dict)
     check: InitVar[bool] = True
+    availability: pd.DataFrame | None = None
 
     def __post_init__(self, check: bool) -> None:
         if check:
@@ -76,6 +84,7 @@ class SalesData:
         customers: pd.DataFrame,
         images: np.ndarray | None = None,
         meta: dict[str, Any] | None = None,
+        availability: pd.DataFrame | None = None,
     ) -> SalesData:
         """Coerce user tables to the model's dtypes (ids to int64, dates to datetime64[ns], ...) and validate.
 
@@ -89,6 +98,7 @@ class SalesData:
             conform_customers(customers),
             images=images,
             meta=dict(meta or {}),
+            availability=None if availability is None else conform_availability(availability),
         )
 
     # ------------------------------------------------------------------ views
@@ -106,7 +116,8 @@ class SalesData:
         """The transactions with ``start <= t_dat < end`` (either bound may be ``None``).
 
         Articles, customers and images are kept whole (a backtest decides which articles a model may
-        see); ``truth`` is dropped so that nothing derived from it reaches a model.
+        see); ``truth`` is dropped so that nothing derived from it reaches a model, and the
+        availability spells are cut at ``end`` (when an article sells out later is not known yet).
         """
         t = self.transactions["t_dat"]
         keep = np.ones(len(t), dtype=bool)
@@ -122,12 +133,26 @@ class SalesData:
             truth=None,
             meta=dict(self.meta),
             check=False,
+            availability=_availability_until(self.availability, end),
         )
+
+    def on_sale(self, day: Any) -> np.ndarray:
+        """Sorted ids of the articles on sale at the start of ``day`` (from ``availability``)."""
+        if self.availability is None:
+            raise ValueError(
+                "this SalesData has no availability table (no stock data, e.g. H&M); "
+                "see gpa_lib.recsys.backtest.test_window for the fallback"
+            )
+        day = pd.Timestamp(day).to_datetime64()
+        table = self.availability
+        live = (table["on_sale_from"].to_numpy() <= day) & (day < table["on_sale_until"].to_numpy())
+        return np.unique(table["article"].to_numpy()[live])
 
     def __repr__(self) -> str:
         span = "" if not len(self.transactions) else f", {self.start.date()}..{self.end.date()}"
         image = "" if self.images is None else f", images {tuple(self.images.shape[1:])}"
         truth = "" if self.truth is None else ", with truth"
+        truth += "" if self.availability is None else ", with availability"
         return (
             f"SalesData({len(self.transactions):,} items in {self.transactions['order'].nunique():,} "
             f"orders{span}; {len(self.articles):,} articles, {len(self.customers):,} customers"
@@ -203,6 +228,8 @@ def _schema_problems(data: SalesData) -> list[str]:
         problems.append(
             f"articles['launch'] has dtype {articles['launch'].dtype}, expected datetime64"
         )
+    if data.availability is not None:
+        problems += _availability_schema_problems(data.availability)
     if data.images is not None:
         images = data.images
         if (
@@ -274,12 +301,80 @@ def _content_problems(data: SalesData) -> list[str]:
             f"transactions: {int(early.sum())} row(s) dated before their article's launch, "
             f"e.g. article {_examples(tx['article'].to_numpy()[early])}"
         )
+    if data.availability is not None:
+        table = data.availability
+        known = articles.index.get_indexer(table["article"].to_numpy()) >= 0
+        if not known.all():
+            problems.append(
+                f"availability: {int((~known).sum())} row(s) refer to article id(s) not in the "
+                f"articles table, e.g. {_examples(table['article'].to_numpy()[~known])}"
+            )
+        empty = ~(table["on_sale_from"].to_numpy() < table["on_sale_until"].to_numpy())
+        if empty.any():
+            problems.append(
+                f"availability: {int(empty.sum())} spell(s) with on_sale_from >= on_sale_until "
+                "(or missing), e.g. article "
+                f"{_examples(table['article'].to_numpy()[empty])}"
+            )
     per_order = tx[["order", "t_dat", "customer"]].groupby("order", sort=False)
     lowest, highest = per_order.min(), per_order.max()
     n_split = int((lowest != highest).any(axis=1).sum())
     if n_split:
         problems.append(f"transactions: {n_split} order(s) span more than one day or customer")
     return problems
+
+
+def _availability_schema_problems(table: Any) -> list[str]:
+    if not isinstance(table, pd.DataFrame):
+        return [f"availability must be a pandas DataFrame or None, got {type(table).__name__}"]
+    missing = [c for c in AVAILABILITY_COLUMNS if c not in table.columns]
+    if missing:
+        return [f"availability lacks column(s) {missing}"]
+    problems = []
+    if str(table["article"].dtype) != "int64":
+        problems.append(
+            f"availability['article'] has dtype {table['article'].dtype}, expected int64"
+        )
+    for column in ("on_sale_from", "on_sale_until"):
+        if not _is_naive_datetime(table[column]):
+            problems.append(
+                f"availability[{column!r}] has dtype {table[column].dtype}, expected datetime64"
+            )
+    return problems
+
+
+def _availability_until(table: pd.DataFrame | None, end: Any) -> pd.DataFrame | None:
+    """The spells as known the day before ``end``: later spells dropped, open ones cut at ``end``."""
+    if table is None or end is None:
+        return table
+    end = pd.Timestamp(end).to_datetime64()
+    keep = table["on_sale_from"].to_numpy() < end
+    out = table.loc[keep].reset_index(drop=True)
+    out["on_sale_until"] = np.minimum(out["on_sale_until"].to_numpy(), end)
+    return out
+
+
+def availability_from_days(
+    on_sale: np.ndarray, start: Any, article_ids: np.ndarray
+) -> pd.DataFrame:
+    """Spells table from a bool ``(n_days, n_articles)`` array (on sale at the start of each day,
+    day 0 = ``start``), sorted by article then date."""
+    n_days, n_articles = on_sale.shape
+    if len(article_ids) != n_articles:
+        raise ValueError(f"article_ids has {len(article_ids)} ids, on_sale {n_articles} columns")
+    padded = np.zeros((n_days + 2, n_articles), dtype=np.int8)
+    padded[1:-1] = on_sale
+    step = np.diff(padded, axis=0)  # (n_days + 1, n_articles): +1 where a spell starts, -1 after
+    column, first_day = np.nonzero(step.T == 1)  # row-major: sorted by article, then by day
+    _, last_day = np.nonzero(step.T == -1)
+    start = np.datetime64(pd.Timestamp(start).normalize().to_datetime64(), "D")
+    return pd.DataFrame(
+        {
+            "article": np.asarray(article_ids, dtype=np.int64)[column],
+            "on_sale_from": (start + first_day.astype("timedelta64[D]")).astype("datetime64[ns]"),
+            "on_sale_until": (start + last_day.astype("timedelta64[D]")).astype("datetime64[ns]"),
+        }
+    )
 
 
 def _is_naive_datetime(series: pd.Series) -> bool:
@@ -352,6 +447,25 @@ def conform_articles(articles: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def conform_availability(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as the availability spells: int64 ``article``, datetime64[ns] bounds, sorted."""
+    missing = [c for c in AVAILABILITY_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"availability lacks column(s) {missing}; needs {AVAILABILITY_COLUMNS}")
+    out = pd.DataFrame(
+        {
+            "article": table["article"].to_numpy(dtype=np.int64),
+            "on_sale_from": pd.to_datetime(table["on_sale_from"])
+            .astype("datetime64[ns]")
+            .to_numpy(),
+            "on_sale_until": pd.to_datetime(table["on_sale_until"])
+            .astype("datetime64[ns]")
+            .to_numpy(),
+        }
+    )
+    return out.sort_values(["article", "on_sale_from"], kind="stable").reset_index(drop=True)
+
+
 def conform_customers(customers: pd.DataFrame) -> pd.DataFrame:
     """``customers`` indexed by int64 ``customer``."""
     out = customers.copy()
@@ -370,7 +484,7 @@ def save(data: SalesData, path: str | os.PathLike) -> Path:
     """Write ``data`` to the folder ``path`` atomically and return it.
 
     The folder holds ``transactions.parquet``, ``articles.parquet``, ``customers.parquet``, optionally
-    ``images.parquet``, and ``manifest.json`` (format, counts, image shape, ``meta``). Everything is
+    ``images.parquet`` and ``availability.parquet``, and ``manifest.json`` (format, counts, image shape, ``meta``). Everything is
     written into a temporary sibling folder that then replaces ``path`` by renames, so a reader never
     sees a half-written folder. An existing ``path`` is replaced only if it holds a manifest (it was
     written by this function); ``truth`` is not saved.
@@ -389,6 +503,11 @@ def save(data: SalesData, path: str | os.PathLike) -> Path:
                 pa.Table.from_pandas(getattr(data, name), preserve_index=name != "transactions"),
                 tmp / f"{name}.parquet",
             )
+        if data.availability is not None:
+            _write_table(
+                pa.Table.from_pandas(data.availability, preserve_index=False),
+                tmp / "availability.parquet",
+            )
         if data.images is not None:
             _write_table(
                 images_to_table(data.articles.index.to_numpy(), data.images), tmp / "images.parquet"
@@ -400,6 +519,7 @@ def save(data: SalesData, path: str | os.PathLike) -> Path:
             "n_articles": len(data.articles),
             "n_customers": len(data.customers),
             "image_shape": None if data.images is None else list(data.images.shape[1:]),
+            "availability": data.availability is not None,
             "meta": data.meta,
         }
         _write_bytes(
@@ -441,12 +561,16 @@ def load(path: str | os.PathLike) -> SalesData:
         images = images_from_table(
             pq.read_table(path / "images.parquet"), tables["articles"].index.to_numpy()
         )
+    availability = None
+    if manifest.get("availability"):
+        availability = pd.read_parquet(path / "availability.parquet", engine="pyarrow")
     return SalesData(
         tables["transactions"],
         tables["articles"],
         tables["customers"],
         images=images,
         meta=manifest.get("meta", {}),
+        availability=availability,
     )
 
 

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gpa_lib.recsys.data import SIZES, SalesData
+from gpa_lib.recsys.data import SIZES, SalesData, availability_from_days
 from gpa_lib.recsys.images import render_articles
 from gpa_lib.recsys.sim_loop import run_days
 from gpa_lib.recsys.sim_world import make_catalogue, make_customers, make_trends
@@ -340,7 +340,16 @@ def _assemble(config, catalogue, customers, trends, sales, rng_images, drift_see
         drift_seed=drift_seed,
     )
     meta = {"source": "simulator", "config": asdict(config)}
-    return SalesData(tx, articles, customer_frame, images=images, truth=truth, meta=meta)
+    availability = availability_from_days(sales["on_sale"], config.start, articles.index.to_numpy())
+    return SalesData(
+        tx,
+        articles,
+        customer_frame,
+        images=images,
+        truth=truth,
+        meta=meta,
+        availability=availability,
+    )
 
 
 def benchmark(
