@@ -30,14 +30,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from gpa_lib.recsys.data import SalesData
-from gpa_lib.recsys.metrics import (
-    bootstrap_ci,
-    map_at_k,
-    ndcg_at_k,
-    paired_bootstrap_diff,
-    per_customer_auc,
-    recall_at_k,
-)
+from gpa_lib.recsys.metrics import bootstrap_ci, paired_bootstrap_diff, ranking_metrics
 from gpa_lib.recsys.models.base import Recommender
 
 SLICES = ("all", "cold", "warm")
@@ -211,10 +204,8 @@ def evaluate(
             for metric in metric_names(k):
                 out[name, metric] = np.full(len(s), np.nan)
             continue
-        out[name, "auc"] = per_customer_auc(s, r)
-        out[name, f"map@{k}"] = map_at_k(s, r, k)
-        out[name, f"recall@{k}"] = recall_at_k(s, r, k)
-        out[name, f"ndcg@{k}"] = ndcg_at_k(s, r, k)
+        for metric, values in ranking_metrics(s, r, k).items():
+            out[name, metric] = values
     return out
 
 

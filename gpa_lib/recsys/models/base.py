@@ -247,7 +247,7 @@ class Recommender:
             scores[history.seen(customer_rows, article_rows)] = -np.inf
         n_take = min(n, scores.shape[1])
         best = (
-            top_k(np.nan_to_num(scores, nan=-np.inf), n_take)
+            top_k(np.nan_to_num(scores, nan=-np.inf), n_take, seed=self.random_state)
             if n_take
             else np.zeros((len(scores), 0), int)
         )
