@@ -23,7 +23,7 @@
 # both claims, maps the DNA space, and compares the DNA with the truth the data was generated from.
 #
 # **The data is simulated.** Zalando's sales are private, so every number here comes from
-# `gpa_lib.recsys.simulate`: a fashion store with weekly launches, short article lives, small stocks
+# `gpa_lib.recsys.sim.simulate`: a fashion store with weekly launches, short article lives, small stocks
 # per size, frequent returns, seasons and colour trends, and customers whose tastes drift (its data
 # card is `data/simulator.md`). The simulator knows each article's latent position and each customer's
 # style at every week; the models never see that truth, the last section uses it to check them. All
@@ -33,9 +33,7 @@
 # %% tags=["parameters"]
 profile = "full"
 seed = 0
-n_customers = 100_000  # simulated customers
-n_weeks = 104  # simulated weeks
-drift = 0.7  # how much customer tastes move (0 = static)
+store = "full"  # the simulated store: a named preset of gpa_lib.recsys.sim.PRESETS
 models = "full"  # model settings from gpa_lib.recsys.models.presets
 test_weeks = 4  # the evaluation window after the cutoff
 eval_customers = 10_000  # customers evaluated (random sample of the window's buyers)
@@ -58,12 +56,12 @@ from myst_nb import glue
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
 
-from gpa_lib.recsys import simulate
-from gpa_lib.recsys.analysis import heldout_r2, pca_2d, plot_dna_map, plot_neighbours, tsne_2d
+from gpa_lib.recsys.sim import PRESETS, simulate_preset
+from gpa_lib.recsys.eval.analysis import heldout_r2, pca_2d, plot_dna_map, plot_neighbours, tsne_2d
 from gpa_lib.recsys.backtest import evaluate, rolling_cutoffs, test_window
 from gpa_lib.recsys.models import make_model
 from gpa_lib.recsys.models.base import article_onehot
-from gpa_lib.recsys.store_stats import plot_store_overview, store_summary
+from gpa_lib.recsys.data.stats import plot_store_overview, store_summary
 from gpa_lib.results import write_result
 
 start_time = time.perf_counter()
@@ -74,13 +72,14 @@ torch.set_num_threads(threads)
 
 # %%
 tic = time.perf_counter()
-data = simulate(n_customers, n_weeks, seed, drift=drift, progress=False)
+store_config = PRESETS[store]
+data = simulate_preset(store, seed=seed, progress=False)
 simulate_s = time.perf_counter() - tic
 summary = store_summary(data)
 glue("ch4_n_items", summary["n_items"], display=False)
 glue("ch4_n_orders", summary["n_orders"], display=False)
-glue("ch4_n_customers", n_customers, display=False)
-glue("ch4_n_weeks", n_weeks, display=False)
+glue("ch4_n_customers", store_config.n_customers, display=False)
+glue("ch4_n_weeks", store_config.n_weeks, display=False)
 glue("ch4_n_articles", summary["n_articles"], display=False)
 glue("ch4_simulate_s", simulate_s, display=False)
 glue("ch4_orders_per_year", summary["median_orders_per_customer_year"], display=False)

@@ -24,16 +24,14 @@
 # {cite}`krichene2020`), intervals on every mean and on every gap. A control experiment then turns
 # the simulator's drift of tastes off to check *why* the dynamic model wins.
 #
-# **The data is simulated** (`gpa_lib.recsys.simulate`, data card `data/simulator.md`), with known
+# **The data is simulated** (`gpa_lib.recsys.sim.simulate`, data card `data/simulator.md`), with known
 # ground truth that no model sees. Times were measured on the 2-core CPU that built this book (the
 # reproduce page names it). The last section shows what a reader with the H&M data would run.
 
 # %% tags=["parameters"]
 profile = "full"
 seed = 0
-n_customers = 100_000  # simulated customers
-n_weeks = 104  # simulated weeks
-drift = 0.7  # how much customer tastes move (0 = static)
+store = "full"  # the simulated store: a named preset of gpa_lib.recsys.sim.PRESETS
 models = "full"  # model settings from gpa_lib.recsys.models.presets
 n_cutoffs = 3  # rolling cutoffs
 test_weeks = 4  # test window after each cutoff
@@ -58,8 +56,8 @@ from myst_nb import glue
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
 
-from gpa_lib.recsys import simulate
-from gpa_lib.recsys.analysis import (
+from gpa_lib.recsys.sim import PRESETS, simulate_preset
+from gpa_lib.recsys.eval.analysis import (
     order_reversals,
     plot_drift_sweep,
     plot_per_cutoff,
@@ -68,19 +66,21 @@ from gpa_lib.recsys.analysis import (
     target_report,
 )
 from gpa_lib.recsys.backtest import BacktestConfig, run_backtest
-from gpa_lib.recsys.experiments import drift_sweep, scoring_time
+from gpa_lib.recsys.eval.experiments import drift_sweep, scoring_time
+from gpa_lib.recsys.eval.report import glue_all, interval_glue, verdict
 from gpa_lib.recsys.models import MODEL_PARAMS, model_factories
 from gpa_lib.results import write_result
 
 start_time = time.perf_counter()
 torch.set_num_threads(threads)
 tic = time.perf_counter()
-data = simulate(n_customers, n_weeks, seed, drift=drift, progress=False)
+store_config = PRESETS[store]
+data = simulate_preset(store, seed=seed, progress=False)
 simulate_s = time.perf_counter() - tic
-glue("ch5_n_customers", n_customers, display=False)
-glue("ch5_n_weeks", n_weeks, display=False)
+glue("ch5_n_customers", store_config.n_customers, display=False)
+glue("ch5_n_weeks", store_config.n_weeks, display=False)
 glue("ch5_n_items", len(data.transactions), display=False)
-glue("ch5_drift", drift, display=False)
+glue("ch5_drift", store_config.drift, display=False)
 
 # %% [markdown]
 # ## The model
@@ -175,17 +175,10 @@ table = results_table(result)
 targets = target_report(result)
 gap = {k: v for k, v in targets.items() if ">" in k}
 
-
-def glue_gap(key, name):
-    glue(f"ch5_{name}", gap[key]["diff"], display=False)
-    glue(f"ch5_{name}_lo", gap[key]["lo"], display=False)
-    glue(f"ch5_{name}_hi", gap[key]["hi"], display=False)
-
-
-glue_gap("lstm>static_cf auc", "gap_lstm_cf_auc")
-glue_gap("lstm>static_cf map@12", "gap_lstm_cf_map")
-glue_gap("static_cf>popularity auc", "gap_cf_pop_auc")
-glue_gap("static_cf>popularity map@12", "gap_cf_pop_map")
+glue_all(interval_glue("ch5_gap_lstm_cf_auc", gap["lstm>static_cf auc"]))
+glue_all(interval_glue("ch5_gap_lstm_cf_map", gap["lstm>static_cf map@12"]))
+glue_all(interval_glue("ch5_gap_cf_pop_auc", gap["static_cf>popularity auc"]))
+glue_all(interval_glue("ch5_gap_cf_pop_map", gap["static_cf>popularity map@12"]))
 cold_ratio = targets["fashion_dna cold/known auc"]
 glue("ch5_dna_cold_auc", cold_ratio["cold"], display=False)
 glue("ch5_dna_known_auc", cold_ratio["known"], display=False)
@@ -314,21 +307,28 @@ for name, key in (("all", gaps[0]), ("warm", gaps[1]), ("dna", gaps[2])):
 glue("ch5_drift_max", float(sweep.iloc[-1]["drift"]), display=False)
 
 
-def verdict(row, key):
-    """Where the interval of a gap lies relative to zero, in words."""
-    if row[f"{key} lo"] > 0:
-        return "above zero"
-    if row[f"{key} hi"] < 0:
-        return "below zero"
-    return "includes zero"
-
-
-glue("ch5_drift0_warm_verdict", verdict(at_zero, gaps[1]), display=False)
-glue("ch5_drift0_dna_verdict", verdict(at_zero, gaps[2]), display=False)
-glue("ch5_drift0_all_verdict", verdict(at_zero, gaps[0]), display=False)
+glue(
+    "ch5_drift0_warm_verdict",
+    verdict(at_zero[f"{gaps[1]} lo"], at_zero[f"{gaps[1]} hi"]),
+    display=False,
+)
+glue(
+    "ch5_drift0_dna_verdict",
+    verdict(at_zero[f"{gaps[2]} lo"], at_zero[f"{gaps[2]} hi"]),
+    display=False,
+)
+glue(
+    "ch5_drift0_all_verdict",
+    verdict(at_zero[f"{gaps[0]} lo"], at_zero[f"{gaps[0]} hi"]),
+    display=False,
+)
 map_key = "lstm-static_cf map@12 all"
 glue("ch5_drift0_map", float(at_zero[map_key]), display=False)
-glue("ch5_drift0_map_verdict", verdict(at_zero, map_key), display=False)
+glue(
+    "ch5_drift0_map_verdict",
+    verdict(at_zero[f"{map_key} lo"], at_zero[f"{map_key} hi"]),
+    display=False,
+)
 sweep.set_index("drift").round(4)
 
 # %% [markdown]
@@ -403,7 +403,7 @@ fit_times.round(2)
 # from gpa_lib.recsys import load_hm
 # from gpa_lib.recsys.backtest import BacktestConfig, run_backtest
 # from gpa_lib.recsys.models import model_factories
-# from gpa_lib.recsys.analysis import results_table
+# from gpa_lib.recsys.eval.analysis import results_table
 #
 # data = load_hm("path/to/h-and-m-personalized-fashion-recommendations", images=True)
 # result = run_backtest(data, model_factories(profile="full"),
@@ -433,9 +433,10 @@ if profile != "smoke":
         {
             "data": {
                 "source": "simulator",
-                "n_customers": n_customers,
-                "n_weeks": n_weeks,
-                "drift": drift,
+                "store": store,
+                "n_customers": store_config.n_customers,
+                "n_weeks": store_config.n_weeks,
+                "drift": store_config.drift,
                 "seed": seed,
                 "n_items": len(data.transactions),
             },

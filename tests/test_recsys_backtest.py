@@ -17,9 +17,9 @@ from gpa_lib.recsys.backtest import (
     test_window,
 )
 from gpa_lib.recsys.data import SalesData
-from gpa_lib.recsys.experiments import drift_sweep, scoring_time
+from gpa_lib.recsys.data.toy import toy_store
+from gpa_lib.recsys.eval.experiments import drift_sweep, scoring_time
 from gpa_lib.recsys.models import Popularity, Recommender, StaticCF, model_factories
-from gpa_lib.recsys.models.toy import toy_store
 
 torch.set_num_threads(1)
 test_window.__test__ = False  # a library function whose name starts with "test"
@@ -227,7 +227,7 @@ def test_bench_script_writes_json_with_every_model(tmp_path, capsys):
 
 
 def test_analysis_helpers_on_a_small_backtest(store):
-    from gpa_lib.recsys.analysis import (
+    from gpa_lib.recsys.eval.analysis import (
         heldout_r2,
         order_reversals,
         pca_2d,

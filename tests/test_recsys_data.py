@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from gpa_lib.recsys.data import ARTICLE_ATTRIBUTES, SIZES, SalesData, load, load_hm, save
-from gpa_lib.recsys.simulate import simulate
+from gpa_lib.recsys.sim.simulate import simulate
 
 # ---------------------------------------------------------------------- a tiny hand-made store
 
@@ -67,8 +67,8 @@ def test_parquet_round_trip_is_exact_and_atomic(tmp_path, tiny):
     assert back.meta == {"source": "test"} and back.truth is None
     # saving again replaces the folder as a whole and leaves no temporary folders behind
     smaller = tiny.window(end="2024-01-02")
-    smaller.save(folder)
-    assert len(SalesData.load(folder).transactions) == 2
+    save(smaller, folder)
+    assert len(load(folder).transactions) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
     # a folder that is not a SalesData folder is never replaced
     (tmp_path / "mine").mkdir()

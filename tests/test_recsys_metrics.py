@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from gpa_lib.recsys.metrics import (
+from gpa_lib.recsys.eval.metrics import (
     bootstrap_ci,
     map_at_k,
     ndcg_at_k,

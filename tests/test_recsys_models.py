@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from gpa_lib.recsys.metrics import per_customer_auc
+from gpa_lib.recsys.data.toy import toy_store
+from gpa_lib.recsys.eval.metrics import per_customer_auc
 from gpa_lib.recsys.models import (
     FashionDNA,
     History,
@@ -23,7 +24,6 @@ from gpa_lib.recsys.models import (
 )
 from gpa_lib.recsys.models.base import article_onehot
 from gpa_lib.recsys.models.sequences import Orders, article_context_table
-from gpa_lib.recsys.models.toy import toy_store
 
 torch.set_num_threads(1)
 CUTOFF = pd.Timestamp("2024-03-04")  # week 9 of 12

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gpa_lib.recsys import store_stats
 from gpa_lib.recsys.data import ARTICLE_ATTRIBUTES, SIZES
-from gpa_lib.recsys.images import CATEGORIES, COLOURS, PATTERNS, silhouette
-from gpa_lib.recsys.simulate import PRESETS, SimConfig, simulate, simulate_preset
+from gpa_lib.recsys.data import stats as store_stats
+from gpa_lib.recsys.sim.images import PALETTE, silhouette
+from gpa_lib.recsys.sim.simulate import PRESETS, SimConfig, simulate, simulate_preset
+from gpa_lib.recsys.sim.vocabulary import CATEGORIES, PATTERNS
 
 matplotlib.use("Agg")
 
@@ -289,7 +290,7 @@ def test_images_show_category_colour_and_pattern(store):
         foreground = ~background[rows]
         assert (foreground == mask).mean() > 0.85, category  # the silhouette is the category's
     solid = (articles["pattern"] == "solid").to_numpy()
-    palette = np.array(list(COLOURS.values()), float)
+    palette = np.array(list(PALETTE.values()), float)
     masks = np.stack([silhouette(c, 32) for c in CATEGORIES])[
         articles["category"].cat.codes.to_numpy()[solid]
     ]

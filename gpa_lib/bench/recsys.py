@@ -15,9 +15,9 @@ from typing import Any
 import torch
 
 from gpa_lib.recsys.backtest import rolling_cutoffs, test_window
-from gpa_lib.recsys.experiments import scoring_time
+from gpa_lib.recsys.eval.experiments import scoring_time
 from gpa_lib.recsys.models.presets import MODEL_CLASSES, PROFILES, model_factories
-from gpa_lib.recsys.simulate import simulate
+from gpa_lib.recsys.sim.simulate import simulate
 from gpa_lib.results import write_result
 
 

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpa_lib.recsys.data import ARTICLE_ATTRIBUTES, SalesData
-from gpa_lib.recsys.metrics import top_k
+from gpa_lib.recsys.data.sales import SalesData
+from gpa_lib.recsys.data.tables import ARTICLE_ATTRIBUTES
+from gpa_lib.recsys.ranking import top_k
 
 #: Days a return needs to become known; purchases closer than this to the cutoff count as "unknown".
 RETURN_LAG_DAYS = 14

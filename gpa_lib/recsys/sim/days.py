@@ -8,17 +8,16 @@ per article and size, returns waiting to be restocked, recent purchases) lives i
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from gpa_lib.recsys.data import SIZES
-from gpa_lib.recsys.sim_world import CATEGORY_TABLE, Catalogue, Customers, Trends
-
-if TYPE_CHECKING:
-    from gpa_lib.recsys.simulate import SimConfig, _DriftWalk
+from gpa_lib.recsys.data.tables import SIZES
+from gpa_lib.recsys.sim.config import SimConfig
+from gpa_lib.recsys.sim.drift import DriftWalk
+from gpa_lib.recsys.sim.world import CATEGORY_TABLE, Catalogue, Customers, Trends
 
 MEMORY = 24  # recent purchases per customer that are not chosen again
 
@@ -28,7 +27,7 @@ def run_days(
     catalogue: Catalogue,
     customers: Customers,
     trends: Trends,
-    walk: _DriftWalk,
+    walk: DriftWalk,
     rng: np.random.Generator,
     progress: bool = True,
 ) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpa_lib.recsys.backtest import BacktestResult
+from gpa_lib.recsys.eval.backtest import BacktestResult
 
 
 def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
