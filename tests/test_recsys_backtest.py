@@ -19,7 +19,13 @@ from gpa_lib.recsys.backtest import (
 from gpa_lib.recsys.data import SalesData
 from gpa_lib.recsys.data.toy import toy_store
 from gpa_lib.recsys.eval.experiments import drift_sweep, scoring_time
-from gpa_lib.recsys.models import Popularity, Recommender, StaticCF, model_factories
+from gpa_lib.recsys.models import (
+    MODEL_CLASSES,
+    Popularity,
+    Recommender,
+    StaticCF,
+    model_factories,
+)
 
 torch.set_num_threads(1)
 test_window.__test__ = False  # a library function whose name starts with "test"
@@ -204,6 +210,8 @@ def test_bench_script_writes_json_with_every_model(tmp_path, capsys):
 
     rc = main(
         [
+            "--study",
+            "timing",
             "--customers",
             "300",
             "--weeks",
@@ -220,10 +228,35 @@ def test_bench_script_writes_json_with_every_model(tmp_path, capsys):
     document = json.loads((tmp_path / "recsys_bench.json").read_text())
     assert document["provenance"]["profile"] == "smoke"
     timed = {row["model"] for row in document["models"]} | set(document["skipped"])
-    assert timed == {"popularity", "static_cf", "implicit_als", "lightfm", "fashion_dna", "lstm"}
+    assert timed == set(MODEL_CLASSES)
     for row in document["models"]:
         assert row["fit_seconds"] >= 0 and row["customers"] == 300
     assert "lstm" in capsys.readouterr().out
+
+
+def test_bench_backtest_study_writes_the_protocol(tmp_path):
+    from gpa_lib.bench.recsys import main
+
+    args = ["--store", "smoke", "--customers", "400", "--weeks", "20", "--profile", "smoke"]
+    args += ["--models", "popularity,static_cf,fashion_dna,lstm", "--cutoffs", "3"]
+    args += ["--test-weeks", "2", "--step-weeks", "2", "--seeds", "0,1", "--n-boot", "30"]
+    assert main([*args, "--results-dir", str(tmp_path)]) == 0
+    document = json.loads((tmp_path / "backtest.json").read_text())
+    protocol = document["protocol"]
+    assert protocol["validation_cutoff"] < document["windows"][0]["cutoff"]
+    assert len(document["windows"]) == 3 and protocol["seeds"] == [0, 1]
+    assert set(document["models"]) == {"popularity", "static_cf", "fashion_dna", "lstm", "oracle"}
+    (budget,) = set(protocol["budget_per_model"].values())  # the same budget for every model
+    for name in ("popularity", "static_cf", "fashion_dna", "lstm"):
+        tuning = document["tuning"][name]
+        assert len(tuning["trials"]) == budget
+        assert tuning["chosen"] in [t["setting"] for t in tuning["trials"]]
+    for slice_ in ("all", "cold", "warm"):
+        stats = document["summary"]["lstm"][f"{slice_}/map@12"]
+        assert stats["lo"] <= stats["mean"] <= stats["hi"]
+        per_cutoff = document["per_cutoff"]["lstm"][f"{slice_}/auc"]
+        assert len(per_cutoff) == 2 and len(per_cutoff[0]) == 3  # seeds x cutoffs
+    assert "lstm" in document["oracle_share"] and document["provenance"]["profile"] == "smoke"
 
 
 def test_analysis_helpers_on_a_small_backtest(store):

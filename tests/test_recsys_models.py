@@ -13,6 +13,7 @@ from gpa_lib.recsys.models import (
     FashionDNA,
     History,
     ImplicitALS,
+    ImplicitBPR,
     LightFMHybrid,
     LSTMCustomerModel,
     Popularity,
@@ -310,6 +311,19 @@ class TestImplicitALS(RecommenderContract):
             **kwargs,
         }
         return ImplicitALS(**params)
+
+
+@pytest.mark.skipif(not implicit_available()[0], reason=implicit_available()[1])
+class TestImplicitBPR(RecommenderContract):
+    def make(self, **kwargs):
+        params = {
+            "factors": 2,
+            "iterations": 100,
+            "learning_rate": 0.05,
+            "cold": "lowest",
+            **kwargs,
+        }
+        return ImplicitBPR(**params)
 
 
 @pytest.mark.skipif(not lightfm_available()[0], reason=lightfm_available()[1])
