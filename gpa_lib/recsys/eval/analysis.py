@@ -233,3 +233,65 @@ def target_report(result: BacktestResult) -> dict[str, Any]:
             gap = result.compare("fashion_dna", "lightfm", "auc", "cold")
             out["fashion_dna>=lightfm cold auc"] = {**gap, "met": bool(gap["hi"] >= 0)}
     return out
+
+
+def plot_protocol_per_cutoff(
+    payload: dict[str, Any], metric: str = "auc", slice_: str = "all", ax=None
+):
+    """Mean ``metric`` on ``slice_`` of every model at each test cutoff of the backtest JSON: the
+    mean over training seeds (marker) and the lowest to highest seed (bar)."""
+    import matplotlib.pyplot as plt
+
+    from gpa_lib.recsys.eval.report import MODEL_LABELS, SLICE_LABELS
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    cutoffs = [w["cutoff"] for w in payload["windows"]]
+    x = np.arange(len(cutoffs))
+    models = payload["models"]
+    for i, model in enumerate(models):
+        values = np.asarray(payload["per_cutoff"][model][f"{slice_}/{metric}"])  # (seeds, cutoffs)
+        offset = (i - (len(models) - 1) / 2) * 0.04
+        mean = values.mean(axis=0)
+        ax.errorbar(
+            x + offset,
+            mean,
+            yerr=[mean - values.min(axis=0), values.max(axis=0) - mean],
+            marker="o",
+            ms=3,
+            lw=1,
+            capsize=2,
+            label=MODEL_LABELS.get(model, model),
+        )
+    ax.set_xticks(x, [c[2:] for c in cutoffs], fontsize="small")
+    ax.set_xlabel("test cutoff (window: the 4 weeks after it)")
+    ax.set_ylabel(f"mean per-customer {metric.upper()}")
+    ax.set_title(f"{SLICE_LABELS[slice_]} articles", fontsize="medium")
+    return ax.figure
+
+
+def plot_protocol_segments(payload: dict[str, Any], ax=None):
+    """Mean AUC (all candidates, mean over seeds and cutoffs) per model against the customer's
+    number of orders before the cutoff."""
+    import matplotlib.pyplot as plt
+
+    from gpa_lib.recsys.eval.report import MODEL_LABELS
+
+    segments = payload["segments_auc"]
+    counts = segments["customers"]
+    labels = list(counts)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 4), constrained_layout=True)
+    x = np.arange(len(labels))
+    for model in payload["models"]:
+        ax.plot(
+            x,
+            [segments[model][c] for c in labels],
+            marker="o",
+            label=MODEL_LABELS.get(model, model),
+        )
+    ax.set_xticks(x, [f"{c}\n(n={int(counts[c])})" for c in labels])
+    ax.set_xlabel("orders before the cutoff (customers evaluated, first seed)")
+    ax.set_ylabel("mean per-customer AUC, all candidates")
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return ax.figure
