@@ -89,3 +89,17 @@ def test_the_oracle_is_the_ceiling(store):
             assert np.nanmean(ours[model_slice, metric]) > np.nanmean(base[model_slice, metric])
     with pytest.raises(TypeError, match="truth must be the SimTruth"):
         SimulatorOracle(None)
+
+
+def test_report_words_follow_the_numbers():
+    from gpa_lib.recsys.eval.report import compare_word, gap_sentence, overlap_verdict, verdict
+
+    row = {"a": "lstm", "b": "static_cf", "metric": "auc", "diff": -0.02, "lo": -0.03, "hi": -0.01}
+    assert gap_sentence(row) == "LSTM is behind static CF by 0.020 AUC (interval -0.030 to -0.010)"
+    assert "ahead of" in gap_sentence({**row, "diff": 0.02, "lo": 0.01, "hi": 0.03})
+    assert "not separated" in gap_sentence({**row, "hi": 0.01})
+    assert verdict(0.1, 0.2) == "above zero" and verdict(-0.1, 0.2) == "includes zero"
+    assert compare_word(0.71, 0.70) == "higher" and compare_word(0.7001, 0.7) == "the same"
+    assert (
+        overlap_verdict({"lo": 0.5, "hi": 0.6}, {"lo": 0.55, "hi": 0.7}) == "the intervals overlap"
+    )

@@ -295,3 +295,33 @@ def plot_protocol_segments(payload: dict[str, Any], ax=None):
     ax.set_ylabel("mean per-customer AUC, all candidates")
     ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     return ax.figure
+
+
+def neighbour_agreement(
+    model, articles: pd.DataFrame, sample: np.ndarray, column: str = "category", n: int = 5
+) -> tuple[float, float]:
+    """Share of the ``n`` nearest articles by DNA angle (``model.similar``) that share ``column``
+    with the query, over the ``sample`` ids, and the share two random articles of the sample's
+    population would (the sum of squared value shares)."""
+    near, _ = model.similar(sample, n=n)
+    values = articles[column]
+    same = (
+        values.loc[near.ravel()].to_numpy().reshape(near.shape)
+        == values.loc[sample].to_numpy()[:, None]
+    )
+    chance = float((values.loc[sample].value_counts(normalize=True) ** 2).sum())
+    return float(same.mean()), chance
+
+
+def metrics_table(metrics: dict[str, dict], rows: dict[str, str]) -> pd.DataFrame:
+    """Mean AUC and MAP@12 of per-customer metric dicts (from ``evaluate``) on every slice; ``rows``
+    maps a label to the key of ``metrics``."""
+    table = {}
+    for label, key in rows.items():
+        values = metrics[key]
+        table[label] = {
+            f"{metric} {name}": float(np.nanmean(values[slice_, metric]))
+            for metric in ("auc", "map@12")
+            for slice_, name in (("all", "all"), ("cold", "new"), ("warm", "known"))
+        }
+    return pd.DataFrame.from_dict(table, orient="index")

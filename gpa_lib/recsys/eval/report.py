@@ -164,3 +164,31 @@ def best_model(payload: Mapping[str, Any], metric: str, slice_: str, exclude=("o
         if m not in exclude
     }
     return MODEL_LABELS.get(max(scores, key=scores.get), "")
+
+
+def compare_word(
+    a: float, b: float, higher: str = "higher", lower: str = "lower", same: str = "the same"
+) -> str:
+    """``higher`` when ``a > b``, ``lower`` when ``a < b`` (at 3 decimals), else ``same``."""
+    a, b = round(float(a), 3), round(float(b), 3)
+    return higher if a > b else lower if a < b else same
+
+
+def overlap_verdict(a: Mapping[str, float], b: Mapping[str, float]) -> str:
+    """Whether two intervals ``{"lo", "hi"}`` overlap, in words."""
+    if a["lo"] > b["hi"]:
+        return "the first interval lies above the second"
+    if a["hi"] < b["lo"]:
+        return "the first interval lies below the second"
+    return "the intervals overlap"
+
+
+def segment_leaders(payload: Mapping[str, Any], exclude=("oracle",)) -> dict[str, str]:
+    """``{orders group: label of the model with the highest mean AUC there}`` (oracle left out)."""
+    segments = payload["segments_auc"]
+    models = [m for m in payload["models"] if m not in exclude]
+    return {
+        label: MODEL_LABELS.get(best, best)
+        for label in segments["customers"]
+        for best in [max(models, key=lambda m, label=label: segments[m][label])]
+    }
