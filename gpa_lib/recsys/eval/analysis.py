@@ -256,7 +256,7 @@ def plot_protocol_per_cutoff(
         ax.errorbar(
             x + offset,
             mean,
-            yerr=[mean - values.min(axis=0), values.max(axis=0) - mean],
+            yerr=np.clip([mean - values.min(axis=0), values.max(axis=0) - mean], 0, None),
             marker="o",
             ms=3,
             lw=1,
