@@ -103,3 +103,18 @@ def test_report_words_follow_the_numbers():
     assert (
         overlap_verdict({"lo": 0.5, "hi": 0.6}, {"lo": 0.55, "hi": 0.7}) == "the intervals overlap"
     )
+
+
+def test_glue_all_hands_plain_python_numbers(monkeypatch):
+    import sys
+    import types
+
+    from gpa_lib.recsys.eval.report import glue_all
+
+    seen = {}
+    fake = types.ModuleType("myst_nb")
+    fake.glue = lambda key, value, display=True: seen.__setitem__(key, value)
+    monkeypatch.setitem(sys.modules, "myst_nb", fake)
+    glue_all({"a": np.float64(0.5), "b": np.int64(3), "c": "text"})
+    assert seen == {"a": 0.5, "b": 3, "c": "text"}
+    assert type(seen["a"]) is float and type(seen["b"]) is int

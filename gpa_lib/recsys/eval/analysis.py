@@ -125,7 +125,7 @@ def plot_neighbours(
 def results_table(
     result: BacktestResult,
     metrics: tuple[str, ...] = ("auc", "map@12", "recall@12", "ndcg@12"),
-    slices: tuple[str, ...] = ("all", "cold"),
+    slices: tuple[str, ...] = ("all", "cold", "warm"),
     digits: int = 3,
 ) -> pd.DataFrame:
     """Display table: one row per model, one "mean [lo, hi]" cell per (slice, metric)."""

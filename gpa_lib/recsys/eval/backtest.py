@@ -14,8 +14,10 @@ the evaluated customers:
 
 Per customer: AUC, MAP@k, recall@k, NDCG@k from :mod:`gpa_lib.recsys.eval.metrics`, on all candidates,
 on the cold slice (launched on or after ``t``) and the warm slice (launched before). Results pool
-(cutoff, customer) pairs over the cutoffs; means carry 95% bootstrap intervals over those pairs and
-model gaps paired intervals.
+(cutoff, customer) pairs over the cutoffs; :meth:`BacktestResult.summary` gives 95% bootstrap
+intervals over those pairs (one training run, customers only). The chapters' protocol, with a
+validation cutoff, several seeds and a block bootstrap over cutoffs, customers and seeds, is
+:mod:`gpa_lib.recsys.eval.protocol`.
 """
 
 from __future__ import annotations

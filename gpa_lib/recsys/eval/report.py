@@ -30,11 +30,12 @@ def interval_glue(key: str, stats: Mapping[str, Any], value: str = "diff") -> di
 
 
 def glue_all(values: Mapping[str, Any]) -> None:
-    """``myst_nb.glue(key, value, display=False)`` for every item (in a notebook only)."""
+    """``myst_nb.glue(key, value, display=False)`` for every item (in a notebook only); numpy
+    scalars become Python numbers, which the book's number formats need."""
     from myst_nb import glue
 
     for key, value in values.items():
-        glue(key, value, display=False)
+        glue(key, value.item() if hasattr(value, "item") else value, display=False)
 
 
 # ---------------------------------------------------------------------- the backtest JSON
