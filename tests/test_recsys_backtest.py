@@ -11,13 +11,21 @@ import torch
 
 from gpa_lib.recsys.backtest import (
     BacktestConfig,
+    candidates_at,
     rolling_cutoffs,
     run_backtest,
     test_window,
 )
-from gpa_lib.recsys.experiments import drift_sweep, scoring_time
-from gpa_lib.recsys.models import Popularity, Recommender, StaticCF, model_factories
-from gpa_lib.recsys.models.toy import toy_store
+from gpa_lib.recsys.data import SalesData
+from gpa_lib.recsys.data.toy import toy_store
+from gpa_lib.recsys.eval.experiments import drift_sweep, scoring_time
+from gpa_lib.recsys.models import (
+    MODEL_CLASSES,
+    Popularity,
+    Recommender,
+    StaticCF,
+    model_factories,
+)
 
 torch.set_num_threads(1)
 test_window.__test__ = False  # a library function whose name starts with "test"
@@ -36,16 +44,26 @@ def test_rolling_cutoffs_end_one_window_before_the_data(store):
         rolling_cutoffs(store, n_cutoffs=20, test_weeks=2, step_weeks=1)
 
 
-def test_window_has_every_article_on_sale_including_new_ones(store):
+def test_window_ranks_what_is_on_sale_not_what_sold(store):
     cutoff = pd.Timestamp("2024-03-04")
+    end = cutoff + pd.Timedelta(weeks=2)
     window = test_window(store, cutoff, test_weeks=2)
+    # the catalogue's rule, by a slow loop: on sale at the cutoff, or launched before the window ends
+    spells = store.availability
+    expected = set()
+    for article, launch in store.articles["launch"].items():
+        rows = spells[spells["article"] == article]
+        live = ((rows["on_sale_from"] <= cutoff) & (cutoff < rows["on_sale_until"])).any()
+        if live or (cutoff <= launch < end and len(rows)):
+            expected.add(article)
+    assert set(window.candidates) == expected and window.rule == "availability"
     tx = store.transactions
-    inside = tx[(tx["t_dat"] >= cutoff) & (tx["t_dat"] < cutoff + pd.Timedelta(weeks=2))]
-    np.testing.assert_array_equal(window.candidates, np.sort(inside["article"].unique()))
-    np.testing.assert_array_equal(window.customers, np.sort(inside["customer"].unique()))
+    inside = tx[(tx["t_dat"] >= cutoff) & (tx["t_dat"] < end)]
+    assert set(inside["article"]) <= expected
     launch = store.articles.loc[window.candidates, "launch"]
     np.testing.assert_array_equal(window.cold, (launch >= cutoff).to_numpy())
     assert window.cold.any() and (~window.cold).any()
+    np.testing.assert_array_equal(window.customers, np.sort(inside["customer"].unique()))
     for i, customer in enumerate(window.customers[:20]):  # relevant, by a slow loop
         bought = set(inside.loc[inside["customer"] == customer, "article"])
         assert set(window.candidates[window.relevant[i]]) == bought
@@ -56,6 +74,46 @@ def test_window_has_every_article_on_sale_including_new_ones(store):
         )
     sampled = test_window(store, cutoff, test_weeks=2, max_customers=10, seed=3)
     assert len(sampled.customers) == 10 and sampled.n_buyers == len(window.customers)
+
+
+@pytest.mark.parametrize("with_availability", [True, False])
+def test_deleting_an_articles_window_sales_leaves_the_candidates_unchanged(
+    store, with_availability
+):
+    cutoff = pd.Timestamp("2024-03-04")
+    end = cutoff + pd.Timedelta(weeks=2)
+    data = (
+        store
+        if with_availability
+        else SalesData(store.transactions, store.articles, store.customers, availability=None)
+    )
+    window = test_window(data, cutoff, test_weeks=2)
+    tx = data.transactions
+    inside = (tx["t_dat"] >= cutoff) & (tx["t_dat"] < end)
+    for article in (
+        tx.loc[inside, "article"].value_counts().index[0],  # the window's best seller
+        window.candidates[window.cold][0],  # a new article
+    ):
+        kept = tx.loc[~(inside & (tx["article"] == article))].reset_index(drop=True)
+        deleted = SalesData(kept, data.articles, data.customers, availability=data.availability)
+        again = test_window(deleted, cutoff, test_weeks=2)
+        np.testing.assert_array_equal(again.candidates, window.candidates)
+        np.testing.assert_array_equal(again.cold, window.cold)
+        column = np.searchsorted(window.candidates, article)
+        assert window.relevant[:, column].any() and not again.relevant[:, column].any()
+
+
+def test_without_stock_data_recent_sales_and_new_launches_are_the_candidates(store):
+    cutoff = pd.Timestamp("2024-03-04")
+    end = cutoff + pd.Timedelta(weeks=2)
+    data = SalesData(store.transactions, store.articles, store.customers, availability=None)
+    candidates, rule = candidates_at(data, cutoff, end, recent_weeks=3)
+    tx = data.transactions
+    recent = tx[(tx["t_dat"] >= cutoff - pd.Timedelta(weeks=3)) & (tx["t_dat"] < cutoff)]
+    launch = data.articles["launch"]
+    new = launch.index[(launch >= cutoff) & (launch < end)]
+    assert rule == "recent_sales"
+    assert set(candidates) == set(recent["article"]) | set(new)
 
 
 class Spy(Recommender):
@@ -152,6 +210,8 @@ def test_bench_script_writes_json_with_every_model(tmp_path, capsys):
 
     rc = main(
         [
+            "--study",
+            "timing",
             "--customers",
             "300",
             "--weeks",
@@ -168,14 +228,39 @@ def test_bench_script_writes_json_with_every_model(tmp_path, capsys):
     document = json.loads((tmp_path / "recsys_bench.json").read_text())
     assert document["provenance"]["profile"] == "smoke"
     timed = {row["model"] for row in document["models"]} | set(document["skipped"])
-    assert timed == {"popularity", "static_cf", "implicit_als", "lightfm", "fashion_dna", "lstm"}
+    assert timed == set(MODEL_CLASSES)
     for row in document["models"]:
         assert row["fit_seconds"] >= 0 and row["customers"] == 300
     assert "lstm" in capsys.readouterr().out
 
 
+def test_bench_backtest_study_writes_the_protocol(tmp_path):
+    from gpa_lib.bench.recsys import main
+
+    args = ["--store", "smoke", "--customers", "400", "--weeks", "20", "--profile", "smoke"]
+    args += ["--models", "popularity,static_cf,fashion_dna,lstm", "--cutoffs", "3"]
+    args += ["--test-weeks", "2", "--step-weeks", "2", "--seeds", "0,1", "--n-boot", "30"]
+    assert main([*args, "--results-dir", str(tmp_path)]) == 0
+    document = json.loads((tmp_path / "backtest.json").read_text())
+    protocol = document["protocol"]
+    assert protocol["validation_cutoff"] < document["windows"][0]["cutoff"]
+    assert len(document["windows"]) == 3 and protocol["seeds"] == [0, 1]
+    assert set(document["models"]) == {"popularity", "static_cf", "fashion_dna", "lstm", "oracle"}
+    (budget,) = set(protocol["budget_per_model"].values())  # the same budget for every model
+    for name in ("popularity", "static_cf", "fashion_dna", "lstm"):
+        tuning = document["tuning"][name]
+        assert len(tuning["trials"]) == budget
+        assert tuning["chosen"] in [t["setting"] for t in tuning["trials"]]
+    for slice_ in ("all", "cold", "warm"):
+        stats = document["summary"]["lstm"][f"{slice_}/map@12"]
+        assert stats["lo"] <= stats["mean"] <= stats["hi"]
+        per_cutoff = document["per_cutoff"]["lstm"][f"{slice_}/auc"]
+        assert len(per_cutoff) == 2 and len(per_cutoff[0]) == 3  # seeds x cutoffs
+    assert "lstm" in document["oracle_share"] and document["provenance"]["profile"] == "smoke"
+
+
 def test_analysis_helpers_on_a_small_backtest(store):
-    from gpa_lib.recsys.analysis import (
+    from gpa_lib.recsys.eval.analysis import (
         heldout_r2,
         order_reversals,
         pca_2d,

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from gpa_lib.recsys.data import ARTICLE_ATTRIBUTES, SIZES, SalesData, load, load_hm, save
-from gpa_lib.recsys.simulate import simulate
+from gpa_lib.recsys.sim.simulate import simulate
 
 # ---------------------------------------------------------------------- a tiny hand-made store
 
@@ -67,8 +67,8 @@ def test_parquet_round_trip_is_exact_and_atomic(tmp_path, tiny):
     assert back.meta == {"source": "test"} and back.truth is None
     # saving again replaces the folder as a whole and leaves no temporary folders behind
     smaller = tiny.window(end="2024-01-02")
-    smaller.save(folder)
-    assert len(SalesData.load(folder).transactions) == 2
+    save(smaller, folder)
+    assert len(load(folder).transactions) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
     # a folder that is not a SalesData folder is never replaced
     (tmp_path / "mine").mkdir()
@@ -84,6 +84,7 @@ def test_simulated_store_round_trips_with_images(tmp_path):
     for name in ("transactions", "articles", "customers"):
         pd.testing.assert_frame_equal(getattr(data, name), getattr(back, name), check_exact=True)
     np.testing.assert_array_equal(data.images, back.images)
+    pd.testing.assert_frame_equal(data.availability, back.availability, check_exact=True)
     assert back.meta["config"]["n_customers"] == 300
 
 
@@ -97,6 +98,29 @@ def test_window_filters_and_drops_truth():
     ).all()
     assert before.truth is None and data.truth is not None
     assert before.articles is data.articles
+    # availability as known before the cutoff: nothing starts on or after it, nothing ends after it
+    known = before.availability
+    assert (known["on_sale_from"] < cutoff).all() and (known["on_sale_until"] <= cutoff).all()
+    np.testing.assert_array_equal(
+        before.on_sale(cutoff - pd.Timedelta(days=1)), data.on_sale(cutoff - pd.Timedelta(days=1))
+    )
+
+
+def test_availability_spells_are_validated():
+    transactions, articles, customers = tiny_frames()
+    bad = pd.DataFrame(
+        {
+            "article": [1, 99],
+            "on_sale_from": pd.to_datetime(["2024-01-01", "2024-01-01"]),
+            "on_sale_until": pd.to_datetime(["2023-12-01", "2024-02-01"]),
+        }
+    )
+    with pytest.raises(ValueError, match=r"1 row\(s\) refer to article id\(s\) not in") as info:
+        SalesData.from_frames(transactions, articles, customers, availability=bad)
+    assert "1 spell(s) with on_sale_from >= on_sale_until" in str(info.value)
+    data = SalesData.from_frames(transactions, articles, customers)
+    with pytest.raises(ValueError, match="no availability table"):
+        data.on_sale("2024-01-01")
 
 
 # ---------------------------------------------------------------------- validation names what and how many

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 
-from gpa_lib.recsys.metrics import (
+from gpa_lib.recsys.eval.metrics import (
     bootstrap_ci,
     map_at_k,
     ndcg_at_k,
     paired_bootstrap_diff,
     per_customer_auc,
+    ranking_metrics,
     recall_at_k,
     top_k,
 )
@@ -40,48 +42,109 @@ def slow_auc(row, rel):
     return wins / (len(pos) * len(neg))
 
 
-def slow_ap(row, rel, k):
-    ranking = slow_ranking(row)[:k]
+def ap_of(ranking, rel, k):
     n_rel = int(sum(rel))
     if n_rel == 0:
         return math.nan
     hits, total = 0, 0.0
-    for i, j in enumerate(ranking, start=1):
+    for i, j in enumerate(ranking[:k], start=1):
         if rel[j]:
             hits += 1
             total += hits / i
     return total / min(n_rel, k)
 
 
-def slow_recall(row, rel, k):
+def recall_of(ranking, rel, k):
     n_rel = int(sum(rel))
-    return math.nan if n_rel == 0 else sum(rel[j] for j in slow_ranking(row)[:k]) / n_rel
+    return math.nan if n_rel == 0 else sum(rel[j] for j in ranking[:k]) / n_rel
 
 
-def slow_ndcg(row, rel, k):
+def ndcg_of(ranking, rel, k):
     n_rel = int(sum(rel))
     if n_rel == 0:
         return math.nan
-    dcg = sum(1 / math.log2(i + 1) for i, j in enumerate(slow_ranking(row)[:k], start=1) if rel[j])
+    dcg = sum(1 / math.log2(i + 1) for i, j in enumerate(ranking[:k], start=1) if rel[j])
     ideal = sum(1 / math.log2(i + 1) for i in range(1, min(n_rel, k) + 1))
     return dcg / ideal
 
 
+SLOW = ((map_at_k, ap_of), (recall_at_k, recall_of), (ndcg_at_k, ndcg_of))
+
+
+def tie_orders(row):
+    """Every ranking of ``row`` best first, ties in every order (each equally likely)."""
+    return [
+        list(p)
+        for p in itertools.permutations(range(len(row)))
+        if all(row[a] >= row[b] for a, b in itertools.pairwise(p))
+    ]
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("ties", [True, False])
-def test_metrics_match_slow_loops(seed, ties):
-    scores, relevant = random_case(seed, ties=ties)
+def test_metrics_without_ties_match_slow_loops(seed):
+    scores, relevant = random_case(seed, ties=False)
     for k in (1, 5, 12, 30, 50):
         expected_top = np.array([slow_ranking(r)[: min(k, scores.shape[1])] for r in scores])
         np.testing.assert_array_equal(top_k(scores, k), expected_top)
-        for fast, slow in ((map_at_k, slow_ap), (recall_at_k, slow_recall), (ndcg_at_k, slow_ndcg)):
+        for fast, slow in SLOW:
             got = fast(scores, relevant, k)
-            want = np.array([slow(s, r, k) for s, r in zip(scores, relevant, strict=True)])
+            want = np.array(
+                [slow(slow_ranking(s), r, k) for s, r in zip(scores, relevant, strict=True)]
+            )
             np.testing.assert_allclose(got, want, equal_nan=True, err_msg=f"{fast.__name__} k={k}")
     auc = per_customer_auc(scores, relevant)
     want = np.array([slow_auc(s, r) for s, r in zip(scores, relevant, strict=True)])
     np.testing.assert_allclose(auc, want, equal_nan=True)
     assert np.isnan(auc[0]) and np.isnan(auc[1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tied_scores_count_at_their_mean_over_every_tie_order(seed):
+    scores, relevant = random_case(seed, n=14, m=7, ties=True)
+    scores = np.minimum(scores, 2.0)  # few distinct values: long tied blocks
+    for k in (1, 3, 5, 12):
+        for fast, slow in SLOW:
+            got = fast(scores, relevant, k)
+            want = np.array(
+                [
+                    np.mean([slow(order, r, k) for order in tie_orders(s)])
+                    for s, r in zip(scores, relevant, strict=True)
+                ]
+            )
+            np.testing.assert_allclose(got, want, equal_nan=True, err_msg=f"{fast.__name__} k={k}")
+    auc = per_customer_auc(scores, relevant)
+    want = np.array([slow_auc(s, r) for s, r in zip(scores, relevant, strict=True)])
+    np.testing.assert_allclose(auc, want, equal_nan=True)
+
+
+def test_constant_scores_give_chance_not_the_first_columns():
+    n_customers, n = 50, 600
+    scores = np.zeros((n_customers, n))
+    relevant = np.zeros((n_customers, n), dtype=bool)
+    relevant[:, :12] = True  # the purchases sit in the first columns (the oldest articles)
+    recall = recall_at_k(scores, relevant, 12)
+    ap = map_at_k(scores, relevant, 12)
+    np.testing.assert_allclose(recall, 12 / n)
+    # a random order of all n: the mean AP of 4,000 shuffles, within its Monte Carlo error
+    rng = np.random.default_rng(0)
+    shuffled = [ap_of(list(rng.permutation(n)), relevant[0], 12) for _ in range(4000)]
+    assert ap[0] == pytest.approx(np.mean(shuffled), abs=4 * np.std(shuffled) / math.sqrt(4000))
+    assert np.all(ap == ap[0]) and ap[0] < 12 / n  # of the order of 12/n, not 1
+    np.testing.assert_allclose(per_customer_auc(scores, relevant), 0.5)
+    metrics = ranking_metrics(scores, relevant, 12)
+    np.testing.assert_allclose(metrics["map@12"], ap)
+    np.testing.assert_allclose(metrics["recall@12"], recall)
+    np.testing.assert_allclose(metrics["ndcg@12"], ndcg_at_k(scores, relevant, 12))
+
+
+def test_top_k_breaks_ties_at_random_not_by_index():
+    scores = np.zeros((200, 50))
+    scores[:, 7] = 1.0
+    best = top_k(scores, 3, seed=1)
+    assert (best[:, 0] == 7).all()
+    assert np.array_equal(best, top_k(scores, 3, seed=1))  # seeded
+    assert len(np.unique(best[:, 1:])) > 40  # every column gets picked, not the first ones
+    assert not (best[:, 1:] < 2).all()
 
 
 def test_auc_with_unscoreable_articles_ranked_last_and_tied():

@@ -7,11 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
-from gpa_lib.recsys.metrics import per_customer_auc
+from gpa_lib.recsys.data.toy import toy_store
+from gpa_lib.recsys.eval.metrics import per_customer_auc
 from gpa_lib.recsys.models import (
     FashionDNA,
     History,
     ImplicitALS,
+    ImplicitBPR,
     LightFMHybrid,
     LSTMCustomerModel,
     Popularity,
@@ -23,7 +25,6 @@ from gpa_lib.recsys.models import (
 )
 from gpa_lib.recsys.models.base import article_onehot
 from gpa_lib.recsys.models.sequences import Orders, article_context_table
-from gpa_lib.recsys.models.toy import toy_store
 
 torch.set_num_threads(1)
 CUTOFF = pd.Timestamp("2024-03-04")  # week 9 of 12
@@ -310,6 +311,19 @@ class TestImplicitALS(RecommenderContract):
             **kwargs,
         }
         return ImplicitALS(**params)
+
+
+@pytest.mark.skipif(not implicit_available()[0], reason=implicit_available()[1])
+class TestImplicitBPR(RecommenderContract):
+    def make(self, **kwargs):
+        params = {
+            "factors": 2,
+            "iterations": 100,
+            "learning_rate": 0.05,
+            "cold": "lowest",
+            **kwargs,
+        }
+        return ImplicitBPR(**params)
 
 
 @pytest.mark.skipif(not lightfm_available()[0], reason=lightfm_available()[1])

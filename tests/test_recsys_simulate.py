@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gpa_lib.recsys import store_stats
 from gpa_lib.recsys.data import ARTICLE_ATTRIBUTES, SIZES
-from gpa_lib.recsys.images import CATEGORIES, COLOURS, PATTERNS, silhouette
-from gpa_lib.recsys.simulate import PRESETS, SimConfig, simulate, simulate_preset
+from gpa_lib.recsys.data import stats as store_stats
+from gpa_lib.recsys.sim.images import PALETTE, silhouette
+from gpa_lib.recsys.sim.simulate import PRESETS, SimConfig, simulate, simulate_preset
+from gpa_lib.recsys.sim.vocabulary import CATEGORIES, PATTERNS
 
 matplotlib.use("Agg")
 
@@ -133,6 +134,27 @@ def test_small_per_size_stock_sells_out_and_is_never_oversold(store, summary):
         truth.units_restocked[tx["article"].to_numpy(), tx["size"].cat.codes.to_numpy()] == 0
     )
     assert not ((out_day >= 0) & never_restocked & (day > out_day)).any()
+
+
+def test_every_sale_falls_in_an_availability_spell(store):
+    spells = store.availability
+    tx = store.transactions
+    merged = tx[["article", "t_dat"]].reset_index().merge(spells, on="article")
+    inside = (merged["on_sale_from"] <= merged["t_dat"]) & (
+        merged["t_dat"] < merged["on_sale_until"]
+    )
+    assert inside.groupby(merged["index"]).sum().reindex(range(len(tx)), fill_value=0).eq(1).all()
+    # articles sell out in every size: some are off sale before their planned delisting
+    truth = store.truth
+    launch_day = (store.articles["launch"] - store.start).dt.days.to_numpy()
+    planned_end = store.start + pd.to_timedelta(
+        launch_day + 7 * truth.article_shelf_weeks, unit="D"
+    )
+    last = spells.groupby("article")["on_sale_until"].max()
+    early = last < pd.Series(planned_end, index=store.articles.index).reindex(last.index).clip(
+        upper=store.end + pd.Timedelta(days=1)
+    )
+    assert early.mean() > 0.05
 
 
 # ---------------------------------------------------------------------- customers, baskets, returns
@@ -268,7 +290,7 @@ def test_images_show_category_colour_and_pattern(store):
         foreground = ~background[rows]
         assert (foreground == mask).mean() > 0.85, category  # the silhouette is the category's
     solid = (articles["pattern"] == "solid").to_numpy()
-    palette = np.array(list(COLOURS.values()), float)
+    palette = np.array(list(PALETTE.values()), float)
     masks = np.stack([silhouette(c, 32) for c in CATEGORIES])[
         articles["category"].cat.codes.to_numpy()[solid]
     ]

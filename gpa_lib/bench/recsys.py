@@ -1,6 +1,12 @@
-"""python -m gpa_lib.bench recsys: training and scoring time of every recommender on one store.
+"""python -m gpa_lib.bench recsys: the recommendation backtest of chapters 4 and 5, or model timings.
 
-Simulates the store, fits every model (ours and the anchors, implicit's ALS and LightFM) on the same
+``--study backtest`` (the default) runs the protocol of :mod:`gpa_lib.recsys.eval.protocol` on a
+named store of :data:`gpa_lib.recsys.sim.PRESETS`: every model (ours, the anchors and popularity)
+tuned with the same grid on a validation cutoff, refitted with several seeds at rolling test
+cutoffs, next to the simulator's oracle, with block-bootstrap intervals; it writes
+``data/results/backtest.json``, which the chapters render.
+
+``--study timing`` simulates the store, fits every model (ours and the anchors, implicit's ALS and LightFM) on the same
 data before one cutoff, and times each fit (wall clock and process CPU time) and the scoring of every
 article on sale after the cutoff for every customer. Writes ``data/results/<name>.json`` with
 provenance. A benchmark script, not a timed test: timings on a shared machine vary.
@@ -14,18 +20,32 @@ from typing import Any
 
 import torch
 
-from gpa_lib.recsys.backtest import rolling_cutoffs, test_window
-from gpa_lib.recsys.experiments import scoring_time
+from gpa_lib.recsys.data.stats import store_summary
+from gpa_lib.recsys.eval.backtest import rolling_cutoffs, test_window
+from gpa_lib.recsys.eval.experiments import scoring_time
+from gpa_lib.recsys.eval.protocol import ProtocolConfig, run_protocol
 from gpa_lib.recsys.models.presets import MODEL_CLASSES, PROFILES, model_factories
-from gpa_lib.recsys.simulate import simulate
+from gpa_lib.recsys.sim import PRESETS, simulate_preset
 from gpa_lib.results import write_result
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--customers", type=int, default=100_000, help="simulated customers")
-    parser.add_argument("--weeks", type=int, default=104, help="simulated weeks")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--drift", type=float, default=0.7, help="simulator drift of tastes")
+    parser.add_argument(
+        "--study", default="backtest", choices=("backtest", "timing"), help="what to run"
+    )
+    parser.add_argument("--store", default="full", choices=sorted(PRESETS), help="store preset")
+    parser.add_argument(
+        "--customers", type=int, default=None, help="override the preset's customers"
+    )
+    parser.add_argument("--weeks", type=int, default=None, help="override the preset's weeks")
+    parser.add_argument("--seed", type=int, default=0, help="simulation seed")
+    parser.add_argument("--cutoffs", type=int, default=6, help="rolling test cutoffs (backtest)")
+    parser.add_argument("--step-weeks", type=int, default=4, help="weeks between test cutoffs")
+    parser.add_argument("--seeds", default="0,1,2", help="training seeds per model (backtest)")
+    parser.add_argument(
+        "--eval-customers", type=int, default=10_000, help="customers evaluated per cutoff"
+    )
+    parser.add_argument("--n-boot", type=int, default=500, help="block-bootstrap resamples")
     parser.add_argument("--profile", default="full", choices=PROFILES, help="model settings preset")
     parser.add_argument(
         "--models",
@@ -35,7 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--test-weeks", type=int, default=4, help="weeks after the cutoff")
     parser.add_argument("--block", type=int, default=8192, help="customers per scoring block")
-    parser.add_argument("--name", default="recsys_bench", help="result file stem in data/results")
+    parser.add_argument(
+        "--name",
+        default=None,
+        help="result file stem in data/results (default: backtest, or recsys_bench for timing)",
+    )
     parser.add_argument(
         "--results-dir",
         default=None,
@@ -44,11 +68,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-write", action="store_true", help="print only, write no JSON")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    torch.set_num_threads(args.threads)
+def simulate_store(args: argparse.Namespace):
+    overrides = {"seed": args.seed}
+    if args.customers is not None:
+        overrides["n_customers"] = args.customers
+    if args.weeks is not None:
+        overrides["n_weeks"] = args.weeks
     tic = time.perf_counter()
-    data = simulate(args.customers, args.weeks, args.seed, drift=args.drift, progress=False)
-    simulate_s = time.perf_counter() - tic
+    data = simulate_preset(args.store, progress=False, **overrides)
+    return data, time.perf_counter() - tic
+
+
+def store_record(args: argparse.Namespace, data) -> dict[str, Any]:
+    config = data.truth.config
+    return {
+        "preset": args.store,
+        "customers": config.n_customers,
+        "weeks": config.n_weeks,
+        "seed": config.seed,
+        "drift": config.drift,
+        "items": len(data.transactions),
+        "summary": store_summary(data),
+    }
+
+
+def run_backtest_study(args: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(args.threads)
+    data, simulate_s = simulate_store(args)
+    config = ProtocolConfig(
+        n_cutoffs=args.cutoffs,
+        test_weeks=args.test_weeks,
+        step_weeks=args.step_weeks,
+        seeds=tuple(int(s) for s in args.seeds.split(",") if s.strip()),
+        max_customers=args.eval_customers,
+        n_boot=args.n_boot,
+    )
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    payload = run_protocol(data, names, args.profile, config, progress=True)
+    payload["store"] = store_record(args, data)
+    payload["timing_seconds"]["simulate"] = round(simulate_s, 1)
+    payload["threads"] = args.threads
+    return payload
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.study == "backtest":
+        return run_backtest_study(args)
+    torch.set_num_threads(args.threads)
+    data, simulate_s = simulate_store(args)
     cutoff = rolling_cutoffs(data, 1, args.test_weeks)[0]
     window = test_window(data, cutoff, args.test_weeks)
     past = data.window(end=cutoff)
@@ -83,11 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     return {
         "store": {
-            "customers": args.customers,
-            "weeks": args.weeks,
-            "seed": args.seed,
-            "drift": args.drift,
-            "items": len(data.transactions),
+            **store_record(args, data),
             "items_before_cutoff": len(past.transactions),
             "cutoff": str(cutoff.date()),
         },
@@ -109,8 +172,9 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     tic = time.perf_counter()
     payload = run(args)
     if not args.no_write:
+        name = args.name or ("backtest" if args.study == "backtest" else "recsys_bench")
         path = write_result(
-            args.name,
+            name,
             payload,
             profile=args.profile,
             wall_time_s=time.perf_counter() - tic,

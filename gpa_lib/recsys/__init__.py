@@ -1,13 +1,15 @@
-"""Fashion sales data and recommenders.
+"""Fashion sales data and recommenders, in four layers that import only downwards:
 
-- :mod:`gpa_lib.recsys.data`: the :class:`SalesData` model, Parquet save/load, validation, ``load_hm``.
-- :mod:`gpa_lib.recsys.simulate`: the fashion-store simulator with ground truth (the default data).
-- :mod:`gpa_lib.recsys.store_stats`: weekly sales, returns, baskets, article life, season and trend
-  shares, and their plots, for the chapters and the tests.
+- :mod:`gpa_lib.recsys.data`: the :class:`SalesData` model, Parquet save/load, the H&M loader,
+  store statistics, a toy store for tests;
+- :mod:`gpa_lib.recsys.sim`: the fashion-store simulator with ground truth (the default data);
+- :mod:`gpa_lib.recsys.models`: the recommenders behind one contract, and their named settings;
+- :mod:`gpa_lib.recsys.eval`: metrics, backtests, experiments and the chapters' tables and figures
+  (:mod:`gpa_lib.recsys.backtest` keeps the backtest's names where they always were).
 """
 
 from gpa_lib.recsys.data import ARTICLE_ATTRIBUTES, SIZES, SalesData, load, load_hm, save
-from gpa_lib.recsys.simulate import (
+from gpa_lib.recsys.sim import (
     PRESETS,
     SimConfig,
     SimTruth,

@@ -3,12 +3,13 @@
 - :class:`Popularity`: recent sales; :class:`StaticCF`: logistic matrix factorisation;
 - :class:`FashionDNA`: attributes (+ image) -> DNA, customer styles, cold start;
 - :class:`LSTMCustomerModel`: the dynamic customer model in DNA space;
-- anchors :class:`ImplicitALS` and :class:`LightFMHybrid` (optional libraries, ``can_run()``);
+- anchors :class:`ImplicitALS`, :class:`ImplicitBPR` and :class:`LightFMHybrid` (optional libraries, ``can_run()``);
 - :mod:`~gpa_lib.recsys.models.presets`: named settings per profile and backtest factories.
 """
 
 from gpa_lib.recsys.models.anchors import (
     ImplicitALS,
+    ImplicitBPR,
     LightFMHybrid,
     implicit_available,
     lightfm_available,
@@ -26,6 +27,7 @@ __all__ = [
     "FashionDNA",
     "History",
     "ImplicitALS",
+    "ImplicitBPR",
     "LSTMCustomerModel",
     "LightFMHybrid",
     "Popularity",

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from gpa_lib.recsys.data import SalesData
+from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.models.base import ColdPolicyMixin, History, Recommender, article_onehot
 
 
@@ -113,6 +113,65 @@ class ImplicitALS(ColdPolicyMixin, Recommender):
     def _score(self, customer_rows: np.ndarray, article_rows: np.ndarray) -> np.ndarray:
         u = self.user_factors_[torch.from_numpy(customer_rows)]  # (n_customers, f)
         v = self.item_factors_[torch.from_numpy(article_rows)]  # (n_articles, f)
+        return self._apply_cold((u @ v.T).numpy(), article_rows, self._fitted().article_ids)
+
+
+class ImplicitBPR(ColdPolicyMixin, Recommender):
+    """implicit's Bayesian personalised ranking (BPR) on the binary purchase matrix. ``factors``,
+    ``learning_rate``, ``regularization``, ``iterations`` as in implicit; ``num_threads`` threads.
+    Articles nobody bought before the cutoff follow ``cold``; customers without purchases get zero
+    factors (all scores equal, so they rank by the item bias alone).
+    """
+
+    name = "implicit_bpr"
+
+    def __init__(
+        self,
+        factors: int = 64,
+        learning_rate: float = 0.01,
+        regularization: float = 0.01,
+        iterations: int = 50,
+        cold: str = "error",
+        num_threads: int = 1,
+        *,
+        random_state: int = 0,
+        progress: bool = False,
+    ) -> None:
+        super().__init__(random_state=random_state, progress=progress)
+        self.factors, self.iterations = int(factors), int(iterations)
+        self.learning_rate, self.regularization = float(learning_rate), float(regularization)
+        self.num_threads = int(num_threads)
+        self.cold = self._check_cold(cold)
+
+    @classmethod
+    def can_run(cls) -> tuple[bool, str]:
+        return implicit_available()
+
+    def _fit(self, history: History, data: SalesData) -> None:
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, "blas"):
+            model = BayesianPersonalizedRanking(
+                factors=self.factors,
+                learning_rate=self.learning_rate,
+                regularization=self.regularization,
+                iterations=self.iterations,
+                num_threads=self.num_threads,
+                random_state=self.random_state,
+            )
+            model.fit(purchase_matrix(history), show_progress=self.progress)
+        self.known_ = history.sold_articles()
+        active = np.bincount(history.customer, minlength=history.n_customers) > 0
+        user = np.asarray(model.user_factors)  # (n_customers, factors + 1): the last column is 1
+        self.user_factors_ = torch.from_numpy(
+            np.where(active[:, None], user, np.eye(1, user.shape[1], user.shape[1] - 1))
+        ).float()
+        self.item_factors_ = torch.from_numpy(np.asarray(model.item_factors)).float()
+
+    def _score(self, customer_rows: np.ndarray, article_rows: np.ndarray) -> np.ndarray:
+        u = self.user_factors_[torch.from_numpy(customer_rows)]  # (n_customers, f + 1)
+        v = self.item_factors_[torch.from_numpy(article_rows)]  # (n_articles, f + 1)
         return self._apply_cold((u @ v.T).numpy(), article_rows, self._fitted().article_ids)
 
 

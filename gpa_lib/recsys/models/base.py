@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpa_lib.recsys.data import ARTICLE_ATTRIBUTES, SalesData
-from gpa_lib.recsys.metrics import top_k
+from gpa_lib.recsys.data.sales import SalesData
+from gpa_lib.recsys.data.tables import ARTICLE_ATTRIBUTES
+from gpa_lib.recsys.ranking import top_k
 
 #: Days a return needs to become known; purchases closer than this to the cutoff count as "unknown".
 RETURN_LAG_DAYS = 14
@@ -247,7 +248,7 @@ class Recommender:
             scores[history.seen(customer_rows, article_rows)] = -np.inf
         n_take = min(n, scores.shape[1])
         best = (
-            top_k(np.nan_to_num(scores, nan=-np.inf), n_take)
+            top_k(np.nan_to_num(scores, nan=-np.inf), n_take, seed=self.random_state)
             if n_take
             else np.zeros((len(scores), 0), int)
         )

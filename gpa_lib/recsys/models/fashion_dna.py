@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gpa_lib.recsys.data import SalesData
+from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.models.base import History, Recommender, article_onehot, rows_of
 from gpa_lib.recsys.models.dna_network import (
     DNANetwork,

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from gpa_lib.recsys.data import SalesData
+from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.models.base import History, Recommender
 from gpa_lib.recsys.models.fashion_dna import FashionDNA
 from gpa_lib.recsys.models.sequences import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpa_lib.recsys.data import SalesData
+from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.models.base import History, Recommender
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpa_lib.recsys.models.anchors import ImplicitALS, LightFMHybrid
+from gpa_lib.recsys.models.anchors import ImplicitALS, ImplicitBPR, LightFMHybrid
 from gpa_lib.recsys.models.base import Recommender
 from gpa_lib.recsys.models.fashion_dna import FashionDNA
 from gpa_lib.recsys.models.lstm import LSTMCustomerModel
@@ -19,6 +19,7 @@ MODEL_CLASSES: dict[str, type[Recommender]] = {
     "popularity": Popularity,
     "static_cf": StaticCF,
     "implicit_als": ImplicitALS,
+    "implicit_bpr": ImplicitBPR,
     "lightfm": LightFMHybrid,
     "fashion_dna": FashionDNA,
     "lstm": LSTMCustomerModel,
@@ -33,6 +34,14 @@ MODEL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
             "regularization": 1.0,
             "alpha": 2.0,
             "iterations": 8,
+            "cold": "lowest",
+            "num_threads": 1,
+        },
+        "implicit_bpr": {
+            "factors": 32,
+            "learning_rate": 0.01,
+            "regularization": 0.01,
+            "iterations": 50,
             "cold": "lowest",
             "num_threads": 1,
         },
@@ -54,6 +63,14 @@ MODEL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
             "regularization": 1.0,
             "alpha": 2.0,
             "iterations": 3,
+            "cold": "lowest",
+            "num_threads": 1,
+        },
+        "implicit_bpr": {
+            "factors": 8,
+            "learning_rate": 0.01,
+            "regularization": 0.01,
+            "iterations": 10,
             "cold": "lowest",
             "num_threads": 1,
         },

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gpa_lib.recsys.data import SalesData
+from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.models.base import ColdPolicyMixin, History, Recommender
 from gpa_lib.recsys.models.training import (
     OnSaleSampler,

@@ -36,7 +36,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from tqdm.auto import tqdm
 
-from gpa_lib.recsys.data import SalesData, size_categorical
+from gpa_lib.recsys.data.sales import SalesData
+from gpa_lib.recsys.data.tables import size_categorical
 
 TRANSACTIONS_FILE = "transactions_train.csv"
 ARTICLES_FILE = "articles.csv"

@@ -18,32 +18,37 @@ On disk it is ``images.parquet``: an ``article`` column and an ``image`` column 
 (``H*W*3`` bytes, row-major HWC) with the shape in the schema metadata, so it round-trips through
 Parquet exactly and stays readable by any Parquet reader.
 
-``truth`` holds the simulator's ground truth (:class:`gpa_lib.recsys.simulate.SimTruth`) and is
+``availability``, one row per spell an article was on sale (or ``None`` where the source has no stock
+data, as H&M): ``article`` int64, ``on_sale_from`` and ``on_sale_until`` datetime64[ns], the spell
+being ``on_sale_from <= day < on_sale_until`` (an article that sells out in every size and comes back
+from returns has two spells). What a backtest may rank at a cutoff is decided from this table and the
+catalogue's launch dates, never from what sold after the cutoff.
+
+``truth`` holds the simulator's ground truth (:class:`gpa_lib.recsys.sim.simulate.SimTruth`) and is
 ``None`` for loaded data; it is never saved, and :meth:`SalesData.window` drops it, so a model that
 is handed a window cannot see it. The same seed re-creates it bit for bit.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from dataclasses import InitVar, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-SIZES = ("XS", "S", "M", "L", "XL")
-ARTICLE_ATTRIBUTES = ("category", "colour", "pattern", "brand", "price_tier", "season", "material")
-TRANSACTION_COLUMNS = ("t_dat", "customer", "article", "price", "order", "returned", "size")
-FORMAT_NAME = "gpa_lib.recsys.SalesData"
-FORMAT_VERSION = 1
-_TABLES = ("transactions", "articles", "customers")
+from gpa_lib.recsys.data.tables import (
+    ARTICLE_ATTRIBUTES,
+    AVAILABILITY_COLUMNS,
+    TRANSACTION_COLUMNS,
+    conform_articles,
+    conform_availability,
+    conform_customers,
+    conform_transactions,
+    is_naive_datetime,
+)
+
+TABLES = ("transactions", "articles", "customers")
 
 
 @dataclass(repr=False)
@@ -62,6 +67,7 @@ class SalesData:
     truth: Any = None
     meta: dict[str, Any] = field(default_factory=dict)
     check: InitVar[bool] = True
+    availability: pd.DataFrame | None = None
 
     def __post_init__(self, check: bool) -> None:
         if check:
@@ -76,6 +82,7 @@ class SalesData:
         customers: pd.DataFrame,
         images: np.ndarray | None = None,
         meta: dict[str, Any] | None = None,
+        availability: pd.DataFrame | None = None,
     ) -> SalesData:
         """Coerce user tables to the model's dtypes (ids to int64, dates to datetime64[ns], ...) and validate.
 
@@ -89,6 +96,7 @@ class SalesData:
             conform_customers(customers),
             images=images,
             meta=dict(meta or {}),
+            availability=None if availability is None else conform_availability(availability),
         )
 
     # ------------------------------------------------------------------ views
@@ -106,7 +114,8 @@ class SalesData:
         """The transactions with ``start <= t_dat < end`` (either bound may be ``None``).
 
         Articles, customers and images are kept whole (a backtest decides which articles a model may
-        see); ``truth`` is dropped so that nothing derived from it reaches a model.
+        see); ``truth`` is dropped so that nothing derived from it reaches a model, and the
+        availability spells are cut at ``end`` (when an article sells out later is not known yet).
         """
         t = self.transactions["t_dat"]
         keep = np.ones(len(t), dtype=bool)
@@ -122,12 +131,26 @@ class SalesData:
             truth=None,
             meta=dict(self.meta),
             check=False,
+            availability=_availability_until(self.availability, end),
         )
+
+    def on_sale(self, day: Any) -> np.ndarray:
+        """Sorted ids of the articles on sale at the start of ``day`` (from ``availability``)."""
+        if self.availability is None:
+            raise ValueError(
+                "this SalesData has no availability table (no stock data, e.g. H&M); "
+                "see gpa_lib.recsys.backtest.test_window for the fallback"
+            )
+        day = pd.Timestamp(day).to_datetime64()
+        table = self.availability
+        live = (table["on_sale_from"].to_numpy() <= day) & (day < table["on_sale_until"].to_numpy())
+        return np.unique(table["article"].to_numpy()[live])
 
     def __repr__(self) -> str:
         span = "" if not len(self.transactions) else f", {self.start.date()}..{self.end.date()}"
         image = "" if self.images is None else f", images {tuple(self.images.shape[1:])}"
         truth = "" if self.truth is None else ", with truth"
+        truth += "" if self.availability is None else ", with availability"
         return (
             f"SalesData({len(self.transactions):,} items in {self.transactions['order'].nunique():,} "
             f"orders{span}; {len(self.articles):,} articles, {len(self.customers):,} customers"
@@ -143,16 +166,6 @@ class SalesData:
         if problems:
             raise ValueError("invalid SalesData:\n  - " + "\n  - ".join(problems))
 
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the folder ``path`` (Parquet tables + ``manifest.json``) atomically; see :func:`save`."""
-        return save(self, path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> SalesData:
-        """Read a folder written by :meth:`save`; see :func:`load`."""
-        return load(path)
-
 
 # ---------------------------------------------------------------------- validation
 
@@ -160,7 +173,7 @@ class SalesData:
 def _schema_problems(data: SalesData) -> list[str]:
     problems: list[str] = []
     tx, articles, customers = data.transactions, data.articles, data.customers
-    for name, table in zip(_TABLES, (tx, articles, customers), strict=True):
+    for name, table in zip(TABLES, (tx, articles, customers), strict=True):
         if not isinstance(table, pd.DataFrame):
             problems.append(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
     if problems:
@@ -174,7 +187,7 @@ def _schema_problems(data: SalesData) -> list[str]:
             problems.append(
                 f"transactions[{column!r}] has dtype {tx[column].dtype}, expected {dtype}"
             )
-    if "t_dat" in tx.columns and not _is_naive_datetime(tx["t_dat"]):
+    if "t_dat" in tx.columns and not is_naive_datetime(tx["t_dat"]):
         problems.append(f"transactions['t_dat'] has dtype {tx['t_dat'].dtype}, expected datetime64")
     if "price" in tx.columns and not pd.api.types.is_float_dtype(tx["price"].dtype):
         problems.append(f"transactions['price'] has dtype {tx['price'].dtype}, expected float")
@@ -199,10 +212,12 @@ def _schema_problems(data: SalesData) -> list[str]:
             problems.append(
                 f"articles[{column!r}] has dtype {articles[column].dtype}, expected category"
             )
-    if "launch" in articles.columns and not _is_naive_datetime(articles["launch"]):
+    if "launch" in articles.columns and not is_naive_datetime(articles["launch"]):
         problems.append(
             f"articles['launch'] has dtype {articles['launch'].dtype}, expected datetime64"
         )
+    if data.availability is not None:
+        problems += _availability_schema_problems(data.availability)
     if data.images is not None:
         images = data.images
         if (
@@ -274,6 +289,21 @@ def _content_problems(data: SalesData) -> list[str]:
             f"transactions: {int(early.sum())} row(s) dated before their article's launch, "
             f"e.g. article {_examples(tx['article'].to_numpy()[early])}"
         )
+    if data.availability is not None:
+        table = data.availability
+        known = articles.index.get_indexer(table["article"].to_numpy()) >= 0
+        if not known.all():
+            problems.append(
+                f"availability: {int((~known).sum())} row(s) refer to article id(s) not in the "
+                f"articles table, e.g. {_examples(table['article'].to_numpy()[~known])}"
+            )
+        empty = ~(table["on_sale_from"].to_numpy() < table["on_sale_until"].to_numpy())
+        if empty.any():
+            problems.append(
+                f"availability: {int(empty.sum())} spell(s) with on_sale_from >= on_sale_until "
+                "(or missing), e.g. article "
+                f"{_examples(table['article'].to_numpy()[empty])}"
+            )
     per_order = tx[["order", "t_dat", "customer"]].groupby("order", sort=False)
     lowest, highest = per_order.min(), per_order.max()
     n_split = int((lowest != highest).any(axis=1).sum())
@@ -282,239 +312,36 @@ def _content_problems(data: SalesData) -> list[str]:
     return problems
 
 
-def _is_naive_datetime(series: pd.Series) -> bool:
-    return (
-        pd.api.types.is_datetime64_dtype(series.dtype) and getattr(series.dtype, "tz", None) is None
-    )
+def _availability_schema_problems(table: Any) -> list[str]:
+    if not isinstance(table, pd.DataFrame):
+        return [f"availability must be a pandas DataFrame or None, got {type(table).__name__}"]
+    missing = [c for c in AVAILABILITY_COLUMNS if c not in table.columns]
+    if missing:
+        return [f"availability lacks column(s) {missing}"]
+    problems = []
+    if str(table["article"].dtype) != "int64":
+        problems.append(
+            f"availability['article'] has dtype {table['article'].dtype}, expected int64"
+        )
+    for column in ("on_sale_from", "on_sale_until"):
+        if not is_naive_datetime(table[column]):
+            problems.append(
+                f"availability[{column!r}] has dtype {table[column].dtype}, expected datetime64"
+            )
+    return problems
+
+
+def _availability_until(table: pd.DataFrame | None, end: Any) -> pd.DataFrame | None:
+    """The spells as known the day before ``end``: later spells dropped, open ones cut at ``end``."""
+    if table is None or end is None:
+        return table
+    end = pd.Timestamp(end).to_datetime64()
+    keep = table["on_sale_from"].to_numpy() < end
+    out = table.loc[keep].reset_index(drop=True)
+    out["on_sale_until"] = np.minimum(out["on_sale_until"].to_numpy(), end)
+    return out
 
 
 def _examples(values: Any, n: int = 3) -> str:
     values = list(np.asarray(values)[:n])
     return ", ".join(str(v) for v in values)
-
-
-# ---------------------------------------------------------------------- coercion
-
-
-def conform_transactions(tx: pd.DataFrame) -> pd.DataFrame:
-    """``tx`` with the model's dtypes and column order, sorted stably by ``t_dat``."""
-    missing = [c for c in ("t_dat", "customer", "article", "price", "order") if c not in tx.columns]
-    if missing:
-        raise ValueError(
-            f"transactions lacks column(s) {missing}; needs t_dat, customer, article, price, order"
-        )
-    out = pd.DataFrame(
-        {
-            "t_dat": pd.to_datetime(tx["t_dat"]).astype("datetime64[ns]").to_numpy(),
-            "customer": tx["customer"].to_numpy(dtype=np.int64),
-            "article": tx["article"].to_numpy(dtype=np.int64),
-            "price": tx["price"].to_numpy(dtype=np.float64),
-            "order": tx["order"].to_numpy(dtype=np.int64),
-            "returned": (
-                tx["returned"].astype("boolean")
-                if "returned" in tx.columns
-                else pd.array([pd.NA] * len(tx), dtype="boolean")
-            ),
-            "size": size_categorical(tx["size"] if "size" in tx.columns else [None] * len(tx)),
-        }
-    )
-    extra = [c for c in tx.columns if c not in out.columns]
-    for column in extra:
-        out[column] = tx[column].to_numpy()
-    order = np.argsort(out["t_dat"].to_numpy(), kind="stable")
-    return out.iloc[order].reset_index(drop=True)
-
-
-def size_categorical(values: Any) -> pd.Categorical:
-    """``values`` (labels from :data:`SIZES` or missing) as the ordered size categorical."""
-    values = pd.Series(values, dtype=object)
-    unknown = set(values.dropna()) - set(SIZES)
-    if unknown:
-        raise ValueError(f"size values {sorted(map(str, unknown))[:5]} are not in SIZES={SIZES}")
-    return pd.Categorical(values, categories=list(SIZES), ordered=True)
-
-
-def conform_articles(articles: pd.DataFrame) -> pd.DataFrame:
-    """``articles`` indexed by int64 ``article`` with categorical attributes and a datetime ``launch``."""
-    out = articles.copy()
-    if out.index.name != "article":
-        if "article" not in out.columns:
-            raise ValueError("articles needs an index or column named 'article'")
-        out = out.set_index("article")
-    out.index = pd.Index(out.index.to_numpy(dtype=np.int64), name="article")
-    for column in ARTICLE_ATTRIBUTES:
-        if column not in out.columns:
-            out[column] = pd.Categorical([None] * len(out), categories=pd.Index([], dtype=str))
-        elif not isinstance(out[column].dtype, pd.CategoricalDtype):
-            out[column] = out[column].astype("category")
-    launch = out["launch"] if "launch" in out.columns else pd.Series(pd.NaT, index=out.index)
-    out["launch"] = pd.to_datetime(launch).astype("datetime64[ns]")
-    return out
-
-
-def conform_customers(customers: pd.DataFrame) -> pd.DataFrame:
-    """``customers`` indexed by int64 ``customer``."""
-    out = customers.copy()
-    if out.index.name != "customer":
-        if "customer" not in out.columns:
-            raise ValueError("customers needs an index or column named 'customer'")
-        out = out.set_index("customer")
-    out.index = pd.Index(out.index.to_numpy(dtype=np.int64), name="customer")
-    return out
-
-
-# ---------------------------------------------------------------------- persistence
-
-
-def save(data: SalesData, path: str | os.PathLike) -> Path:
-    """Write ``data`` to the folder ``path`` atomically and return it.
-
-    The folder holds ``transactions.parquet``, ``articles.parquet``, ``customers.parquet``, optionally
-    ``images.parquet``, and ``manifest.json`` (format, counts, image shape, ``meta``). Everything is
-    written into a temporary sibling folder that then replaces ``path`` by renames, so a reader never
-    sees a half-written folder. An existing ``path`` is replaced only if it holds a manifest (it was
-    written by this function); ``truth`` is not saved.
-    """
-    path = Path(path)
-    if path.exists() and not (path / "manifest.json").is_file():
-        raise ValueError(
-            f"path={str(path)!r} exists and is not a SalesData folder (no manifest.json); "
-            "refusing to replace it"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        for name in _TABLES:
-            _write_table(
-                pa.Table.from_pandas(getattr(data, name), preserve_index=name != "transactions"),
-                tmp / f"{name}.parquet",
-            )
-        if data.images is not None:
-            _write_table(
-                images_to_table(data.articles.index.to_numpy(), data.images), tmp / "images.parquet"
-            )
-        manifest = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "n_transactions": len(data.transactions),
-            "n_articles": len(data.articles),
-            "n_customers": len(data.customers),
-            "image_shape": None if data.images is None else list(data.images.shape[1:]),
-            "meta": data.meta,
-        }
-        _write_bytes(
-            tmp / "manifest.json", (json.dumps(manifest, indent=2, default=str) + "\n").encode()
-        )
-        old = None
-        if path.exists():
-            old = path.parent / f".{path.name}.{os.getpid()}.old"
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
-
-
-def load(path: str | os.PathLike) -> SalesData:
-    """Read a folder written by :func:`save`, validating it; ``truth`` is ``None``."""
-    path = Path(path)
-    manifest_path = path / "manifest.json"
-    if not manifest_path.is_file():
-        raise ValueError(f"path={str(path)!r} is not a SalesData folder: no manifest.json")
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("format") != FORMAT_NAME or manifest.get("version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{manifest_path}: format {manifest.get('format')!r} version {manifest.get('version')!r}, "
-            f"expected {FORMAT_NAME!r} version {FORMAT_VERSION}"
-        )
-    tables = {}
-    for name in _TABLES:
-        file = path / f"{name}.parquet"
-        if not file.is_file():
-            raise ValueError(f"{file} is missing")
-        tables[name] = _empty_categories_as_str(pd.read_parquet(file, engine="pyarrow"))
-    images = None
-    if manifest.get("image_shape") is not None:
-        images = images_from_table(
-            pq.read_table(path / "images.parquet"), tables["articles"].index.to_numpy()
-        )
-    return SalesData(
-        tables["transactions"],
-        tables["articles"],
-        tables["customers"],
-        images=images,
-        meta=manifest.get("meta", {}),
-    )
-
-
-def _empty_categories_as_str(table: pd.DataFrame) -> pd.DataFrame:
-    """Parquet stores no dtype for the categories of an all-missing categorical; give back ``str``."""
-    for column in table.columns:
-        dtype = table[column].dtype
-        if isinstance(dtype, pd.CategoricalDtype) and len(dtype.categories) == 0:
-            table[column] = pd.Categorical(
-                table[column], categories=pd.Index([], dtype=str), ordered=dtype.ordered
-            )
-    return table
-
-
-def images_to_table(article_ids: np.ndarray, images: np.ndarray) -> pa.Table:
-    """Images ``(n, H, W, 3)`` uint8 as a table: ``article`` int64, ``image`` fixed_size_binary(H*W*3)."""
-    n, height, width, channels = images.shape
-    flat = np.ascontiguousarray(images, dtype=np.uint8).reshape(-1)  # (n*H*W*C,)
-    column = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(height * width * channels), n, [None, pa.py_buffer(flat)]
-    )
-    schema = pa.schema(
-        [("article", pa.int64()), ("image", pa.binary(height * width * channels))],
-        metadata={"image_shape": json.dumps([height, width, channels]), "layout": "HWC uint8"},
-    )
-    return pa.Table.from_arrays([pa.array(article_ids, pa.int64()), column], schema=schema)
-
-
-def images_from_table(table: pa.Table, article_ids: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`images_to_table`, rows put in the order of ``article_ids``."""
-    height, width, channels = json.loads(table.schema.metadata[b"image_shape"])
-    column = table.column("image").combine_chunks()
-    raw = np.frombuffer(
-        column.buffers()[1], dtype=np.uint8, count=len(column) * height * width * channels
-    )
-    images = raw.reshape(len(column), height, width, channels)  # (n, H, W, C) in file order
-    position = pd.Index(table.column("article").to_numpy()).get_indexer(article_ids)
-    if (position < 0).any():
-        raise ValueError(
-            f"images.parquet lacks {int((position < 0).sum())} article(s) of the articles table"
-        )
-    return images[position].copy()
-
-
-def _write_table(table: pa.Table, file: Path) -> None:
-    pq.write_table(table, file, compression="zstd")
-    _fsync(file)
-
-
-def _write_bytes(file: Path, payload: bytes) -> None:
-    file.write_bytes(payload)
-    _fsync(file)
-
-
-def _fsync(file: Path) -> None:
-    fd = os.open(file, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def load_hm(root: str | os.PathLike, images: bool = False, **kwargs: Any) -> SalesData:
-    """The public H&M Personalized Fashion Recommendations data as :class:`SalesData`.
-
-    See :func:`gpa_lib.recsys.hm.load_hm` (where it lives, to keep this file short) for the mapping
-    of columns and the arguments.
-    """
-    from gpa_lib.recsys.hm import load_hm as _load_hm
-
-    return _load_hm(root, images=images, **kwargs)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-# name -> RGB of the palette colours the simulator uses
-COLOURS: dict[str, tuple[int, int, int]] = {
+from gpa_lib.recsys.sim.vocabulary import CATEGORIES, COLOURS, MATERIALS
+
+# colour name (in the order of COLOURS) -> RGB
+PALETTE: dict[str, tuple[int, int, int]] = {
     "black": (30, 30, 32),
     "white": (236, 236, 230),
     "grey": (128, 128, 132),
@@ -26,22 +28,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "brown": (110, 70, 40),
     "yellow": (235, 200, 50),
 }
-PATTERNS = ("solid", "stripes", "checks", "dots", "floral", "print")
-CATEGORIES = (
-    "tshirt",
-    "shirt",
-    "dress",
-    "skirt",
-    "trousers",
-    "jeans",
-    "shorts",
-    "jacket",
-    "coat",
-    "knitwear",
-    "shoes",
-    "bag",
-)
-MATERIALS = ("cotton", "linen", "viscose", "polyester", "denim", "wool", "leather", "canvas")
+assert tuple(PALETTE) == COLOURS
 BACKGROUND = 242
 
 
@@ -178,7 +165,7 @@ def render_articles(
     chunk: int = 512,
 ) -> np.ndarray:
     """``(n, H, W, 3)`` uint8 images; the index arrays (n,) point into :data:`CATEGORIES`,
-    :data:`COLOURS` (in dict order), :data:`PATTERNS` and :data:`MATERIALS`.
+    :data:`COLOURS` (colours as in :data:`PALETTE`), :data:`PATTERNS` and :data:`MATERIALS`.
 
     Rendered ``chunk`` articles at a time to bound memory; the result depends on ``rng`` and
     ``chunk``, so keep ``chunk`` fixed for reproducible images.
@@ -200,7 +187,7 @@ def render_articles(
 def _render_chunk(category_idx, colour_idx, pattern_idx, material_idx, rng, size):
     n = len(category_idx)
     masks = np.stack([silhouette(c, size) for c in CATEGORIES])[category_idx]  # (n, H, W)
-    palette = np.array(list(COLOURS.values()), dtype=np.float32)  # (n_colours, 3)
+    palette = np.array(list(PALETTE.values()), dtype=np.float32)  # (n_colours, 3)
     main = palette[colour_idx] + rng.normal(0, 8, size=(n, 3))  # (n, 3) shade jitter
     offset = rng.integers(1, len(palette), size=n)
     second_idx = (colour_idx + offset) % len(palette)  # never the main colour

@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpa_lib.recsys.backtest import BacktestConfig, run_backtest
+from gpa_lib.recsys.eval.backtest import BacktestConfig, run_backtest
 from gpa_lib.recsys.models.base import Recommender
+from gpa_lib.recsys.models.presets import model_factories
+from gpa_lib.recsys.sim.simulate import simulate
 
 
 def scoring_time(
@@ -60,8 +62,6 @@ def drift_sweep(
     Columns: ``drift``, the pooled mean AUC of each model, and for each comparison
     ``"{a}-{b} {metric} {slice}"`` with ``... lo`` and ``... hi``.
     """
-    from gpa_lib.recsys.models.presets import model_factories
-    from gpa_lib.recsys.simulate import simulate
 
     rows = []
     for drift in drifts:

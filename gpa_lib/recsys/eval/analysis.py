@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpa_lib.recsys.backtest import BacktestResult
+from gpa_lib.recsys.eval.backtest import BacktestResult
 
 
 def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +125,7 @@ def plot_neighbours(
 def results_table(
     result: BacktestResult,
     metrics: tuple[str, ...] = ("auc", "map@12", "recall@12", "ndcg@12"),
-    slices: tuple[str, ...] = ("all", "cold"),
+    slices: tuple[str, ...] = ("all", "cold", "warm"),
     digits: int = 3,
 ) -> pd.DataFrame:
     """Display table: one row per model, one "mean [lo, hi]" cell per (slice, metric)."""
@@ -233,3 +233,95 @@ def target_report(result: BacktestResult) -> dict[str, Any]:
             gap = result.compare("fashion_dna", "lightfm", "auc", "cold")
             out["fashion_dna>=lightfm cold auc"] = {**gap, "met": bool(gap["hi"] >= 0)}
     return out
+
+
+def plot_protocol_per_cutoff(
+    payload: dict[str, Any], metric: str = "auc", slice_: str = "all", ax=None
+):
+    """Mean ``metric`` on ``slice_`` of every model at each test cutoff of the backtest JSON: the
+    mean over training seeds (marker) and the lowest to highest seed (bar)."""
+    import matplotlib.pyplot as plt
+
+    from gpa_lib.recsys.eval.report import MODEL_LABELS, SLICE_LABELS
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    cutoffs = [w["cutoff"] for w in payload["windows"]]
+    x = np.arange(len(cutoffs))
+    models = payload["models"]
+    for i, model in enumerate(models):
+        values = np.asarray(payload["per_cutoff"][model][f"{slice_}/{metric}"])  # (seeds, cutoffs)
+        offset = (i - (len(models) - 1) / 2) * 0.04
+        mean = values.mean(axis=0)
+        ax.errorbar(
+            x + offset,
+            mean,
+            yerr=np.clip([mean - values.min(axis=0), values.max(axis=0) - mean], 0, None),
+            marker="o",
+            ms=3,
+            lw=1,
+            capsize=2,
+            label=MODEL_LABELS.get(model, model),
+        )
+    ax.set_xticks(x, [c[2:] for c in cutoffs], fontsize="small")
+    ax.set_xlabel("test cutoff (window: the 4 weeks after it)")
+    ax.set_ylabel(f"mean per-customer {metric.upper()}")
+    ax.set_title(f"{SLICE_LABELS[slice_]} articles", fontsize="medium")
+    return ax.figure
+
+
+def plot_protocol_segments(payload: dict[str, Any], ax=None):
+    """Mean AUC (all candidates, mean over seeds and cutoffs) per model against the customer's
+    number of orders before the cutoff."""
+    import matplotlib.pyplot as plt
+
+    from gpa_lib.recsys.eval.report import MODEL_LABELS
+
+    segments = payload["segments_auc"]
+    counts = segments["customers"]
+    labels = list(counts)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 4), constrained_layout=True)
+    x = np.arange(len(labels))
+    for model in payload["models"]:
+        ax.plot(
+            x,
+            [segments[model][c] for c in labels],
+            marker="o",
+            label=MODEL_LABELS.get(model, model),
+        )
+    ax.set_xticks(x, [f"{c}\n(n={int(counts[c])})" for c in labels])
+    ax.set_xlabel("orders before the cutoff (customers evaluated, first seed)")
+    ax.set_ylabel("mean per-customer AUC, all candidates")
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return ax.figure
+
+
+def neighbour_agreement(
+    model, articles: pd.DataFrame, sample: np.ndarray, column: str = "category", n: int = 5
+) -> tuple[float, float]:
+    """Share of the ``n`` nearest articles by DNA angle (``model.similar``) that share ``column``
+    with the query, over the ``sample`` ids, and the share two random articles of the sample's
+    population would (the sum of squared value shares)."""
+    near, _ = model.similar(sample, n=n)
+    values = articles[column]
+    same = (
+        values.loc[near.ravel()].to_numpy().reshape(near.shape)
+        == values.loc[sample].to_numpy()[:, None]
+    )
+    chance = float((values.loc[sample].value_counts(normalize=True) ** 2).sum())
+    return float(same.mean()), chance
+
+
+def metrics_table(metrics: dict[str, dict], rows: dict[str, str]) -> pd.DataFrame:
+    """Mean AUC and MAP@12 of per-customer metric dicts (from ``evaluate``) on every slice; ``rows``
+    maps a label to the key of ``metrics``."""
+    table = {}
+    for label, key in rows.items():
+        values = metrics[key]
+        table[label] = {
+            f"{metric} {name}": float(np.nanmean(values[slice_, metric]))
+            for metric in ("auc", "map@12")
+            for slice_, name in (("all", "all"), ("cold", "new"), ("warm", "known"))
+        }
+    return pd.DataFrame.from_dict(table, orient="index")

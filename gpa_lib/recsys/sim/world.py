@@ -1,6 +1,6 @@
 """The simulated world before the first day: calendar and trends, the catalogue, the customers.
 
-Used by :mod:`gpa_lib.recsys.simulate`; every function takes the :class:`SimConfig` and its own
+Used by :mod:`gpa_lib.recsys.sim.simulate`; every function takes the :class:`SimConfig` and its own
 ``numpy.random.Generator`` so that each part of the world has an independent random stream.
 """
 
@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from gpa_lib.recsys.images import CATEGORIES, COLOURS, MATERIALS, PATTERNS
-
-if TYPE_CHECKING:
-    from gpa_lib.recsys.simulate import SimConfig
+from gpa_lib.recsys.sim.config import SimConfig
+from gpa_lib.recsys.sim.vocabulary import (
+    CATEGORIES,
+    COLOURS,
+    MATERIALS,
+    PATTERNS,
+    PRICE_TIERS,
+    SEASONS,
+)
 
 # category -> (share of launches, list price in EUR, season affinity (+1 summer .. -1 winter),
 #              return logit shift, {material: probability})
@@ -41,10 +45,8 @@ CATEGORY_TABLE: dict[str, tuple[float, float, float, float, dict[str, float]]] =
     "bag": (0.07, 60, 0.0, -0.8, {"leather": 0.5, "canvas": 0.3, "polyester": 0.2}),
 }
 assert tuple(CATEGORY_TABLE) == CATEGORIES
-PRICE_TIERS = ("budget", "mid", "premium")
 TIER_PRICE = (0.6, 1.0, 1.9)  # list price multiplier per tier
 TIER_SHARE = (0.4, 0.4, 0.2)  # share of brands per tier
-SEASONS = ("spring-summer", "autumn-winter", "all-season")
 SIZE_SHARE = (0.08, 0.24, 0.34, 0.23, 0.11)  # customers per size XS..XL; stock follows it
 WEEKDAY_VOLUME = (1.15, 0.95, 0.9, 0.9, 0.95, 0.9, 1.25)  # order volume Monday..Sunday, mean 1
 # static popularity (utility) of colours and patterns, around which the trends move

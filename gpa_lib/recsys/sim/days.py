@@ -8,17 +8,16 @@ per article and size, returns waiting to be restocked, recent purchases) lives i
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from gpa_lib.recsys.data import SIZES
-from gpa_lib.recsys.sim_world import CATEGORY_TABLE, Catalogue, Customers, Trends
-
-if TYPE_CHECKING:
-    from gpa_lib.recsys.simulate import SimConfig, _DriftWalk
+from gpa_lib.recsys.data.tables import SIZES
+from gpa_lib.recsys.sim.config import SimConfig
+from gpa_lib.recsys.sim.drift import DriftWalk
+from gpa_lib.recsys.sim.world import CATEGORY_TABLE, Catalogue, Customers, Trends
 
 MEMORY = 24  # recent purchases per customer that are not chosen again
 
@@ -28,7 +27,7 @@ def run_days(
     catalogue: Catalogue,
     customers: Customers,
     trends: Trends,
-    walk: _DriftWalk,
+    walk: DriftWalk,
     rng: np.random.Generator,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -52,6 +51,9 @@ def run_days(
     pending = np.zeros((config.restock_days, stock.size), dtype=np.int64)  # returns, by arrival day
     memory = np.full((n_customers, MEMORY), n_articles, dtype=np.int64)  # n_articles: empty slot
     memory_next = np.zeros(n_customers, dtype=np.int64)
+    # on sale at the start of each day (launched, not delisted, some size in stock), for the
+    # availability table: what a backtest may rank at a cutoff
+    on_sale = np.zeros((config.n_days, n_articles), dtype=bool)
 
     names = ("day", "customer", "article", "price", "order", "returned", "size", "fits")
     columns: dict[str, list[np.ndarray]] = {name: [] for name in names}
@@ -69,6 +71,7 @@ def run_days(
         live = np.flatnonzero(
             (catalogue.launch_day <= day) & (day < delist_day) & (stock.sum(1) > 0)
         )
+        on_sale[day, live] = True
         buyers = np.flatnonzero(rng.random(n_customers) < p_order * trends.volume[day])
         if len(live) == 0 or len(buyers) == 0:
             continue
@@ -141,6 +144,7 @@ def run_days(
         sold_out_day=sold_out_day,
         units_sold=units_sold.reshape(stock.shape),
         units_restocked=units_restocked.reshape(stock.shape),
+        on_sale=on_sale,
     )
     return out
 

@@ -6,6 +6,10 @@ All functions work on a block of customers at once:
 - ``relevant``: bool (n_customers, n_candidates), True where the customer bought the candidate in the
   test window.
 
+Ties never go to the lower index (articles are numbered in launch order): AUC counts a tie one half,
+and MAP, recall and NDCG at ``k`` give a tied block its expected value under a uniformly random order
+(:func:`expected_hits`); :func:`top_k` breaks ties by a seeded random order.
+
 Per-customer values are returned as arrays (NaN where the metric is undefined for that customer, e.g.
 AUC without any purchase); :func:`bootstrap_ci` turns them into a mean with a 95% interval over
 customers, and :func:`paired_bootstrap_diff` into the interval of the gap between two models.
@@ -14,6 +18,8 @@ customers, and :func:`paired_bootstrap_diff` into the interval of the gap betwee
 from __future__ import annotations
 
 import numpy as np
+
+from gpa_lib.recsys.ranking import top_k
 
 
 def _check(scores: np.ndarray, relevant: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,59 +64,100 @@ def per_customer_auc(scores: np.ndarray, relevant: np.ndarray, block: int = 4096
     return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
 
 
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices (n_customers, k) of the ``k`` best candidates per customer, best first; ties go to the
-    lower index. Linear in the number of candidates (a partition, not a full sort)."""
-    scores = np.asarray(scores, dtype=np.float64)
+def hits_at_k(scores: np.ndarray, relevant: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Bool (n_customers, k): is the candidate at rank i relevant? (ties in a seeded random order)"""
+    scores, relevant = _check(scores, relevant)
+    return np.take_along_axis(relevant, top_k(scores, k, seed), axis=1)
+
+
+def expected_hits(
+    scores: np.ndarray, relevant: np.ndarray, k: int, block: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """What ranks 1..k hold when tied scores are put in a uniformly random order, in expectation.
+
+    Returns ``p`` and ``e``, both float (n_customers, k): ``p[:, i]`` is the probability that rank
+    ``i + 1`` holds a purchase and ``e[:, i]`` is E[hit at rank i+1 x hits at ranks <= i+1], which
+    MAP needs. The ranks of a tied block of ``n_b`` candidates holding ``r_b`` purchases, after
+    ``R`` purchases ranked above it, have ``p = r_b / n_b`` and, at the ``q``-th place of the block,
+    ``e = p (R + 1) + (q - 1) r_b (r_b - 1) / (n_b (n_b - 1))``. Without ties this is the plain
+    0/1 hit vector. ``block`` customers are done at a time to bound memory.
+    """
+    scores, relevant = _check(scores, relevant)
     if k < 1:
         raise ValueError(f"k={k} must be at least 1")
     n, m = scores.shape
     k = min(k, m)
-    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]  # the k-th best score per row, (n, 1)
-    greater = scores > kth
-    tied = scores == kth
-    # of the candidates tied with the k-th score, keep the lowest indices that still fit
-    room = k - greater.sum(axis=1, keepdims=True)
-    selected = greater | (tied & (np.cumsum(tied, axis=1) <= room))
-    idx = np.nonzero(selected)[1].reshape(n, k)  # ascending index within each row
-    order = np.argsort(-np.take_along_axis(scores, idx, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(idx, order, axis=1)
-
-
-def hits_at_k(scores: np.ndarray, relevant: np.ndarray, k: int) -> np.ndarray:
-    """Bool (n_customers, k): is the candidate at rank i relevant?"""
-    scores, relevant = _check(scores, relevant)
-    return np.take_along_axis(relevant, top_k(scores, k), axis=1)
+    p = np.zeros((n, k))
+    e = np.zeros((n, k))
+    for start in range(0, n, block):
+        s, r = scores[start : start + block], relevant[start : start + block]
+        best = -np.partition(-s, k - 1, axis=1)[:, :k]  # the k best scores, unordered
+        best = -np.sort(-best, axis=1)  # (b, k) best first
+        for i in range(k):
+            value = best[:, i : i + 1]  # (b, 1)
+            above = s > value
+            tied = s == value
+            n_above = above.sum(axis=1)
+            n_b = tied.sum(axis=1)
+            r_b = (tied & r).sum(axis=1)
+            r_above = (above & r).sum(axis=1)
+            q = i + 1 - n_above  # place of rank i + 1 within its block, 1-based
+            share = r_b / n_b
+            with np.errstate(invalid="ignore", divide="ignore"):
+                pair = np.where(n_b > 1, r_b * (r_b - 1) / (n_b * (n_b - 1.0)), 0.0)
+            p[start : start + block, i] = share
+            e[start : start + block, i] = share * (r_above + 1) + (q - 1) * pair
+    return p, e
 
 
 def map_at_k(scores: np.ndarray, relevant: np.ndarray, k: int = 12) -> np.ndarray:
     """Average precision at ``k`` per customer (the H&M competition's MAP@12): sum of precision@i at
-    each hit, divided by min(#relevant, k); NaN for customers without purchases."""
-    hits = hits_at_k(scores, relevant, k)
-    n_rel = relevant.sum(axis=1)
-    precision = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
+    each hit, divided by min(#relevant, k); NaN for customers without purchases. Tied scores count
+    at their expected value under a random order (:func:`expected_hits`)."""
+    _, e = expected_hits(scores, relevant, k)
+    n_rel = np.asarray(relevant).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ap = (precision * hits).sum(axis=1) / np.minimum(n_rel, k)
+        ap = (e / np.arange(1, e.shape[1] + 1)).sum(axis=1) / np.minimum(n_rel, k)
     return np.where(n_rel > 0, ap, np.nan)
 
 
 def recall_at_k(scores: np.ndarray, relevant: np.ndarray, k: int = 12) -> np.ndarray:
-    """Share of each customer's purchases found in the top ``k``; NaN without purchases."""
-    hits = hits_at_k(scores, relevant, k)
-    n_rel = relevant.sum(axis=1)
+    """Share of each customer's purchases found in the top ``k``; NaN without purchases. Tied
+    scores count at their expected value under a random order."""
+    p, _ = expected_hits(scores, relevant, k)
+    n_rel = np.asarray(relevant).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n_rel > 0, hits.sum(axis=1) / n_rel, np.nan)
+        return np.where(n_rel > 0, p.sum(axis=1) / n_rel, np.nan)
 
 
 def ndcg_at_k(scores: np.ndarray, relevant: np.ndarray, k: int = 12) -> np.ndarray:
-    """Normalised discounted cumulative gain at ``k`` with binary gains; NaN without purchases."""
-    hits = hits_at_k(scores, relevant, k)
-    n_rel = relevant.sum(axis=1)
-    discount = 1.0 / np.log2(np.arange(2, hits.shape[1] + 2))
-    dcg = (hits * discount).sum(axis=1)
-    ideal = np.cumsum(discount)[np.clip(np.minimum(n_rel, hits.shape[1]) - 1, 0, None)]
+    """Normalised discounted cumulative gain at ``k`` with binary gains; NaN without purchases.
+    Tied scores count at their expected value under a random order."""
+    p, _ = expected_hits(scores, relevant, k)
+    n_rel = np.asarray(relevant).sum(axis=1)
+    discount = 1.0 / np.log2(np.arange(2, p.shape[1] + 2))
+    dcg = (p * discount).sum(axis=1)
+    ideal = np.cumsum(discount)[np.clip(np.minimum(n_rel, p.shape[1]) - 1, 0, None)]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n_rel > 0, dcg / ideal, np.nan)
+
+
+def ranking_metrics(scores: np.ndarray, relevant: np.ndarray, k: int = 12) -> dict[str, np.ndarray]:
+    """``{"auc", "map@k", "recall@k", "ndcg@k"}`` per customer, sharing one pass of
+    :func:`expected_hits` (what a backtest calls)."""
+    p, e = expected_hits(scores, relevant, k)
+    n_rel = np.asarray(relevant).sum(axis=1)
+    ranks = np.arange(1, p.shape[1] + 1)
+    discount = 1.0 / np.log2(ranks + 1)
+    ideal = np.cumsum(discount)[np.clip(np.minimum(n_rel, p.shape[1]) - 1, 0, None)]
+    has = n_rel > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            "auc": per_customer_auc(scores, relevant),
+            f"map@{k}": np.where(has, (e / ranks).sum(axis=1) / np.minimum(n_rel, k), np.nan),
+            f"recall@{k}": np.where(has, p.sum(axis=1) / n_rel, np.nan),
+            f"ndcg@{k}": np.where(has, (p * discount).sum(axis=1) / ideal, np.nan),
+        }
 
 
 METRICS = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gpa_lib.recsys.data import SalesData
+from gpa_lib.recsys.data.sales import SalesData
 
 KINDS = {"A": ("dress", "red"), "B": ("jeans", "blue")}
 
@@ -110,6 +110,19 @@ def toy_store(
     for k, rgb in colour.items():
         images[kind == k, 4:12, 4:12] = rgb
     images = np.clip(images + rng.integers(-10, 10, size=images.shape), 0, 255).astype(np.uint8)
+    # on sale from launch for shelf_weeks (no stock-outs); day 0 for those launched before the start
+    availability = pd.DataFrame(
+        {
+            "article": np.arange(n_articles, dtype=np.int64),
+            "on_sale_from": start + pd.to_timedelta(np.maximum(launch_day, 0), unit="D"),
+            "on_sale_until": start + pd.to_timedelta(7 * (launch_week + shelf_weeks), unit="D"),
+        }
+    )
     return SalesData.from_frames(
-        transactions, articles, customers, images=images, meta={"source": "toy_store", "seed": seed}
+        transactions,
+        articles,
+        customers,
+        images=images,
+        meta={"source": "toy_store", "seed": seed},
+        availability=availability,
     )

@@ -1,0 +1,400 @@
+"""The backtest protocol of the recommendation chapters: tune on a validation cutoff, refit with
+several seeds at rolling test cutoffs, and put block-bootstrap intervals on every mean and gap.
+
+1. **Validation.** One cutoff before the test cutoffs (its window ends where the first test window
+   starts). Every model gets the same budget: the fixed grid :data:`SEARCH_SPACE` (the same number of
+   settings for each), scored by ``tune_metric`` on all candidates; the best setting is kept. The
+   LSTM is tuned on the Fashion DNA chosen just before it.
+2. **Test.** For each training seed, every model is refitted with its chosen setting at every test
+   cutoff (:func:`~gpa_lib.recsys.eval.backtest.run_backtest`), next to the simulator's oracle
+   (:class:`~gpa_lib.recsys.eval.oracle.SimulatorOracle`) when the data has a truth.
+3. **Intervals.** :func:`block_bootstrap` resamples cutoffs, then customers within each drawn cutoff,
+   then one training seed per drawn cutoff and model; the same cutoff and customer draws serve
+   every model, so gaps are paired. A gap is significant when its interval excludes zero.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gpa_lib.recsys.data.sales import SalesData
+from gpa_lib.recsys.eval.backtest import (
+    SLICES,
+    BacktestConfig,
+    BacktestResult,
+    evaluate,
+    metric_names,
+    rolling_cutoffs,
+    run_backtest,
+    test_window,
+)
+from gpa_lib.recsys.eval.oracle import SimulatorOracle
+from gpa_lib.recsys.models.base import Recommender
+from gpa_lib.recsys.models.presets import MODEL_PARAMS, make_model, model_factories
+
+
+def _grid(**axes: Iterable[Any]) -> list[dict[str, Any]]:
+    """Every combination of the axes, in order: ``_grid(a=(1, 2), b=(3,))`` -> 2 settings."""
+    settings = [{}]
+    for name, values in axes.items():
+        settings = [{**s, name: v} for s in settings for v in values]
+    return settings
+
+
+#: Settings tried on the validation cutoff, per model profile; every model gets the same number.
+SEARCH_SPACE: dict[str, dict[str, list[dict[str, Any]]]] = {
+    "full": {
+        "popularity": _grid(window_days=(3, 7, 14, 28)),
+        "static_cf": _grid(factors=(16, 32), l2=(1e-4, 1e-3)),
+        "implicit_als": _grid(factors=(32, 64), regularization=(0.1, 1.0)),
+        "implicit_bpr": _grid(factors=(32, 64), learning_rate=(0.01, 0.05)),
+        "lightfm": _grid(loss=("warp", "bpr"), no_components=(16, 32)),
+        "fashion_dna": _grid(dna_dim=(16, 32), epochs=(4, 8)),
+        "lstm": _grid(hidden=(32, 48), lr=(3e-3, 1e-2)),
+    },
+    "smoke": {
+        "popularity": _grid(window_days=(7, 14)),
+        "static_cf": _grid(l2=(1e-4, 1e-3)),
+        "implicit_als": _grid(regularization=(0.1, 1.0)),
+        "implicit_bpr": _grid(learning_rate=(0.01, 0.05)),
+        "lightfm": _grid(loss=("warp", "bpr")),
+        "fashion_dna": _grid(dna_dim=(8, 16)),
+        "lstm": _grid(hidden=(8, 16)),
+    },
+}
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """How to tune, cut and resample. Sizes in weeks (7 days) and customers."""
+
+    n_cutoffs: int = 6  # rolling test cutoffs, the last leaving one test window at the end
+    test_weeks: int = 4  # length of each test (and the validation) window
+    step_weeks: int = 4  # distance between consecutive test cutoffs
+    seeds: tuple[int, ...] = (0, 1, 2)  # training seeds per model
+    max_customers: int | None = 10_000  # customers evaluated per cutoff (seeded sample)
+    k: int = 12  # depth of MAP, recall and NDCG
+    tune_metric: str = "map@12"  # what the validation search maximises (on all candidates)
+    n_boot: int = 500  # block-bootstrap resamples
+    level: float = 0.95  # interval level
+    seed: int = 0  # validation model seed, customer sampling and bootstrap
+
+    def __post_init__(self) -> None:
+        if not self.seeds:
+            raise ValueError("seeds is empty; give at least one training seed")
+        if self.tune_metric not in metric_names(self.k):
+            raise ValueError(
+                f"tune_metric={self.tune_metric!r} is not one of {metric_names(self.k)}"
+            )
+
+    def backtest(self) -> BacktestConfig:
+        return BacktestConfig(
+            n_cutoffs=self.n_cutoffs,
+            test_weeks=self.test_weeks,
+            step_weeks=self.step_weeks,
+            max_customers=self.max_customers,
+            k=self.k,
+            n_boot=self.n_boot,
+            level=self.level,
+            seed=self.seed,
+        )
+
+
+def validation_cutoff(data: SalesData, config: ProtocolConfig) -> pd.Timestamp:
+    """The cutoff whose window ends where the first test window starts."""
+    first = rolling_cutoffs(data, config.n_cutoffs, config.test_weeks, config.step_weeks)[0]
+    cutoff = first - pd.Timedelta(weeks=config.test_weeks)
+    if cutoff <= data.start:
+        raise ValueError(
+            f"the validation cutoff {cutoff.date()} is not after the first sale {data.start.date()}; "
+            "use fewer or shorter cutoffs"
+        )
+    return cutoff
+
+
+def tune(
+    data: SalesData,
+    names: Iterable[str],
+    profile: str,
+    config: ProtocolConfig,
+    *,
+    progress: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """``{model: {"chosen": setting, "trials": [{"setting", "value", "fit_seconds"}]}}`` on the
+    validation cutoff; each model tries every setting of ``SEARCH_SPACE[profile][model]``."""
+    cutoff = validation_cutoff(data, config)
+    window = test_window(data, cutoff, config.test_weeks, config.max_customers, config.seed)
+    past = data.window(end=cutoff)
+    names = list(names)
+    if "lstm" in names and "fashion_dna" in names:  # the LSTM is tuned on the chosen DNA
+        names = [n for n in names if n != "lstm"] + ["lstm"]
+    out: dict[str, dict[str, Any]] = {}
+    best_models: dict[str, Recommender] = {}
+    for name in names:
+        trials, best = [], (-np.inf, None, None)
+        for setting in SEARCH_SPACE[profile][name]:
+            extra = dict(setting)
+            if name == "lstm":
+                extra.setdefault("dna", best_models.get("fashion_dna"))
+                extra.setdefault(
+                    "dna_params",
+                    {
+                        **MODEL_PARAMS[profile]["fashion_dna"],
+                        **out.get("fashion_dna", {}).get("chosen", {}),
+                    },
+                )
+            model = make_model(name, profile, random_state=config.seed, **extra)
+            ok, why = model.can_run()
+            if not ok:
+                out[name] = {"chosen": {}, "trials": [], "skipped": why}
+                break
+            tic = time.perf_counter()
+            model.fit(past, until=cutoff)
+            fit_s = time.perf_counter() - tic
+            metrics = evaluate(model.score(window.customers, window.candidates), window, config.k)
+            value = float(np.nanmean(metrics["all", config.tune_metric]))
+            trials.append({"setting": setting, "value": value, "fit_seconds": round(fit_s, 2)})
+            if progress:
+                print(f"tune {name} {setting}: {config.tune_metric} {value:.4f} ({fit_s:.1f} s)")
+            if value > best[0]:
+                best = (value, setting, model)
+        else:
+            out[name] = {"chosen": best[1], "trials": trials}
+            best_models[name] = best[2]
+    return out
+
+
+def run_protocol(
+    data: SalesData,
+    names: Iterable[str],
+    profile: str = "full",
+    config: ProtocolConfig | None = None,
+    *,
+    oracle: bool = True,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Tune, test with every seed, resample: the JSON-able payload of ``backtest.json``."""
+    config = config or ProtocolConfig()
+    names = list(names)
+    tic = time.perf_counter()
+    tuning = tune(data, names, profile, config, progress=progress)
+    tune_s = time.perf_counter() - tic
+    chosen = {n: t["chosen"] for n, t in tuning.items() if "skipped" not in t}
+    skipped = {n: t["skipped"] for n, t in tuning.items() if "skipped" in t}
+    runnable = [n for n in names if n not in skipped]
+    results: list[BacktestResult] = []
+    tic = time.perf_counter()
+    for seed in config.seeds:
+        factories = model_factories(runnable, profile, random_state=seed, overrides=chosen)
+        if "lstm" in chosen and "fashion_dna" in chosen:
+            factories["lstm"] = _lstm_factory(profile, seed, chosen)
+        if oracle and data.truth is not None:
+            factories["oracle"] = lambda fitted, truth=data.truth: SimulatorOracle(truth)
+        results.append(run_backtest(data, factories, replace(config.backtest(), seed=config.seed)))
+        if progress:
+            print(f"seed {seed} done ({time.perf_counter() - tic:.0f} s)")
+    test_s = time.perf_counter() - tic
+    models = results[0].models
+    values = {
+        (m, s, metric): [
+            np.stack([r.metrics[m][c][s, metric] for r in results])
+            for c in range(len(results[0].windows))
+        ]
+        for m in models
+        for s in SLICES
+        for metric in metric_names(config.k)
+    }
+    boot = block_bootstrap(values, n_boot=config.n_boot, seed=config.seed)
+    payload = {
+        "protocol": {
+            **asdict(config),
+            "validation_cutoff": str(validation_cutoff(data, config).date()),
+            "search_space": {n: SEARCH_SPACE[profile][n] for n in names},
+            "budget_per_model": {n: len(SEARCH_SPACE[profile][n]) for n in names},
+            "model_profile": profile,
+        },
+        "models": models,
+        "windows": results[0].to_dict()["windows"],
+        "tuning": tuning,
+        "chosen_params": {n: {**MODEL_PARAMS[profile][n], **c} for n, c in chosen.items()},
+        "summary": _summaries(boot, models, config),
+        "per_cutoff": {
+            m: {
+                f"{s}/{metric}": [
+                    [float(np.nanmean(v[i])) for v in values[m, s, metric]]
+                    for i in range(len(config.seeds))
+                ]
+                for s in SLICES
+                for metric in metric_names(config.k)
+            }
+            for m in models
+        },
+        "oracle_share": _oracle_shares(boot, models, config) if "oracle" in models else {},
+        "comparisons": _comparisons(boot, models, config),
+        "segments_auc": {
+            m: {
+                label: float(np.nanmean([r.by_segment("auc").loc[m, label] for r in results]))
+                for label in results[0].by_segment("auc").columns
+            }
+            for m in models
+        }
+        | {"customers": results[0].by_segment("auc").loc["customers"].to_dict()},
+        "fit_seconds": {
+            m: float(np.mean([np.mean(r.fit_seconds[m]) for r in results])) for m in models
+        },
+        "skipped": skipped,
+        "timing_seconds": {"tune": round(tune_s, 1), "test": round(test_s, 1)},
+    }
+    return payload
+
+
+def _lstm_factory(profile: str, seed: int, chosen: Mapping[str, dict[str, Any]]):
+    def build(fitted: dict[str, Recommender]) -> Recommender:
+        return make_model(
+            "lstm",
+            profile,
+            random_state=seed,
+            dna=fitted.get("fashion_dna"),
+            dna_params={**MODEL_PARAMS[profile]["fashion_dna"], **chosen["fashion_dna"]},
+            **chosen["lstm"],
+        )
+
+    return build
+
+
+# ---------------------------------------------------------------------- the block bootstrap
+
+
+@dataclass
+class Bootstrap:
+    """Point means and ``n_boot`` replicate means per key, from :func:`block_bootstrap`."""
+
+    point: dict[Any, float]
+    replicates: dict[Any, np.ndarray]  # (n_boot,) each
+    level: float = 0.95
+
+    def interval(self, values: np.ndarray) -> tuple[float, float]:
+        finite = values[np.isfinite(values)]
+        if not finite.size:
+            return float("nan"), float("nan")
+        lo, hi = np.quantile(finite, [(1 - self.level) / 2, (1 + self.level) / 2])
+        return float(lo), float(hi)
+
+    def stats(self, key: Any) -> dict[str, float]:
+        lo, hi = self.interval(self.replicates[key])
+        return {"mean": self.point[key], "lo": lo, "hi": hi}
+
+    def gap(self, a: Any, b: Any) -> dict[str, Any]:
+        lo, hi = self.interval(self.replicates[a] - self.replicates[b])
+        return {
+            "diff": self.point[a] - self.point[b],
+            "lo": lo,
+            "hi": hi,
+            "significant": bool(lo > 0 or hi < 0),
+        }
+
+
+def block_bootstrap(
+    values: Mapping[Any, list[np.ndarray]], *, n_boot: int = 500, level: float = 0.95, seed: int = 0
+) -> Bootstrap:
+    """Means over (seed, cutoff, customer) with intervals from resampling cutoffs, customers and seeds.
+
+    ``values[key][c]`` is ``(n_seeds, n_customers_c)``: per-customer values (NaN where undefined) of
+    every seed at cutoff ``c``; every key has the same cutoffs and customers (the seeds may differ in
+    number). A replicate draws the cutoffs with replacement, the customers of each cutoff with
+    replacement (the same draw for every key: gaps are paired), and one seed per cutoff and key; its
+    value is the pooled mean over the drawn (cutoff, customer) pairs.
+    """
+    keys = list(values)
+    if not keys:
+        raise ValueError("values is empty")
+    n_cutoffs = len(values[keys[0]])
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(
+        n_cutoffs, np.full(n_cutoffs, 1 / n_cutoffs), size=n_boot
+    )  # (n_boot, C)
+    sums = {key: np.zeros((n_boot, n_cutoffs)) for key in keys}
+    counts = {key: np.zeros((n_boot, n_cutoffs)) for key in keys}
+    for c in range(n_cutoffs):
+        n_c = values[keys[0]][c].shape[1]
+        weights = rng.multinomial(n_c, np.full(n_c, 1 / n_c), size=n_boot).astype(np.float64)
+        for key in keys:
+            v = np.asarray(values[key][c], dtype=np.float64)  # (n_seeds, n_c)
+            finite = np.isfinite(v)
+            pick = rng.integers(0, len(v), size=n_boot)  # one seed per replicate
+            sums[key][:, c] = (weights @ np.where(finite, v, 0.0).T)[np.arange(n_boot), pick]
+            counts[key][:, c] = (weights @ finite.T.astype(np.float64))[np.arange(n_boot), pick]
+    point, replicates = {}, {}
+    for key in keys:
+        pooled = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in values[key]])
+        point[key] = float(np.nanmean(pooled)) if np.isfinite(pooled).any() else float("nan")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            replicates[key] = (draws * sums[key]).sum(1) / (draws * counts[key]).sum(1)
+    return Bootstrap(point, replicates, level)
+
+
+def _summaries(boot: Bootstrap, models: list[str], config: ProtocolConfig) -> dict[str, Any]:
+    return {
+        m: {
+            f"{s}/{metric}": boot.stats((m, s, metric))
+            for s in SLICES
+            for metric in metric_names(config.k)
+        }
+        for m in models
+    }
+
+
+def _oracle_shares(boot: Bootstrap, models: list[str], config: ProtocolConfig) -> dict[str, Any]:
+    """Each model's (model - popularity) / (oracle - popularity), with its interval."""
+    out: dict[str, Any] = {}
+    for m in models:
+        if m in ("oracle", "popularity"):
+            continue
+        out[m] = {}
+        for s in SLICES:
+            for metric in metric_names(config.k):
+                key, pop, top = (m, s, metric), ("popularity", s, metric), ("oracle", s, metric)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    replicates = (boot.replicates[key] - boot.replicates[pop]) / (
+                        boot.replicates[top] - boot.replicates[pop]
+                    )
+                    point = (boot.point[key] - boot.point[pop]) / (
+                        boot.point[top] - boot.point[pop]
+                    )
+                lo, hi = boot.interval(replicates)
+                out[m][f"{s}/{metric}"] = {"mean": float(point), "lo": lo, "hi": hi}
+    return out
+
+
+#: The gaps the chapters discuss: (a, b); each is reported for every slice and metric.
+COMPARISONS = (
+    ("lstm", "static_cf"),
+    ("lstm", "fashion_dna"),
+    ("lstm", "popularity"),
+    ("static_cf", "popularity"),
+    ("implicit_als", "popularity"),
+    ("fashion_dna", "lightfm"),
+    ("lstm", "implicit_als"),
+    ("lstm", "lightfm"),
+)
+
+
+def _comparisons(
+    boot: Bootstrap, models: list[str], config: ProtocolConfig
+) -> list[dict[str, Any]]:
+    out = []
+    for a, b in COMPARISONS:
+        if a in models and b in models:
+            for s in SLICES:
+                for metric in metric_names(config.k):
+                    out.append(
+                        {"a": a, "b": b, "slice": s, "metric": metric}
+                        | boot.gap((a, s, metric), (b, s, metric))
+                    )
+    return out
