@@ -57,6 +57,47 @@ def attend_selected_recompute(
     return from_cells(out_cells, problem.q_grid, problem.cell)  # (B, h, Hq, Wq, Dv)
 
 
+def attend_selected_backward(
+    dout: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    selection: torch.Tensor,
+    problem: GPAProblem,
+    needs: tuple[bool, bool, bool] = (True, True, True),
+    chunk_cells: int | None = None,
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """Gradients (dq, dk, dv) of :func:`attend_selected` for the output gradient ``dout``.
+
+    Recomputes the reference math one run of cells at a time and differentiates that run alone, so
+    the backward pass of a fused forward (the ``"cpu"`` backend) holds one run's scores at most.
+    Layouts as :func:`attend_selected`; ``needs`` says which gradients to return (others ``None``).
+    """
+    chunk = recompute_chunk_cells(problem) if chunk_cells is None else chunk_cells
+    q_cells = to_cells(q.detach(), problem.cell)  # (B, h, K, c*c, D)
+    dout_cells = to_cells(dout, problem.cell)  # (B, h, K, c*c, Dv)
+    k_leaf = k.detach().requires_grad_(needs[1])
+    v_leaf = v.detach().requires_grad_(needs[2])
+    dq_cells = torch.zeros_like(q_cells) if needs[0] else None
+    dk = torch.zeros_like(k) if needs[1] else None
+    dv = torch.zeros_like(v) if needs[2] else None
+    with torch.enable_grad():
+        for start in range(0, problem.n_cells, chunk):
+            stop = min(start + chunk, problem.n_cells)
+            q_run = q_cells[:, :, start:stop].requires_grad_(needs[0])  # a leaf per run
+            out = attend_cells(q_run, k_leaf, v_leaf, selection[:, :, start:stop], problem)
+            leaves = [t for t, need in zip((q_run, k_leaf, v_leaf), needs, strict=True) if need]
+            grads = iter(torch.autograd.grad(out, leaves, dout_cells[:, :, start:stop]))
+            if needs[0]:
+                dq_cells[:, :, start:stop] = next(grads)
+            if needs[1]:
+                dk += next(grads)
+            if needs[2]:
+                dv += next(grads)
+    dq = from_cells(dq_cells, problem.q_grid, problem.cell) if needs[0] else None
+    return dq, dk, dv
+
+
 class RecomputeBackend(Backend):
     """The reference math in runs of cells, recomputed in the backward pass: least memory to train.
 

@@ -7,9 +7,9 @@ loads it at once. :func:`cpu_kernel_reason` says why it cannot be used (no compi
 build); a failed build is remembered for the life of the process.
 
 :func:`fused_cpu_phase2` is differentiable: the forward pass runs the kernel and keeps only its
-inputs, the backward pass recomputes the reference math (:mod:`~gpa_lib.attention.backends.
-recompute`) in runs of cells and differentiates it, so a training step holds no
-(B, h, Nq, topk * pool^2) attention weights.
+inputs, the backward pass recomputes the reference math in runs of cells and differentiates one run
+at a time (:func:`~gpa_lib.attention.backends.recompute.attend_selected_backward`), so a training
+step holds no (B, h, Nq, topk * pool^2) attention weights.
 """
 
 from __future__ import annotations
@@ -224,18 +224,13 @@ class _FusedCPUPhase2(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout):
-        from ..backends.recompute import attend_selected_recompute
+        from ..backends.recompute import attend_selected_backward
 
         q, k, v, selection = ctx.saved_tensors
-        with torch.enable_grad():
-            inputs = [
-                t.detach().requires_grad_(need)
-                for t, need in zip((q, k, v), ctx.needs_input_grad[:3], strict=True)
-            ]
-            out = attend_selected_recompute(*inputs, selection, ctx.problem)
-            wanted = [t for t in inputs if t.requires_grad]
-            grads = iter(torch.autograd.grad(out, wanted, dout))
-        return (*(next(grads) if t.requires_grad else None for t in inputs), None, None)
+        dq, dk, dv = attend_selected_backward(
+            dout, q, k, v, selection, ctx.problem, needs=tuple(ctx.needs_input_grad[:3])
+        )
+        return dq, dk, dv, None, None
 
 
 def fused_cpu_phase2(q, k, v, selection, problem) -> torch.Tensor:
