@@ -148,6 +148,8 @@ def read_customers(file: Path) -> pd.DataFrame:
         },
         index=pd.RangeIndex(table.num_rows, name="customer").astype(np.int64),
     )
+    del table, hex_ids
+    pa.default_memory_pool().release_unused()
     duplicated = customers["customer_id"].duplicated()
     if duplicated.any():
         line = int(np.flatnonzero(duplicated.to_numpy())[0]) + 2
@@ -243,33 +245,35 @@ def read_transactions(
                 f"({int((customer < 0).sum())} such rows in this block)"
             )
         days.append(batch.column("t_dat").cast(pa.int32()).to_numpy())
-        customers.append(customer.astype(np.int32))
+        customers.append(customer.astype(np.int32))  # (rows,) positions in customers.csv
         articles.append(batch.column("article_id").to_numpy())
         prices.append(batch.column("price").to_numpy())
         channels.append(batch.column("sales_channel_id").to_numpy())
         rows_done += batch.num_rows
         bar.update(block_size)
     bar.close()
-    # one column at a time, freeing the blocks as we go: peak ~ the typed result plus one column
-    day = _concat(days, np.int32)
-    sort = None if not len(day) or (np.diff(day) >= 0).all() else np.argsort(day, kind="stable")
+    del reader
+    # Each column is built once, in its final dtype, from the blocks, which are freed as they are
+    # copied: the peak is the typed result plus the blocks of the columns not yet built (~25 bytes
+    # a row), never the text or a second copy of a column.
+    n = rows_done
     columns = {
-        "t_dat": day,
-        "customer": _concat(customers, np.int32),
-        "article": _concat(articles, np.int64),
-        "price": _concat(prices, np.float64),
-        "sales_channel_id": _concat(channels, np.int8),
+        "t_dat": _fill(days, np.empty(n, "datetime64[ns]")),
+        "customer": _fill(customers, np.empty(n, np.int64)),
+        "article": _fill(articles, np.empty(n, np.int64)),
+        "price": _fill(prices, np.empty(n, np.float64)),
+        "sales_channel_id": _fill(channels, np.empty(n, np.int8)),
     }
-    if sort is not None:  # H&M is sorted by day; other dumps may not be
+    pa.default_memory_pool().release_unused()  # the blocks' buffers, back to the system
+    day = columns["t_dat"].view(np.int64)
+    if n and not (day[1:] >= day[:-1]).all():  # H&M is sorted by day; other dumps may not be
+        sort = np.argsort(day, kind="stable")
         for name in columns:
             columns[name] = columns[name][sort]
         del sort
-    day, customer = columns["t_dat"], columns["customer"]
-    order = _orders_by_customer_day(day, customer)
-    n = len(day)
-    columns["t_dat"] = day.astype("datetime64[D]").astype("datetime64[ns]")
-    columns["customer"] = customer.astype(np.int64)
-    del day, customer
+        day = columns["t_dat"].view(np.int64)
+    order = _orders_by_customer_day(day, columns["customer"])
+    del day
     frame = {
         "t_dat": columns.pop("t_dat"),
         "customer": columns.pop("customer"),
@@ -282,13 +286,26 @@ def read_transactions(
         ),
         "sales_channel_id": columns.pop("sales_channel_id"),
     }
-    return pd.DataFrame(frame, copy=False)
+    return pd.DataFrame(frame, copy=False)  # pandas 3 keeps one block per column: no copy
+
+
+def _fill(parts: list[np.ndarray], out: np.ndarray) -> np.ndarray:
+    """Copy ``parts`` one after the other into ``out`` (converting dtype), emptying ``parts``."""
+    parts.reverse()
+    start = 0
+    while parts:
+        part = parts.pop()
+        if out.dtype.kind == "M":  # days since the epoch, int32
+            part = part.astype("datetime64[D]")
+        out[start : start + len(part)] = part
+        start += len(part)
+    return out
 
 
 def _orders_by_customer_day(day: np.ndarray, customer: np.ndarray) -> np.ndarray:
     """Order ids for rows sorted by ``day``: one order per (customer, day), numbered by day, then customer."""
     order = np.empty(len(day), dtype=np.int64)
-    bounds = np.r_[0, np.flatnonzero(np.diff(day)) + 1, len(day)]
+    bounds = np.r_[0, np.flatnonzero(day[1:] != day[:-1]) + 1, len(day)]
     next_order = 0
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         distinct, inverse = np.unique(customer[start:stop], return_inverse=True)
@@ -405,10 +422,3 @@ def _locate_bad_row(
                         f"as {types[column]}"
                     )
     return ValueError(f"{file.name}: unparsable content after data row {rows_done}: {error}")
-
-
-def _concat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-    """Concatenate and empty ``parts`` (so the blocks can be freed)."""
-    out = np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
-    parts.clear()
-    return out
