@@ -369,12 +369,51 @@ def read_images(
 
 
 def _check_header(file: Path, required: dict[str, Any]) -> list[str]:
-    with open(file, newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle), [])
+    """The header of ``file``, refusing what would otherwise fail later with a vaguer message:
+    an empty file, a byte-order mark, bytes that are not UTF-8, another delimiter, a column named
+    twice, a required column missing."""
+    with open(file, "rb") as handle:
+        first = handle.readline()
+    if not first.strip():
+        raise ValueError(f"{file.name} is empty (no header line); expected the H&M CSV format")
+    if first.startswith(b"\xef\xbb\xbf"):
+        raise ValueError(
+            f"{file.name} line 1 starts with a UTF-8 byte-order mark; H&M's files have none "
+            "(re-save it as UTF-8 without BOM)"
+        )
+    text = _decode_line(file, first, 1)
+    header = next(csv.reader([text]), [])
     missing = [c for c in required if c not in header]
+    if missing and len(header) == 1:
+        delimiter = next((d for d in (";", "\t", "|") if d in header[0]), None)
+        if delimiter is not None:
+            raise ValueError(
+                f"{file.name} line 1: the header is one field holding {delimiter!r}; the file "
+                f"seems delimited by {delimiter!r}, H&M's files by ','"
+            )
     if missing:
         raise ValueError(f"{file.name} lacks column(s) {missing}; its header has {header}")
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise ValueError(f"{file.name} line 1: the header names column(s) {twice} more than once")
     return header
+
+
+def _decode_line(file: Path, raw: bytes, line: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{file.name} line {line}: bytes that are not UTF-8 "
+            f"({raw[error.start : error.start + 4]!r} at byte {error.start} of the line)"
+        ) from None
+
+
+def _text_lines(file: Path):
+    """The lines of ``file`` decoded one at a time, so that bad bytes are named by line."""
+    with open(file, "rb") as handle:
+        for line, raw in enumerate(handle, start=1):
+            yield _decode_line(file, raw, line)
 
 
 def _read_small_csv(file: Path, header: list[str], types: dict[str, Any]) -> pa.Table:
@@ -398,27 +437,30 @@ def _locate_bad_row(
 ) -> ValueError:
     """A ``ValueError`` naming the first unparsable line at or after data row ``rows_done``.
 
-    pyarrow reports the column but not the row, so the failing block is re-read with the csv module
-    (only on this error path).
+    pyarrow reports the column but not the row, so the file is re-read with the csv module from the
+    failing block on (only on this error path), decoding line by line so bad bytes get a line too.
     """
-    with open(file, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        next(reader, None)  # the header
-        for row in itertools.islice(reader, rows_done, None):
-            line = reader.line_num
-            if len(row) != len(header):
+    reader = csv.reader(_text_lines(file))
+    next(reader, None)  # the header
+    for row in itertools.islice(reader, rows_done, None):
+        line = reader.line_num
+        if row == header:
+            return ValueError(
+                f"{file.name} line {line} repeats the header (two files joined into one?)"
+            )
+        if len(row) != len(header):
+            return ValueError(
+                f"{file.name} line {line}: expected {len(header)} fields, got {len(row)}"
+            )
+        for column, value in zip(header, row, strict=True):
+            parse = _PARSERS.get(types.get(column))
+            if parse is None or value == "":
+                continue
+            try:
+                parse(value)
+            except ValueError:
                 return ValueError(
-                    f"{file.name} line {line}: expected {len(header)} fields, got {len(row)}"
+                    f"{file.name} line {line}, column {column!r}: cannot parse {value!r} "
+                    f"as {types[column]}"
                 )
-            for column, value in zip(header, row, strict=True):
-                parse = _PARSERS.get(types.get(column))
-                if parse is None or value == "":
-                    continue
-                try:
-                    parse(value)
-                except ValueError:
-                    return ValueError(
-                        f"{file.name} line {line}, column {column!r}: cannot parse {value!r} "
-                        f"as {types[column]}"
-                    )
     return ValueError(f"{file.name}: unparsable content after data row {rows_done}: {error}")

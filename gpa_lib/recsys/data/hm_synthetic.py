@@ -249,7 +249,7 @@ def _write_transactions(
 # ---------------------------------------------------------------------- independent count
 
 
-def count_transactions(file: str | os.PathLike, block_size: int = 64 << 20) -> dict[str, Any]:
+def count_transactions(file: str | os.PathLike, block_size: int = 16 << 20) -> dict[str, Any]:
     """Rows, distinct customers and articles, first and last day of a ``transactions_train.csv``.
 
     Independent of the loader: every column is read as text (pyarrow's streaming reader with no type
