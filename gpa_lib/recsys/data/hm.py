@@ -23,12 +23,8 @@ or an unparsable row is a ``ValueError`` naming the file, the column and the lin
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import itertools
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +32,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from tqdm.auto import tqdm
 
+from gpa_lib.recsys.data.csvfiles import check_header, locate_bad_row, read_small_csv
 from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.data.tables import size_categorical
 
@@ -128,8 +125,8 @@ def load_hm(
 
 def read_customers(file: Path) -> pd.DataFrame:
     """``customers.csv`` indexed by ``customer`` = row number; ``customer_id`` keeps the hex id."""
-    header = _check_header(file, CUSTOMER_TYPES)
-    table = _read_small_csv(file, header, CUSTOMER_TYPES)
+    header = check_header(file, CUSTOMER_TYPES)
+    table = read_small_csv(file, header, CUSTOMER_TYPES)
     hex_ids = table.column("customer_id")
     if hex_ids.null_count:
         line = int(np.flatnonzero(hex_ids.is_null().to_numpy(zero_copy_only=False))[0]) + 2
@@ -162,10 +159,10 @@ def read_customers(file: Path) -> pd.DataFrame:
 
 def read_articles(file: Path) -> pd.DataFrame:
     """``articles.csv`` indexed by ``article`` (= ``article_id``), names as categoricals."""
-    header = _check_header(file, dict.fromkeys(ARTICLE_REQUIRED))
+    header = check_header(file, dict.fromkeys(ARTICLE_REQUIRED))
     types = {c: pa.int64() for c in ARTICLE_INT_COLUMNS if c in header}
     types.update({c: pa.string() for c in header if c not in types})
-    table = _read_small_csv(file, header, types)
+    table = read_small_csv(file, header, types)
     ids = table.column("article_id")
     if ids.null_count:
         line = int(np.flatnonzero(ids.is_null().to_numpy(zero_copy_only=False))[0]) + 2
@@ -197,7 +194,7 @@ def read_transactions(
     ``ValueError`` naming the line. Rows are sorted by day (stably) and numbered into orders by
     (customer, day).
     """
-    header = _check_header(file, TRANSACTION_TYPES)
+    header = check_header(file, TRANSACTION_TYPES)
     id_index = pd.Index(customer_ids.to_numpy())
     try:  # open_csv already reads the first block
         reader = pacsv.open_csv(
@@ -208,7 +205,7 @@ def read_transactions(
             ),
         )
     except pa.ArrowInvalid as error:
-        raise _locate_bad_row(file, header, TRANSACTION_TYPES, 0, error) from error
+        raise locate_bad_row(file, header, TRANSACTION_TYPES, 0, error) from error
     days, customers, articles, prices, channels = [], [], [], [], []
     rows_done = 0
     bar = tqdm(
@@ -224,7 +221,7 @@ def read_transactions(
         except StopIteration:
             break
         except pa.ArrowInvalid as error:
-            raise _locate_bad_row(file, header, TRANSACTION_TYPES, rows_done, error) from error
+            raise locate_bad_row(file, header, TRANSACTION_TYPES, rows_done, error) from error
         for column in TRANSACTION_TYPES:
             values = batch.column(column)
             if values.null_count:
@@ -363,104 +360,3 @@ def read_images(
         images[i] = np.asarray(canvas)
         found[i] = True
     return images, found
-
-
-# ---------------------------------------------------------------------- CSV helpers
-
-
-def _check_header(file: Path, required: dict[str, Any]) -> list[str]:
-    """The header of ``file``, refusing what would otherwise fail later with a vaguer message:
-    an empty file, a byte-order mark, bytes that are not UTF-8, another delimiter, a column named
-    twice, a required column missing."""
-    with open(file, "rb") as handle:
-        first = handle.readline()
-    if not first.strip():
-        raise ValueError(f"{file.name} is empty (no header line); expected the H&M CSV format")
-    if first.startswith(b"\xef\xbb\xbf"):
-        raise ValueError(
-            f"{file.name} line 1 starts with a UTF-8 byte-order mark; H&M's files have none "
-            "(re-save it as UTF-8 without BOM)"
-        )
-    text = _decode_line(file, first, 1)
-    header = next(csv.reader([text]), [])
-    missing = [c for c in required if c not in header]
-    if missing and len(header) == 1:
-        delimiter = next((d for d in (";", "\t", "|") if d in header[0]), None)
-        if delimiter is not None:
-            raise ValueError(
-                f"{file.name} line 1: the header is one field holding {delimiter!r}; the file "
-                f"seems delimited by {delimiter!r}, H&M's files by ','"
-            )
-    if missing:
-        raise ValueError(f"{file.name} lacks column(s) {missing}; its header has {header}")
-    twice = sorted({c for c in header if header.count(c) > 1})
-    if twice:
-        raise ValueError(f"{file.name} line 1: the header names column(s) {twice} more than once")
-    return header
-
-
-def _decode_line(file: Path, raw: bytes, line: int) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"{file.name} line {line}: bytes that are not UTF-8 "
-            f"({raw[error.start : error.start + 4]!r} at byte {error.start} of the line)"
-        ) from None
-
-
-def _text_lines(file: Path):
-    """The lines of ``file`` decoded one at a time, so that bad bytes are named by line."""
-    with open(file, "rb") as handle:
-        for line, raw in enumerate(handle, start=1):
-            yield _decode_line(file, raw, line)
-
-
-def _read_small_csv(file: Path, header: list[str], types: dict[str, Any]) -> pa.Table:
-    types = {c: t for c, t in types.items() if c in header}
-    try:
-        return pacsv.read_csv(file, convert_options=pacsv.ConvertOptions(column_types=types))
-    except pa.ArrowInvalid as error:
-        raise _locate_bad_row(file, header, types, 0, error) from error
-
-
-_PARSERS = {
-    pa.date32(): dt.date.fromisoformat,
-    pa.int64(): int,
-    pa.int8(): int,
-    pa.float64(): float,
-}
-
-
-def _locate_bad_row(
-    file: Path, header: list[str], types: dict[str, Any], rows_done: int, error: Exception
-) -> ValueError:
-    """A ``ValueError`` naming the first unparsable line at or after data row ``rows_done``.
-
-    pyarrow reports the column but not the row, so the file is re-read with the csv module from the
-    failing block on (only on this error path), decoding line by line so bad bytes get a line too.
-    """
-    reader = csv.reader(_text_lines(file))
-    next(reader, None)  # the header
-    for row in itertools.islice(reader, rows_done, None):
-        line = reader.line_num
-        if row == header:
-            return ValueError(
-                f"{file.name} line {line} repeats the header (two files joined into one?)"
-            )
-        if len(row) != len(header):
-            return ValueError(
-                f"{file.name} line {line}: expected {len(header)} fields, got {len(row)}"
-            )
-        for column, value in zip(header, row, strict=True):
-            parse = _PARSERS.get(types.get(column))
-            if parse is None or value == "":
-                continue
-            try:
-                parse(value)
-            except ValueError:
-                return ValueError(
-                    f"{file.name} line {line}, column {column!r}: cannot parse {value!r} "
-                    f"as {types[column]}"
-                )
-    return ValueError(f"{file.name}: unparsable content after data row {rows_done}: {error}")
