@@ -25,6 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "gpa_lib.bench.recsys",
         "training and scoring time of every recommender against implicit ALS and LightFM",
     ),
+    "hm": (
+        "gpa_lib.bench.hm",
+        "load_hm on an H&M-format set of the real size (synthetic, or --root): time and peak memory",
+    ),
     "machine": (
         "gpa_lib.bench.machine",
         "the GPU's facts and its bf16/fp32 matrix and copy ceilings (needs a GPU)",

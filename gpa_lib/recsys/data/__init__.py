@@ -3,7 +3,9 @@
 - :mod:`~gpa_lib.recsys.data.sales`: :class:`SalesData` (tables, views, validation);
 - :mod:`~gpa_lib.recsys.data.tables`: column names and coercion of user tables to the model's dtypes;
 - :mod:`~gpa_lib.recsys.data.parquet`: ``save`` / ``load`` as a folder of Parquet tables;
-- :mod:`~gpa_lib.recsys.data.hm`: the H&M loader; :mod:`~gpa_lib.recsys.data.toy`: a tiny store
+- :mod:`~gpa_lib.recsys.data.hm`: the H&M loader (:mod:`~gpa_lib.recsys.data.csvfiles`: its CSV
+  checks; :mod:`~gpa_lib.recsys.data.hm_synthetic`: an H&M-format set of any size and an
+  independent count of a file); :mod:`~gpa_lib.recsys.data.toy`: a tiny store
   whose right answer is known (a test fixture); :mod:`~gpa_lib.recsys.data.stats`: weekly sales,
   returns, baskets, article life and their plots.
 """

@@ -16,19 +16,15 @@ Mapping to :class:`~gpa_lib.recsys.data.SalesData`:
   ``product_group_name``, ``season`` and ``material`` all missing (H&M does not publish them),
   ``launch`` = first day sold (``NaT`` if never sold). Every original column is kept.
 
-The transactions file is streamed in blocks with typed columns (pyarrow), so memory stays at the size
-of the typed result (~1.3 GB for the full file) rather than the text. A missing file, a missing column
+The transactions file is streamed in blocks with typed columns (pyarrow), so memory follows the
+typed result (1.6 GB for the full file, peak 3.0 GB: ``data/hm.md``) rather than the text. A missing file, a missing column
 or an unparsable row is a ``ValueError`` naming the file, the column and the line.
 """
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import itertools
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +32,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from tqdm.auto import tqdm
 
+from gpa_lib.recsys.data.csvfiles import check_header, locate_bad_row, read_small_csv
 from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.data.tables import size_categorical
 
@@ -128,8 +125,8 @@ def load_hm(
 
 def read_customers(file: Path) -> pd.DataFrame:
     """``customers.csv`` indexed by ``customer`` = row number; ``customer_id`` keeps the hex id."""
-    header = _check_header(file, CUSTOMER_TYPES)
-    table = _read_small_csv(file, header, CUSTOMER_TYPES)
+    header = check_header(file, CUSTOMER_TYPES)
+    table = read_small_csv(file, header, CUSTOMER_TYPES)
     hex_ids = table.column("customer_id")
     if hex_ids.null_count:
         line = int(np.flatnonzero(hex_ids.is_null().to_numpy(zero_copy_only=False))[0]) + 2
@@ -148,6 +145,8 @@ def read_customers(file: Path) -> pd.DataFrame:
         },
         index=pd.RangeIndex(table.num_rows, name="customer").astype(np.int64),
     )
+    del table, hex_ids
+    pa.default_memory_pool().release_unused()
     duplicated = customers["customer_id"].duplicated()
     if duplicated.any():
         line = int(np.flatnonzero(duplicated.to_numpy())[0]) + 2
@@ -160,10 +159,10 @@ def read_customers(file: Path) -> pd.DataFrame:
 
 def read_articles(file: Path) -> pd.DataFrame:
     """``articles.csv`` indexed by ``article`` (= ``article_id``), names as categoricals."""
-    header = _check_header(file, dict.fromkeys(ARTICLE_REQUIRED))
+    header = check_header(file, dict.fromkeys(ARTICLE_REQUIRED))
     types = {c: pa.int64() for c in ARTICLE_INT_COLUMNS if c in header}
     types.update({c: pa.string() for c in header if c not in types})
-    table = _read_small_csv(file, header, types)
+    table = read_small_csv(file, header, types)
     ids = table.column("article_id")
     if ids.null_count:
         line = int(np.flatnonzero(ids.is_null().to_numpy(zero_copy_only=False))[0]) + 2
@@ -195,7 +194,7 @@ def read_transactions(
     ``ValueError`` naming the line. Rows are sorted by day (stably) and numbered into orders by
     (customer, day).
     """
-    header = _check_header(file, TRANSACTION_TYPES)
+    header = check_header(file, TRANSACTION_TYPES)
     id_index = pd.Index(customer_ids.to_numpy())
     try:  # open_csv already reads the first block
         reader = pacsv.open_csv(
@@ -206,7 +205,7 @@ def read_transactions(
             ),
         )
     except pa.ArrowInvalid as error:
-        raise _locate_bad_row(file, header, TRANSACTION_TYPES, 0, error) from error
+        raise locate_bad_row(file, header, TRANSACTION_TYPES, 0, error) from error
     days, customers, articles, prices, channels = [], [], [], [], []
     rows_done = 0
     bar = tqdm(
@@ -222,7 +221,7 @@ def read_transactions(
         except StopIteration:
             break
         except pa.ArrowInvalid as error:
-            raise _locate_bad_row(file, header, TRANSACTION_TYPES, rows_done, error) from error
+            raise locate_bad_row(file, header, TRANSACTION_TYPES, rows_done, error) from error
         for column in TRANSACTION_TYPES:
             values = batch.column(column)
             if values.null_count:
@@ -243,33 +242,35 @@ def read_transactions(
                 f"({int((customer < 0).sum())} such rows in this block)"
             )
         days.append(batch.column("t_dat").cast(pa.int32()).to_numpy())
-        customers.append(customer.astype(np.int32))
+        customers.append(customer.astype(np.int32))  # (rows,) positions in customers.csv
         articles.append(batch.column("article_id").to_numpy())
         prices.append(batch.column("price").to_numpy())
         channels.append(batch.column("sales_channel_id").to_numpy())
         rows_done += batch.num_rows
         bar.update(block_size)
     bar.close()
-    # one column at a time, freeing the blocks as we go: peak ~ the typed result plus one column
-    day = _concat(days, np.int32)
-    sort = None if not len(day) or (np.diff(day) >= 0).all() else np.argsort(day, kind="stable")
+    del reader
+    # Each column is built once, in its final dtype, from the blocks, which are freed as they are
+    # copied: the peak is the typed result plus the blocks of the columns not yet built (~25 bytes
+    # a row), never the text or a second copy of a column.
+    n = rows_done
     columns = {
-        "t_dat": day,
-        "customer": _concat(customers, np.int32),
-        "article": _concat(articles, np.int64),
-        "price": _concat(prices, np.float64),
-        "sales_channel_id": _concat(channels, np.int8),
+        "t_dat": _fill(days, np.empty(n, "datetime64[ns]")),
+        "customer": _fill(customers, np.empty(n, np.int64)),
+        "article": _fill(articles, np.empty(n, np.int64)),
+        "price": _fill(prices, np.empty(n, np.float64)),
+        "sales_channel_id": _fill(channels, np.empty(n, np.int8)),
     }
-    if sort is not None:  # H&M is sorted by day; other dumps may not be
+    pa.default_memory_pool().release_unused()  # the blocks' buffers, back to the system
+    day = columns["t_dat"].view(np.int64)
+    if n and not (day[1:] >= day[:-1]).all():  # H&M is sorted by day; other dumps may not be
+        sort = np.argsort(day, kind="stable")
         for name in columns:
             columns[name] = columns[name][sort]
         del sort
-    day, customer = columns["t_dat"], columns["customer"]
-    order = _orders_by_customer_day(day, customer)
-    n = len(day)
-    columns["t_dat"] = day.astype("datetime64[D]").astype("datetime64[ns]")
-    columns["customer"] = customer.astype(np.int64)
-    del day, customer
+        day = columns["t_dat"].view(np.int64)
+    order = _orders_by_customer_day(day, columns["customer"])
+    del day
     frame = {
         "t_dat": columns.pop("t_dat"),
         "customer": columns.pop("customer"),
@@ -282,13 +283,26 @@ def read_transactions(
         ),
         "sales_channel_id": columns.pop("sales_channel_id"),
     }
-    return pd.DataFrame(frame, copy=False)
+    return pd.DataFrame(frame, copy=False)  # pandas 3 keeps one block per column: no copy
+
+
+def _fill(parts: list[np.ndarray], out: np.ndarray) -> np.ndarray:
+    """Copy ``parts`` one after the other into ``out`` (converting dtype), emptying ``parts``."""
+    parts.reverse()
+    start = 0
+    while parts:
+        part = parts.pop()
+        if out.dtype.kind == "M":  # days since the epoch, int32
+            part = part.astype("datetime64[D]")
+        out[start : start + len(part)] = part
+        start += len(part)
+    return out
 
 
 def _orders_by_customer_day(day: np.ndarray, customer: np.ndarray) -> np.ndarray:
     """Order ids for rows sorted by ``day``: one order per (customer, day), numbered by day, then customer."""
     order = np.empty(len(day), dtype=np.int64)
-    bounds = np.r_[0, np.flatnonzero(np.diff(day)) + 1, len(day)]
+    bounds = np.r_[0, np.flatnonzero(day[1:] != day[:-1]) + 1, len(day)]
     next_order = 0
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         distinct, inverse = np.unique(customer[start:stop], return_inverse=True)
@@ -346,69 +360,3 @@ def read_images(
         images[i] = np.asarray(canvas)
         found[i] = True
     return images, found
-
-
-# ---------------------------------------------------------------------- CSV helpers
-
-
-def _check_header(file: Path, required: dict[str, Any]) -> list[str]:
-    with open(file, newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle), [])
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise ValueError(f"{file.name} lacks column(s) {missing}; its header has {header}")
-    return header
-
-
-def _read_small_csv(file: Path, header: list[str], types: dict[str, Any]) -> pa.Table:
-    types = {c: t for c, t in types.items() if c in header}
-    try:
-        return pacsv.read_csv(file, convert_options=pacsv.ConvertOptions(column_types=types))
-    except pa.ArrowInvalid as error:
-        raise _locate_bad_row(file, header, types, 0, error) from error
-
-
-_PARSERS = {
-    pa.date32(): dt.date.fromisoformat,
-    pa.int64(): int,
-    pa.int8(): int,
-    pa.float64(): float,
-}
-
-
-def _locate_bad_row(
-    file: Path, header: list[str], types: dict[str, Any], rows_done: int, error: Exception
-) -> ValueError:
-    """A ``ValueError`` naming the first unparsable line at or after data row ``rows_done``.
-
-    pyarrow reports the column but not the row, so the failing block is re-read with the csv module
-    (only on this error path).
-    """
-    with open(file, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        next(reader, None)  # the header
-        for row in itertools.islice(reader, rows_done, None):
-            line = reader.line_num
-            if len(row) != len(header):
-                return ValueError(
-                    f"{file.name} line {line}: expected {len(header)} fields, got {len(row)}"
-                )
-            for column, value in zip(header, row, strict=True):
-                parse = _PARSERS.get(types.get(column))
-                if parse is None or value == "":
-                    continue
-                try:
-                    parse(value)
-                except ValueError:
-                    return ValueError(
-                        f"{file.name} line {line}, column {column!r}: cannot parse {value!r} "
-                        f"as {types[column]}"
-                    )
-    return ValueError(f"{file.name}: unparsable content after data row {rows_done}: {error}")
-
-
-def _concat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-    """Concatenate and empty ``parts`` (so the blocks can be freed)."""
-    out = np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
-    parts.clear()
-    return out

@@ -83,7 +83,7 @@ def load(path: str | os.PathLike) -> SalesData:
     manifest_path = path / "manifest.json"
     if not manifest_path.is_file():
         raise ValueError(f"path={str(path)!r} is not a SalesData folder: no manifest.json")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = _read_manifest(manifest_path)
     if manifest.get("format") != FORMAT_NAME or manifest.get("version") != FORMAT_VERSION:
         raise ValueError(
             f"{manifest_path}: format {manifest.get('format')!r} version {manifest.get('version')!r}, "
@@ -92,17 +92,21 @@ def load(path: str | os.PathLike) -> SalesData:
     tables = {}
     for name in TABLES:
         file = path / f"{name}.parquet"
-        if not file.is_file():
-            raise ValueError(f"{file} is missing")
-        tables[name] = _empty_categories_as_str(pd.read_parquet(file, engine="pyarrow"))
+        tables[name] = _empty_categories_as_str(_read_table(file).to_pandas())
+        expected = manifest.get(f"n_{name}")
+        if expected is not None and expected != len(tables[name]):
+            raise ValueError(
+                f"{file} has {len(tables[name])} rows, {manifest_path.name} says {expected}: "
+                "the folder mixes two saves"
+            )
     images = None
     if manifest.get("image_shape") is not None:
         images = images_from_table(
-            pq.read_table(path / "images.parquet"), tables["articles"].index.to_numpy()
+            _read_table(path / "images.parquet"), tables["articles"].index.to_numpy()
         )
     availability = None
     if manifest.get("availability"):
-        availability = pd.read_parquet(path / "availability.parquet", engine="pyarrow")
+        availability = _read_table(path / "availability.parquet").to_pandas()
     return SalesData(
         tables["transactions"],
         tables["articles"],
@@ -111,6 +115,49 @@ def load(path: str | os.PathLike) -> SalesData:
         meta=manifest.get("meta", {}),
         availability=availability,
     )
+
+
+def _read_manifest(file: Path) -> dict:
+    """``manifest.json`` as a dict; an empty, cut, non-UTF-8 or BOM-prefixed file, or a key given
+    twice, is a ``ValueError`` naming the file (and the line where there is one)."""
+    raw = file.read_bytes()
+    if not raw.strip():
+        raise ValueError(f"{file} is empty; the folder was not written by save(), or not fully")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise ValueError(f"{file} starts with a UTF-8 byte-order mark; save() writes none")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ValueError(f"{file} line {line}: bytes that are not UTF-8 ({error.reason})") from None
+
+    def no_duplicates(pairs: list) -> dict:
+        keys = [key for key, _ in pairs]
+        twice = sorted({key for key in keys if keys.count(key) > 1})
+        if twice:
+            raise ValueError(f"{file}: key(s) {twice} given more than once")
+        return dict(pairs)
+
+    try:
+        manifest = json.loads(text, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{file} line {error.lineno}, column {error.colno}: not valid JSON ({error.msg}); "
+            "it may have been cut off"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{file} holds a JSON {type(manifest).__name__}, not an object")
+    return manifest
+
+
+def _read_table(file: Path) -> pa.Table:
+    """One Parquet table; a missing, empty, cut or foreign file is a ``ValueError`` naming it."""
+    if not file.is_file():
+        raise ValueError(f"{file} is missing")
+    try:
+        return pq.read_table(file)
+    except (pa.ArrowException, OSError) as error:
+        raise ValueError(f"{file} is not a readable Parquet file ({error})") from None
 
 
 def _empty_categories_as_str(table: pd.DataFrame) -> pd.DataFrame:
