@@ -69,33 +69,33 @@ def attend_selected_backward(
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
     """Gradients (dq, dk, dv) of :func:`attend_selected` for the output gradient ``dout``.
 
-    Recomputes the reference math one run of cells at a time and differentiates that run alone, so
-    the backward pass of a fused forward (the ``"cpu"`` backend) holds one run's scores at most.
+    Recomputes the reference math one band of whole cell rows at a time (about ``chunk_cells``
+    cells, see :func:`recompute_chunk_cells`) and differentiates that band alone, so the backward
+    pass of a fused forward (the ``"cpu"`` backend) holds one band's scores and copies at most.
     Layouts as :func:`attend_selected`; ``needs`` says which gradients to return (others ``None``).
     """
     chunk = recompute_chunk_cells(problem) if chunk_cells is None else chunk_cells
-    q_cells = to_cells(q.detach(), problem.cell)  # (B, h, K, c*c, D)
-    dout_cells = to_cells(dout, problem.cell)  # (B, h, K, c*c, Dv)
+    cell, (Hq, Wq) = problem.cell, problem.q_grid
+    cells_per_row = Wq // cell
+    band = max(1, chunk // cells_per_row) * cell  # query rows per band
     k_leaf = k.detach().requires_grad_(needs[1])
     v_leaf = v.detach().requires_grad_(needs[2])
-    dq_cells = torch.zeros_like(q_cells) if needs[0] else None
-    dk = torch.zeros_like(k) if needs[1] else None
-    dv = torch.zeros_like(v) if needs[2] else None
+    dq = torch.empty_like(q) if needs[0] else None
     with torch.enable_grad():
-        for start in range(0, problem.n_cells, chunk):
-            stop = min(start + chunk, problem.n_cells)
-            q_run = q_cells[:, :, start:stop].requires_grad_(needs[0])  # a leaf per run
-            out = attend_cells(q_run, k_leaf, v_leaf, selection[:, :, start:stop], problem)
+        for y0 in range(0, Hq, band):
+            y1 = min(y0 + band, Hq)
+            cells = slice(y0 // cell * cells_per_row, y1 // cell * cells_per_row)
+            q_run = to_cells(q[:, :, y0:y1].detach(), cell).requires_grad_(
+                needs[0]
+            )  # (B,h,K',c*c,D)
+            out = attend_cells(q_run, k_leaf, v_leaf, selection[:, :, cells], problem)
             leaves = [t for t, need in zip((q_run, k_leaf, v_leaf), needs, strict=True) if need]
-            grads = iter(torch.autograd.grad(out, leaves, dout_cells[:, :, start:stop]))
+            # The engine adds each band's dk, dv into k_leaf.grad, v_leaf.grad as it computes them.
+            torch.autograd.backward(out, to_cells(dout[:, :, y0:y1], cell), inputs=leaves)
+            del out
             if needs[0]:
-                dq_cells[:, :, start:stop] = next(grads)
-            if needs[1]:
-                dk += next(grads)
-            if needs[2]:
-                dv += next(grads)
-    dq = from_cells(dq_cells, problem.q_grid, problem.cell) if needs[0] else None
-    return dq, dk, dv
+                dq[:, :, y0:y1] = from_cells(q_run.grad, (y1 - y0, Wq), cell)
+    return dq, k_leaf.grad if needs[1] else None, v_leaf.grad if needs[2] else None
 
 
 class RecomputeBackend(Backend):
