@@ -128,9 +128,13 @@ def backtest_figure(
         colours = [HIGHLIGHT if c and model != ALL_MODELS else DIMMED for c in chosen]
         traces: dict[int, dict] = {0: {"marker.color": colours}}
         for i, c in enumerate(chosen, start=1):
+            single = c and model != ALL_MODELS
+            colour = HIGHLIGHT if single else PALETTE[(i - 1) % len(PALETTE)]
             traces[i] = {
                 "opacity": 1.0 if c else 0.2,
-                "line.width": 3.5 if c and model != ALL_MODELS else 1.8,
+                "line.width": 3.5 if single else 1.8,
+                "line.color": colour,
+                "marker.color": colour,
             }
         return {"traces": traces, "layout": {}}
 
@@ -176,19 +180,20 @@ def backtest_figure(
             mode="lines+markers",
             name=label,
             line={
-                "color": PALETTE[(i - 1) % len(PALETTE)],
+                "color": start_high["traces"][i]["line.color"],
                 "width": start_high["traces"][i]["line.width"],
             },
+            marker={"color": start_high["traces"][i]["marker.color"]},
             opacity=start_high["traces"][i]["opacity"],
             hovertemplate=f"{label}<br>cutoff %{{x}}: %{{y:.4f}}<extra></extra>",
         )
     fig.update_yaxes(autorange="reversed", row=1, col=1)
     fig.update_xaxes(title_text=start_view["layout"]["xaxis.title.text"], row=1, col=1)
     fig.update_yaxes(title_text=start_view["layout"]["yaxis2.title.text"], row=1, col=2)
-    fig.update_xaxes(title_text="test window starts (cutoff date)", type="category", row=1, col=2)
+    fig.update_xaxes(title_text="test window starts (cutoff date)", row=1, col=2)
     fig.update_layout(
         template="plotly_white",
-        margin={"l": 130, "r": 20, "t": 110, "b": 60},
+        margin={"l": 130, "r": 20, "t": 140, "b": 60},
         legend={"font": {"size": 10}},
     )
     controls = [

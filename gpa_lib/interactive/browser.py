@@ -260,17 +260,19 @@ class Browser:
         """A PNG of the viewport, or of the element ``selector`` (scrolled into view), to ``target``."""
         params: dict[str, Any] = {"format": "png"}
         if selector:
+            # Scroll the element to the top of the viewport, then clip in page coordinates; the
+            # viewport (``height``) should be taller than the element.
             box = self.evaluate(
                 f"(function () {{ var e = document.querySelector({json.dumps(selector)});"
-                " if (!e) { return null; } e.scrollIntoView({block: 'center'});"
+                " if (!e) { return null; } e.scrollIntoView({block: 'start'});"
                 " var r = e.getBoundingClientRect();"
                 " return {x: r.left + window.scrollX, y: r.top + window.scrollY,"
                 " width: r.width, height: r.height}; })()"
             )
             if box is None:
                 raise BrowserError(f"no element matches {selector!r}")
+            self._drain(0.3)  # let the page settle after the scroll
             params["clip"] = {**box, "scale": 1}
-            params["captureBeyondViewport"] = True
         data = self.call("Page.captureScreenshot", params, session=True)["data"]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(base64.b64decode(data))

@@ -150,7 +150,7 @@ class LinkedFigure:
                 "buttons": [{"label": label, "method": "skip", "args": []} for label in c.labels],
                 "x": i * step + 0.08,
                 "xanchor": "left",
-                "y": 1.13,
+                "y": 1.25,
                 "yanchor": "top",
                 "showactive": True,
             }
@@ -161,7 +161,7 @@ class LinkedFigure:
                 "text": f"{c.title}:",
                 "x": i * step + 0.075,
                 "xanchor": "right",
-                "y": 1.11,
+                "y": 1.23,
                 "yanchor": "top",
                 "xref": "paper",
                 "yref": "paper",

@@ -53,7 +53,7 @@ def tradeoff_figure(
     methods = list(COST_METHODS)
     method_labels = [COST_METHODS[m] for m in methods]
     method_colours = [GPA_COLOUR if m in ("reference", "cpu") else EXACT_COLOUR for m in methods]
-    quality_labels = [*features, "keys seen (share)"]
+    quality_labels = [*features, "keys seen"]
     quality_colours = [*FEATURE_COLOURS[: len(features)], KEYS_COLOUR]
     rows = {(int(r["topk"]), int(r["pool"]), int(r["cell"])): r for r in grid.to_dict("records")}
     n_keys = k_grid[0] * k_grid[1]
@@ -109,13 +109,13 @@ def tradeoff_figure(
     fig = make_subplots(
         rows=2,
         cols=2,
-        horizontal_spacing=0.2,
-        vertical_spacing=0.2,
+        horizontal_spacing=0.22,
+        vertical_spacing=0.22,
         subplot_titles=(
-            "peak extra memory (MiB, cost model)",
-            "time per call (ms, cost model at this CPU's rates)",
-            "mean share of the exact softmax mass kept",
-            "relative output error ‖o_GPA − o‖ / ‖o‖",
+            "peak extra memory (model)",
+            "time per call (model)",
+            "softmax mass kept (mean)",
+            "relative output error",
         ),
     )
     panels = [
@@ -132,7 +132,7 @@ def tradeoff_figure(
             y=labels,
             x=start["traces"][index]["x"],
             text=start["traces"][index]["text"],
-            textposition="auto",
+            textposition="auto" if row == 1 else "outside",
             textangle=0,
             cliponaxis=False,
             marker_color=colours,
@@ -143,24 +143,25 @@ def tradeoff_figure(
     time = [v for m in methods for v in grid[f"{m}_ms"]]
     fig.update_xaxes(type="log", range=_log_range(memory), title_text="MiB (log)", row=1, col=1)
     fig.update_xaxes(type="log", range=_log_range(time), title_text="ms (log)", row=1, col=2)
-    fig.update_xaxes(range=[0, 1.02], title_text="share of mass (1: nothing dropped)", row=2, col=1)
+    fig.update_xaxes(range=[0, 1.25], title_text="share (1: nothing dropped)", row=2, col=1)
     errors = [v for f in features for v in grid[f"error_total/{f}"]]
     fig.update_xaxes(
-        range=[0, 1.05 * max(errors + [1.0])], title_text="relative error", row=2, col=2
+        range=[0, 1.3 * max(errors + [1.0])], title_text="‖o_GPA − o‖ / ‖o‖", row=2, col=2
     )
     for row, col in ((1, 1), (1, 2), (2, 1), (2, 2)):
         fig.update_yaxes(autorange="reversed", row=row, col=col)
     fig.update_layout(
         title={"text": start["layout"]["title.text"], "font": {"size": 14}},
-        margin={"l": 150, "r": 30, "t": 90, "b": 130},
+        margin={"l": 100, "r": 20, "t": 90, "b": 130},
+        uniformtext={"minsize": 9, "mode": "show"},
         template="plotly_white",
     )
     controls = [
-        Control("topk", "topk (blocks per cell)", [str(t) for t in topk_values],
+        Control("topk", "topk", [str(t) for t in topk_values],
                 initial=list(topk_values).index(initial["topk"])),
-        Control("pool", "pool (block side, tokens)", [str(p) for p in pool_values],
+        Control("pool", "pool", [str(p) for p in pool_values],
                 initial=list(pool_values).index(initial["pool"])),
-        Control("cell", "cell (side, tokens)", [str(c) for c in cell_values],
+        Control("cell", "cell", [str(c) for c in cell_values],
                 initial=list(cell_values).index(initial["cell"])),
     ]  # fmt: skip
     caption = (

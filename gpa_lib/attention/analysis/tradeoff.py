@@ -35,10 +35,10 @@ MiB = 2**20
 
 #: The modelled methods of :func:`tradeoff_grid`: column prefix -> what it is.
 COST_METHODS = {
-    "reference": "GPA, reference backend",
-    "cpu": "GPA, fused cpu backend",
-    "materialised": "exact, score matrix",
-    "sdpa": "exact, fused SDPA",
+    "reference": "GPA reference",  # the reference backend
+    "cpu": "GPA cpu",  # the fused cpu backend
+    "materialised": "exact, scores",  # exact attention through the score matrix
+    "sdpa": "exact, SDPA",  # exact attention, PyTorch's fused kernel
 }
 
 
