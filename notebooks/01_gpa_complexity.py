@@ -75,6 +75,8 @@ from gpa_lib.attention.analysis.complexity import (
 from gpa_lib.attention.analysis.diagnostics import gpa_quality
 from gpa_lib.attention.analysis.figures import mark_blocks, outline_cells, show_grid_image
 from gpa_lib.attention.analysis.measure import calibrate_cpu
+from gpa_lib.attention.analysis.tradeoff import tradeoff_grid
+from gpa_lib.interactive.tradeoff import tradeoff_figure
 from gpa_lib.attention import to_heads
 from gpa_lib.attention.synthetic import image_features, textured_image
 from gpa_lib.pose.data import SyntheticPoses
@@ -616,6 +618,49 @@ high_res.round(3)
 # kernel chapter) or make the selection hierarchical.
 
 # %% [markdown]
+# ## The three knobs together
+#
+# The panels of *What GPA keeps* move one knob at a time. Below, every combination of the `topk`, `pool` and `cell`
+# values of those sweeps (the ones that are GPA settings: `cell` a multiple of `pool`) is evaluated
+# on the same {glue:text}`ch1_quality_size`×{glue:text}`ch1_quality_size` features, and the sliders
+# choose one: the cost model's peak extra memory and time for that call at this CPU's measured rates,
+# next to exact attention's, and the kept softmax mass and output error for both kinds of features
+# (the same measures as above, for {glue:text}`ch1_tradeoff_settings` settings). The figure runs in
+# the page, from numbers computed when the chapter was executed; the static figures above are its
+# printed form.
+
+# %%
+tradeoff_start = time.perf_counter()
+tradeoff = tradeoff_grid(
+    {"image-like": (quality_image,) * 3, "random": tuple(quality_random)},
+    topk_values=topk_values,
+    pool_values=pool_values,
+    cell_values=cell_values,
+    affinity=quality_affinity,
+    flops_per_s=machine["flops_per_s"],
+    bytes_per_s=machine["bytes_per_s"],
+)
+glue("ch1_tradeoff_settings", len(tradeoff), display=False)
+glue("ch1_tradeoff_s", time.perf_counter() - tradeoff_start, display=False)
+tradeoff_figure(
+    tradeoff,
+    features=["image-like", "random"],
+    initial={"topk": topk, "pool": pool, "cell": cell},
+    q_grid=(quality_size, quality_size),
+    k_grid=(quality_size, quality_size),
+)
+
+# %% [markdown]
+# *Sliders:* `topk` (key blocks per cell), `pool` (block side) and `cell` (cell side, tokens).
+# *Top:* modelled peak extra memory and time per call (log scale) of GPA's reference and fused `cpu`
+# backends, and of exact attention with a materialised score matrix or fused SDPA, which do not
+# depend on the knobs. *Bottom:* mean share of the exact softmax mass on the keys GPA keeps, beside
+# the share of keys it looks at, and the relative output error. Memory and time grow with
+# `topk`·`pool`² (the keys each query sees); on image-like features the kept mass stays above the
+# share of keys seen, on random features close to it. Computing the whole grid took
+# {glue:text}`ch1_tradeoff_s:.1f` s.
+
+# %% [markdown]
 # ## Against the authors' code, and the floor of this CPU
 #
 # The authors released their layer (`GPA_module.py` in `zalandoresearch/gpa`), not a benchmark. The
@@ -713,6 +758,7 @@ if profile != "smoke":
             "split": split.to_dict(orient="records"),
             "training": training.to_dict(orient="records"),
             "high_resolution_model": high_res.to_dict(orient="records"),
+            "tradeoff": tradeoff.to_dict(orient="records"),
             "machine": machine,
         },
         profile=profile,

@@ -31,3 +31,17 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason=reason)
     for item in gpu_items:
         item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory):
+    """Every chapter executed under the smoke profile and the book built (-W): (project, index.html).
+
+    One build per session, shared by test_book_smoke.py and test_book_browser.py.
+    """
+    from gpa_lib.book import BookProject, build_book, run_notebooks
+
+    project = BookProject(build_dir=tmp_path_factory.mktemp("smoke_build"))
+    records = run_notebooks(project, "smoke", jobs=1)
+    assert all(r.status == "ok" for r in records)
+    return project, build_book(project, "smoke")

@@ -1,22 +1,15 @@
-"""Every chapter of the real book under the smoke profile, then a warnings-as-errors build."""
+"""Every chapter of the real book under the smoke profile, then a warnings-as-errors build.
+
+The build is the session fixture ``smoke_build`` of conftest.py, shared with test_book_browser.py.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from gpa_lib.book import BookProject, build_book, glued_values, run_notebooks
+from gpa_lib.book import BookProject, glued_values, run_notebooks
 
 pytestmark = pytest.mark.notebooks
-
-
-@pytest.fixture(scope="module")
-def smoke_build(tmp_path_factory) -> tuple[BookProject, Path]:
-    project = BookProject(build_dir=tmp_path_factory.mktemp("smoke_build"))
-    records = run_notebooks(project, "smoke", jobs=1)
-    assert all(r.status == "ok" for r in records)
-    return project, build_book(project, "smoke")
 
 
 def test_every_page_is_rendered(smoke_build):
