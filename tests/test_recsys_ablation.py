@@ -28,7 +28,7 @@ class TestContextPopularity(RecommenderContract):
     personalised = False
 
     def make(self, **kwargs):
-        return ContextPopularity(dna_params=DNA, epochs=3, batch_size=256, random_state=4, **kwargs)
+        return ContextPopularity(dna_params=DNA, epochs=2, max_iter=20, random_state=4, **kwargs)
 
     def test_same_score_for_every_customer(self, fitted, store):
         ids, _ = candidates(store)

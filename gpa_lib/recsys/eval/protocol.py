@@ -58,7 +58,7 @@ SEARCH_SPACE: dict[str, dict[str, list[dict[str, Any]]]] = {
         "fashion_dna": _grid(dna_dim=(16, 32), epochs=(4, 8)),
         "lstm": _grid(hidden=(32, 48), lr=(3e-3, 1e-2)),
         "lstm_paper": _grid(hidden=(32, 48), lr=(3e-3, 1e-2)),
-        "context_popularity": _grid(lr=(3e-3, 1e-2), epochs=(1, 3)),
+        "context_popularity": _grid(n_negatives=(4, 16), max_items=(100_000, 300_000)),
         "static_cf_dna": _grid(factors=(16, 32), l2=(1e-4, 1e-3)),
     },
     "smoke": {
@@ -70,7 +70,7 @@ SEARCH_SPACE: dict[str, dict[str, list[dict[str, Any]]]] = {
         "fashion_dna": _grid(dna_dim=(8, 16)),
         "lstm": _grid(hidden=(8, 16)),
         "lstm_paper": _grid(hidden=(8, 16)),
-        "context_popularity": _grid(lr=(3e-3, 1e-2)),
+        "context_popularity": _grid(n_negatives=(4, 16)),
         "static_cf_dna": _grid(l2=(1e-4, 1e-3)),
     },
 }

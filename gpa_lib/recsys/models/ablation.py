@@ -42,9 +42,9 @@ class ContextPopularity(Recommender):
     """Non-personal: ``score(a) = g . DNA_a + w_b * b_a + w_c . context_a``, the same for everyone.
 
     ``g`` (D), ``w_b`` and ``w_c`` (3) are what the LSTM's score would be with one style for every
-    customer. Fitted by Adam (``lr``, ``epochs`` passes in batches of ``batch_size`` items) on at
-    most ``max_items`` items sold before the cutoff (a seeded sample), each against ``n_negatives``
-    articles on sale in its week; ``context_a`` is what the sales before that week say (see
+    customer. Fitted by full-batch L-BFGS (``max_iter`` iterations per epoch, fresh negatives each
+    of ``epochs`` epochs) on at most ``max_items`` items sold before the cutoff (a seeded sample),
+    each against ``n_negatives`` articles on sale in its week; ``context_a`` is what the sales before that week say (see
     :func:`~gpa_lib.recsys.models.sequences.article_context_table`).
     """
 
@@ -57,8 +57,7 @@ class ContextPopularity(Recommender):
         dna_params: dict[str, Any] | None = None,
         epochs: int = 2,
         n_negatives: int = 4,
-        batch_size: int = 4096,
-        lr: float = 1e-2,
+        max_iter: int = 50,
         max_items: int | None = 200_000,
         *,
         random_state: int = 0,
@@ -67,18 +66,14 @@ class ContextPopularity(Recommender):
         super().__init__(random_state=random_state, progress=progress)
         if dna is not None and not isinstance(dna, FashionDNA):
             raise TypeError(f"dna must be a FashionDNA or None, got {type(dna).__name__}")
-        if epochs < 0 or n_negatives < 1 or batch_size < 1:
+        if epochs < 0 or n_negatives < 1 or max_iter < 1:
             raise ValueError(
-                f"epochs={epochs}, n_negatives={n_negatives}, batch_size={batch_size} must be "
+                f"epochs={epochs}, n_negatives={n_negatives}, max_iter={max_iter} must be "
                 ">= 0, >= 1, >= 1"
             )
         self.dna, self.dna_params = dna, dict(dna_params or {})
-        self.epochs, self.n_negatives, self.batch_size = (
-            int(epochs),
-            int(n_negatives),
-            int(batch_size),
-        )
-        self.lr, self.max_items = float(lr), max_items
+        self.epochs, self.n_negatives, self.max_iter = int(epochs), int(n_negatives), int(max_iter)
+        self.max_items = max_items
 
     def _fit(self, history: History, data: SalesData) -> None:
         generator = torch.Generator().manual_seed(self.random_state)
@@ -99,20 +94,23 @@ class ContextPopularity(Recommender):
         week = torch.from_numpy(history.week[items])
         sampler = OnSaleSampler(history.article, history.week, history.n_articles)
         parameters = [self.global_style_, self.bias_weight_, self.context_weight_]
-        optimizer = torch.optim.Adam(parameters, lr=self.lr)
+        # D + 4 parameters and a convex loss: full-batch L-BFGS, fresh negatives each epoch
+        optimizer = torch.optim.LBFGS(
+            parameters, lr=1.0, max_iter=self.max_iter, line_search_fn="strong_wolfe"
+        )
         self.losses_ = []
         for _ in range(self.epochs):
-            total = 0.0
-            for rows in torch.randperm(len(items), generator=generator).split(self.batch_size):
-                negatives = sampler.sample(week[rows], self.n_negatives, generator)  # (B, k)
-                articles = torch.cat([article[rows, None], negatives], 1)  # (B, 1 + k)
-                logits = self._article_term(articles, week[rows, None], dna, bias)  # (B, 1 + k)
-                loss = sampled_logistic_loss(logits)
+            negatives = sampler.sample(week, self.n_negatives, generator)  # (N, k)
+            articles = torch.cat([article[:, None], negatives], 1)  # (N, 1 + k)
+
+            def closure(articles=articles):
                 optimizer.zero_grad(set_to_none=True)
-                (loss / len(rows)).backward()
-                optimizer.step()
-                total += float(loss.detach())
-            self.losses_.append(total / max(len(items), 1))
+                logits = self._article_term(articles, week[:, None], dna, bias)  # (N, 1 + k)
+                loss = sampled_logistic_loss(logits) / len(articles)
+                loss.backward()
+                return loss
+
+            self.losses_.append(float(optimizer.step(closure).detach()))
 
     def _article_term(self, articles, week, dna, bias) -> torch.Tensor:
         context = self.context_[week, articles]  # (..., 3)

@@ -68,7 +68,7 @@ MODEL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
             "epochs": 3,
             "lr": 1e-2,
         },
-        "context_popularity": {"epochs": 2, "lr": 1e-2, "max_items": 200_000},
+        "context_popularity": {"epochs": 2, "max_iter": 50, "max_items": 200_000},
         "static_cf_dna": {"factors": 16, "epochs": 6, "l2": 1e-3, "lr": 0.3, "ridge": 1.0},
     },
     "smoke": {
@@ -113,7 +113,7 @@ MODEL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
             "epochs": 2,
             "lr": 1e-2,
         },
-        "context_popularity": {"epochs": 1, "lr": 1e-2, "max_items": 20_000},
+        "context_popularity": {"epochs": 1, "max_iter": 20, "max_items": 20_000},
         "static_cf_dna": {"factors": 8, "epochs": 3, "l2": 1e-3, "lr": 0.3, "ridge": 1.0},
     },
 }
