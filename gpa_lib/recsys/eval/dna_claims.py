@@ -23,19 +23,13 @@ def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
     return float(-(y * np.log(p) + (1 - y) * np.log1p(-p)).mean())
 
 
-def _platt(logit: np.ndarray, y: np.ndarray, iterations: int = 50) -> tuple[float, float]:
-    """``(a, b)`` maximising the likelihood of ``sigmoid(a * logit + b)`` (Newton's method)."""
-    a, b = 1.0, 0.0
-    x = np.c_[logit, np.ones_like(logit)]
-    for _ in range(iterations):
-        p = 1 / (1 + np.exp(-(a * logit + b)))
-        grad = x.T @ (y - p)
-        hess = (x * (p * (1 - p))[:, None]).T @ x + 1e-9 * np.eye(2)
-        step = np.linalg.solve(hess, grad)
-        a, b = a + step[0], b + step[1]
-        if np.abs(step).max() < 1e-8:
-            break
-    return float(a), float(b)
+def _platt(logit: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """``(a, b)`` maximising the likelihood of ``sigmoid(a * logit + b)`` (scikit-learn's L-BFGS,
+    a negligible penalty)."""
+    from sklearn.linear_model import LogisticRegression
+
+    fit = LogisticRegression(C=1e6, max_iter=200).fit(logit[:, None], y.astype(int))
+    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
 
 
 def purchase_calibration(
