@@ -49,6 +49,7 @@ MODEL_LABELS = {
     "lightfm": "LightFM",
     "fashion_dna": "Fashion DNA",
     "lstm": "LSTM",
+    "sasrec": "SASRec",
     "lstm_paper": "LSTM, paper's (no article context)",
     "context_popularity": "non-personal, same article features",
     "static_cf_dna": "static CF + DNA cold start",

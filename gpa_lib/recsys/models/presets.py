@@ -14,6 +14,7 @@ from gpa_lib.recsys.models.base import Recommender
 from gpa_lib.recsys.models.fashion_dna import FashionDNA
 from gpa_lib.recsys.models.lstm import LSTMCustomerModel
 from gpa_lib.recsys.models.popularity import Popularity
+from gpa_lib.recsys.models.sasrec import SASRec
 from gpa_lib.recsys.models.static_cf import StaticCF
 
 MODEL_CLASSES: dict[str, type[Recommender]] = {
@@ -24,6 +25,7 @@ MODEL_CLASSES: dict[str, type[Recommender]] = {
     "lightfm": LightFMHybrid,
     "fashion_dna": FashionDNA,
     "lstm": LSTMCustomerModel,
+    "sasrec": SASRec,
     # the controls of the LSTM ablation (gpa_lib.recsys.models.ablation)
     "lstm_paper": PaperLSTM,
     "context_popularity": ContextPopularity,
@@ -67,6 +69,14 @@ MODEL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
             "n_train_customers": None,
             "epochs": 3,
             "lr": 1e-2,
+        },
+        "sasrec": {
+            "hidden": 64,
+            "layers": 2,
+            "max_len": 30,
+            "epochs": 4,
+            "lr": 1e-3,
+            "cold": "lowest",
         },
         "context_popularity": {"epochs": 2, "max_iter": 50, "max_items": 200_000},
         "static_cf_dna": {"factors": 16, "epochs": 6, "l2": 1e-3, "lr": 0.3, "ridge": 1.0},
@@ -112,6 +122,14 @@ MODEL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
             "n_train_customers": 1_000,
             "epochs": 2,
             "lr": 1e-2,
+        },
+        "sasrec": {
+            "hidden": 16,
+            "layers": 1,
+            "max_len": 10,
+            "epochs": 2,
+            "lr": 3e-3,
+            "cold": "lowest",
         },
         "context_popularity": {"epochs": 1, "max_iter": 20, "max_items": 20_000},
         "static_cf_dna": {"factors": 8, "epochs": 3, "l2": 1e-3, "lr": 0.3, "ridge": 1.0},
