@@ -135,7 +135,9 @@ plt.show()
 # weeks. The network maps the one-hot attributes (category, colour, pattern, brand, price tier, season,
 # material) to a DNA vector and an article bias; the model can also read the article's 32×32 image
 # through a small CNN, which the `full` preset leaves off (`image_dim` 0), so the DNA here comes
-# from the attributes alone.
+# from the attributes alone. The simulator draws each image from the article's attributes (plus
+# pixel noise), so an image carries nothing the attribute table does not: the paper's comparison of
+# tags, image and both is not tested in this chapter.
 # It is trained jointly with the styles of a random sample of customers on their purchases, each
 # against negatives drawn from the articles on sale in the same week (what the customer could have
 # bought instead); then the network is frozen and the styles of all other customers are fitted from
