@@ -586,6 +586,10 @@ sweep.drop(columns=["per_cutoff", "cutoffs"]).set_index("drift").filter(like="au
 # - **LSTM − static CF on all candidates**: {glue:text}`ch5_dr_cf_all_all`. This gap includes
 #   cold start and the article-context term, which have nothing to do with drift.
 #
+# The test the story has to pass (zero gap at drift 0, a gap that grows with drift): against static
+# CF on known articles it {glue:text}`ch5_dr_cf_known_story`; against Fashion DNA on known
+# articles it {glue:text}`ch5_dr_dna_known_story`.
+#
 # ## Speed
 
 # %%

@@ -94,6 +94,16 @@ def drift_glue(prefix: str, rows: list[Mapping[str, Any]], key: str, digits: int
     )
     grows = all(b > a for a, b in zip(values[:-1], values[1:], strict=False))
     out[f"{prefix}_grows"] = "grows at every step" if grows else "does not grow at every step"
+    zero_first = first[f"{key} lo"] <= 0 <= first[f"{key} hi"]
+    out[f"{prefix}_story"] = (
+        "holds"
+        if zero_first and grows
+        else "does not hold ("
+        + ("not zero at the first drift" if not zero_first else "")
+        + (", " if not zero_first and not grows else "")
+        + ("not growing at every step" if not grows else "")
+        + ")"
+    )
     return out
 
 
