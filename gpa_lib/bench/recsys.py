@@ -126,7 +126,7 @@ STUDY_MODELS = {
         "lstm",
     ),
     "drift": ("static_cf", "fashion_dna", "lstm"),
-    "timing": tuple(n for n in MODEL_CLASSES if n not in ABLATION_ONLY),
+    "timing": tuple(MODEL_CLASSES),
 }
 
 
