@@ -320,15 +320,16 @@ glue_all(
 # article. We score every (customer, candidate) pair of the test window: is it a probability as it
 # stands (raw), and after a two-parameter recalibration `sigmoid(a · logit + b)` fitted on half of
 # the customers (scored on the other half)? The comparison is popularity (items sold in the 28 days
-# before the cutoff, `log1p` of the count) recalibrated the same way: the probability a shop would
-# get without any customer model.
+# before the cutoff, `log1p` of the count, and a flag for "no sale yet", since new articles sell
+# too) recalibrated the same way: the probability a shop would get without any customer model.
 
 # %%
 popularity = make_model("popularity", models, window_days=28).fit(past, until=cutoff)
+popularity_logit = popularity.score(window.customers, window.candidates)
 calibration = purchase_calibration(
     {
         "Fashion DNA": scores,
-        "popularity": popularity.score(window.customers, window.candidates),
+        "popularity": np.stack([popularity_logit, popularity_logit == 0], axis=-1),
     },
     window.relevant,
     raw=("Fashion DNA",),

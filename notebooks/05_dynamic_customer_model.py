@@ -508,21 +508,26 @@ glue_all(values)
 # %%
 tx_before = track_data.transactions[track_data.transactions["t_dat"] < track_cutoff]
 fit_customers = tracking["fit_customers"]
-busiest = tx_before.groupby("customer")["order"].nunique().sort_values(ascending=False)
-held_out = busiest.index[~np.isin(busiest.index, fit_customers)]
-paths = style_paths(
-    track_data,
-    lstm_model,
-    track_styles["fashion_dna"],
-    tracking["maps"],
-    held_out[:n_paths].to_numpy(),
+n_orders = tx_before.groupby("customer")["order"].nunique()
+readable = n_orders[(n_orders <= lstm_model.max_orders) & ~n_orders.index.isin(fit_customers)]
+whole_history = readable.sort_values(ascending=False, kind="stable").index[: 10 * n_paths]
+# held-out customers whose every order the LSTM reads, among the most active of them
+shown_customers = np.random.default_rng(seed).choice(
+    whole_history.to_numpy(), min(n_paths, len(whole_history)), replace=False
 )
+paths = style_paths(
+    track_data, lstm_model, track_styles["fashion_dna"], tracking["maps"], shown_customers
+)
+glue_all({"ch5_track_path_orders": lstm_model.max_orders})
 fig = plot_style_paths(paths, labels=(MODEL_LABELS["lstm"], "Fashion DNA (static style)"))
 plt.show()
 
 # %% [markdown]
-# Three held-out customers with the most orders: the cosine between the true style of each week
-# and the static style (grey line, one style for all time), and the LSTM's style after each order,
+# Held-out customers with at most {glue:text}`ch5_track_path_orders` orders before the cutoff
+# (the most the LSTM reads, so it sees their whole history), drawn at random among the most active
+# of them: the cosine between the
+# true style of each week and the static style (grey line, one style for all time), and the LSTM's
+# style after each order,
 # aimed two weeks ahead (red dots; faint vertical lines are the orders). Cosine 1 is a perfect match
 # of direction, 0 none. What to see: whether the red dots follow the true style where the grey line
 # drifts away from it.
@@ -544,7 +549,16 @@ plt.show()
 drift_study = load_study("drift")
 sweep = pd.DataFrame(drift_study["drift_sweep"])
 gaps = ("lstm-static_cf auc warm", "lstm-fashion_dna auc warm", "lstm-static_cf auc all")
-fig = plot_drift_sweep(sweep, gaps)
+fig = plot_drift_sweep(
+    sweep,
+    gaps,
+    labels={
+        "lstm-static_cf auc warm": "LSTM − static CF, known articles",
+        "lstm-fashion_dna auc warm": "LSTM − Fashion DNA, known articles",
+        "lstm-static_cf auc all": "LSTM − static CF, all candidates",
+    },
+    ylabel="gap in mean per-customer AUC",
+)
 plt.show()
 values = {
     "ch5_dr_customers": drift_study["store"]["customers"],

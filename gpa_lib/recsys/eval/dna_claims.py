@@ -23,13 +23,13 @@ def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
     return float(-(y * np.log(p) + (1 - y) * np.log1p(-p)).mean())
 
 
-def _platt(logit: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """``(a, b)`` maximising the likelihood of ``sigmoid(a * logit + b)`` (scikit-learn's L-BFGS,
-    a negligible penalty)."""
+def _platt(features: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(a, b)`` maximising the likelihood of ``sigmoid(features @ a + b)``; ``features`` (N, F)
+    (scikit-learn's L-BFGS, a negligible penalty)."""
     from sklearn.linear_model import LogisticRegression
 
-    fit = LogisticRegression(C=1e6, max_iter=200).fit(logit[:, None], y.astype(int))
-    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+    fit = LogisticRegression(C=1e6, max_iter=500).fit(features, y.astype(int))
+    return fit.coef_[0].astype(np.float64), float(fit.intercept_[0])
 
 
 def purchase_calibration(
@@ -43,8 +43,9 @@ def purchase_calibration(
 ) -> dict[str, Any]:
     """Log-loss and reliability of purchase probabilities on one window.
 
-    ``logits[name]``: ``(n_customers, n_candidates)`` scores on the logit scale; ``relevant``: bool,
-    bought in the window. Each model is recalibrated by ``sigmoid(a * logit + b)`` fitted on a random
+    ``logits[name]``: ``(n_customers, n_candidates)`` scores on the logit scale, or
+    ``(n_customers, n_candidates, F)`` features; ``relevant``: bool, bought in the window. Each model
+    is recalibrated by ``sigmoid(features @ a + b)`` (one feature: ``a * logit + b``) fitted on a random
     half of the customers and scored on the other half; models in ``raw`` are also scored as they
     are (``sigmoid(logit)``). Returns ``{"models": {label: {"log_loss": {mean, lo, hi}, "bins":
     [{"predicted", "observed", "pairs"}], "platt": [a, b]}}, "base_rate", "n_heldout"}``; the
@@ -61,8 +62,12 @@ def purchase_calibration(
     out: dict[str, Any] = {}
     for label, (name, how) in variants.items():
         z = np.nan_to_num(np.asarray(logits[name], dtype=np.float64), neginf=-30.0)
-        a, b = _platt(z[fit].ravel(), y_fit) if how else (1.0, 0.0)
-        p = 1 / (1 + np.exp(-(a * z[held] + b)))  # (n_held, n_candidates)
+        z = z if z.ndim == 3 else z[..., None]  # (n_customers, n_candidates, F)
+        if how:
+            a, b = _platt(z[fit].reshape(-1, z.shape[-1]), y_fit)
+        else:
+            a, b = np.ones(z.shape[-1]), 0.0
+        p = 1 / (1 + np.exp(-(z[held] @ a + b)))  # (n_held, n_candidates)
         per_customer = np.array([_log_loss(p[i], y_held[i]) for i in range(len(held))])
         reps = np.array([per_customer[d].mean() for d in draws])
         flat_p, flat_y = p.ravel(), y_held.ravel()
@@ -81,7 +86,7 @@ def purchase_calibration(
         out[label] = {
             "log_loss": {"mean": float(per_customer.mean()), "lo": float(lo), "hi": float(hi)},
             "bins": bins,
-            "platt": [a, b],
+            "platt": [*map(float, a), b],
         }
     return {"models": out, "base_rate": float(y_held.mean()), "n_heldout": int(len(held))}
 
