@@ -19,6 +19,7 @@ from gpa_lib.recsys.backtest import (
 from gpa_lib.recsys.data import SalesData
 from gpa_lib.recsys.data.toy import toy_store
 from gpa_lib.recsys.eval.experiments import drift_sweep, scoring_time
+from gpa_lib.recsys.eval.protocol import ProtocolConfig
 from gpa_lib.recsys.models import (
     MODEL_CLASSES,
     Popularity,
@@ -197,12 +198,15 @@ def test_drift_sweep_reports_the_gap_per_drift():
         n_customers=300,
         n_weeks=20,
         profile="smoke",
-        config=BacktestConfig(n_cutoffs=1, test_weeks=2, n_boot=20),
+        config=ProtocolConfig(n_cutoffs=2, test_weeks=2, step_weeks=2, seeds=(0, 1), n_boot=20),
         simulate_overrides={"articles_per_week": 10, "image_size": 0},
     )
     assert list(table["drift"]) == [0.0, 0.9]
-    for column in ("lstm-static_cf auc", "lo", "hi"):
-        assert any(column in c for c in table.columns)
+    for column in ("lstm-static_cf auc warm", "lstm-static_cf auc warm lo", "lstm auc all"):
+        assert column in table.columns
+    row = table.iloc[0]
+    assert row["lstm-static_cf auc warm lo"] <= row["lstm-static_cf auc warm hi"]
+    assert len(row["per_cutoff"]["lstm-static_cf auc warm"]) == len(row["cutoffs"]) == 2
 
 
 def test_bench_script_writes_json_with_every_model(tmp_path, capsys):

@@ -6,6 +6,16 @@ tuned with the same grid on a validation cutoff, refitted with several seeds at 
 cutoffs, next to the simulator's oracle, with block-bootstrap intervals; it writes
 ``data/results/backtest.json``, which the chapters render.
 
+``--study ablation`` runs the same protocol (same store, cutoffs, seeds, grid budget and bootstrap)
+on the controls of the LSTM (:mod:`gpa_lib.recsys.models.ablation`): the paper's LSTM without our
+article-context term, a non-personal model with the same article features, and static CF with a
+cold start from Fashion DNA, next to ours, static CF, Fashion DNA and popularity; it writes
+``data/results/ablation.json``.
+
+``--study drift`` re-simulates a smaller store at each ``--drifts`` and fits static CF, Fashion DNA
+and the LSTM (the settings tuned in ``backtest.json`` when it exists) with every seed at every
+rolling cutoff; block-bootstrap intervals on the gaps; writes ``data/results/drift.json``.
+
 ``--study timing`` simulates the store, fits every model (ours and the anchors, implicit's ALS and LightFM) on the same
 data before one cutoff, and times each fit (wall clock and process CPU time) and the scoring of every
 article on sale after the cutoff for every customer. Writes ``data/results/<name>.json`` with
@@ -16,22 +26,32 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import asdict
 from typing import Any
 
 import torch
 
 from gpa_lib.recsys.data.stats import store_summary
 from gpa_lib.recsys.eval.backtest import rolling_cutoffs, test_window
-from gpa_lib.recsys.eval.experiments import scoring_time
+from gpa_lib.recsys.eval.experiments import drift_sweep, scoring_time
 from gpa_lib.recsys.eval.protocol import ProtocolConfig, run_protocol
-from gpa_lib.recsys.models.presets import MODEL_CLASSES, PROFILES, model_factories
+from gpa_lib.recsys.models.presets import MODEL_CLASSES, MODEL_PARAMS, PROFILES, model_factories
 from gpa_lib.recsys.sim import PRESETS, simulate_preset
-from gpa_lib.results import write_result
+from gpa_lib.results import read_result, write_result
+
+#: Models that only the ablation study runs by default (its controls).
+ABLATION_ONLY = ("lstm_paper", "context_popularity", "static_cf_dna")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--study", default="backtest", choices=("backtest", "timing"), help="what to run"
+        "--study",
+        default="backtest",
+        choices=("backtest", "ablation", "drift", "timing"),
+        help="what to run",
+    )
+    parser.add_argument(
+        "--drifts", default="0,0.35,0.7,1.0", help="comma-separated drifts (drift study)"
     )
     parser.add_argument("--store", default="full", choices=sorted(PRESETS), help="store preset")
     parser.add_argument(
@@ -49,8 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="full", choices=PROFILES, help="model settings preset")
     parser.add_argument(
         "--models",
-        default=",".join(MODEL_CLASSES),
-        help=f"comma-separated models (default all: {','.join(MODEL_CLASSES)})",
+        default=None,
+        help=f"comma-separated models (default: every model of the study; all are "
+        f"{','.join(MODEL_CLASSES)})",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--test-weeks", type=int, default=4, help="weeks after the cutoff")
@@ -92,6 +113,80 @@ def store_record(args: argparse.Namespace, data) -> dict[str, Any]:
     }
 
 
+#: The models each study runs when ``--models`` is not given.
+STUDY_MODELS = {
+    "backtest": tuple(n for n in MODEL_CLASSES if n not in ABLATION_ONLY),
+    "ablation": (
+        "popularity",
+        "context_popularity",
+        "static_cf",
+        "static_cf_dna",
+        "fashion_dna",
+        "lstm_paper",
+        "lstm",
+    ),
+    "drift": ("static_cf", "fashion_dna", "lstm"),
+    "timing": tuple(MODEL_CLASSES),
+}
+
+
+def study_models(args: argparse.Namespace) -> list[str]:
+    if args.models is None:
+        return list(STUDY_MODELS[args.study])
+    return [n.strip() for n in args.models.split(",") if n.strip()]
+
+
+def run_drift_study(args: argparse.Namespace) -> dict[str, Any]:
+    """The drift control with the backtest's tuned settings (when ``backtest.json`` exists)."""
+    torch.set_num_threads(args.threads)
+    names = study_models(args)
+    overrides, tuned_at = {}, None
+    try:
+        bench = read_result("backtest", results_dir=args.results_dir)
+        if bench.get("protocol", {}).get("model_profile") == args.profile:
+            overrides = {n: bench["tuning"][n]["chosen"] for n in names if n in bench["tuning"]}
+            tuned_at = bench["provenance"]["commit"]
+    except FileNotFoundError:
+        pass
+    config = ProtocolConfig(
+        n_cutoffs=args.cutoffs,
+        test_weeks=args.test_weeks,
+        step_weeks=args.step_weeks,
+        seeds=tuple(int(s) for s in args.seeds.split(",") if s.strip()),
+        max_customers=args.eval_customers,
+        n_boot=args.n_boot,
+    )
+    preset = PRESETS[args.store]
+    n_customers = args.customers if args.customers is not None else preset.n_customers
+    n_weeks = args.weeks if args.weeks is not None else preset.n_weeks
+    drifts = [float(d) for d in args.drifts.split(",") if d.strip()]
+    table = drift_sweep(
+        drifts,
+        n_customers=n_customers,
+        n_weeks=n_weeks,
+        profile=args.profile,
+        config=config,
+        sim_seed=args.seed,
+        models=tuple(names),
+        overrides=overrides,
+        progress=True,
+    )
+    return {
+        "store": {
+            "preset": args.store,
+            "customers": n_customers,
+            "weeks": n_weeks,
+            "seed": args.seed,
+        },
+        "protocol": asdict(config),
+        "models": names,
+        "settings": {n: {**MODEL_PARAMS[args.profile][n], **overrides.get(n, {})} for n in names},
+        "tuned_in_backtest_commit": tuned_at,
+        "drift_sweep": table.to_dict(orient="records"),
+        "threads": args.threads,
+    }
+
+
 def run_backtest_study(args: argparse.Namespace) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     data, simulate_s = simulate_store(args)
@@ -103,7 +198,7 @@ def run_backtest_study(args: argparse.Namespace) -> dict[str, Any]:
         max_customers=args.eval_customers,
         n_boot=args.n_boot,
     )
-    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    names = study_models(args)
     payload = run_protocol(data, names, args.profile, config, progress=True)
     payload["store"] = store_record(args, data)
     payload["timing_seconds"]["simulate"] = round(simulate_s, 1)
@@ -112,15 +207,17 @@ def run_backtest_study(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    if args.study == "backtest":
+    if args.study in ("backtest", "ablation"):
         return run_backtest_study(args)
+    if args.study == "drift":
+        return run_drift_study(args)
     torch.set_num_threads(args.threads)
     data, simulate_s = simulate_store(args)
     cutoff = rolling_cutoffs(data, 1, args.test_weeks)[0]
     window = test_window(data, cutoff, args.test_weeks)
     past = data.window(end=cutoff)
     customers = data.customers.index.to_numpy()
-    names = tuple(n.strip() for n in args.models.split(",") if n.strip())
+    names = tuple(study_models(args))
     rows, skipped, fitted = [], {}, {}
     for name, factory in model_factories(names, args.profile, random_state=args.seed).items():
         model = factory(fitted)
@@ -172,7 +269,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     tic = time.perf_counter()
     payload = run(args)
     if not args.no_write:
-        name = args.name or ("backtest" if args.study == "backtest" else "recsys_bench")
+        name = args.name or {"timing": "recsys_bench"}.get(args.study, args.study)
         path = write_result(
             name,
             payload,

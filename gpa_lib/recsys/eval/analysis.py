@@ -176,19 +176,25 @@ def plot_segments(result: BacktestResult, metric: str = "auc", ax=None):
     return ax.figure
 
 
-def plot_drift_sweep(table: pd.DataFrame, gaps: tuple[str, ...], ax=None):
-    """Each gap (a column of :func:`gpa_lib.recsys.backtest.drift_sweep`) against drift, with its
-    95% interval as a band."""
+def plot_drift_sweep(
+    table: pd.DataFrame,
+    gaps: tuple[str, ...],
+    ax=None,
+    labels: dict[str, str] | None = None,
+    ylabel: str = "gap in mean per-customer metric",
+):
+    """Each gap (a column of :func:`gpa_lib.recsys.eval.experiments.drift_sweep`) against drift,
+    with its 95% interval as a band; ``labels`` name the gaps in the legend."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         fig, ax = plt.subplots(figsize=(7.5, 4), constrained_layout=True)
     for gap in gaps:
-        ax.plot(table["drift"], table[gap], marker="o", label=gap)
+        ax.plot(table["drift"], table[gap], marker="o", label=(labels or {}).get(gap, gap))
         ax.fill_between(table["drift"], table[f"{gap} lo"], table[f"{gap} hi"], alpha=0.25)
     ax.axhline(0.0, color="k", lw=0.8)
     ax.set_xlabel("drift of customer tastes (simulator's drift, 0 = static)")
-    ax.set_ylabel("gap in mean per-customer metric")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize="small")
     return ax.figure
 

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpa_lib.recsys.eval.backtest import BacktestConfig, run_backtest
+from gpa_lib.recsys.eval.backtest import run_backtest
+from gpa_lib.recsys.eval.protocol import ProtocolConfig, block_bootstrap, seed_values
 from gpa_lib.recsys.models.base import Recommender
 from gpa_lib.recsys.models.presets import model_factories
 from gpa_lib.recsys.sim.simulate import simulate
@@ -39,7 +40,9 @@ DRIFT_COMPARISONS = (
     ("lstm", "static_cf", "auc", "all"),
     ("lstm", "static_cf", "auc", "warm"),
     ("lstm", "fashion_dna", "auc", "all"),
+    ("lstm", "fashion_dna", "auc", "warm"),
     ("lstm", "static_cf", "map@12", "all"),
+    ("lstm", "static_cf", "map@12", "warm"),
 )
 
 
@@ -49,40 +52,68 @@ def drift_sweep(
     n_customers: int,
     n_weeks: int,
     profile: str = "full",
-    config: BacktestConfig | None = None,
-    seed: int = 0,
+    config: ProtocolConfig | None = None,
+    sim_seed: int = 0,
     models: tuple[str, ...] = ("static_cf", "fashion_dna", "lstm"),
+    overrides: dict[str, dict[str, Any]] | None = None,
     comparisons: Iterable[tuple[str, str, str, str]] = DRIFT_COMPARISONS,
     simulate_overrides: dict[str, Any] | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """The drift control: simulate the store at each ``drift`` (same seed otherwise), backtest
-    ``models``, and report each gap ``a - b`` with its paired interval, one row per drift.
+    """The drift control: simulate the store at each ``drift`` (same ``sim_seed`` otherwise), fit
+    ``models`` (settings of ``profile`` with ``overrides``, e.g. those tuned by the backtest) with
+    every training seed of ``config`` at its rolling cutoffs, and put block-bootstrap intervals
+    (cutoffs, customers and seeds, as in :func:`~gpa_lib.recsys.eval.protocol.block_bootstrap`) on
+    each gap ``a - b``. One row per drift.
 
-    Columns: ``drift``, the pooled mean AUC of each model, and for each comparison
-    ``"{a}-{b} {metric} {slice}"`` with ``... lo`` and ``... hi``.
+    Columns: ``drift``; ``"{model} {metric} {slice}"`` (means) for AUC and MAP; for each comparison
+    ``"{a}-{b} {metric} {slice}"`` with ``... lo`` and ``... hi``; ``per_cutoff`` holds each gap at
+    each cutoff (mean over seeds and customers).
     """
-
+    config = config or ProtocolConfig()
+    comparisons = list(comparisons)
     rows = []
     for drift in drifts:
+        tic = time.perf_counter()
         data = simulate(
             n_customers,
             n_weeks,
-            seed,
+            sim_seed,
             drift=float(drift),
             progress=False,
             **(simulate_overrides or {}),
         )
-        result = run_backtest(
-            data, model_factories(models, profile, random_state=seed), config, progress=progress
-        )
+        results = [
+            run_backtest(
+                data,
+                model_factories(models, profile, random_state=seed, overrides=overrides),
+                config.backtest(),
+            )
+            for seed in config.seeds
+        ]
+        values = seed_values(results, config.k)
+        boot = block_bootstrap(values, n_boot=config.n_boot, level=config.level, seed=config.seed)
         row: dict[str, Any] = {"drift": float(drift)}
-        for model in result.models:
-            row[f"{model} auc"] = float(np.nanmean(result.pooled(model, "auc")))
+        for model in results[0].models:
+            for metric in ("auc", f"map@{config.k}"):
+                for slice_ in ("all", "warm"):
+                    row[f"{model} {metric} {slice_}"] = boot.point[model, slice_, metric]
+        per_cutoff = {}
         for a, b, metric, slice_ in comparisons:
-            if a in result.models and b in result.models:
-                gap = result.compare(a, b, metric, slice_)
+            if a in results[0].models and b in results[0].models:
+                gap = boot.gap((a, slice_, metric), (b, slice_, metric))
                 key = f"{a}-{b} {metric} {slice_}"
                 row[key], row[f"{key} lo"], row[f"{key} hi"] = gap["diff"], gap["lo"], gap["hi"]
+                per_cutoff[key] = [
+                    float(np.nanmean(va) - np.nanmean(vb))
+                    for va, vb in zip(
+                        values[a, slice_, metric], values[b, slice_, metric], strict=True
+                    )
+                ]
+        row["per_cutoff"] = per_cutoff
+        row["cutoffs"] = [str(w.cutoff.date()) for w in results[0].windows]
+        row["seconds"] = round(time.perf_counter() - tic, 1)
         rows.append(row)
+        if progress:
+            print(f"drift {drift}: {row['seconds']:.0f} s", flush=True)
     return pd.DataFrame(rows)

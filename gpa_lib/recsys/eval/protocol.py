@@ -36,7 +36,7 @@ from gpa_lib.recsys.eval.backtest import (
 )
 from gpa_lib.recsys.eval.oracle import SimulatorOracle
 from gpa_lib.recsys.models.base import Recommender
-from gpa_lib.recsys.models.presets import MODEL_PARAMS, make_model, model_factories
+from gpa_lib.recsys.models.presets import DNA_READERS, MODEL_PARAMS, make_model, model_factories
 
 
 def _grid(**axes: Iterable[Any]) -> list[dict[str, Any]]:
@@ -57,6 +57,10 @@ SEARCH_SPACE: dict[str, dict[str, list[dict[str, Any]]]] = {
         "lightfm": _grid(loss=("warp", "bpr"), no_components=(16, 32)),
         "fashion_dna": _grid(dna_dim=(16, 32), epochs=(4, 8)),
         "lstm": _grid(hidden=(32, 48), lr=(3e-3, 1e-2)),
+        "sasrec": _grid(hidden=(32, 64), lr=(1e-3, 3e-3)),
+        "lstm_paper": _grid(hidden=(32, 48), lr=(3e-3, 1e-2)),
+        "context_popularity": _grid(n_negatives=(4, 16), max_items=(100_000, 300_000)),
+        "static_cf_dna": _grid(factors=(16, 32), l2=(1e-4, 1e-3)),
     },
     "smoke": {
         "popularity": _grid(window_days=(7, 14)),
@@ -66,6 +70,10 @@ SEARCH_SPACE: dict[str, dict[str, list[dict[str, Any]]]] = {
         "lightfm": _grid(loss=("warp", "bpr")),
         "fashion_dna": _grid(dna_dim=(8, 16)),
         "lstm": _grid(hidden=(8, 16)),
+        "sasrec": _grid(lr=(1e-3, 3e-3)),
+        "lstm_paper": _grid(hidden=(8, 16)),
+        "context_popularity": _grid(n_negatives=(4, 16)),
+        "static_cf_dna": _grid(l2=(1e-4, 1e-3)),
     },
 }
 
@@ -132,15 +140,15 @@ def tune(
     window = test_window(data, cutoff, config.test_weeks, config.max_customers, config.seed)
     past = data.window(end=cutoff)
     names = list(names)
-    if "lstm" in names and "fashion_dna" in names:  # the LSTM is tuned on the chosen DNA
-        names = [n for n in names if n != "lstm"] + ["lstm"]
+    if "fashion_dna" in names:  # the models reading DNA are tuned on the chosen DNA
+        names = [n for n in names if n not in DNA_READERS] + [n for n in names if n in DNA_READERS]
     out: dict[str, dict[str, Any]] = {}
     best_models: dict[str, Recommender] = {}
     for name in names:
         trials, best = [], (-np.inf, None, None)
         for setting in SEARCH_SPACE[profile][name]:
             extra = dict(setting)
-            if name == "lstm":
+            if name in DNA_READERS:
                 extra.setdefault("dna", best_models.get("fashion_dna"))
                 extra.setdefault(
                     "dna_params",
@@ -192,8 +200,6 @@ def run_protocol(
     tic = time.perf_counter()
     for seed in config.seeds:
         factories = model_factories(runnable, profile, random_state=seed, overrides=chosen)
-        if "lstm" in chosen and "fashion_dna" in chosen:
-            factories["lstm"] = _lstm_factory(profile, seed, chosen)
         if oracle and data.truth is not None:
             factories["oracle"] = lambda fitted, truth=data.truth: SimulatorOracle(truth)
         results.append(run_backtest(data, factories, replace(config.backtest(), seed=config.seed)))
@@ -201,15 +207,7 @@ def run_protocol(
             print(f"seed {seed} done ({time.perf_counter() - tic:.0f} s)")
     test_s = time.perf_counter() - tic
     models = results[0].models
-    values = {
-        (m, s, metric): [
-            np.stack([r.metrics[m][c][s, metric] for r in results])
-            for c in range(len(results[0].windows))
-        ]
-        for m in models
-        for s in SLICES
-        for metric in metric_names(config.k)
-    }
+    values = seed_values(results, config.k)
     boot = block_bootstrap(values, n_boot=config.n_boot, seed=config.seed)
     payload = {
         "protocol": {
@@ -254,20 +252,6 @@ def run_protocol(
     return payload
 
 
-def _lstm_factory(profile: str, seed: int, chosen: Mapping[str, dict[str, Any]]):
-    def build(fitted: dict[str, Recommender]) -> Recommender:
-        return make_model(
-            "lstm",
-            profile,
-            random_state=seed,
-            dna=fitted.get("fashion_dna"),
-            dna_params={**MODEL_PARAMS[profile]["fashion_dna"], **chosen["fashion_dna"]},
-            **chosen["lstm"],
-        )
-
-    return build
-
-
 # ---------------------------------------------------------------------- the block bootstrap
 
 
@@ -298,6 +282,20 @@ class Bootstrap:
             "hi": hi,
             "significant": bool(lo > 0 or hi < 0),
         }
+
+
+def seed_values(results: list[BacktestResult], k: int = 12) -> dict[Any, list[np.ndarray]]:
+    """``{(model, slice, metric): [(n_seeds, n_customers_c) per cutoff c]}`` from one backtest per
+    training seed (same data, cutoffs and customers): the input of :func:`block_bootstrap`."""
+    return {
+        (m, s, metric): [
+            np.stack([r.metrics[m][c][s, metric] for r in results])
+            for c in range(len(results[0].windows))
+        ]
+        for m in results[0].models
+        for s in SLICES
+        for metric in metric_names(k)
+    }
 
 
 def block_bootstrap(
@@ -382,6 +380,16 @@ COMPARISONS = (
     ("fashion_dna", "lightfm"),
     ("lstm", "implicit_als"),
     ("lstm", "lightfm"),
+    ("sasrec", "lstm"),
+    ("sasrec", "static_cf"),
+    # the ablation of the LSTM (gpa_lib.recsys.models.ablation)
+    ("lstm", "lstm_paper"),
+    ("lstm", "context_popularity"),
+    ("lstm_paper", "context_popularity"),
+    ("lstm", "static_cf_dna"),
+    ("lstm_paper", "static_cf_dna"),
+    ("static_cf_dna", "static_cf"),
+    ("context_popularity", "popularity"),
 )
 
 

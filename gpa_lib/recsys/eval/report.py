@@ -49,6 +49,10 @@ MODEL_LABELS = {
     "lightfm": "LightFM",
     "fashion_dna": "Fashion DNA",
     "lstm": "LSTM",
+    "sasrec": "SASRec",
+    "lstm_paper": "LSTM, paper's (no article context)",
+    "context_popularity": "non-personal, same article features",
+    "static_cf_dna": "static CF + DNA cold start",
     "oracle": "oracle (true state)",
 }
 SLICE_LABELS = {"all": "all", "cold": "new", "warm": "known"}
@@ -60,6 +64,47 @@ def load_backtest(results_dir: Any = None) -> dict[str, Any]:
     from gpa_lib.results import RESULTS_DIR, read_result
 
     return read_result("backtest", RESULTS_DIR if results_dir is None else results_dir)
+
+
+def load_study(name: str, results_dir: Any = None) -> dict[str, Any]:
+    """A committed benchmark JSON of ``data/results`` (``ablation``, ``drift``, ...)."""
+    from gpa_lib.results import RESULTS_DIR, read_result
+
+    return read_result(name, RESULTS_DIR if results_dir is None else results_dir)
+
+
+def drift_glue(prefix: str, rows: list[Mapping[str, Any]], key: str, digits: int = 3) -> dict:
+    """Glue values of one gap column ``key`` of the drift study: at the first and the last drift
+    (value, interval, verdict), a sentence listing every drift, and whether the gap grows with
+    drift (each step up in drift gives a larger mean gap)."""
+    first, last = rows[0], rows[-1]
+    values = [float(r[key]) for r in rows]
+    out = {
+        f"{prefix}_drift_first": float(first["drift"]),
+        f"{prefix}_drift_last": float(last["drift"]),
+    }
+    for tag, row in (("first", first), ("last", last)):
+        out |= interval_glue(
+            f"{prefix}_{tag}", {"diff": row[key], "lo": row[f"{key} lo"], "hi": row[f"{key} hi"]}
+        )
+        out[f"{prefix}_{tag}_verdict"] = verdict(row[f"{key} lo"], row[f"{key} hi"])
+    out[f"{prefix}_all"] = "; ".join(
+        f"{r['drift']:g}: {r[key]:.{digits}f} ({r[key + ' lo']:.{digits}f} to {r[key + ' hi']:.{digits}f})"
+        for r in rows
+    )
+    grows = all(b > a for a, b in zip(values[:-1], values[1:], strict=False))
+    out[f"{prefix}_grows"] = "grows at every step" if grows else "does not grow at every step"
+    zero_first = first[f"{key} lo"] <= 0 <= first[f"{key} hi"]
+    out[f"{prefix}_story"] = (
+        "holds"
+        if zero_first and grows
+        else "does not hold ("
+        + ("not zero at the first drift" if not zero_first else "")
+        + (", " if not zero_first and not grows else "")
+        + ("not growing at every step" if not grows else "")
+        + ")"
+    )
+    return out
 
 
 def _cell(stats: Mapping[str, float], digits: int, scale: float = 1.0) -> str:

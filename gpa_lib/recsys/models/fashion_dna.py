@@ -281,3 +281,18 @@ class FashionDNA(Recommender):
         n = min(n, len(pool))
         best = torch.topk(-angles, n, dim=1).indices  # (len(articles), n)
         return history.article_ids[pool[best.numpy()]], angles.gather(1, best).numpy()
+
+
+def dna_at_cutoff(
+    dna: FashionDNA | None,
+    dna_params: dict[str, Any],
+    history: History,
+    data: SalesData,
+    reader: Recommender,
+) -> FashionDNA:
+    """``dna`` when it was fitted with the same cutoff as ``history``, else a new :class:`FashionDNA`
+    fitted with ``dna_params`` and the ``reader``'s seed: the DNA a model built on DNA reads."""
+    if dna is not None and dna.history_ is not None and dna.history_.until == history.until:
+        return dna
+    params = {"progress": reader.progress, "random_state": reader.random_state, **dna_params}
+    return FashionDNA(**params).fit(data, until=history.until)

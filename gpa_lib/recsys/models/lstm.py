@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.models.base import History, Recommender
-from gpa_lib.recsys.models.fashion_dna import FashionDNA
+from gpa_lib.recsys.models.fashion_dna import FashionDNA, dna_at_cutoff
 from gpa_lib.recsys.models.sequences import (
     N_CONTEXT_FEATURES,
     N_ORDER_FEATURES,
@@ -117,18 +117,7 @@ class LSTMCustomerModel(Recommender):
     def _fit(self, history: History, data: SalesData) -> None:
         generator = torch.Generator().manual_seed(self.random_state)
         torch.manual_seed(self.random_state)
-        dna_model = self.dna
-        if (
-            dna_model is None
-            or dna_model.history_ is None
-            or dna_model.history_.until != history.until
-        ):
-            params = {
-                "progress": self.progress,
-                "random_state": self.random_state,
-                **self.dna_params,
-            }
-            dna_model = FashionDNA(**params).fit(data, until=history.until)
+        dna_model = dna_at_cutoff(self.dna, self.dna_params, history, data, self)
         self.dna_model_ = dna_model
         dna, bias = dna_model.dna_, dna_model.article_bias_  # (n_articles, D), (n_articles,)
         self.orders_ = orders = Orders.from_history(history)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from gpa_lib.recsys.models.ablation import ContextPopularity, PaperLSTM, StaticCFDNAFallback
 from gpa_lib.recsys.models.anchors import ImplicitALS, ImplicitBPR, LightFMHybrid
 from gpa_lib.recsys.models.base import Recommender
 from gpa_lib.recsys.models.fashion_dna import FashionDNA
 from gpa_lib.recsys.models.lstm import LSTMCustomerModel
 from gpa_lib.recsys.models.popularity import Popularity
+from gpa_lib.recsys.models.sasrec import SASRec
 from gpa_lib.recsys.models.static_cf import StaticCF
 
 MODEL_CLASSES: dict[str, type[Recommender]] = {
@@ -23,7 +25,14 @@ MODEL_CLASSES: dict[str, type[Recommender]] = {
     "lightfm": LightFMHybrid,
     "fashion_dna": FashionDNA,
     "lstm": LSTMCustomerModel,
+    "sasrec": SASRec,
+    # the controls of the LSTM ablation (gpa_lib.recsys.models.ablation)
+    "lstm_paper": PaperLSTM,
+    "context_popularity": ContextPopularity,
+    "static_cf_dna": StaticCFDNAFallback,
 }
+#: Models that read the Fashion DNA fitted at the same cutoff (fitted after ``fashion_dna``).
+DNA_READERS = ("lstm", "lstm_paper", "context_popularity", "static_cf_dna")
 
 MODEL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
     "full": {
@@ -54,6 +63,23 @@ MODEL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
             "epochs": 3,
             "lr": 1e-2,
         },
+        "lstm_paper": {
+            "hidden": 48,
+            "max_orders": 12,
+            "n_train_customers": None,
+            "epochs": 3,
+            "lr": 1e-2,
+        },
+        "sasrec": {
+            "hidden": 64,
+            "layers": 2,
+            "max_len": 30,
+            "epochs": 4,
+            "lr": 1e-3,
+            "cold": "lowest",
+        },
+        "context_popularity": {"epochs": 2, "max_iter": 50, "max_items": 200_000},
+        "static_cf_dna": {"factors": 16, "epochs": 6, "l2": 1e-3, "lr": 0.3, "ridge": 1.0},
     },
     "smoke": {
         "popularity": {"window_days": 7},
@@ -90,6 +116,23 @@ MODEL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
             "epochs": 2,
             "lr": 1e-2,
         },
+        "lstm_paper": {
+            "hidden": 16,
+            "max_orders": 8,
+            "n_train_customers": 1_000,
+            "epochs": 2,
+            "lr": 1e-2,
+        },
+        "sasrec": {
+            "hidden": 16,
+            "layers": 1,
+            "max_len": 10,
+            "epochs": 2,
+            "lr": 3e-3,
+            "cold": "lowest",
+        },
+        "context_popularity": {"epochs": 1, "max_iter": 20, "max_items": 20_000},
+        "static_cf_dna": {"factors": 8, "epochs": 3, "l2": 1e-3, "lr": 0.3, "ridge": 1.0},
     },
 }
 PROFILES = tuple(MODEL_PARAMS)
@@ -121,21 +164,27 @@ def model_factories(
     overrides: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """``{name: factory}`` for :func:`gpa_lib.recsys.backtest.run_backtest`, in dependency order;
-    the LSTM reuses the FashionDNA fitted at the same cutoff when that is in ``names``."""
+    the models of :data:`DNA_READERS` reuse the FashionDNA fitted at the same cutoff when that is
+    in ``names`` (else they fit their own with the ``fashion_dna`` settings and overrides)."""
     names = tuple(MODEL_CLASSES) if names is None else tuple(names)
     unknown = [n for n in names if n not in MODEL_CLASSES]
     if unknown:
         raise ValueError(f"names {unknown} are not models; choose from {sorted(MODEL_CLASSES)}")
     overrides = overrides or {}
-    if "lstm" in names and "fashion_dna" in names:  # fit the DNA first so the LSTM can reuse it
-        names = tuple(n for n in names if n != "lstm") + ("lstm",)
+    if "fashion_dna" in names:  # fit the DNA first so that the models reading it reuse it
+        names = tuple(n for n in names if n not in DNA_READERS) + tuple(
+            n for n in names if n in DNA_READERS
+        )
 
     def factory(name: str):
         def build(fitted: dict[str, Recommender]) -> Recommender:
             extra = dict(overrides.get(name, {}))
-            if name == "lstm":
+            if name in DNA_READERS:
                 extra.setdefault("dna", fitted.get("fashion_dna"))
-                extra.setdefault("dna_params", MODEL_PARAMS[profile]["fashion_dna"])
+                extra.setdefault(
+                    "dna_params",
+                    {**MODEL_PARAMS[profile]["fashion_dna"], **overrides.get("fashion_dna", {})},
+                )
             return make_model(name, profile, random_state=random_state, progress=progress, **extra)
 
         return build
