@@ -17,7 +17,7 @@ drop out); the complexity model covers inference only, so no prediction is store
 Median wall time after warm-up (compilation included in the warm-up), peak extra memory (output
 included) measured once, and the complexity model's prediction next to it. Methods that would
 materialise more than ``max_materialised_bytes`` are skipped and only predicted. JSON with provenance
-goes to ``data/results/attention_bench_<device>[_training][_quick].json``.
+goes to ``data/results/attention_bench_<device>[_training][_quick][_threads<N>].json``.
 """
 
 from __future__ import annotations
@@ -296,6 +296,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--results-dir", default=None, help="folder for the JSON (default data/results)"
     )
+    parser.add_argument(
+        "--threads", type=int, help="torch (and CPU kernel) threads; the JSON name gets _threads<N>"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only, write no JSON")
 
 
@@ -314,8 +317,11 @@ def main(args: argparse.Namespace) -> int:
         if value is not None
     }
     cfg = replace(cfg, **changes)
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
     start = time.perf_counter()
     payload = run_benchmark(cfg, args.device)
+    payload["threads"] = torch.get_num_threads()
     wall = time.perf_counter() - start
     summary = payload["summary"]
     print(
@@ -327,6 +333,7 @@ def main(args: argparse.Namespace) -> int:
             f"attention_bench_{torch.device(args.device).type}"
             + ("_training" if args.training else "")
             + ("_quick" if args.quick else "")
+            + (f"_threads{args.threads}" if getattr(args, "threads", None) else "")
         )
         path = write_result(
             name, payload, profile=profile, wall_time_s=wall, results_dir=args.results_dir

@@ -10,7 +10,7 @@ Their layer's defaults fix the settings: ``SHIERARCHY=64`` pools the query map t
 
 For each square grid it records the largest absolute difference of the outputs (a different selection
 shows up as a difference of order one), the median time of each (after a warm-up call, whose time is kept as
-``first_call_s``), and the time ratio; once per run, this CPU's matrix-multiply rate and copy
+``first_call_s``), the time ratio and the fused CPU backend's phase 1 alone; once per run, this CPU's matrix-multiply rate and copy
 bandwidth (:func:`~gpa_lib.attention.analysis.measure.calibrate_cpu`), against which the chapter
 draws the floor. Their code is imported from ``DIR/GPA_module.py`` at run time;
 none of it is part of this project. JSON with provenance goes to ``data/results/official_gpa.json``.
@@ -111,6 +111,15 @@ def compare_one(authors: ModuleType, cfg: OfficialBenchConfig, side: int) -> dic
             record[f"{method}_median_s"] = timing["median_s"]
             record[f"{method}_max_abs_diff"] = (out - reference).abs().max().item()
             record[f"speedup_{method}_vs_authors"] = record["authors_median_s"] / timing["median_s"]
+        if "cpu" in cfg.methods:  # phase 1 of the fused CPU backend alone: its share of the time
+            from gpa_lib.attention.kernel.cpu import cpu_select_key_blocks
+            from gpa_lib.attention.problem import check_inputs
+
+            problem = check_inputs(*heads, affinity="euclid", **gpa)
+            timing = median_time(
+                lambda: cpu_select_key_blocks(heads[0], heads[1], problem), repeats=cfg.repeats
+            )
+            record["cpu_phase1_median_s"] = timing["median_s"]
     return record
 
 
@@ -136,6 +145,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--path", required=True, help="folder of a clone of zalandoresearch/gpa")
     parser.add_argument("--sizes", type=int, nargs="+", help="grid sides (tokens per side)")
     parser.add_argument("--repeats", type=int, help="timed calls per measurement")
+    parser.add_argument(
+        "--threads", type=int, help="torch (and kernel) threads for both sides (default: torch's)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only, write no JSON")
 
 
@@ -153,8 +165,11 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         cfg = replace(cfg, sizes=tuple(args.sizes))
     if args.repeats:
         cfg = replace(cfg, repeats=args.repeats)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     started = time.perf_counter()
     payload = run_official_bench(authors, cfg)
+    payload["threads"] = torch.get_num_threads()
     if args.no_write:
         return 0
     from gpa_lib.results import write_result
