@@ -62,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--topk", default="1,2,4,8,16,32,64,128,256", help="tradeoff: test-time topk values"
     )
     parser.add_argument(
+        "--curve-pairs", type=int, default=None, help="tradeoff: held-out pairs of each SSIM"
+    )
+    parser.add_argument(
         "--retrain-topk", default="", help="tradeoff: topk values to retrain GPA with"
     )
     parser.add_argument("--sizes", default="64,96", help="scaling: image sides in pixels")
@@ -227,7 +230,7 @@ def run_tradeoff(args: argparse.Namespace) -> dict[str, Any]:
     data = load_data(gpa_config)
     test_data = data[1]
     truth = held_out_truth(gpa_config, args.accuracy_pairs)
-    n_test = len(test_data)
+    n_test = min(args.curve_pairs or len(test_data), len(test_data))
     payload: dict[str, Any] = {"scale": args.scale, "seed": seed, "n_test": n_test,
                                "accuracy_pairs": len(truth), "threads": args.threads}  # fmt: skip
     gpa, load = _train(args, gpa_config, f"gpa-seed{seed}", data)
@@ -242,7 +245,7 @@ def run_tradeoff(args: argparse.Namespace) -> dict[str, Any]:
     dense_config = _config(args, "dense", seed=seed)
     dense, load = _train(args, dense_config, f"dense-seed{seed}", data)
     one_pair = test_data.batch(torch.tensor([0]))
-    test = evaluate_model(dense.model, test_data, batch_size=dense_config.batch_size)
+    test = evaluate_model(dense.model, test_data, batch_size=dense_config.batch_size, limit=n_test)
     memory = attention_memory(dense.model, one_pair)
     payload["dense"] = {
         "train_time_s": dense.train_time_s,

@@ -248,13 +248,14 @@ def plot_memory(comparison: Comparison):
     """Peak attention memory per model (MiB, log scale): inference and training, both dense kernels.
 
     A GPA model trained on another backend gets one more bar: its GPA layers on the reference backend.
+    Models of ``comparison.memory_only`` (measured untrained) are included.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    runs = comparison.runs
-    names = [n for n in runs if runs[n].memory["fused"]["calls"]]
-    extra = [n for n in names if "gpa_reference" in runs[n].memory]
+    memories = {n: comparison.memory(n) for n in [*comparison.runs, *comparison.memory_only]}
+    names = [n for n, memory in memories.items() if memory["fused"]["calls"]]
+    extra = [n for n in names if "gpa_reference" in memories[n]]
     labels = [MODEL_LABELS[n] for n in names] + [
         f"{MODEL_LABELS[n]} (reference backend)" for n in extra
     ]
@@ -264,7 +265,7 @@ def plot_memory(comparison: Comparison):
     for ax, phase in zip(axes, ("forward", "training"), strict=True):
         key = f"peak_{phase}_bytes"
         for offset, impl in ((-width / 2, "materialised"), (width / 2, "fused")):
-            values = [runs[n].memory[impl][key] / 2**20 for n in names]
+            values = [memories[n][impl][key] / 2**20 for n in names]
             bars = ax.bar(
                 np.arange(len(names)) + offset,
                 values,
@@ -275,7 +276,7 @@ def plot_memory(comparison: Comparison):
             )
             ax.bar_label(bars, fmt="%.2g", fontsize=7)
         if extra:
-            values = [runs[n].memory["gpa_reference"][key] / 2**20 for n in extra]
+            values = [memories[n]["gpa_reference"][key] / 2**20 for n in extra]
             bars = ax.bar(
                 len(names) + np.arange(len(extra)),
                 values,
