@@ -204,8 +204,16 @@ def copy_attention(model, batch: dict[str, torch.Tensor], pixels: Sequence[tuple
     return out
 
 
-def plot_copy_attention(model, batch: dict[str, torch.Tensor], pixels: Sequence[tuple[int, int]]):
-    """Target with the chosen pixels, and per pixel the source with GPA's blocks and attention."""
+def plot_copy_attention(
+    model,
+    batch: dict[str, torch.Tensor],
+    pixels: Sequence[tuple[int, int]],
+    truth: Sequence[tuple[int, int]] | None = None,
+):
+    """Target with the chosen pixels, and per pixel the source with GPA's blocks and attention.
+
+    ``truth`` (one (y, x) per pixel, (-1, -1) for none) marks each pixel's true source with a cross.
+    """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
@@ -235,6 +243,9 @@ def plot_copy_attention(model, batch: dict[str, torch.Tensor], pixels: Sequence[
                     linewidth=1,
                 )
             )
+        if truth is not None and truth[index][0] >= 0:
+            ty, tx = truth[index]
+            ax.scatter([tx], [ty], s=60, marker="x", color="cyan", linewidths=1.5)
         ax.set_title(f"source, pixel ({y}, {x})", fontsize=8)
     for ax in axes:
         ax.set_xlabel("x (pixels)", fontsize=7)
