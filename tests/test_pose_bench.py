@@ -39,3 +39,15 @@ def test_tradeoff_and_scaling_studies(tmp_path):
     points = json.loads((tmp_path / "pose_scaling.json").read_text())["points"]
     assert [(p["model"], p["size"]) for p in points] == [("gpa", 32), ("dense", 32)]
     assert all(p["step_cost"]["peak_bytes"] > 0 for p in points)
+
+
+def test_compare_models_measures_memory_of_untrained_models():
+    from gpa_lib.pose.experiment import compare_models, result_payload
+
+    comparison = compare_models("tiny", ("gpa",), memory_only=("dense",))
+    assert set(comparison.runs) == {"gpa"} and set(comparison.memory_only) == {"dense"}
+    payload = result_payload(comparison)
+    fused = payload["targets"]["memory_ratio_training_vs_fused_dense"]
+    assert fused["dense_bytes"] > 0 and fused["ratio"] > 0
+    assert payload["untrained_attention_memory_bytes"]["dense"]["fused"]["peak_training"] > 0
+    assert "gpa_minus_dense_ssim" not in payload["targets"]  # no trained dense model to compare
