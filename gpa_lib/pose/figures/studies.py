@@ -96,7 +96,7 @@ def plot_accuracy(payload: dict, models: tuple[str, ...] = ("gpa", "dense")):
                    label=MODE_LABELS[mode], color=f"C{j}")  # fmt: skip
         ax.set_xticks(
             np.arange(len(bars)),
-            [f"{MODEL_LABELS.get(n, n)}\n{layer}" for n, layer, _ in bars],
+            [f"{n} generator\n{layer}" for n, layer, _ in bars],
             fontsize=8,
         )
         ax.set_ylim(0, 1)
@@ -213,7 +213,7 @@ def plot_scaling(payload: dict):
         errors = np.abs(np.array([p["ssim"]["ci95"] for p in points]).T - ssim)
         axes[2].errorbar(sizes, ssim, yerr=errors, fmt="o-", capsize=3, **style)
     axes[0].set_ylabel("training step, batch of 8 (s)")
-    axes[1].set_ylabel("peak memory (MiB)\nsolid: whole step, dashed: largest attention call")
+    axes[1].set_ylabel("peak memory (MiB); solid: whole step,\ndashed: largest attention call")
     axes[2].set_ylabel(f"held-out SSIM after {payload['steps']} steps")
     for ax in axes:
         ax.set_xlabel("image side (pixels)")
