@@ -25,6 +25,11 @@ def test_seeds_study(tmp_path):
     assert 0 <= layer["gpa/recall"]["mean"] <= 1 and layer["dense/recall"]["mean"] == 1.0
     assert set(data["truth_status"]) == {"visible", "hidden", "no_frame"}
     assert data["differences"]["gpa_minus_unet"]["ssim"]["n_seeds"] == 2
+    # A re-run reuses every finished run's measurements (saved next to its checkpoint).
+    assert (tmp_path / "runs" / "gpa-seed1" / "measured.pt").is_file()
+    _run(tmp_path, "seeds", "--models", "gpa,unet", "--seeds", "0,1", "--machine", "test box")
+    again = json.loads((tmp_path / "pose_seeds.json").read_text())
+    assert again["models"]["gpa"]["runs"] == gpa["runs"]
 
 
 def test_tradeoff_and_scaling_studies(tmp_path):

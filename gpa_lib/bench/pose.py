@@ -134,6 +134,31 @@ def _train(args, config: TrainConfig, tag: str, data):
     return result, {"load_before": load_before, "load_after": _load()}
 
 
+#: Per run, next to its checkpoint: the measurements of a finished run, reused by a re-run.
+MEASURED = "measured.pt"
+
+
+def _measure_run(args, config: TrainConfig, tag: str, data, truth, seed: int):
+    """Train (or reuse) one run and measure it: (JSON entry, per-pair metrics, accuracy or None)."""
+    test_data = data[1]
+    result, load = _train(args, config, tag, data)
+    test = evaluate_model(result.model, test_data, batch_size=config.batch_size)
+    run = {
+        "seed": seed,
+        "steps": result.steps_done,
+        "train_time_s": result.train_time_s,
+        "parameters": result.parameters,
+        "test": {m: bootstrap_mean(test[m], seed=seed) for m in KEPT_METRICS},
+        "per_pair": {m: np.round(test[m], 6).tolist() for m in KEPT_METRICS},
+        **load,
+    }
+    layers = None
+    if config.model.kind == "copy" and config.model.attention[0] != "none":
+        layers = correspondence_accuracy(result.model, test_data, truth, seed=seed)
+        run["accuracy"] = accuracy_summary(layers, seed=seed)
+    return run, test, layers
+
+
 def run_seeds(args: argparse.Namespace) -> dict[str, Any]:
     write = Writer(args, "seeds")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -160,23 +185,23 @@ def run_seeds(args: argparse.Namespace) -> dict[str, Any]:
     for seed in seeds:
         for name in models:
             config = _config(args, name, seed=seed)
-            result, load = _train(args, config, f"{name}-seed{seed}", data)
-            test = evaluate_model(result.model, test_data, batch_size=config.batch_size)
-            run = {
-                "seed": seed,
-                "steps": result.steps_done,
-                "train_time_s": result.train_time_s,
-                "parameters": result.parameters,
-                "test": {m: bootstrap_mean(test[m], seed=seed) for m in KEPT_METRICS},
-                "per_pair": {m: np.round(test[m], 6).tolist() for m in KEPT_METRICS},
-                **load,
+            tag = f"{name}-seed{seed}"
+            measured = Path(args.run_dir) / tag / MEASURED
+            key = {
+                "config": config.to_dict(),
+                "n_test": len(test_data),
+                "accuracy_pairs": len(truth),
             }
+            saved = torch.load(measured, weights_only=False) if measured.is_file() else None
+            if saved is not None and saved["key"] == key:
+                run, test, layers = saved["run"], saved["test"], saved["layers"]
+            else:
+                run, test, layers = _measure_run(args, config, tag, data, truth, seed)
+                torch.save({"key": key, "run": run, "test": test, "layers": layers}, measured)
             for m in KEPT_METRICS:
                 per_pair[name][m].append(test[m])
-            if config.model.kind == "copy" and config.model.attention[0] != "none":
-                layers = correspondence_accuracy(result.model, test_data, truth, seed=seed)
+            if layers is not None:
                 accuracy[name].append(layers)
-                run["accuracy"] = accuracy_summary(layers, seed=seed)
             payload["models"][name]["runs"].append(run)
             payload["models"][name]["config"] = config.replace(seed=0).to_dict()
             _pool(payload, per_pair, accuracy)
