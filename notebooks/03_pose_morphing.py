@@ -374,6 +374,7 @@ trained_topk = tradeoff_result["gpa"]["trained_topk"]
 dense_point = tradeoff_result["dense"]
 glue("ch3_tradeoff_seed", tradeoff_result["seed"], display=False)
 glue("ch3_tradeoff_pairs", tradeoff_result["n_test"], display=False)
+glue("ch3_tradeoff_acc_pairs", tradeoff_result["accuracy_pairs"], display=False)
 glue("ch3_to_min_topk", min(curve), display=False)
 glue("ch3_to_max_topk", max(curve), display=False)
 for label, topk in (("min", min(curve)), ("trained", trained_topk), ("max", max(curve))):
@@ -389,7 +390,8 @@ glue("ch3_to_machine", tradeoff_result["machine"], display=False)
 # *Against test-time `topk` (log scale; each layer uses at most all of its blocks): top left, held-out
 # SSIM of the GPA generator on {glue:text}`ch3_tradeoff_pairs` pairs (band: 95% bootstrap interval over
 # pairs), the `topk` it was trained with (dotted) and the dense generator (line and band); top right,
-# selection recall and kept softmax mass of each GPA layer on the model's own queries and keys;
+# selection recall and kept softmax mass of each GPA layer on the model's own queries and keys
+# (first {glue:text}`ch3_tradeoff_acc_pairs` held-out pairs);
 # bottom, peak memory and median time of a training step (forward and backward) of the largest
 # attention call for one pair. Measured on {glue:text}`ch3_to_machine`.*
 #
