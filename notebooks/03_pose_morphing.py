@@ -332,9 +332,12 @@ accuracy_table(seeds_result)
 # {glue:text}`ch3_acc_all_mass_r1_64:.2f` with every key on the same queries and keys. The dense
 # generator's own attention puts {glue:text}`ch3_acc_densemodel_all_mass_r1_64:.2f`
 # ({glue:text}`ch3_acc_densemodel_all_mass_r1_64_lo:.2f` to
-# {glue:text}`ch3_acc_densemodel_all_mass_r1_64_hi:.2f`) there. At 32² the recall is
-# {glue:text}`ch3_acc_gpa_recall_32:.2f` ({glue:text}`ch3_acc_random_recall_32:.2f` at random) and the
-# mass within one pixel {glue:text}`ch3_acc_gpa_mass_r1_32:.2f`. GPA's selection keeps
+# {glue:text}`ch3_acc_densemodel_all_mass_r1_64_hi:.2f`) there, and GPA's phase 1 run on the dense
+# generator's queries and keys would hold the truth for {glue:text}`ch3_acc_densemodel_gpa_recall_64:.2f`
+# of the pixels. At 32² the GPA generator's recall is {glue:text}`ch3_acc_gpa_recall_32:.2f`
+# ({glue:text}`ch3_acc_gpa_recall_32_lo:.2f` to {glue:text}`ch3_acc_gpa_recall_32_hi:.2f`: the seeds
+# differ widely; {glue:text}`ch3_acc_random_recall_32:.2f` at random) and the mass within one pixel
+# {glue:text}`ch3_acc_gpa_mass_r1_32:.2f`. GPA's selection keeps
 # {glue:text}`ch3_acc_kept_mass_64:.2f` of the full softmax mass of the trained model's own queries at
 # 64² and {glue:text}`ch3_acc_kept_mass_32:.2f` at 32².
 #
