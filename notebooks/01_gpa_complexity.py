@@ -157,12 +157,12 @@ glue("ch1_fig_topk", figure_topk, display=False)
 # %% [markdown]
 # *Left:* three {glue:text}`ch1_fig_cell`×{glue:text}`ch1_fig_cell` query cells (outlines) on the
 # target image. *Middle:* the {glue:text}`ch1_fig_topk` key blocks each cell selects in the source
-# image (filled squares in the cell's colour), out of {glue:text}`ch1_fig_blocks`. Cells mostly find
-# the same body part or garment in the other pose, wherever it moved: GPA is not local attention,
-# which is why it can copy detail across a change of pose. *Right:* the phase-1 score of every source
-# block for the red cell; the selection keeps the brightest blocks. The features come from an
-# untrained random convolution, so they match colour and local texture only; a trained network's
-# features would be more specific.
+# image (filled squares in the cell's colour), out of {glue:text}`ch1_fig_blocks`. The selected
+# blocks need not lie near the cell: GPA is not local attention, which is what lets it copy detail
+# across a change of pose. *Right:* the phase-1 score of every source block for the red cell; the
+# selection keeps the brightest blocks. The features come from an untrained random convolution, so
+# they match colour and local texture only; how often a trained generator's selection holds the true
+# source of a pixel is measured in chapter 3.
 
 # %% [markdown]
 # ## The cost model
@@ -493,6 +493,19 @@ glue("ch1_mass_random", float(at_default.loc["random", "mass_mean"]), display=Fa
 glue("ch1_err_image", float(at_default.loc["image-like", "error_total"]), display=False)
 glue("ch1_err_random", float(at_default.loc["random", "error_total"]), display=False)
 glue("ch1_quality_keys_pct", float(100 * at_default.loc["random", "keys_fraction"]), display=False)
+pool_sweep = quality[(quality.knob == "pool") & (quality.features == "image-like")].set_index(
+    "value"
+)
+small, large = pool_sweep.loc[pool_sweep.index.min()], pool_sweep.loc[pool_sweep.index.max()]
+glue("ch1_pool_small", int(pool_sweep.index.min()), display=False)
+glue("ch1_pool_large", int(pool_sweep.index.max()), display=False)
+glue("ch1_mass_pool_small", float(small.mass_mean), display=False)
+glue("ch1_mass_pool_large", float(large.mass_mean), display=False)
+glue("ch1_err_pool_small", float(small.error_total), display=False)
+glue("ch1_err_pool_large", float(large.error_total), display=False)
+glue("ch1_pool_mass_word", "more" if small.mass_mean > large.mass_mean else "less", display=False)
+glue("ch1_pool_err_word", "larger" if small.error_total > large.error_total else "smaller",
+     display=False)  # fmt: skip
 
 # %% [markdown]
 # *Top row:* mean share of the exact softmax mass on the keys GPA keeps; *bottom row:* relative output
@@ -504,9 +517,13 @@ glue("ch1_quality_keys_pct", float(100 * at_default.loc["random", "keys_fraction
 # {glue:text}`ch1_topk` blocks per cell ({glue:text}`ch1_quality_keys_pct:.1f`% of the keys) the image-like
 # features keep {glue:text}`ch1_mass_image:.2f` of the mass with a relative output error of
 # {glue:text}`ch1_err_image:.2f`, the random ones {glue:text}`ch1_mass_random:.2f` and
-# {glue:text}`ch1_err_random:.2f`. At a fixed key budget, smaller blocks (small `pool`) select more
-# precisely but make phase 1 more expensive (next section); larger cells share one selection among more
-# queries and lose mass.
+# {glue:text}`ch1_err_random:.2f`. At a fixed key budget, smaller blocks (small `pool`) make phase 1
+# more expensive (next section). On the image-like features pool {glue:text}`ch1_pool_small` keeps
+# {glue:text}`ch1_pool_mass_word` mass than pool {glue:text}`ch1_pool_large`
+# ({glue:text}`ch1_mass_pool_small:.2f` against {glue:text}`ch1_mass_pool_large:.2f`) yet has the
+# {glue:text}`ch1_pool_err_word` output error ({glue:text}`ch1_err_pool_small:.2f` against
+# {glue:text}`ch1_err_pool_large:.2f`). Larger cells share one selection among more queries and lose
+# mass.
 #
 # ## Where the time goes: phase 1 against phase 2
 #

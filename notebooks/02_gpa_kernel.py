@@ -13,7 +13,9 @@
 # %% [markdown]
 # # The fused GPA kernel
 #
-# Chapter 1 showed that GPA needs far less memory than dense attention and is faster on a CPU. On a
+# Chapter 1 measured GPA's memory against two kinds of dense attention: far below dense attention
+# with a materialised score matrix, but, in a training step at its largest size, above fused SDPA on
+# both of its CPU backends; and GPA is faster on a CPU than SDPA there. On a
 # GPU, a general-purpose sparse-attention engine such as FlexAttention can run GPA's phase 2 from a
 # block mask, but it does not know that every query of a cell shares the same few key blocks. This
 # chapter describes the kernel written for that pattern (`gpa_lib/attention/kernel/csrc/`, the `"cuda"`

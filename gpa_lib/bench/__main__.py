@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "gpa_lib.bench.official",
         "our GPA against the authors' GPA_module (needs a clone of zalandoresearch/gpa)",
     ),
+    "pose": (
+        "gpa_lib.bench.pose",
+        "chapter 3's studies: seeds, test-time topk trade-off, resolution scaling (GPA vs dense)",
+    ),
     "recsys": (
         "gpa_lib.bench.recsys",
         "training and scoring time of every recommender against implicit ALS and LightFM",

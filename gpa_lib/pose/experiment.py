@@ -20,7 +20,7 @@ import torch
 from gpa_lib.pose.config import MODEL_NAMES, PRESETS, TrainConfig
 from gpa_lib.pose.data.cache import PairCache
 from gpa_lib.pose.metrics import METRIC_NAMES, paired_difference, summarize
-from gpa_lib.pose.models import attention_memory
+from gpa_lib.pose.models import attention_memory, build_model
 from gpa_lib.pose.train import TrainResult, evaluate_model, load_data, train
 
 #: What the issue asks of the full profile.
@@ -55,6 +55,14 @@ class Comparison:
     scale: str
     wall_time_s: float
     configs: dict[str, TrainConfig] = field(default_factory=dict)
+    # Attention memory of models measured untrained (memory does not depend on the weights), by name.
+    memory_only: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def memory(self, name: str) -> dict[str, dict[str, Any]] | None:
+        """The attention memory of model ``name``, trained or measured untrained; None if neither."""
+        if name in self.runs:
+            return self.runs[name].memory
+        return self.memory_only.get(name)
 
 
 def compare_models(
@@ -67,13 +75,15 @@ def compare_models(
     progress: bool = False,
     data: tuple[PairCache, PairCache] | None = None,
     num_workers: int = 0,
+    memory_only: tuple[str, ...] = (),
 ) -> Comparison:
     """Train and evaluate ``models`` (names of :data:`MODEL_NAMES`) at ``scale`` on the same pairs.
 
     ``overrides`` changes TrainConfig fields of every model (``steps``, ``n_train``, ...);
     ``out_dir/<name>`` receives each model's checkpoints (a re-run resumes or reuses them);
     ``data`` reuses caches already built; ``num_workers`` processes render the pairs. Memory is
-    measured on one held-out pair.
+    measured on one held-out pair; the models of ``memory_only`` are built (untrained) for their
+    attention memory alone.
     """
     start = time.perf_counter()
     configs = {name: PRESETS[f"{name}-{scale}"].replace(**(overrides or {})) for name in models}
@@ -104,7 +114,16 @@ def compare_models(
                 result.model, one_pair, gpa_backend="reference"
             )
         runs[name] = ModelRun(name, result, test, memory)
-    return Comparison(runs, train_data, test_data, scale, time.perf_counter() - start, configs)
+    untrained = {}
+    for name in memory_only:
+        torch.manual_seed(first.seed)
+        model = build_model(PRESETS[f"{name}-{scale}"].model).to(device).eval()
+        untrained[name] = {
+            impl: attention_memory(model, one_pair, dense_impl=impl)
+            for impl in ("fused", "materialised")
+        }
+    wall = time.perf_counter() - start
+    return Comparison(runs, train_data, test_data, scale, wall, configs, untrained)
 
 
 def _thin(values: list, at_most: int = 200) -> list:
@@ -149,6 +168,17 @@ def result_payload(comparison: Comparison) -> dict[str, Any]:
             "kind": next(iter(comparison.configs.values())).data,
         },
         "models": models,
+        "untrained_attention_memory_bytes": {
+            name: {
+                impl: {
+                    "peak_forward": m["peak_forward_bytes"],
+                    "peak_training": m["peak_training_bytes"],
+                    "calls": m["calls"],
+                }
+                for impl, m in memory.items()
+            }
+            for name, memory in comparison.memory_only.items()
+        },  # fmt: skip
         "comparison_wall_time_s": comparison.wall_time_s,
         "targets": targets(comparison),
     }
@@ -176,10 +206,12 @@ def targets(comparison: Comparison) -> dict[str, Any]:
             "target": -TARGET_SSIM_TOLERANCE,
             "met": ssim["mean"] >= -TARGET_SSIM_TOLERANCE,
         }
+    dense_memories = comparison.memory("dense")
+    if "gpa" in runs and dense_memories is not None:
         for impl in ("materialised", "fused"):
             for phase in ("forward", "training"):
                 gpa = runs["gpa"].memory["fused"][f"peak_{phase}_bytes"]
-                dense_memory = runs["dense"].memory[impl]
+                dense_memory = dense_memories[impl]
                 dense = dense_memory[f"peak_{phase}_bytes"]
                 if phase == "training" and not dense_memory["complete"]:
                     dense = None  # the largest dense call was too big to run

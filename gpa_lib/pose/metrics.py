@@ -150,6 +150,56 @@ def paired_difference(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return summarize(a - b)
 
 
+def bootstrap_mean(
+    values: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> dict[str, float]:
+    """Mean of per-pair ``values`` (NaN dropped) and its percentile bootstrap interval over pairs.
+
+    Returns ``{"mean", "ci95": [lo, hi], "n", "n_boot"}`` (``ci95`` at ``level``); all NaN for no values.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return {"mean": float("nan"), "ci95": [float("nan")] * 2, "n": 0, "n_boot": n_boot}
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    return {"mean": float(values.mean()), "ci95": [float(lo), float(hi)], "n": len(values),
+            "n_boot": n_boot}  # fmt: skip
+
+
+def bootstrap_seeds_pairs(
+    values: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> dict[str, float]:
+    """Mean of ``values`` (n_seeds, n_pairs) and a two-level bootstrap interval over seeds and pairs.
+
+    Each resample draws seeds with replacement, then, for each drawn seed, pairs with replacement:
+    the interval holds both the spread between training runs and between test pairs. Also returns the
+    per-seed means (``per_seed``) and their spread (``seed_std``, ddof 1).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"values must have shape (n_seeds, n_pairs), got {values.shape}")
+    n_seeds, n_pairs = values.shape
+    rng = np.random.default_rng(seed)
+    seeds = rng.integers(0, n_seeds, (n_boot, n_seeds))  # (n_boot, S)
+    pairs = rng.integers(0, n_pairs, (n_boot, n_seeds, n_pairs))  # (n_boot, S, N)
+    means = values[seeds[..., None], pairs].mean(axis=(1, 2))
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    per_seed = values.mean(axis=1)
+    return {
+        "mean": float(values.mean()),
+        "ci95": [float(lo), float(hi)],
+        "per_seed": per_seed.tolist(),
+        "seed_std": float(per_seed.std(ddof=1)) if n_seeds > 1 else 0.0,
+        "n_seeds": n_seeds,
+        "n_pairs": n_pairs,
+        "n_boot": n_boot,
+    }
+
+
 # --- Metrics that need pretrained networks -------------------------------------------------------
 
 #: Environment variables naming local weight files (never downloaded).

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -82,6 +83,22 @@ def _hair_mask(part: Part, person: Person, s, t, length: float) -> torch.Tensor:
     return torch.maximum(crown, behind)
 
 
+@dataclass(frozen=True)
+class SurfaceMap:
+    """Which part each pixel shows, and where on that part's texture frame (pixels).
+
+    ``owner`` (H, W) long: index into the drawn parts of the topmost part that covers at least half
+    of the pixel (later parts win), -1 for background. ``s`` and ``t`` (H, W) float32: the pixel's
+    texture coordinates on that part, along the bone (with the part's ``s_offset``) and across it,
+    in pixels; 0 on the background. Two pixels with the same part name and the same ``(s, t)`` show
+    the same point of the same garment (the texture is a function of ``(s, t)`` only).
+    """
+
+    owner: torch.Tensor
+    s: torch.Tensor
+    t: torch.Tensor
+
+
 def _draw_part(
     part: Part,
     person: Person,
@@ -89,8 +106,14 @@ def _draw_part(
     scale: float,
     canvas: torch.Tensor,
     cover: torch.Tensor,
+    surface: SurfaceMap | None = None,
+    index: int = -1,
 ) -> None:
-    """Composite one part onto ``canvas`` (3, H, W) and its coverage onto ``cover`` (H, W), in place."""
+    """Composite one part onto ``canvas`` (3, H, W) and its coverage onto ``cover`` (H, W), in place.
+
+    With ``surface``, the pixels the part covers by at least half get ``index`` as their owner and
+    the part's texture coordinates.
+    """
     height, width = cover.shape
     axis = part.b - part.a
     length = float(np.linalg.norm(axis))
@@ -143,15 +166,26 @@ def _draw_part(
     region = canvas[:, y0:y1, x0:x1]
     region.mul_(1 - alpha).add_(colour * alpha)
     cover[y0:y1, x0:x1].mul_(1 - alpha).add_(alpha)
+    if surface is not None:
+        shown = alpha >= 0.5  # (h, w)
+        surface.owner[y0:y1, x0:x1][shown] = index
+        surface.s[y0:y1, x0:x1][shown] = s_tex[shown]
+        surface.t[y0:y1, x0:x1][shown] = t[shown]
 
 
 def render_parts(
-    parts: Sequence[Part], person: Person, size: tuple[int, int], scale: float
-) -> tuple[torch.Tensor, torch.Tensor]:
+    parts: Sequence[Part],
+    person: Person,
+    size: tuple[int, int],
+    scale: float,
+    *,
+    surface: bool = False,
+):
     """Draw ``parts`` (sorted back to front) of ``person`` on its background.
 
     ``size`` is ``(H, W)`` pixels and ``scale`` pixels per body unit. Returns the image ``(3, H, W)``
-    in [0, 1] and the coverage ``(H, W)`` in [0, 1].
+    in [0, 1] and the coverage ``(H, W)`` in [0, 1]; with ``surface`` also the :class:`SurfaceMap`
+    (owners index ``parts``).
     """
     height, width = size
     canvas = torch.tensor(person.background, dtype=torch.float32)[:, None, None].repeat(
@@ -159,6 +193,15 @@ def render_parts(
     )
     cover = torch.zeros(height, width)
     cache = _TextureCache(person.textures)
-    for part in parts:
-        _draw_part(part, person, cache, scale, canvas, cover)
+    surface_map = None
+    if surface:
+        surface_map = SurfaceMap(
+            torch.full((height, width), -1, dtype=torch.long),
+            torch.zeros(height, width),
+            torch.zeros(height, width),
+        )
+    for index, part in enumerate(parts):
+        _draw_part(part, person, cache, scale, canvas, cover, surface_map, index)
+    if surface:
+        return canvas.clamp_(0, 1), cover, surface_map
     return canvas.clamp_(0, 1), cover

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from gpa_lib.pose.data.body import VIEWS, Person, Pose
+from gpa_lib.pose.data.correspondence import correspondence_status
 from gpa_lib.pose.data.keypoints import keypoint_heatmaps, parse_size
 from gpa_lib.pose.data.pair import PoseView, pair_item
 from gpa_lib.pose.data.parts import body_parts, image_frame
@@ -106,6 +107,17 @@ class SyntheticPoses(Dataset):
         rng = np.random.default_rng([self.seed, self._index(index)])
         person = sample_person(rng)
         return person, sample_pose(rng, self.views), sample_pose(rng, self.views)
+
+    def correspondence(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ground truth of item ``index``: which source pixel shows each target pixel's point.
+
+        Returns ``corr`` (2, H, W) long, the (y, x) source pixel of every target pixel or -1, and
+        ``status`` (H, W) uint8 (:mod:`gpa_lib.pose.data.correspondence`: background, visible,
+        hidden in the source, or a part without a flat texture frame). Not part of the item: the
+        pair layout is the same for every dataset, and DeepFashion has no such truth.
+        """
+        person, source_pose, target_pose = self.sample(index)
+        return correspondence_status(person, source_pose, target_pose, self.size)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         person, source_pose, target_pose = self.sample(index)

@@ -3,6 +3,7 @@
 - ``pairs``: pose data: images, keypoints drawn as skeletons, pose maps, grids of pairs.
 - ``comparison``: chapter 3: the architecture, training curves, outputs, copy attention, memory and
   the results table.
+- ``studies``: the benchmark studies of chapter 3 (seeds, correspondence accuracy, trade-off, scaling).
 """
 
 from gpa_lib.pose.figures.comparison import (
@@ -23,9 +24,21 @@ from gpa_lib.pose.figures.pairs import (
     pose_to_rgb,
     to_numpy_image,
 )
+from gpa_lib.pose.figures.studies import (
+    accuracy_table,
+    plot_accuracy,
+    plot_scaling,
+    plot_tradeoff,
+    seeds_table,
+)
 
 __all__ = [
     "LIMB_COLOURS",
+    "accuracy_table",
+    "plot_accuracy",
+    "plot_scaling",
+    "plot_tradeoff",
+    "seeds_table",
     "MODEL_COLOURS",
     "MODEL_LABELS",
     "architecture_figure",

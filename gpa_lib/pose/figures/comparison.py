@@ -204,8 +204,16 @@ def copy_attention(model, batch: dict[str, torch.Tensor], pixels: Sequence[tuple
     return out
 
 
-def plot_copy_attention(model, batch: dict[str, torch.Tensor], pixels: Sequence[tuple[int, int]]):
-    """Target with the chosen pixels, and per pixel the source with GPA's blocks and attention."""
+def plot_copy_attention(
+    model,
+    batch: dict[str, torch.Tensor],
+    pixels: Sequence[tuple[int, int]],
+    truth: Sequence[tuple[int, int]] | None = None,
+):
+    """Target with the chosen pixels, and per pixel the source with GPA's blocks and attention.
+
+    ``truth`` (one (y, x) per pixel, (-1, -1) for none) marks each pixel's true source with a cross.
+    """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
@@ -235,6 +243,9 @@ def plot_copy_attention(model, batch: dict[str, torch.Tensor], pixels: Sequence[
                     linewidth=1,
                 )
             )
+        if truth is not None and truth[index][0] >= 0:
+            ty, tx = truth[index]
+            ax.scatter([tx], [ty], s=60, marker="x", color="cyan", linewidths=1.5)
         ax.set_title(f"source, pixel ({y}, {x})", fontsize=8)
     for ax in axes:
         ax.set_xlabel("x (pixels)", fontsize=7)
@@ -248,13 +259,14 @@ def plot_memory(comparison: Comparison):
     """Peak attention memory per model (MiB, log scale): inference and training, both dense kernels.
 
     A GPA model trained on another backend gets one more bar: its GPA layers on the reference backend.
+    Models of ``comparison.memory_only`` (measured untrained) are included.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    runs = comparison.runs
-    names = [n for n in runs if runs[n].memory["fused"]["calls"]]
-    extra = [n for n in names if "gpa_reference" in runs[n].memory]
+    memories = {n: comparison.memory(n) for n in [*comparison.runs, *comparison.memory_only]}
+    names = [n for n, memory in memories.items() if memory["fused"]["calls"]]
+    extra = [n for n in names if "gpa_reference" in memories[n]]
     labels = [MODEL_LABELS[n] for n in names] + [
         f"{MODEL_LABELS[n]} (reference backend)" for n in extra
     ]
@@ -264,7 +276,7 @@ def plot_memory(comparison: Comparison):
     for ax, phase in zip(axes, ("forward", "training"), strict=True):
         key = f"peak_{phase}_bytes"
         for offset, impl in ((-width / 2, "materialised"), (width / 2, "fused")):
-            values = [runs[n].memory[impl][key] / 2**20 for n in names]
+            values = [memories[n][impl][key] / 2**20 for n in names]
             bars = ax.bar(
                 np.arange(len(names)) + offset,
                 values,
@@ -275,7 +287,7 @@ def plot_memory(comparison: Comparison):
             )
             ax.bar_label(bars, fmt="%.2g", fontsize=7)
         if extra:
-            values = [runs[n].memory["gpa_reference"][key] / 2**20 for n in extra]
+            values = [memories[n]["gpa_reference"][key] / 2**20 for n in extra]
             bars = ax.bar(
                 len(names) + np.arange(len(extra)),
                 values,
