@@ -10,7 +10,7 @@
 #   extension  python -m gpa_lib.bench extension: the fused kernel's build (log: build.log) and time
 #   gpu-tests  pytest -m gpu tests/test_attention_cuda.py (junit: gpu_tests.xml)
 #   kernel     python -m gpa_lib.bench kernel at the settings, floors at the measured ceilings
-#   pose       python -m gpa_lib.bench pose: a short gpu-scale pose training run, if time is left
+#   pose       python -m gpa_lib.bench pose-gpu: a short gpu-scale pose training run, if time is left
 # The whole run keeps within GPU_RUN_BUDGET_S (default 480 s): each step's timeout is its cap or what
 # is left, the benchmark stops starting measurements before its timeout, and the pose run happens
 # only with POSE_MIN_S (default 90 s) left. A summary table is printed last and kept in summary.txt.
@@ -210,7 +210,7 @@ run_step kernel "$BENCH_CAP" "$LOG" "^kernel bench:|^wrote" "$PY" -m gpa_lib.ben
 # 5. the pose training run, only with time left; an entry point that moved is a logged skip.
 if [[ "$STEPS" != *" pose "* ]] || (($(left) >= POSE_MIN_S)); then
     POSE_CAP=$(($(left) - 5))
-    run_step pose "$POSE_CAP" "$LOG" "^pose:" "$PY" -m gpa_lib.bench pose \
+    run_step pose "$POSE_CAP" "$LOG" "^pose:" "$PY" -m gpa_lib.bench pose-gpu \
         --time-budget-s $((POSE_CAP - 20)) --work-dir /tmp/gpa_pose_run
 else
     record pose SKIP 0 "only $(left) s of the budget left (needs ${POSE_MIN_S} s)"

@@ -41,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "gpa_lib.bench.extension",
         "build the fused CUDA kernel with the compiler's output and time it (needs a GPU)",
     ),
-    "pose": (
+    "pose-gpu": (
         "gpa_lib.bench.pose_run",
         "a short gpu-scale pose training run: step time and peak memory (needs a GPU)",
     ),

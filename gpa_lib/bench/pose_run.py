@@ -1,4 +1,4 @@
-"""``python -m gpa_lib.bench pose``: a short ``gpu``-scale pose training run, its step time and peak memory.
+"""``python -m gpa_lib.bench pose-gpu``: a short ``gpu``-scale pose training run, its step time and peak memory.
 
 Only the training CLI's entry point is used (``gpa_lib.pose.train.main(argv)``, the function behind
 ``python -m gpa_lib.pose.train``), called twice in this process on one run folder: a warm-up of
@@ -151,7 +151,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace | list[str] | None = None) -> int:
     if not isinstance(args, argparse.Namespace):
-        parser = argparse.ArgumentParser(prog="python -m gpa_lib.bench pose", description=__doc__)
+        parser = argparse.ArgumentParser(
+            prog="python -m gpa_lib.bench pose-gpu", description=__doc__
+        )
         add_arguments(parser)
         args = parser.parse_args(args)
     reason = gpu_unavailable_reason() if args.device == "cuda" else None

@@ -1,16 +1,18 @@
 """The ``"cpu"`` GPA backend: both phases in the fused CPU kernel.
 
 Phase 1 pools q and k in torch, then scores each cell's low-resolution queries against every key
-block, soft-maxes, averages and keeps the top-k inside the kernel, one cell at a time. Phase 2 runs one task per (batch*head, query cell) on OpenMP threads: the cell's queries and the tokens
-of its selected blocks are gathered into buffers that stay in cache, scores and weighted values are
-computed in register tiles, and nothing of size (B, h, Nq, topk * pool^2) is ever written to memory
-(:mod:`~gpa_lib.attention.kernel.cpu`). The backward pass recomputes phase 2 with the reference math in
-runs of cells, so training needs no more memory than ``"recompute"``.
+block, soft-maxes, averages and keeps the top-k inside the kernel, one cell at a time. Phase 2 runs
+one task per (batch*head, query cell) on OpenMP threads: the cell's queries and the tokens of its
+selected blocks are gathered into buffers that stay in cache, scores and weighted values are computed
+in register tiles, and nothing of size (B, h, Nq, topk * pool^2) is ever written to memory
+(:mod:`~gpa_lib.attention.kernel.cpu`). The backward pass recomputes phase 2 with the reference math
+one band of cells at a time, so a training step holds about as much memory as ``"recompute"``.
 
-``can_run`` refuses, with the reason, anything the kernel does not cover (other devices, dtypes
-other than float32 and float64, no C++ compiler, a build that failed earlier in this process); ``backend=None``
-then falls back to the next backend. The kernel is built once per machine in about a second (g++,
-no torch headers) and cached across processes, so the first call costs no compile after that.
+``can_run`` refuses, with the reason, anything the kernel does not cover (other devices, dtypes other
+than float32 and float64, no C++ compiler, a build that failed earlier in this process);
+``backend=None`` then falls back to the next backend, and a build failure during a call falls back
+with a logged warning. The kernel is built once per machine in about a second (g++, no torch headers)
+and cached across processes, so later first calls compile nothing.
 """
 
 from __future__ import annotations
