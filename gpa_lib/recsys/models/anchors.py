@@ -55,7 +55,40 @@ def purchase_matrix(history: History, customers: np.ndarray | None = None) -> sp
     )
 
 
-class ImplicitALS(ColdPolicyMixin, Recommender):
+class _ImplicitFactorModel(ColdPolicyMixin, Recommender):
+    """The implicit anchors' shared part: fit an implicit model on the purchase matrix, then score
+    customers by the dot products of their factors. Subclasses build the model and read its factors.
+    """
+
+    @classmethod
+    def can_run(cls) -> tuple[bool, str]:
+        return implicit_available()
+
+    def _make_model(self):
+        raise NotImplementedError
+
+    def _factors(self, model, active: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(user factors, item factors); ``active`` marks customers with a purchase before the cutoff."""
+        raise NotImplementedError
+
+    def _fit(self, history: History, data: SalesData) -> None:
+        from threadpoolctl import threadpool_limits
+
+        # implicit runs its own threads; nested BLAS threads only hurt (and it warns about them)
+        with threadpool_limits(1, "blas"):
+            model = self._make_model()
+            model.fit(purchase_matrix(history), show_progress=self.progress)
+        self.known_ = history.sold_articles()
+        active = np.bincount(history.customer, minlength=history.n_customers) > 0
+        self.user_factors_, self.item_factors_ = self._factors(model, active)
+
+    def _score(self, customer_rows: np.ndarray, article_rows: np.ndarray) -> np.ndarray:
+        u = self.user_factors_[torch.from_numpy(customer_rows)]  # (n_customers, f)
+        v = self.item_factors_[torch.from_numpy(article_rows)]  # (n_articles, f)
+        return self._apply_cold((u @ v.T).numpy(), article_rows, self._fitted().article_ids)
+
+
+class ImplicitALS(_ImplicitFactorModel):
     """implicit's alternating least squares on the binary purchase matrix (confidence
     ``1 + alpha``). ``factors``, ``regularization``, ``iterations`` as in implicit; ``num_threads``
     OpenMP threads. Articles nobody bought before the cutoff follow ``cold`` ("error" or "lowest",
@@ -86,37 +119,24 @@ class ImplicitALS(ColdPolicyMixin, Recommender):
         self.iterations, self.num_threads = int(iterations), int(num_threads)
         self.cold = self._check_cold(cold)
 
-    @classmethod
-    def can_run(cls) -> tuple[bool, str]:
-        return implicit_available()
-
-    def _fit(self, history: History, data: SalesData) -> None:
+    def _make_model(self):
         from implicit.cpu.als import AlternatingLeastSquares
-        from threadpoolctl import threadpool_limits
 
-        # implicit runs its own threads; nested BLAS threads only hurt (and it warns about them)
-        with threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
-                factors=self.factors,
-                regularization=self.regularization,
-                alpha=self.alpha,
-                iterations=self.iterations,
-                num_threads=self.num_threads,
-                random_state=self.random_state,
-            )
-            model.fit(purchase_matrix(history), show_progress=self.progress)
-        self.known_ = history.sold_articles()
-        active = np.bincount(history.customer, minlength=history.n_customers) > 0
-        self.user_factors_ = torch.from_numpy(np.asarray(model.user_factors) * active[:, None])
-        self.item_factors_ = torch.from_numpy(np.asarray(model.item_factors))
+        return AlternatingLeastSquares(
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            num_threads=self.num_threads,
+            random_state=self.random_state,
+        )
 
-    def _score(self, customer_rows: np.ndarray, article_rows: np.ndarray) -> np.ndarray:
-        u = self.user_factors_[torch.from_numpy(customer_rows)]  # (n_customers, f)
-        v = self.item_factors_[torch.from_numpy(article_rows)]  # (n_articles, f)
-        return self._apply_cold((u @ v.T).numpy(), article_rows, self._fitted().article_ids)
+    def _factors(self, model, active: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        user = torch.from_numpy(np.asarray(model.user_factors) * active[:, None])
+        return user, torch.from_numpy(np.asarray(model.item_factors))
 
 
-class ImplicitBPR(ColdPolicyMixin, Recommender):
+class ImplicitBPR(_ImplicitFactorModel):
     """implicit's Bayesian personalised ranking (BPR) on the binary purchase matrix. ``factors``,
     ``learning_rate``, ``regularization``, ``iterations`` as in implicit; ``num_threads`` threads.
     Articles nobody bought before the cutoff follow ``cold``; customers without purchases get zero
@@ -143,36 +163,24 @@ class ImplicitBPR(ColdPolicyMixin, Recommender):
         self.num_threads = int(num_threads)
         self.cold = self._check_cold(cold)
 
-    @classmethod
-    def can_run(cls) -> tuple[bool, str]:
-        return implicit_available()
-
-    def _fit(self, history: History, data: SalesData) -> None:
+    def _make_model(self):
         from implicit.cpu.bpr import BayesianPersonalizedRanking
-        from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(1, "blas"):
-            model = BayesianPersonalizedRanking(
-                factors=self.factors,
-                learning_rate=self.learning_rate,
-                regularization=self.regularization,
-                iterations=self.iterations,
-                num_threads=self.num_threads,
-                random_state=self.random_state,
-            )
-            model.fit(purchase_matrix(history), show_progress=self.progress)
-        self.known_ = history.sold_articles()
-        active = np.bincount(history.customer, minlength=history.n_customers) > 0
+        return BayesianPersonalizedRanking(
+            factors=self.factors,
+            learning_rate=self.learning_rate,
+            regularization=self.regularization,
+            iterations=self.iterations,
+            num_threads=self.num_threads,
+            random_state=self.random_state,
+        )
+
+    def _factors(self, model, active: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         user = np.asarray(model.user_factors)  # (n_customers, factors + 1): the last column is 1
-        self.user_factors_ = torch.from_numpy(
-            np.where(active[:, None], user, np.eye(1, user.shape[1], user.shape[1] - 1))
+        user = np.where(active[:, None], user, np.eye(1, user.shape[1], user.shape[1] - 1))
+        return torch.from_numpy(user).float(), torch.from_numpy(
+            np.asarray(model.item_factors)
         ).float()
-        self.item_factors_ = torch.from_numpy(np.asarray(model.item_factors)).float()
-
-    def _score(self, customer_rows: np.ndarray, article_rows: np.ndarray) -> np.ndarray:
-        u = self.user_factors_[torch.from_numpy(customer_rows)]  # (n_customers, f + 1)
-        v = self.item_factors_[torch.from_numpy(article_rows)]  # (n_articles, f + 1)
-        return self._apply_cold((u @ v.T).numpy(), article_rows, self._fitted().article_ids)
 
 
 class LightFMHybrid(Recommender):
