@@ -351,6 +351,8 @@ def plot_variants(payload: Mapping[str, Any], metric: str = "auc", axes=None):
         ax.set_title(title)
         ax.set_xticks(np.arange(len(slices)), [f"{name} articles" for name in slices.values()])
         ax.set_xlabel("candidates (new: launched on or after the cutoff)")
+        if metric == "auc":
+            ax.axhline(0.5, color="grey", lw=0.8, ls=":", label="chance")
     axes[0].set_ylabel(f"mean per-customer {metric.upper()} (held-out purchases)")
     axes[-1].legend(fontsize="small")
     return axes[0].figure
@@ -380,10 +382,14 @@ def variants_glue(
     names ``command``."""
     if payload is None:
         missing = (
-            f"nothing yet: data/results/dna_variants.json is not in this checkout; `{command}` "
-            "writes it"
+            f"nothing yet: data/results/dna_variants.json is not in this checkout, and `{command}` "
+            "writes it."
         )
-        return {f"{prefix}_measured": missing, f"{prefix}_data": "-", f"{prefix}_interval": "-"}
+        return {
+            f"{prefix}_measured": missing,
+            f"{prefix}_data": "none yet",
+            f"{prefix}_interval": "none yet",
+        }
     control = payload["control"]
     main = payload["stores"][store]
     parts = []
@@ -413,13 +419,21 @@ def variants_glue(
         f"{int(np.mean([w['candidates'] for w in windows])):,} candidates on average, "
         f"{len(main['per_cutoff'][main['variants'][0]]['all/auc'])} training seed(s) per variant"
     )
+    provenance = payload.get("provenance")
+    if provenance:
+        commit = provenance["commit"]
+        commit = commit[:12] + ("-dirty" if commit.endswith("-dirty") else "")
+        data += (
+            f"; computed at commit {commit} on {provenance['device']['cpu']}, "
+            f"{provenance['date'][:10]}, in {provenance['wall_time_s'] or 0:.0f} s"
+        )
     interval = "95% block bootstrap over cutoffs, customers and seeds, paired across variants"
     if control:
         gain = _find(
             payload["image_gain"], store=store, a="both", b="tags", slice="cold", metric="auc"
         )
         interval += (
-            f"; the gain of adding the image on new articles exceeds the control's by "
+            f"; the gain of adding the image on new articles minus the control's gain is "
             f"{_span(gain)} AUC (independent bootstraps of the two stores; the interval "
             f"{'excludes' if gain['significant'] else 'includes'} zero)"
         )
