@@ -37,10 +37,10 @@ class FashionDNA(Recommender):
     (``image_dim=0``), attributes and image (``image_dim > 0``), image only (``image_dim > 0`` and
     ``use_attributes=False``: the network never reads the attribute table). Training:
     ``n_train_customers`` customers (sampled among those with at least ``min_purchases`` distinct
-    purchases; ``None`` = all), ``epochs`` passes with
-    ``n_negatives`` negatives per purchase, ``batch_size`` purchases, Adam ``lr`` for the network,
-    row-wise Adagrad ``style_lr`` for styles with L2 penalty ``l2``; ``style_epochs`` for the styles
-    of the remaining customers with the network frozen. The image CNN re-encodes ``image_batch``
+    purchases; ``None`` = all), ``epochs`` passes with ``n_negatives`` negatives per purchase,
+    ``batch_size`` purchases, Adam ``lr`` for the network, row-wise Adagrad ``style_lr`` for styles
+    with L2 penalty ``l2``; ``style_epochs`` for the styles of the remaining customers with the
+    network frozen. The image CNN re-encodes ``image_batch``
     articles per batch and caches the rest (see ``_fit``).
     """
 
