@@ -183,8 +183,8 @@ plt.show()
 #
 # This notebook trains {glue:text}`ch3_models_trained` once (seed {glue:text}`ch3_seed`), for the
 # training curves and the pictures. The numbers come from the benchmark, which trains all four with
-# {glue:text}`ch3_seed_n` seeds each for {glue:text}`ch3_seed_steps` steps (the same presets, with
-# fewer steps where the shared CPU could not fit more) and evaluates them on the first
+# {glue:text}`ch3_seed_n` seeds each for {glue:text}`ch3_seed_steps` steps (the same presets) and
+# evaluates them on the first
 # {glue:text}`ch3_seed_n_test` held-out pairs.
 
 # %%
