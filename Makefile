@@ -59,8 +59,8 @@ studies: $(STAMP)
 	$(if $(GPA_CLONE),$(PY) -m gpa_lib.bench official --path $(GPA_CLONE) --threads $(STUDY_THREADS),@echo "GPA_CLONE unset: official_gpa.json not rerun")
 	$(PY) -m gpa_lib.bench pose seeds --threads $(STUDY_THREADS)
 	$(PY) -m gpa_lib.bench pose tradeoff --retrain-topk 4,64 --threads $(STUDY_THREADS)
-	$(PY) -m gpa_lib.bench pose scaling --seeds 0,1,2 --sizes 64,96 --cost-sizes 128,192 \
-	  --n-train 500 --n-test 50 --threads $(STUDY_THREADS)
+	$(PY) -m gpa_lib.bench pose scaling --seeds 0,1 --sizes 64,96 --scaling-steps 80 \
+	  --cost-sizes 128,192 --n-train 500 --n-test 50 --threads $(STUDY_THREADS)
 	$(PY) -m gpa_lib.bench recsys --study backtest
 	$(PY) -m gpa_lib.bench recsys --study ablation
 	$(PY) -m gpa_lib.bench recsys --study drift
