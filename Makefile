@@ -65,6 +65,7 @@ studies: $(STAMP)
 	$(PY) -m gpa_lib.bench recsys --study ablation
 	$(PY) -m gpa_lib.bench recsys --study drift
 	$(PY) -m gpa_lib.bench recsys --study timing
+	$(PY) -m gpa_lib.bench recsys --study dna-variants --threads 1
 	$(PY) -m gpa_lib.bench hm
 
 lint: $(STAMP)
