@@ -11,13 +11,14 @@ FORCE ?=
 RUN_FLAGS := --profile $(PROFILE) --jobs $(JOBS)$(if $(FORCE), --force)
 PYTEST_ARGS ?=
 
-.PHONY: help book notebooks html test lint format kernel-check gpu-run lock clean
+.PHONY: help book notebooks html test lint format kernel-check gpu-run studies lock clean
 
 help:
 	@echo "make book      execute the notebooks whose inputs changed (PROFILE=$(PROFILE), FORCE=1: all) and render _build/html"
 	@echo "make test      ruff, unit tests, smoke-profile notebooks and a warnings-as-errors book build"
 	@echo "make kernel-check   compile the CUDA source with nvcc for sm_80 and sm_90"
 	@echo "make gpu-run OUT=dir   the prepared GPU run (scripts/gpu_run.sh): results into dir"
+	@echo "make studies   rerun every CPU study the chapters render from data/results (hours; GPA_CLONE=dir adds the authors' code)"
 	@echo "make lock      rewrite constraints.txt from the current .venv"
 	@echo "make clean     remove _build"
 
@@ -45,6 +46,27 @@ GPU_PYTHON ?= python3
 gpu-run:
 	@test -n "$(OUT)" || { echo "usage: make gpu-run OUT=dir"; exit 2; }
 	PYTHON=$(GPU_PYTHON) bash scripts/gpu_run.sh $(OUT)
+
+# Every CPU study whose committed JSON (data/results/) the chapters render, with the arguments of the
+# committed runs. Hours on a 2-core machine: run it idle, from a clean commit (the JSON's provenance
+# names the commit, "-dirty" otherwise). GPA_CLONE=<clone of zalandoresearch/gpa> adds the comparison
+# with the authors' code, imported from there and never copied into this project.
+GPA_CLONE ?=
+STUDY_THREADS ?= 2
+studies: $(STAMP)
+	for t in 1 2; do $(PY) -m gpa_lib.bench attention --training --sizes 128 \
+	  --methods sdpa recompute cpu reference --repeats 3 --threads $$t || exit 1; done
+	$(if $(GPA_CLONE),$(PY) -m gpa_lib.bench official --path $(GPA_CLONE) --threads $(STUDY_THREADS),@echo "GPA_CLONE unset: official_gpa.json not rerun")
+	$(PY) -m gpa_lib.bench pose seeds --threads $(STUDY_THREADS)
+	$(PY) -m gpa_lib.bench pose tradeoff --retrain-topk 4,64 --threads $(STUDY_THREADS)
+	$(PY) -m gpa_lib.bench pose scaling --seeds 0,1 --sizes 64,96 --scaling-steps 80 \
+	  --cost-sizes 128,192 --n-train 500 --n-test 50 --threads $(STUDY_THREADS)
+	$(PY) -m gpa_lib.bench recsys --study backtest
+	$(PY) -m gpa_lib.bench recsys --study ablation
+	$(PY) -m gpa_lib.bench recsys --study drift
+	$(PY) -m gpa_lib.bench recsys --study timing
+	$(PY) -m gpa_lib.bench recsys --study dna-variants --threads 1
+	$(PY) -m gpa_lib.bench hm
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -76,8 +76,10 @@ from gpa_lib.pose.figures import (
     plot_tradeoff,
     plot_training_curves,
     results_table,
+    scaling_table,
     seeds_table,
 )
+from gpa_lib.pose.studies import largest_side_within, scaling_steps
 from gpa_lib.results import RESULTS_DIR, read_result, write_result
 
 torch.set_num_threads(num_threads)
@@ -181,8 +183,8 @@ plt.show()
 #
 # This notebook trains {glue:text}`ch3_models_trained` once (seed {glue:text}`ch3_seed`), for the
 # training curves and the pictures. The numbers come from the benchmark, which trains all four with
-# {glue:text}`ch3_seed_n` seeds each for {glue:text}`ch3_seed_steps` steps (the same presets, with
-# fewer steps where the shared CPU could not fit more) and evaluates them on the first
+# {glue:text}`ch3_seed_n` seeds each for {glue:text}`ch3_seed_steps` steps (the same presets) and
+# evaluates them on the first
 # {glue:text}`ch3_seed_n_test` held-out pairs.
 
 # %%
@@ -388,6 +390,20 @@ glue("ch3_to_dense_ssim", dense_point["ssim"]["mean"], display=False)
 glue("ch3_to_dense_mib", dense_point["peak_training_bytes"] / 2**20, display=False)
 glue("ch3_to_dense_ms", dense_point["largest_call_time"]["median_s"] * 1e3, display=False)
 glue("ch3_to_machine", tradeoff_result["machine"], display=False)
+retrained = sorted(tradeoff_result.get("retrained", []), key=lambda point: point["topk"])
+retrained_parts = []
+for point in retrained:
+    switched = curve.get(point["topk"])
+    lo, hi = point["ssim"]["ci95"]
+    text = f"topk {point['topk']}: {point['ssim']['mean']:.4f} [{lo:.4f}, {hi:.4f}] retrained"
+    if switched is not None:
+        text += f" against {switched['ssim']['mean']:.4f} when only switched at test time"
+    retrained_parts.append(text)
+glue(
+    "ch3_to_retrained",
+    "; ".join(retrained_parts) if retrained_parts else "no retrained runs are stored",
+    display=False,
+)
 
 # %% [markdown]
 # *Against test-time `topk` (log scale; each layer uses at most all of its blocks): top left, held-out
@@ -406,6 +422,9 @@ glue("ch3_to_machine", tradeoff_result["machine"], display=False)
 # {glue:text}`ch3_to_mem_trained_mib:.2f` MiB and {glue:text}`ch3_to_ms_trained:.0f` ms at the trained
 # `topk`, {glue:text}`ch3_to_mem_max_mib:.1f` MiB and {glue:text}`ch3_to_ms_max:.0f` ms with all blocks,
 # and {glue:text}`ch3_to_dense_mib:.2f` MiB and {glue:text}`ch3_to_dense_ms:.0f` ms on fused SDPA.
+#
+# Trained with another `topk` (same seed, steps and pairs; the squares of the top-left panel), the
+# generator's SSIM is: {glue:text}`ch3_to_retrained` (95% intervals over pairs, one seed each).
 #
 # ## Memory
 
@@ -456,8 +475,13 @@ plt.show()
 #
 # The same two generators, GPA and dense everywhere (dense layers on fused SDPA), at
 # {glue:text}`ch3_scaling_sizes` pixels square, each trained for {glue:text}`ch3_scaling_steps` steps
-# from the same seed on pairs rendered at that size: the time and peak memory of a training step of
-# the whole generator (batch of {glue:text}`ch3_batch`), and the held-out quality after those steps.
+# with {glue:text}`ch3_scaling_n_seeds` seeds on pairs rendered at that size: the time and peak memory
+# of a training step of the whole generator (batch of {glue:text}`ch3_batch`, a fresh model, median of
+# 3), and the held-out quality after those steps. At {glue:text}`ch3_scaling_cost_sizes` pixels only the
+# step is measured (no training), and only while it is predicted to take under
+# {glue:text}`ch3_scaling_max_step_s:.0f` s; beyond that the step is extrapolated from the last measured
+# size (GPA's attention grows with the pixel count, dense attention with its square; for dense the
+# extrapolation is an upper bound, since the convolutions grow only with the pixel count).
 
 # %%
 fig = plot_scaling(scaling_result)
@@ -466,42 +490,71 @@ points = {(p["model"], p["size"]): p for p in scaling_result["points"]}
 sizes = sorted({p["size"] for p in scaling_result["points"]})
 glue("ch3_scaling_sizes", " and ".join(str(s) for s in sizes), display=False)
 glue("ch3_scaling_steps", scaling_result["steps"], display=False)
+glue("ch3_scaling_n_seeds", len(scaling_result["seeds"]), display=False)
 glue("ch3_scaling_machine", scaling_result["machine"], display=False)
+glue("ch3_scaling_max_step_s", scaling_result["max_step_s"], display=False)
+cost_only = scaling_result["cost_only"]
+glue(
+    "ch3_scaling_cost_sizes",
+    " and ".join(str(s) for s in sorted({p["size"] for p in cost_only})) or "no larger sizes",
+    display=False,
+)
 for side in sizes:
     gpa_point, dense_point = points[("gpa", side)], points[("dense", side)]
-    glue(f"ch3_sc_time_ratio_{side}", dense_point["step_s"] / gpa_point["step_s"], display=False)
-    glue(f"ch3_sc_gpa_step_s_{side}", gpa_point["step_s"], display=False)
-    glue(f"ch3_sc_dense_step_s_{side}", dense_point["step_s"], display=False)
+    gpa_step, dense_step = (p["step_cost"]["median_s"] for p in (gpa_point, dense_point))
+    glue(f"ch3_sc_time_ratio_{side}", dense_step / gpa_step, display=False)
+    glue(f"ch3_sc_gpa_step_s_{side}", gpa_step, display=False)
+    glue(f"ch3_sc_dense_step_s_{side}", dense_step, display=False)
     glue(
         f"ch3_sc_mem_ratio_{side}",
         gpa_point["step_cost"]["peak_bytes"] / dense_point["step_cost"]["peak_bytes"],
         display=False,
     )
-    glue(
-        f"ch3_sc_ssim_gap_{side}",
-        gpa_point["ssim"]["mean"] - dense_point["ssim"]["mean"],
-        display=False,
-    )
+    gap = scaling_result["differences"][str(side)]["ssim"]
+    glue(f"ch3_sc_ssim_gap_{side}", gap["mean"], display=False)
+    glue(f"ch3_sc_ssim_gap_{side}_lo", gap["ci95"][0], display=False)
+    glue(f"ch3_sc_ssim_gap_{side}_hi", gap["ci95"][1], display=False)
 glue("ch3_sc_small", sizes[0], display=False)
 glue("ch3_sc_large", sizes[-1], display=False)
+# Step time per model and side, measured or extrapolated, against the budgets.
+scaling_rows = scaling_steps(scaling_result)
+book_budget_label, book_budget_s = next(iter(scaling_result["budgets_s"].items()))
+glue("ch3_sc_book_budget_s", book_budget_s, display=False)
+for name in ("gpa", "dense"):
+    fits = largest_side_within(scaling_rows, name, book_budget_label)
+    glue(f"ch3_sc_{name}_fits_book", f"{fits}²" if fits else "none of these sizes", display=False)
+    largest = [r for r in scaling_rows if r["model"] == name][-1]
+    glue(f"ch3_sc_{name}_largest_side", largest["side"], display=False)
+    glue(f"ch3_sc_{name}_largest_step_s", largest["step_s"], display=False)
+    glue(f"ch3_sc_{name}_largest_how", largest["how"], display=False)
+scaling_table(scaling_result)
 
 # %% [markdown]
-# *Left: wall time of one optimisation step (forward, loss, backward, update; the mean over the
-# training run); middle: peak extra memory of one training step, the whole generator (solid) and its
-# largest attention call (dashed), log scale; right: held-out SSIM after the same number of steps,
-# with 95% bootstrap intervals over pairs. One seed per point, measured on
-# {glue:text}`ch3_scaling_machine`.*
+# *Left: median time of one training step (forward, loss, backward) of a fresh generator, log scale,
+# with two budgets as grey lines; hollow markers are sizes measured without training, crosses
+# extrapolated steps; middle: peak extra memory of one training step, the whole generator (solid) and
+# its largest attention call (dashed), log scale; right: held-out SSIM after the same number of steps,
+# with 95% intervals over seeds and pairs. Measured on {glue:text}`ch3_scaling_machine`.*
 #
 # At {glue:text}`ch3_sc_small`² a dense step takes {glue:text}`ch3_sc_time_ratio_64:.1f` times as long
 # as a GPA step ({glue:text}`ch3_sc_dense_step_s_64:.2f` s against {glue:text}`ch3_sc_gpa_step_s_64:.2f`
 # s); at {glue:text}`ch3_sc_large`², {glue:text}`ch3_sc_time_ratio_96:.1f` times
-# ({glue:text}`ch3_sc_dense_step_s_96:.2f` s against {glue:text}`ch3_sc_gpa_step_s_96:.2f` s). The
-# whole step's peak memory of GPA is {glue:text}`ch3_sc_mem_ratio_64:.2f` of dense's at
-# {glue:text}`ch3_sc_small`² and {glue:text}`ch3_sc_mem_ratio_96:.2f` at {glue:text}`ch3_sc_large`²:
-# with fused SDPA the convolutions' activations, not attention, set most of it. GPA's SSIM minus
-# dense's after the same steps: {glue:text}`ch3_sc_ssim_gap_64:.4f` at {glue:text}`ch3_sc_small`²,
-# {glue:text}`ch3_sc_ssim_gap_96:.4f` at {glue:text}`ch3_sc_large`² (one seed each; the intervals of
-# the figure are over pairs only).
+# ({glue:text}`ch3_sc_dense_step_s_96:.2f` s against {glue:text}`ch3_sc_gpa_step_s_96:.2f` s). At the
+# largest side, {glue:text}`ch3_sc_dense_largest_side`², a dense step takes
+# {glue:text}`ch3_sc_dense_largest_step_s:.1f` s ({glue:text}`ch3_sc_dense_largest_how`) and a GPA step
+# {glue:text}`ch3_sc_gpa_largest_step_s:.1f` s ({glue:text}`ch3_sc_gpa_largest_how`). Against the book's
+# budget of {glue:text}`ch3_sc_book_budget_s:.1f` s per step (450 steps of one model in 6 minutes),
+# the largest side that fits is {glue:text}`ch3_sc_dense_fits_book` for dense attention and
+# {glue:text}`ch3_sc_gpa_fits_book` for GPA. The whole step's peak memory of GPA is
+# {glue:text}`ch3_sc_mem_ratio_64:.2f` of dense's at {glue:text}`ch3_sc_small`² and
+# {glue:text}`ch3_sc_mem_ratio_96:.2f` at {glue:text}`ch3_sc_large`²: with fused SDPA the
+# convolutions' activations, not attention, set most of it, so on this CPU time, not memory, is what
+# stops dense attention. GPA's SSIM minus dense's after the same steps:
+# {glue:text}`ch3_sc_ssim_gap_64:.4f` [{glue:text}`ch3_sc_ssim_gap_64_lo:.4f`,
+# {glue:text}`ch3_sc_ssim_gap_64_hi:.4f`] at {glue:text}`ch3_sc_small`² and
+# {glue:text}`ch3_sc_ssim_gap_96:.4f` [{glue:text}`ch3_sc_ssim_gap_96_lo:.4f`,
+# {glue:text}`ch3_sc_ssim_gap_96_hi:.4f`] at {glue:text}`ch3_sc_large`² (95% intervals over seeds and
+# pairs).
 #
 # (ch3-deepfashion)=
 # ## DeepFashion

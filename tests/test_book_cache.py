@@ -262,3 +262,33 @@ def test_killed_run_resumes_with_the_finished_chapters(book: Path, capsys):
     assert code == 0, out
     assert "reused" in table_row(out, "01_tiny")
     assert "ok       no cache" in table_row(out, "02_writer")
+
+
+def test_every_stored_result_a_chapter_reads_is_a_declared_input():
+    """A chapter that renders a committed benchmark JSON must re-execute when that file changes."""
+    import fnmatch
+    import re
+
+    project = BookProject(Path(__file__).resolve().parents[1])
+    declared = book_cache.declared_inputs(project)
+    # read_result("x"), result_exists("x"), load_study("x"); an f-string by its literal prefix
+    reads = re.compile(r"""(?:read_result|result_exists|load_study)\(\s*(f?)["']([A-Za-z0-9_]+)""")
+    writes = re.compile(r"""write_result\(\s*["']([A-Za-z0-9_]+)""")
+    for notebook in project.notebooks():
+        source = notebook.source.read_text()
+        read = {(bool(f), name) for f, name in reads.findall(source)}
+        if "load_backtest()" in source:
+            read.add((False, "backtest"))
+        own = set(writes.findall(source))  # the chapter's own outputs are not inputs
+        globs = declared.get(notebook.name, [])
+        for is_prefix, name in read:
+            if name in own:
+                continue
+            path = f"data/results/{name}"
+            if is_prefix:
+                ok = any(glob.startswith(path) for glob in globs)
+            else:
+                ok = any(fnmatch.fnmatch(f"{path}.json", glob) for glob in globs)
+            assert ok, (
+                f"{notebook.name} reads {path}, which _config.yml does not declare as an input"
+            )

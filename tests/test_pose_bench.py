@@ -40,10 +40,23 @@ def test_tradeoff_and_scaling_studies(tmp_path):
     assert curve[-1]["topk_used"] == {"32x32": 256, "16x16": 64}  # clipped to every block
     assert curve[0]["peak_training_bytes"] > 0 and curve[0]["largest_call_time"]["median_s"] > 0
     assert "ssim" in data["dense"] and data["complete"]
-    _run(tmp_path, "scaling", "--sizes", "32", "--scaling-steps", "2")
-    points = json.loads((tmp_path / "pose_scaling.json").read_text())["points"]
+    _run(tmp_path, "scaling", "--sizes", "32", "--scaling-steps", "2", "--seeds", "0,1",
+         "--cost-sizes", "64,128", "--max-step-s", "2")  # fmt: skip
+    scaling = json.loads((tmp_path / "pose_scaling.json").read_text())
+    points = scaling["points"]
     assert [(p["model"], p["size"]) for p in points] == [("gpa", 32), ("dense", 32)]
     assert all(p["step_cost"]["peak_bytes"] > 0 for p in points)
+    assert [r["seed"] for r in points[0]["runs"]] == [0, 1] and points[0]["ssim"]["n_seeds"] == 2
+    assert scaling["differences"]["32"]["ssim"]["n_seeds"] == 2
+    # Cost-only sizes: measured while the extrapolated step fits --max-step-s, else extrapolated.
+    extra = {(p["model"], p["size"]): p for p in scaling["cost_only"]}
+    assert set(extra) == {("gpa", 64), ("dense", 64), ("gpa", 128), ("dense", 128)}
+    for p in extra.values():
+        assert p["measured"] == ("step_cost" in p)
+        assert p["measured"] or p["predicted_step_s"] > 2
+    from gpa_lib.pose.figures.studies import plot_scaling
+
+    plot_scaling(scaling)
 
 
 def test_compare_models_measures_memory_of_untrained_models():

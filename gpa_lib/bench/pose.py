@@ -69,6 +69,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--sizes", default="64,96", help="scaling: image sides in pixels")
     parser.add_argument("--scaling-steps", type=int, default=150, help="scaling: steps per model")
+    parser.add_argument(
+        "--cost-sizes",
+        default="128",
+        help="scaling: sides measured for step cost only (no training)",
+    )
+    parser.add_argument(
+        "--max-step-s", type=float, default=60.0,
+        help="scaling: measure no cost-only step predicted to take longer (seconds)",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--run-dir", default="runs/pose_bench", help="checkpoints (reused)")
     parser.add_argument("--machine", default="", help="a label of where it ran, for the JSON")
@@ -303,40 +312,104 @@ def run_tradeoff(args: argparse.Namespace) -> dict[str, Any]:
     return payload
 
 
-def run_scaling(args: argparse.Namespace) -> dict[str, Any]:
+#: The budgets a scaling point is drawn against (seconds per optimisation step): chapter 3's
+#: 450 steps of one model in 6 minutes (the book's budget on a 2-core CPU), and in one hour.
+STEP_BUDGETS_S = {"book: 450 steps in 6 min": 360 / 450, "450 steps in 1 h": 3600 / 450}
+
+
+def _scaling_run(args, name: str, size: int, seed: int, data) -> dict[str, Any]:
+    config = _config(args, name, size=size, steps=args.scaling_steps, seed=seed, checkpoint_every=0)
+    result, load = _train(args, config, f"{name}-{size}px-seed{seed}", data)
+    test = evaluate_model(result.model, data[1], batch_size=config.batch_size)
+    return {
+        "seed": seed,
+        "steps": result.steps_done,
+        "train_time_s": result.train_time_s,
+        "step_s": result.train_time_s / max(result.steps_done, 1),
+        "ssim": bootstrap_mean(test["ssim"], seed=seed),
+        "per_pair": {m: np.round(test[m], 6).tolist() for m in ("ssim", "l1_fg")},
+        **load,
+    }
+
+
+def _step_cost_point(args, name: str, size: int, data) -> dict[str, Any]:
+    """Time and peak memory of one training step of a fresh model, and of its largest attention."""
     from gpa_lib.pose.studies import step_cost
 
+    config = _config(args, name, size=size, steps=args.scaling_steps, checkpoint_every=0)
+    torch.manual_seed(0)
+    fresh = build_model(config.model)
+    batch = data[0].batch(torch.arange(config.batch_size))
+    memory = attention_memory(fresh, data[1].batch(torch.tensor([0])))
+    return {
+        "step_cost": step_cost(fresh, config, batch),
+        "attention_peak_training_bytes": memory["peak_training_bytes"],
+        "load": _load(),
+    }
+
+
+def run_scaling(args: argparse.Namespace) -> dict[str, Any]:
+    """GPA against dense at ``--sizes`` (trained, every seed) and ``--cost-sizes`` (step cost only).
+
+    Per trained size and model: the step cost of a fresh model, one training run per seed, SSIM
+    pooled over seeds and pairs (two-level bootstrap) and the paired GPA - dense difference. At the
+    cost-only sizes a model is measured only while its step, extrapolated from the last measured
+    size (time ~ side^4 for dense attention, ~ side^2 for GPA), stays under ``--max-step-s``;
+    beyond that the extrapolation is stored, marked as such.
+    """
     write = Writer(args, "scaling")
-    seed = _ints(args.seeds)[0]
-    payload: dict[str, Any] = {"scale": args.scale, "seed": seed, "steps": args.scaling_steps,
-                               "threads": args.threads, "points": []}  # fmt: skip
+    seeds = _ints(args.seeds)
+    payload: dict[str, Any] = {
+        "scale": args.scale, "seeds": seeds, "steps": args.scaling_steps, "threads": args.threads,
+        "budgets_s": STEP_BUDGETS_S, "max_step_s": args.max_step_s,
+        "points": [], "cost_only": [], "differences": {},
+    }  # fmt: skip
     for size in _ints(args.sizes):
-        base = {"size": size, "steps": args.scaling_steps, "seed": seed, "checkpoint_every": 0}
+        data = load_data(_config(args, "gpa", size=size))
+        per_pair = {}
+        for name in ("gpa", "dense"):
+            point = {"model": name, "size": size, "steps": args.scaling_steps,
+                     **_step_cost_point(args, name, size, data), "runs": []}  # fmt: skip
+            for seed in seeds:
+                point["runs"].append(_scaling_run(args, name, size, seed, data))
+                print(f"{name} {size}px seed {seed}: ssim "
+                      f"{point['runs'][-1]['ssim']['mean']:.4f}", flush=True)  # fmt: skip
+            runs = point["runs"]
+            per_pair[name] = {
+                m: np.array([r["per_pair"][m] for r in runs]) for m in ("ssim", "l1_fg")
+            }
+            point["step_s"] = float(np.mean([r["step_s"] for r in runs]))
+            point["ssim"] = bootstrap_seeds_pairs(per_pair[name]["ssim"], seed=seeds[0])
+            point["l1_fg"] = bootstrap_seeds_pairs(per_pair[name]["l1_fg"], seed=seeds[0])
+            point["n_test"], point["n_train"] = len(data[1]), len(data[0])
+            payload["points"].append(point)
+            write(payload)
+        payload["differences"][str(size)] = {
+            m: bootstrap_seeds_pairs(per_pair["gpa"][m] - per_pair["dense"][m], seed=seeds[0])
+            for m in ("ssim", "l1_fg")
+        }
+        write(payload)
+    exponent = {"gpa": 2, "dense": 4}  # how a step's attention cost grows with the image side
+    last = {p["model"]: p for p in payload["points"] if p["size"] == max(_ints(args.sizes))}
+    for size in _ints(args.cost_sizes):
         data = None
         for name in ("gpa", "dense"):
-            config = _config(args, name, **base)
-            if data is None:
-                data = load_data(config)
-            torch.manual_seed(seed)
-            fresh = build_model(config.model)
-            batch = data[0].batch(torch.arange(config.batch_size))
-            cost = step_cost(fresh, config, batch)
-            memory = attention_memory(fresh, data[1].batch(torch.tensor([0])))
-            result, load = _train(args, config, f"{name}-{size}px-seed{seed}", data)
-            test = evaluate_model(result.model, data[1], batch_size=config.batch_size)
-            payload["points"].append({
-                "model": name, "size": size, "steps": result.steps_done,
-                "train_time_s": result.train_time_s,
-                "step_s": result.train_time_s / max(result.steps_done, 1),
-                "step_cost": cost,
-                "attention_peak_training_bytes": memory["peak_training_bytes"],
-                "ssim": bootstrap_mean(test["ssim"], seed=seed),
-                "ssim_per_pair": np.round(test["ssim"], 6).tolist(),
-                "l1_fg": bootstrap_mean(test["l1_fg"], seed=seed),
-                "n_test": len(data[1]), "n_train": len(data[0]), **load,
-            })  # fmt: skip
-            print(f"{name} {size}px: step {cost['median_s']:.2f} s, ssim "
-                  f"{payload['points'][-1]['ssim']['mean']:.4f}", flush=True)  # fmt: skip
+            before = last.get(name)
+            predicted = None
+            if before is not None:
+                ratio = (size / before["size"]) ** exponent[name]
+                predicted = before["step_cost"]["median_s"] * ratio
+            if predicted is not None and predicted > args.max_step_s:
+                entry = {"model": name, "size": size, "measured": False,
+                         "predicted_step_s": predicted, "from_size": before["size"]}  # fmt: skip
+            else:
+                if data is None:
+                    data = load_data(_config(args, "gpa", size=size, n_train=8, n_test=1, n_val=1))
+                entry = {"model": name, "size": size, "measured": True,
+                         **_step_cost_point(args, name, size, data)}  # fmt: skip
+                last[name] = entry
+            payload["cost_only"].append(entry)
+            print(f"{name} {size}px cost: {entry}", flush=True)
             write(payload)
     write(payload, complete=True)
     return payload

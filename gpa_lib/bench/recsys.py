@@ -16,6 +16,14 @@ cold start from Fashion DNA, next to ours, static CF, Fashion DNA and popularity
 and the LSTM (the settings tuned in ``backtest.json`` when it exists) with every seed at every
 rolling cutoff; block-bootstrap intervals on the gaps; writes ``data/results/drift.json``.
 
+``--study dna-variants`` tests the Fashion DNA paper's comparison of inputs: on the ``images`` store
+(its images show a part of each article latent that no attribute names) and on its control (the
+same store with ``image_share=0``), Fashion DNA is fitted from tags only, the image only, and both,
+with every seed at rolling cutoffs, and evaluated on all, new and known articles with
+block-bootstrap intervals (:mod:`gpa_lib.recsys.eval.dna_variants`); writes
+``data/results/dna_variants.json``, which chapter 4 renders. Into ``data/results`` it writes only
+from a clean commit (``--allow-dirty`` overrides), since the chapter cites that commit.
+
 ``--study timing`` simulates the store, fits every model (ours and the anchors, implicit's ALS and LightFM) on the same
 data before one cutoff, and times each fit (wall clock and process CPU time) and the scoring of every
 article on sale after the cutoff for every customer. Writes ``data/results/<name>.json`` with
@@ -26,18 +34,26 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from gpa_lib.recsys.data.stats import store_summary
 from gpa_lib.recsys.eval.backtest import rolling_cutoffs, test_window
+from gpa_lib.recsys.eval.dna_variants import IMAGE_BATCH, IMAGE_DIM, variants_study, variants_table
 from gpa_lib.recsys.eval.experiments import drift_sweep, scoring_time
 from gpa_lib.recsys.eval.protocol import ProtocolConfig, run_protocol
 from gpa_lib.recsys.models.presets import MODEL_CLASSES, MODEL_PARAMS, PROFILES, model_factories
-from gpa_lib.recsys.sim import PRESETS, simulate_preset
-from gpa_lib.results import read_result, write_result
+from gpa_lib.recsys.sim import PRESETS, simulate_config, simulate_preset
+from gpa_lib.results import (
+    RESULTS_DIR,
+    default_results_dir,
+    git_commit,
+    read_result,
+    write_result,
+)
 
 #: Models that only the ablation study runs by default (its controls).
 ABLATION_ONLY = ("lstm_paper", "context_popularity", "static_cf_dna")
@@ -47,19 +63,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--study",
         default="backtest",
-        choices=("backtest", "ablation", "drift", "timing"),
+        choices=("backtest", "ablation", "drift", "timing", "dna-variants"),
         help="what to run",
     )
     parser.add_argument(
         "--drifts", default="0,0.35,0.7,1.0", help="comma-separated drifts (drift study)"
     )
-    parser.add_argument("--store", default="full", choices=sorted(PRESETS), help="store preset")
+    parser.add_argument(
+        "--store",
+        default=None,
+        choices=sorted(PRESETS),
+        help="store preset (default: images for dna-variants, else full)",
+    )
     parser.add_argument(
         "--customers", type=int, default=None, help="override the preset's customers"
     )
     parser.add_argument("--weeks", type=int, default=None, help="override the preset's weeks")
     parser.add_argument("--seed", type=int, default=0, help="simulation seed")
-    parser.add_argument("--cutoffs", type=int, default=6, help="rolling test cutoffs (backtest)")
+    parser.add_argument(
+        "--cutoffs",
+        type=int,
+        default=None,
+        help="rolling test cutoffs (default: 2 for dna-variants, else 6)",
+    )
     parser.add_argument("--step-weeks", type=int, default=4, help="weeks between test cutoffs")
     parser.add_argument("--seeds", default="0,1,2", help="training seeds per model (backtest)")
     parser.add_argument(
@@ -87,6 +113,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder for the JSON (default $GPA_LIB_RESULTS_DIR or data/results)",
     )
     parser.add_argument("--no-write", action="store_true", help="print only, write no JSON")
+    parser.add_argument(
+        "--image-dim",
+        type=int,
+        default=IMAGE_DIM,
+        help="features of the image CNN in the image variants (dna-variants)",
+    )
+    parser.add_argument(
+        "--image-batch",
+        type=int,
+        default=IMAGE_BATCH,
+        help="articles the image CNN re-encodes per training batch (dna-variants)",
+    )
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="let dna-variants write into data/results from uncommitted code",
+    )
+
+
+#: Defaults that depend on the study (the parser's default is None for these).
+STUDY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dna-variants": {"store": "images", "cutoffs": 2},
+}
+FALLBACK_DEFAULTS = {"store": "full", "cutoffs": 6}
+
+
+def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill the study-dependent arguments the command line left out (see :data:`STUDY_DEFAULTS`)."""
+    for name, value in {**FALLBACK_DEFAULTS, **STUDY_DEFAULTS.get(args.study, {})}.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+    return args
 
 
 def simulate_store(args: argparse.Namespace):
@@ -206,7 +264,73 @@ def run_backtest_study(args: argparse.Namespace) -> dict[str, Any]:
     return payload
 
 
+def protocol_config(args: argparse.Namespace) -> ProtocolConfig:
+    return ProtocolConfig(
+        n_cutoffs=args.cutoffs,
+        test_weeks=args.test_weeks,
+        step_weeks=args.step_weeks,
+        seeds=tuple(int(s) for s in args.seeds.split(",") if s.strip()),
+        max_customers=args.eval_customers,
+        n_boot=args.n_boot,
+    )
+
+
+def run_dna_variants_study(args: argparse.Namespace) -> dict[str, Any]:
+    """Tags only, image only and both on the store preset and on its ``image_share=0`` control."""
+    torch.set_num_threads(args.threads)
+    overrides = {"seed": args.seed}
+    if args.customers is not None:
+        overrides["n_customers"] = args.customers
+    if args.weeks is not None:
+        overrides["n_weeks"] = args.weeks
+    config = replace(PRESETS[args.store], **overrides)
+    if config.image_share == 0:
+        raise ValueError(
+            f"store={args.store!r} has image_share=0: its images add nothing to the attributes; "
+            "use a store whose images carry part of the latent (the default: images)"
+        )
+    tic = time.perf_counter()
+    stores = {
+        "images": simulate_config(config, progress=False),
+        "control": simulate_config(replace(config, image_share=0.0), progress=False),
+    }
+    simulate_s = time.perf_counter() - tic
+    protocol = protocol_config(args)
+    payload = variants_study(
+        stores,
+        args.profile,
+        protocol,
+        image_dim=args.image_dim,
+        image_batch=args.image_batch,
+        progress=True,
+    )
+    payload["preset"] = args.store
+    payload["protocol"] = {**asdict(protocol), "model_profile": args.profile}
+    payload["simulate_seconds"] = round(simulate_s, 1)
+    payload["threads"] = args.threads
+    print(variants_table(payload).to_string(), flush=True)
+    return payload
+
+
+def check_clean(args: argparse.Namespace) -> None:
+    """dna-variants writes into the committed results only from a clean commit (the chapter cites
+    it); elsewhere (``--results-dir``, ``$GPA_LIB_RESULTS_DIR``) or with ``--allow-dirty`` it may."""
+    if args.study != "dna-variants" or args.no_write or args.allow_dirty:
+        return
+    folder = Path(args.results_dir) if args.results_dir is not None else default_results_dir()
+    if folder.resolve() != RESULTS_DIR.resolve():
+        return
+    commit = git_commit()
+    if commit.endswith("-dirty") or commit == "unknown":
+        raise SystemExit(
+            f"the work tree is at commit={commit!r}: commit the code first (the result records "
+            "the commit it was computed by), or pass --allow-dirty / --results-dir"
+        )
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.study == "dna-variants":
+        return run_dna_variants_study(args)
     if args.study in ("backtest", "ablation"):
         return run_backtest_study(args)
     if args.study == "drift":
@@ -266,10 +390,14 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         parser = argparse.ArgumentParser(prog="python -m gpa_lib.bench recsys", description=__doc__)
         add_arguments(parser)
         args = parser.parse_args(args)
+    resolve_defaults(args)
+    check_clean(args)
     tic = time.perf_counter()
     payload = run(args)
     if not args.no_write:
-        name = args.name or {"timing": "recsys_bench"}.get(args.study, args.study)
+        name = args.name or {"timing": "recsys_bench", "dna-variants": "dna_variants"}.get(
+            args.study, args.study
+        )
         path = write_result(
             name,
             payload,

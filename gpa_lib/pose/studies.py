@@ -148,3 +148,36 @@ def step_cost(
     model.zero_grad(set_to_none=True)
     model.eval()
     return {"median_s": timing["median_s"], "times_s": timing["times_s"], "peak_bytes": int(peak)}
+
+
+def scaling_steps(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every model's training step per image side from a scaling result, against its budgets.
+
+    One row per (model, side), smallest side first: ``step_s`` (the median step of a fresh model),
+    ``how`` ("measured" or "extrapolated": a cost-only side predicted to pass the study's
+    ``max_step_s``) and, per entry of ``payload["budgets_s"]``, whether the step fits it.
+    """
+    rows = []
+    for name in ("gpa", "dense"):
+        found = {
+            p["size"]: (p["step_cost"]["median_s"], "measured")
+            for p in payload["points"]
+            if p["model"] == name
+        }
+        for p in payload.get("cost_only", []):
+            if p["model"] == name:
+                found[p["size"]] = (
+                    (p["step_cost"]["median_s"], "measured")
+                    if p["measured"]
+                    else (p["predicted_step_s"], "extrapolated")
+                )
+        for side, (step, how) in sorted(found.items()):
+            fits = {label: step <= budget for label, budget in payload.get("budgets_s", {}).items()}
+            rows.append({"model": name, "side": side, "step_s": step, "how": how, "fits": fits})
+    return rows
+
+
+def largest_side_within(rows: list[dict[str, Any]], model: str, budget_label: str) -> int | None:
+    """The largest side whose step of ``model`` fits the budget ``budget_label``; None if none does."""
+    sides = [r["side"] for r in rows if r["model"] == model and r["fits"][budget_label]]
+    return max(sides) if sides else None

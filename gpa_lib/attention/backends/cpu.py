@@ -5,8 +5,9 @@ block, soft-maxes, averages and keeps the top-k inside the kernel, one cell at a
 one task per (batch*head, query cell) on OpenMP threads: the cell's queries and the tokens of its
 selected blocks are gathered into buffers that stay in cache, scores and weighted values are computed
 in register tiles, and nothing of size (B, h, Nq, topk * pool^2) is ever written to memory
-(:mod:`~gpa_lib.attention.kernel.cpu`). The backward pass recomputes phase 2 with the reference math
-one band of cells at a time, so a training step holds about as much memory as ``"recompute"``.
+(:mod:`~gpa_lib.attention.kernel.cpu`). The backward pass runs in the kernel too: it recomputes each
+cell's weights from the forward's log-sum-exp and forms dq, dk, dv and the key-bias gradient per
+cell, so a training step holds no attention weights (less memory than ``"recompute"``).
 
 ``can_run`` refuses, with the reason, anything the kernel does not cover (other devices, dtypes other
 than float32 and float64, no C++ compiler, a build that failed earlier in this process);

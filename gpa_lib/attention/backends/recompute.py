@@ -57,47 +57,6 @@ def attend_selected_recompute(
     return from_cells(out_cells, problem.q_grid, problem.cell)  # (B, h, Hq, Wq, Dv)
 
 
-def attend_selected_backward(
-    dout: torch.Tensor,
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    selection: torch.Tensor,
-    problem: GPAProblem,
-    needs: tuple[bool, bool, bool] = (True, True, True),
-    chunk_cells: int | None = None,
-) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
-    """Gradients (dq, dk, dv) of :func:`attend_selected` for the output gradient ``dout``.
-
-    Recomputes the reference math one band of whole cell rows at a time (about ``chunk_cells``
-    cells, see :func:`recompute_chunk_cells`) and differentiates that band alone, so the backward
-    pass of a fused forward (the ``"cpu"`` backend) holds one band's scores and copies at most.
-    Layouts as :func:`attend_selected`; ``needs`` says which gradients to return (others ``None``).
-    """
-    chunk = recompute_chunk_cells(problem) if chunk_cells is None else chunk_cells
-    cell, (Hq, Wq) = problem.cell, problem.q_grid
-    cells_per_row = Wq // cell
-    band = max(1, chunk // cells_per_row) * cell  # query rows per band
-    k_leaf = k.detach().requires_grad_(needs[1])
-    v_leaf = v.detach().requires_grad_(needs[2])
-    dq = torch.empty_like(q) if needs[0] else None
-    with torch.enable_grad():
-        for y0 in range(0, Hq, band):
-            y1 = min(y0 + band, Hq)
-            cells = slice(y0 // cell * cells_per_row, y1 // cell * cells_per_row)
-            q_run = to_cells(q[:, :, y0:y1].detach(), cell).requires_grad_(
-                needs[0]
-            )  # (B,h,K',c*c,D)
-            out = attend_cells(q_run, k_leaf, v_leaf, selection[:, :, cells], problem)
-            leaves = [t for t, need in zip((q_run, k_leaf, v_leaf), needs, strict=True) if need]
-            # The engine adds each band's dk, dv into k_leaf.grad, v_leaf.grad as it computes them.
-            torch.autograd.backward(out, to_cells(dout[:, :, y0:y1], cell), inputs=leaves)
-            del out
-            if needs[0]:
-                dq[:, :, y0:y1] = from_cells(q_run.grad, (y1 - y0, Wq), cell)
-    return dq, k_leaf.grad if needs[1] else None, v_leaf.grad if needs[2] else None
-
-
 class RecomputeBackend(Backend):
     """The reference math in runs of cells, recomputed in the backward pass: least memory to train.
 

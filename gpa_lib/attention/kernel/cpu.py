@@ -6,10 +6,11 @@ and this CPU's instruction-set flags (it is built with ``-march=native``), so ev
 loads it at once. :func:`cpu_kernel_reason` says why it cannot be used (no compiler, a failed
 build); a failed build is remembered for the life of the process.
 
-:func:`fused_cpu_phase2` is differentiable: the forward pass runs the kernel and keeps only its
-inputs, the backward pass recomputes the reference math in runs of cells and differentiates one run
-at a time (:func:`~gpa_lib.attention.backends.recompute.attend_selected_backward`), so a training
-step holds no (B, h, Nq, topk * pool^2) attention weights.
+:func:`fused_cpu_phase2` is differentiable, and both passes run in the kernel: the forward keeps
+its inputs, the key bias and the log-sum-exp of every query (B, h, Nq); the backward recomputes each
+cell's weights from them and forms dq, dk, dv and the key-bias gradient cell by cell
+(:func:`cpu_phase2_backward`), so a training step holds no (B, h, Nq, topk * pool^2) attention
+weights and calls no torch operator per cell.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ FLAGS = ("-std=c++17", "-O3", "-march=native", "-fopenmp", "-fPIC", "-shared")
 #: dtypes the kernel is built for, and their entry points.
 ENTRY_POINTS = {torch.float32: "gpa_cpu_forward_f32", torch.float64: "gpa_cpu_forward_f64"}
 SELECT_ENTRY_POINTS = {torch.float32: "gpa_cpu_select_f32", torch.float64: "gpa_cpu_select_f64"}
+BACKWARD_ENTRY_POINTS = {
+    torch.float32: "gpa_cpu_backward_f32",
+    torch.float64: "gpa_cpu_backward_f64",
+}
 
 
 class _Shape(ctypes.Structure):
@@ -87,9 +92,14 @@ def _library() -> ctypes.CDLL:
                 raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
             os.replace(built, target)  # atomic: a concurrent build never loads half a file
     lib = ctypes.CDLL(str(target))
-    for name in (*ENTRY_POINTS.values(), *SELECT_ENTRY_POINTS.values()):
+    for name in (
+        *ENTRY_POINTS.values(),
+        *SELECT_ENTRY_POINTS.values(),
+        *BACKWARD_ENTRY_POINTS.values(),
+    ):
         getattr(lib, name).restype = ctypes.c_int
     lib.gpa_cpu_workspace_size.restype = ctypes.c_long
+    lib.gpa_cpu_backward_workspace_size.restype = ctypes.c_long
     return lib
 
 
@@ -210,29 +220,105 @@ def cpu_select_key_blocks(q: torch.Tensor, k: torch.Tensor, problem) -> torch.Te
     return selection
 
 
+def heads_per_thread(batch_heads: int, threads: int) -> bool:
+    """Whether the backward pass splits whole heads among the threads (else one head's cells).
+
+    A key block is read by many cells, so two threads adding to one key's gradient would race. When
+    the heads divide evenly among the threads (or there are at least four per thread), each thread
+    owns whole heads and adds straight into their gradients; otherwise each thread adds one head's
+    cells into a private copy of that head's dk, dv and dbias (threads * Hk*Wk*(D+Dv+1) numbers),
+    summed after the head.
+    """
+    return batch_heads % threads == 0 or batch_heads >= 4 * threads
+
+
+def cpu_phase2_backward(
+    dout, q, k, v, selection, key_bias, lse, pool: int, cell: int, scale: float
+):
+    """Phase 2's gradients by the kernel: (dq, dk, dv, dbias); dbias is None without a key bias.
+
+    Inputs as :func:`cpu_phase2_forward`, with ``dout`` (B, h, Hq, Wq, Dv) the output gradient and
+    ``lse`` (B, h, Hq, Wq) the forward's log-sum-exp. The weights are recomputed per cell from the
+    lse; ``dbias`` (B, h, Hk, Wk) is the gradient of the additive key logit, which autograd carries
+    back into k through :func:`~gpa_lib.attention.scores.key_bias`.
+    """
+    lib = load_cpu_kernel()
+    if q.dtype not in BACKWARD_ENTRY_POINTS:
+        raise TypeError(
+            f"the fused CPU kernel is built for {tuple(BACKWARD_ENTRY_POINTS)}, got dtype={q.dtype}"
+        )
+    q, k, v, selection, lse = (t.detach().contiguous() for t in (q, k, v, selection, lse))
+    dout = dout.detach().to(q.dtype).contiguous()
+    bias = key_bias.detach().to(q.dtype).contiguous() if key_bias is not None else None
+    B, h, Hq, Wq, D = q.shape
+    Hk, Wk, Dv = k.shape[2], k.shape[3], v.shape[-1]
+    dq = torch.empty_like(q)
+    dk = torch.zeros_like(k)
+    dv = torch.zeros_like(v)
+    dbias = torch.zeros(B, h, Hk, Wk, dtype=q.dtype) if bias is not None else None
+    threads = torch.get_num_threads()
+    shape = _Shape(B * h, Hq, Wq, Hk, Wk, D, Dv, pool, cell, selection.shape[-1])
+    workspace = torch.empty(
+        threads * lib.gpa_cpu_backward_workspace_size(ctypes.byref(shape)), dtype=q.dtype
+    )
+    accum = (
+        None
+        if heads_per_thread(B * h, threads)
+        else torch.empty(threads * Hk * Wk * (D + Dv + 1), dtype=q.dtype)
+    )
+    code = getattr(lib, BACKWARD_ENTRY_POINTS[q.dtype])(
+        ctypes.byref(shape),
+        *(ctypes.c_void_p(t.data_ptr()) for t in (q, k, v, selection)),
+        ctypes.c_void_p(bias.data_ptr() if bias is not None else 0),
+        ctypes.c_double(scale),
+        *(ctypes.c_void_p(t.data_ptr()) for t in (dout, lse, dq, dk, dv)),
+        ctypes.c_void_p(dbias.data_ptr() if dbias is not None else 0),
+        ctypes.c_void_p(workspace.data_ptr()),
+        ctypes.c_void_p(accum.data_ptr() if accum is not None else 0),
+        ctypes.c_int(threads),
+    )
+    if code == 2:
+        raise ValueError("selection holds a block index outside [0, number of key blocks)")
+    if code != 0:
+        raise RuntimeError(
+            f"gpa_cpu_backward failed with code {code} for sizes {tuple(shape._fields_)}"
+        )
+    return dq, dk, dv, dbias
+
+
 class _FusedCPUPhase2(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, selection, problem):
-        from ..scores import key_bias, logit_scale
+    def forward(ctx, q, k, v, bias, selection, problem):
+        from ..scores import logit_scale
 
-        bias = key_bias(k, problem.affinity)  # (B, h, Hk, Wk) or None
         scale = logit_scale(problem.affinity, problem.head_dim)
-        out, _ = cpu_phase2_forward(q, k, v, selection, bias, problem.pool, problem.cell, scale)
-        ctx.save_for_backward(q, k, v, selection)
-        ctx.problem = problem
+        out, lse = cpu_phase2_forward(q, k, v, selection, bias, problem.pool, problem.cell, scale)
+        ctx.save_for_backward(q, k, v, bias, selection, lse)
+        ctx.problem, ctx.scale = problem, scale
         return out
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, dout):
-        from ..backends.recompute import attend_selected_backward
-
-        q, k, v, selection = ctx.saved_tensors
-        dq, dk, dv = attend_selected_backward(
-            dout, q, k, v, selection, ctx.problem, needs=tuple(ctx.needs_input_grad[:3])
+        q, k, v, bias, selection, lse = ctx.saved_tensors
+        p = ctx.problem
+        dq, dk, dv, dbias = cpu_phase2_backward(
+            dout, q, k, v, selection, bias, lse, p.pool, p.cell, ctx.scale
         )
-        return dq, dk, dv, None, None
+        needs = ctx.needs_input_grad
+        return (
+            dq if needs[0] else None,
+            dk if needs[1] else None,
+            dv if needs[2] else None,
+            dbias if needs[3] else None,
+            None,
+            None,
+        )
 
 
 def fused_cpu_phase2(q, k, v, selection, problem) -> torch.Tensor:
     """Differentiable phase 2 by the fused CPU kernel: (B, h, Hq, Wq, Dv); see the module docstring."""
-    return _FusedCPUPhase2.apply(q, k, v, selection, problem)
+    from ..scores import key_bias
+
+    bias = key_bias(k, problem.affinity)  # (B, h, Hk, Wk) or None; autograd carries dbias into k
+    return _FusedCPUPhase2.apply(q, k, v, bias, selection, problem)

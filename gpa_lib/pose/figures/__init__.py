@@ -29,6 +29,7 @@ from gpa_lib.pose.figures.studies import (
     plot_accuracy,
     plot_scaling,
     plot_tradeoff,
+    scaling_table,
     seeds_table,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "plot_accuracy",
     "plot_scaling",
     "plot_tradeoff",
+    "scaling_table",
     "seeds_table",
     "MODEL_COLOURS",
     "MODEL_LABELS",

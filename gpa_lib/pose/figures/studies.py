@@ -191,34 +191,80 @@ def plot_tradeoff(payload: dict):
 
 
 def plot_scaling(payload: dict):
-    """Against image side: training-step time, peak step memory and SSIM after the same steps."""
+    """Against image side: training-step time with the budgets, peak step memory, SSIM after the same
+    steps (intervals over seeds and pairs). Cost-only sizes are hollow markers, extrapolated steps
+    (too slow to measure) crosses on a dotted line."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for name in ("gpa", "dense"):
         points = sorted(
             (p for p in payload["points"] if p["model"] == name), key=lambda p: p["size"]
         )
+        extra = [p for p in payload.get("cost_only", []) if p["model"] == name]
         if not points:
             continue
         sizes = _curve(points, lambda p: p["size"])
         style = {"color": MODEL_COLOURS[name], "label": MODEL_LABELS.get(name, name)}
-        axes[0].plot(sizes, _curve(points, lambda p: p["step_s"]), "o-", **style)
+        axes[0].plot(sizes, _curve(points, lambda p: p["step_cost"]["median_s"]), "o-", **style)
         axes[1].plot(
             sizes, _curve(points, lambda p: p["step_cost"]["peak_bytes"] / MiB), "o-", **style
         )
         axes[1].plot(sizes, _curve(points, lambda p: p["attention_peak_training_bytes"] / MiB), "s--",
                      color=style["color"])  # fmt: skip
+        previous = points[-1]
+        for p in sorted(extra, key=lambda p: p["size"]):
+            x = [previous["size"], p["size"]]
+            if p["measured"]:
+                step = p["step_cost"]["median_s"]
+                axes[0].plot(
+                    x, [previous["step_cost"]["median_s"], step], "-", color=style["color"]
+                )
+                axes[0].plot(p["size"], step, "o", mfc="white", color=style["color"])
+                memory = [
+                    previous["step_cost"]["peak_bytes"] / MiB,
+                    p["step_cost"]["peak_bytes"] / MiB,
+                ]
+                axes[1].plot(x, memory, "-", color=style["color"])
+                axes[1].plot(p["size"], memory[1], "o", mfc="white", color=style["color"])
+                previous = p
+            else:
+                start = previous["step_cost"]["median_s"]
+                axes[0].plot(x, [start, p["predicted_step_s"]], ":", color=style["color"])
+                axes[0].plot(p["size"], p["predicted_step_s"], "x", color=style["color"])
         ssim = _curve(points, lambda p: p["ssim"]["mean"])
         errors = np.abs(np.array([p["ssim"]["ci95"] for p in points]).T - ssim)
         axes[2].errorbar(sizes, ssim, yerr=errors, fmt="o-", capsize=3, **style)
+    for j, (label, seconds) in enumerate(payload.get("budgets_s", {}).items()):
+        axes[0].axhline(seconds, color="0.5", ls=("--", "-.")[j % 2], lw=1, label=label)
     axes[0].set_ylabel("training step, batch of 8 (s)")
+    axes[0].set_yscale("log")
     axes[1].set_ylabel("peak memory (MiB); solid: whole step,\ndashed: largest attention call")
-    axes[2].set_ylabel(f"held-out SSIM after {payload['steps']} steps")
+    n_seeds = len(payload.get("seeds", [payload.get("seed", 0)]))
+    axes[2].set_ylabel(f"held-out SSIM after {payload['steps']} steps\n({n_seeds} seeds)")
+    every_size = {p["size"] for p in payload["points"]} | {
+        p["size"] for p in payload.get("cost_only", [])
+    }
     for ax in axes:
         ax.set_xlabel("image side (pixels)")
-        ax.set_xticks(sorted({p["size"] for p in payload["points"]}))
+        ax.set_xticks(sorted(every_size))
+    axes[2].set_xticks(sorted({p["size"] for p in payload["points"]}))
     axes[1].set_yscale("log")
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def scaling_table(payload: dict):
+    """Per model and image side: the training step (s), measured or extrapolated, and the budgets it fits."""
+    import pandas as pd
+
+    from gpa_lib.pose.studies import scaling_steps
+
+    rows = [
+        {"model": MODEL_LABELS.get(r["model"], r["model"]), "side (px)": r["side"],
+         "step (s)": round(r["step_s"], 3), "how": r["how"],
+         **{f"fits {label}": ok for label, ok in r["fits"].items()}}
+        for r in scaling_steps(payload)
+    ]  # fmt: skip
+    return pd.DataFrame(rows).set_index(["model", "side (px)"])

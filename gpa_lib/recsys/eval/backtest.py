@@ -194,6 +194,21 @@ def test_window(
     )
 
 
+def window_record(window: TestWindow) -> dict[str, Any]:
+    """JSON-able facts of one test window: dates, customers, candidates, how many are new or sold."""
+    return {
+        "cutoff": str(window.cutoff.date()),
+        "end": str(window.end.date()),
+        "customers": len(window.customers),
+        "buyers": window.n_buyers,
+        "candidates": len(window.candidates),
+        "cold_candidates": int(window.cold.sum()),
+        "candidate_rule": window.rule,
+        "candidates_sold": int(window.relevant.any(axis=0).sum()),
+        "items_outside_candidates": window.n_outside,
+    }
+
+
 def evaluate(
     scores: np.ndarray, window: TestWindow, k: int = 12
 ) -> dict[tuple[str, str], np.ndarray]:
@@ -324,20 +339,7 @@ class BacktestResult:
         }
         return {
             "config": asdict(self.config),
-            "windows": [
-                {
-                    "cutoff": str(w.cutoff.date()),
-                    "end": str(w.end.date()),
-                    "customers": len(w.customers),
-                    "buyers": w.n_buyers,
-                    "candidates": len(w.candidates),
-                    "cold_candidates": int(w.cold.sum()),
-                    "candidate_rule": w.rule,
-                    "candidates_sold": int(w.relevant.any(axis=0).sum()),
-                    "items_outside_candidates": w.n_outside,
-                }
-                for w in self.windows
-            ],
+            "windows": [window_record(w) for w in self.windows],
             "summary": table,
             "comparisons": [
                 self.compare(*c)

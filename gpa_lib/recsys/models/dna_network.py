@@ -66,6 +66,9 @@ class DNANetwork(nn.Module):
     ``n_features`` one-hot slots, ``dna_dim`` D, ``hidden`` units (0: DNA linear in the one-hot
     attributes, a sum of one embedding per attribute value); ``image_dim`` > 0 adds the
     :class:`ImageEncoder` whose output joins the attribute features before the last layers.
+    ``use_attributes=False`` builds the paper's image-only network: no attribute input at all
+    (``features`` is ignored and may be None), the DNA from the image features alone (needs
+    ``image_dim`` > 0; with ``hidden`` > 0 one hidden layer of ``hidden`` units over them).
     """
 
     def __init__(
@@ -75,33 +78,50 @@ class DNANetwork(nn.Module):
         hidden: int = 128,
         image_dim: int = 0,
         image_size: int = 16,
+        use_attributes: bool = True,
     ) -> None:
         super().__init__()
-        self.dna_dim = dna_dim
-        self.images = ImageEncoder(image_dim, size=image_size) if image_dim else None
-        if hidden:
-            self.attributes = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU())
-            self.head = nn.Sequential(
-                nn.Linear(hidden + image_dim, hidden), nn.ReLU(), nn.Linear(hidden, dna_dim + 1)
+        if not use_attributes and not image_dim:
+            raise ValueError(
+                f"use_attributes=False needs image_dim > 0 (got image_dim={image_dim}): "
+                "without attributes the image is the only input"
             )
+        self.dna_dim = dna_dim
+        self.use_attributes = bool(use_attributes)
+        self.images = ImageEncoder(image_dim, size=image_size) if image_dim else None
+        if not use_attributes:
+            self.attributes = None
+            n_in = image_dim
+        elif hidden:
+            self.attributes = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU())
+            n_in = hidden + image_dim
         else:
             self.attributes = nn.Identity()
-            self.head = nn.Linear(n_features + image_dim, dna_dim + 1)
+            n_in = n_features + image_dim
+        if hidden:
+            self.head = nn.Sequential(
+                nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, dna_dim + 1)
+            )
+        else:
+            self.head = nn.Linear(n_in, dna_dim + 1)
 
     def forward(
         self,
-        features: torch.Tensor,
+        features: torch.Tensor | None,
         images: torch.Tensor | None = None,
         image_features: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """DNA (N, D) and bias (N,); ``image_features`` (N, image_dim) replace ``images`` when the
         image encoder's output is already known (a cache during training)."""
-        h = self.attributes(features)  # (N, hidden) or (N, F)
+        parts = []
+        if self.attributes is not None:
+            parts.append(self.attributes(features))  # (N, hidden) or (N, F)
         if self.images is not None:
             if image_features is None:
                 if images is None:
                     raise ValueError("this DNANetwork was built with an image encoder; pass images")
                 image_features = self.images(images)  # (N, image_dim)
-            h = torch.cat([h, image_features], dim=1)  # (N, hidden + image_dim)
+            parts.append(image_features)
+        h = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)  # (N, hidden + image_dim)
         out = self.head(h)  # (N, D + 1)
         return out[:, : self.dna_dim], out[:, self.dna_dim]

@@ -33,11 +33,14 @@ class FashionDNA(Recommender):
     """Fashion DNA with cold start and styles for customers outside the training set.
 
     Sizes: ``dna_dim`` (D), ``hidden`` units, ``image_dim`` features of the image CNN (0 = no images;
-    ignored when the data has none). Training: ``n_train_customers`` customers (sampled among those
-    with at least ``min_purchases`` distinct purchases; ``None`` = all), ``epochs`` passes with
-    ``n_negatives`` negatives per purchase, ``batch_size`` purchases, Adam ``lr`` for the network,
-    row-wise Adagrad ``style_lr`` for styles with L2 penalty ``l2``; ``style_epochs`` for the styles
-    of the remaining customers with the network frozen. The image CNN re-encodes ``image_batch``
+    ignored when the data has none). Inputs, as the paper's three variants: attributes only
+    (``image_dim=0``), attributes and image (``image_dim > 0``), image only (``image_dim > 0`` and
+    ``use_attributes=False``: the network never reads the attribute table). Training:
+    ``n_train_customers`` customers (sampled among those with at least ``min_purchases`` distinct
+    purchases; ``None`` = all), ``epochs`` passes with ``n_negatives`` negatives per purchase,
+    ``batch_size`` purchases, Adam ``lr`` for the network, row-wise Adagrad ``style_lr`` for styles
+    with L2 penalty ``l2``; ``style_epochs`` for the styles of the remaining customers with the
+    network frozen. The image CNN re-encodes ``image_batch``
     articles per batch and caches the rest (see ``_fit``).
     """
 
@@ -59,6 +62,7 @@ class FashionDNA(Recommender):
         lr: float = 3e-3,
         style_lr: float = 0.3,
         l2: float = 1e-2,
+        use_attributes: bool = True,
         *,
         random_state: int = 0,
         progress: bool = False,
@@ -67,6 +71,11 @@ class FashionDNA(Recommender):
         if dna_dim < 1 or hidden < 0 or image_dim < 0:
             raise ValueError(
                 f"dna_dim={dna_dim} must be >= 1, hidden={hidden} and image_dim={image_dim} >= 0"
+            )
+        if not use_attributes and image_dim < 1:
+            raise ValueError(
+                f"use_attributes=False needs image_dim >= 1 (got image_dim={image_dim}): "
+                "the image-only variant reads nothing but the image"
             )
         if n_train_customers is not None and n_train_customers < 1:
             raise ValueError(f"n_train_customers={n_train_customers} must be >= 1 or None")
@@ -84,6 +93,7 @@ class FashionDNA(Recommender):
             float(l2),
         )
         self.image_batch = int(image_batch)
+        self.use_attributes = bool(use_attributes)
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, history: History, data: SalesData) -> None:
@@ -91,9 +101,18 @@ class FashionDNA(Recommender):
         torch.manual_seed(self.random_state)  # the network's initialisation
         features = torch.from_numpy(article_onehot(data.articles))  # (n_articles, F)
         use_images = self.image_dim > 0 and data.images is not None
+        if not self.use_attributes and not use_images:
+            raise ValueError(
+                "use_attributes=False needs images, but data.images is None: the image-only "
+                "variant has no other input"
+            )
         images = images_to_tensor(data.images) if use_images else None  # (n_articles, 3, 16, 16)
         self.network_ = DNANetwork(
-            features.shape[1], self.dna_dim, self.hidden, self.image_dim if use_images else 0
+            features.shape[1],
+            self.dna_dim,
+            self.hidden,
+            self.image_dim if use_images else 0,
+            use_attributes=self.use_attributes,
         )
         self._features, self._images = features, images
         customer, article, week = history.pairs()
@@ -124,7 +143,8 @@ class FashionDNA(Recommender):
                 fresh = network.images(images[unique[pick]])  # (image_batch, image_dim)
                 image_cache[unique[pick]] = fresh.detach()
                 image_features = image_cache[unique].index_put((pick,), fresh)  # (U, image_dim)
-            dna, bias = network(features[unique], image_features=image_features)
+            attributes = features[unique] if self.use_attributes else None  # (U, F)
+            dna, bias = network(attributes, image_features=image_features)
             s = style_table(c)  # (B, D + 1)
             logits = purchase_logits(s[:, :-1], dna[inverse], bias[inverse], s[:, -1])  # (B, 1 + k)
             return logits, self.l2 * (s[:, :-1] ** 2).sum()
@@ -251,7 +271,7 @@ class FashionDNA(Recommender):
         as the fitted data) and optional uint8 images (N, H, W, 3): DNA for a catalogue never seen."""
         self._fitted()
         features = torch.from_numpy(article_onehot(articles_table))
-        if features.shape[1] != self._features.shape[1]:
+        if self.use_attributes and features.shape[1] != self._features.shape[1]:
             raise ValueError(
                 f"articles_table encodes to {features.shape[1]} one-hot slots, the model was fitted "
                 f"with {self._features.shape[1]}; use the same categorical attribute categories"

@@ -27,6 +27,10 @@ class SimConfig:
     # --- latent space
     latent_dim: int = 16  # D: dimension of customer styles and article latents
     attribute_share: float = 0.7  # share of an article latent's variance from its attributes
+    # share of an article latent's variance that only its image shows (tone and length of the
+    # drawing, see images.IMAGE_HIDDEN), taken from the noise: attribute_share + image_share <= 1;
+    # needs image_size > 0. 0 = the image adds nothing the attribute table does not say
+    image_share: float = 0.0
     # --- customers
     orders_per_year: float = 6.0  # median shopping rate across customers (orders per year)
     rate_spread: float = 0.8  # log-sd of shopping rates across customers
@@ -71,6 +75,7 @@ class SimConfig:
             ("drift", 0.0 <= self.drift <= 1.0),
             ("drift_weeks", self.drift_weeks > 0),
             ("attribute_share", 0.0 <= self.attribute_share <= 1.0),
+            ("image_share", 0.0 <= self.image_share <= 1.0),
             ("markdown", 0.0 <= self.markdown < 1.0),
             ("restock_days", self.restock_days >= 1),
             ("image_size", self.image_size == 0 or self.image_size >= 8),
@@ -90,6 +95,16 @@ class SimConfig:
         for name, ok in checks:
             if not ok:
                 raise ValueError(f"{name}={getattr(self, name)!r} is out of range for SimConfig")
+        if self.attribute_share + self.image_share > 1.0 + 1e-12:
+            raise ValueError(
+                f"attribute_share={self.attribute_share!r} + image_share={self.image_share!r} "
+                "must be at most 1 (the image part is taken from the noise)"
+            )
+        if self.image_share > 0 and self.image_size == 0:
+            raise ValueError(
+                f"image_share={self.image_share!r} needs images, but image_size=0; "
+                "set image_size >= 8 or image_share=0"
+            )
 
     @property
     def n_days(self) -> int:
@@ -98,9 +113,13 @@ class SimConfig:
 
 #: Named stores. ``full`` is the store of chapters 4 and 5 and of ``python -m gpa_lib.bench recsys``
 #: (100,000 customers, 104 weeks, drift 0.7: the defaults); ``smoke`` the chapters' seconds-long
-#: stand-in; ``test`` the property tests' store. The chapters name a preset, never the fields.
+#: stand-in; ``test`` the property tests' store; ``images`` the store of the tags / image / both
+#: comparison (``--study dna-variants``): a year of 20,000 customers in which the images show 30% of
+#: each article latent that no attribute names (its control: the same with ``image_share=0``).
+#: The chapters name a preset, never the fields.
 PRESETS: dict[str, SimConfig] = {
     "full": SimConfig(),
     "smoke": SimConfig(n_customers=2_000, n_weeks=30, articles_per_week=15),
     "test": SimConfig(n_customers=3_000, n_weeks=60, articles_per_week=20),
+    "images": SimConfig(n_customers=20_000, n_weeks=52, attribute_share=0.5, image_share=0.3),
 }

@@ -5,6 +5,12 @@ background. What an encoder can learn from it: the silhouette says the category,
 the colour, the texture the pattern (stripes, checks, dots, floral, print) and, more faintly, the
 material (denim twill, knitted wool, leather sheen). Per-article jitter (pattern phase and period,
 shade, second colour, pixel noise) keeps two articles with the same attributes from looking identical.
+
+With ``SimConfig.image_share > 0`` each article also has hidden values (:data:`IMAGE_HIDDEN`) that
+no attribute names and that enter its latent position: the *tone* lightens or darkens the main
+colour (:func:`tone_colours`) and the *length* stretches the silhouette vertically about the
+canvas centre (:func:`length_stretch`). Without them (``hidden=None``) the renderer draws exactly
+what it drew before they existed.
 """
 
 from __future__ import annotations
@@ -30,6 +36,25 @@ PALETTE: dict[str, tuple[int, int, int]] = {
 }
 assert tuple(PALETTE) == COLOURS
 BACKGROUND = 242
+#: The hidden values an image shows and the attribute table does not (columns of
+#: ``SimTruth.article_image_hidden``, standard normal per article).
+IMAGE_HIDDEN = ("tone", "length")
+TONE_RANGE = 0.5  # a tone of +-inf moves the main colour this share of the way to white / black
+LENGTH_RANGE = 0.2  # a length of +-inf stretches the silhouette by exp(+-LENGTH_RANGE)
+
+
+def tone_colours(colours: np.ndarray, tone: np.ndarray) -> np.ndarray:
+    """Lighter (tone > 0: towards white) or darker (tone < 0: towards black) ``colours`` (n, 3) RGB;
+    ``tone`` (n,) standard normal, squashed by ``tanh(tone / 2)`` so that every tone stays a
+    shade of its colour."""
+    t = TONE_RANGE * np.tanh(np.asarray(tone, np.float64) / 2)[:, None]  # (n, 1)
+    return np.where(t > 0, colours + t * (255.0 - colours), colours * (1.0 + t))
+
+
+def length_stretch(length: np.ndarray) -> np.ndarray:
+    """(n,) vertical stretch factors of the silhouette, ``exp(LENGTH_RANGE * tanh(length / 2))``:
+    1 for an average article, 0.82 to 1.22 at the extremes."""
+    return np.exp(LENGTH_RANGE * np.tanh(np.asarray(length, np.float64) / 2))
 
 
 def _canvas(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -54,9 +79,18 @@ def _ellipse(y, x, cy, cx, ry, rx):
     return ((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 < 1
 
 
-def silhouette(category: str, size: int = 32) -> np.ndarray:
-    """The ``(H, W)`` boolean mask of ``category`` (one of :data:`CATEGORIES`)."""
+def silhouette(category: str, size: int = 32, stretch: np.ndarray | None = None) -> np.ndarray:
+    """The ``(H, W)`` boolean mask of ``category`` (one of :data:`CATEGORIES`); with ``stretch``
+    (n,) factors, ``(n, H, W)`` masks stretched vertically about the canvas centre (> 1: longer)."""
     y, x = _canvas(size)
+    if stretch is not None:
+        stretch = np.asarray(stretch, np.float64)[:, None, None]  # (n, 1, 1)
+        y = 0.5 + (y[None] - 0.5) / stretch  # (n, H, W): where each pixel falls on the drawing
+        x = x[None]  # (1, H, W)
+    return _silhouette(category, y, x)
+
+
+def _silhouette(category: str, y: np.ndarray, x: np.ndarray) -> np.ndarray:
     left_sleeve_long = _trapezoid(y, x, 0.2, 0.78, (0.17, 0.30), (0.10, 0.20))
     right_sleeve_long = _trapezoid(y, x, 0.2, 0.78, (0.70, 0.83), (0.80, 0.90))
     if category == "tshirt":
@@ -163,13 +197,22 @@ def render_articles(
     rng: np.random.Generator,
     size: int = 32,
     chunk: int = 512,
+    hidden: np.ndarray | None = None,
 ) -> np.ndarray:
     """``(n, H, W, 3)`` uint8 images; the index arrays (n,) point into :data:`CATEGORIES`,
-    :data:`COLOURS` (colours as in :data:`PALETTE`), :data:`PATTERNS` and :data:`MATERIALS`.
+    :data:`COLOURS` (colours as in :data:`PALETTE`), :data:`PATTERNS` and :data:`MATERIALS`;
+    ``hidden`` (n, K), when given, holds the values of :data:`IMAGE_HIDDEN` (tone, length) that the
+    images show and the attributes do not. ``rng`` is drawn from the same way with or without them.
 
     Rendered ``chunk`` articles at a time to bound memory; the result depends on ``rng`` and
     ``chunk``, so keep ``chunk`` fixed for reproducible images.
     """
+    n = len(category_idx)
+    if hidden is not None and np.shape(hidden) != (n, len(IMAGE_HIDDEN)):
+        raise ValueError(
+            f"hidden has shape {np.shape(hidden)}; expected (n_articles={n}, {len(IMAGE_HIDDEN)}) "
+            f"for {IMAGE_HIDDEN}"
+        )
     parts = [
         _render_chunk(
             category_idx[i : i + chunk],
@@ -178,17 +221,35 @@ def render_articles(
             material_idx[i : i + chunk],
             rng,
             size,
+            None if hidden is None else hidden[i : i + chunk],
         )
-        for i in range(0, len(category_idx), chunk)
+        for i in range(0, n, chunk)
     ]
     return np.concatenate(parts) if parts else np.zeros((0, size, size, 3), np.uint8)
 
 
-def _render_chunk(category_idx, colour_idx, pattern_idx, material_idx, rng, size):
+def _category_masks(category_idx: np.ndarray, size: int, stretch: np.ndarray) -> np.ndarray:
+    """(n, H, W) silhouettes of the articles, each stretched by its own factor (n,)."""
+    masks = np.zeros((len(category_idx), size, size), dtype=bool)
+    for k, category in enumerate(CATEGORIES):
+        rows = np.flatnonzero(category_idx == k)
+        if len(rows):
+            masks[rows] = silhouette(category, size, stretch=stretch[rows])
+    return masks
+
+
+def _render_chunk(category_idx, colour_idx, pattern_idx, material_idx, rng, size, hidden=None):
     n = len(category_idx)
-    masks = np.stack([silhouette(c, size) for c in CATEGORIES])[category_idx]  # (n, H, W)
+    if hidden is None:
+        masks = np.stack([silhouette(c, size) for c in CATEGORIES])[category_idx]  # (n, H, W)
+    else:
+        length = hidden[:, IMAGE_HIDDEN.index("length")]
+        masks = _category_masks(category_idx, size, length_stretch(length))  # (n, H, W)
     palette = np.array(list(PALETTE.values()), dtype=np.float32)  # (n_colours, 3)
     main = palette[colour_idx] + rng.normal(0, 8, size=(n, 3))  # (n, 3) shade jitter
+    if hidden is not None:
+        tone = hidden[:, IMAGE_HIDDEN.index("tone")]
+        main = tone_colours(main, tone)  # (n, 3) lighter or darker, as the article's tone
     offset = rng.integers(1, len(palette), size=n)
     second_idx = (colour_idx + offset) % len(palette)  # never the main colour
     second = palette[second_idx]

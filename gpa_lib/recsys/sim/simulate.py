@@ -15,7 +15,9 @@ Model, per day ``t`` (week ``w``):
 - ``style_c(w) = sqrt(1 - drift^2) * base_c + drift * g_c(w)`` with ``g`` an AR(1) process per week
   (correlation time ``drift_weeks``): ``drift = 0`` is static taste;
 - ``z_a`` = weighted sum of attribute embeddings (category, colour, pattern, brand, tier, material,
-  season) plus noise, ``attribute_share`` of its variance from the attributes;
+  season) plus noise, ``attribute_share`` of its variance from the attributes; with ``image_share``
+  > 0, that share of the variance (taken from the noise) is a fixed random projection of hidden
+  values the image draws and no attribute names (tone, length: ``SimTruth.article_image_hidden``);
 - the ordered size is the customer's own, sometimes one off (``size_noise``), sometimes two adjacent
   sizes at once (``bracket_rate``); an item fits when the ordered size equals the customer's size
   shifted by the article's fit offset; misfits are returned with ``return_misfit``, fits with
@@ -77,13 +79,16 @@ def simulate_preset(name: str, *, progress: bool = True, **overrides: Any) -> Sa
 
 def simulate_config(config: SimConfig, *, progress: bool = True) -> SalesData:
     """The simulator proper, driven by one :class:`SimConfig`."""
-    seeds = np.random.SeedSequence(config.seed).spawn(6)
+    # children of a SeedSequence depend only on their index, so the seventh (the part of the
+    # latents only images show) leaves the first six streams as they were before it existed
+    seeds = np.random.SeedSequence(config.seed).spawn(7)
     rng_world, rng_customers, rng_trends, rng_days, rng_images = (
         np.random.default_rng(s) for s in seeds[:5]
     )
     drift_seed = int(seeds[5].generate_state(1, dtype=np.uint64)[0] % (2**63))
+    rng_image_part = np.random.default_rng(seeds[6])
     trends = make_trends(config, rng_trends)
-    catalogue = make_catalogue(config, trends, rng_world)
+    catalogue = make_catalogue(config, trends, rng_world, rng_image_part)
     customers = make_customers(config, rng_customers)
     with single_thread():
         walk = DriftWalk(config, config.n_customers, drift_seed)
@@ -118,6 +123,7 @@ def _assemble(config, catalogue, customers, trends, sales, rng_images, drift_see
             catalogue.material,
             rng_images,
             size=config.image_size,
+            hidden=catalogue.image_hidden if config.image_share > 0 else None,
         )
     customer_frame = pd.DataFrame(
         {"age": customers.age.astype(np.int64)},
@@ -127,6 +133,8 @@ def _assemble(config, catalogue, customers, trends, sales, rng_images, drift_see
         config=config,
         article_latent=catalogue.latent,
         article_attribute_latent=catalogue.attribute_latent,
+        article_image_latent=catalogue.image_latent,
+        article_image_hidden=catalogue.image_hidden,
         article_popularity=catalogue.popularity,
         article_fit_offset=catalogue.fit_offset,
         article_shelf_weeks=catalogue.shelf_weeks,

@@ -24,6 +24,10 @@ class SimTruth:
     config: SimConfig
     article_latent: np.ndarray  # (n_articles, D) z_a
     article_attribute_latent: np.ndarray  # (n_articles, D) the part of z_a explained by attributes
+    # (n_articles, D) the part of z_a only the image shows, before its weight sqrt(image_share):
+    # z_a = sqrt(attribute_share) * attribute part + sqrt(image_share) * this + noise (0s at share 0)
+    article_image_latent: np.ndarray
+    article_image_hidden: np.ndarray  # (n_articles, K) the hidden values images.IMAGE_HIDDEN draws
     article_popularity: np.ndarray  # (n_articles,) intrinsic appeal
     article_fit_offset: np.ndarray  # (n_articles,) int8: -1 runs large, +1 runs small (size steps)
     article_shelf_weeks: np.ndarray  # (n_articles,) planned weeks on sale

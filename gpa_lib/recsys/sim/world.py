@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from gpa_lib.recsys.sim.config import SimConfig
+from gpa_lib.recsys.sim.images import IMAGE_HIDDEN
 from gpa_lib.recsys.sim.vocabulary import (
     CATEGORIES,
     COLOURS,
@@ -153,6 +154,8 @@ class Catalogue:
     list_price: np.ndarray  # (n,) float64, EUR
     latent: np.ndarray  # (n, D) float32
     attribute_latent: np.ndarray  # (n, D) float32
+    image_latent: np.ndarray  # (n, D) float32, the part only the image shows (0: image_share 0)
+    image_hidden: np.ndarray  # (n, K) float32 hidden values the image draws (see IMAGE_HIDDEN)
     popularity: np.ndarray  # (n,) float32
     fit_offset: np.ndarray  # (n,) int8
     initial_stock: np.ndarray  # (n, n_sizes) int64
@@ -212,7 +215,33 @@ def expected_items_per_week(config: SimConfig) -> float:
     return config.n_customers * mean_rate / 52.0 * items_per_order
 
 
-def make_catalogue(config: SimConfig, trends: Trends, rng: np.random.Generator) -> Catalogue:
+def image_part(
+    config: SimConfig, n: int, rng: np.random.Generator | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The part of ``n`` article latents that only the images show: hidden values ``(n, K)`` (one
+    column per name of :data:`~gpa_lib.recsys.sim.images.IMAGE_HIDDEN`, standard normal) and their
+    image latent ``(n, D)``, a fixed random projection ``(K, D)`` of them scaled so that its squared
+    norm is 1 on average, like the attribute part. Zeros, drawing nothing, when ``image_share`` is 0.
+    """
+    k, d = len(IMAGE_HIDDEN), config.latent_dim
+    if config.image_share == 0:
+        return np.zeros((n, k)), np.zeros((n, d))
+    if rng is None:
+        raise ValueError(f"image_share={config.image_share} needs rng, the image part's generator")
+    projection = rng.normal(size=(k, d))  # (K, D), fixed for the store
+    projection /= np.linalg.norm(projection)  # E |hidden @ projection|^2 = 1
+    hidden = rng.normal(size=(n, k))  # (n, K)
+    return hidden, hidden @ projection
+
+
+def make_catalogue(
+    config: SimConfig,
+    trends: Trends,
+    rng: np.random.Generator,
+    rng_image: np.random.Generator | None = None,
+) -> Catalogue:
+    """The articles launched before and during the simulation; ``rng_image`` (its own stream, so
+    the rest of the catalogue does not depend on it) draws the part only images show."""
     lo, hi = config.shelf_weeks
     launch_weeks = np.repeat(np.arange(-hi + 1, config.n_weeks), config.articles_per_week)
     n = len(launch_weeks)
@@ -286,8 +315,14 @@ def make_catalogue(config: SimConfig, trends: Trends, rng: np.random.Generator) 
         attribute_latent += weight * table_k[codes[name]]
     attribute_latent /= math.sqrt(sum(w**2 for w in ATTRIBUTE_WEIGHT.values()))
     noise = rng.normal(0, 1 / math.sqrt(d), size=(n, d))
-    share_a = config.attribute_share
-    latent = math.sqrt(share_a) * attribute_latent + math.sqrt(1 - share_a) * noise
+    share_a, share_i = config.attribute_share, config.image_share
+    latent = (
+        math.sqrt(share_a) * attribute_latent + math.sqrt(max(1 - share_a - share_i, 0.0)) * noise
+    )
+    image_hidden, image_latent = image_part(config, n, rng_image)
+    # with image_share 0 nothing is drawn or added: the stores of before, bit for bit
+    if share_i > 0:
+        latent = latent + math.sqrt(share_i) * image_latent
     popularity = rng.normal(0, config.popularity_scale, size=n)
     r = config.fit_offset_rate
     fit_offset = rng.choice(np.array([-1, 0, 1], dtype=np.int8), size=n, p=[r / 2, 1 - r, r / 2])
@@ -316,6 +351,8 @@ def make_catalogue(config: SimConfig, trends: Trends, rng: np.random.Generator) 
         list_price=list_price[keep],
         latent=latent[keep].astype(np.float32),
         attribute_latent=attribute_latent[keep].astype(np.float32),
+        image_latent=image_latent[keep].astype(np.float32),
+        image_hidden=image_hidden[keep].astype(np.float32),
         popularity=popularity[keep].astype(np.float32),
         fit_offset=fit_offset[keep],
         initial_stock=initial_stock[keep].astype(np.int64),

@@ -234,6 +234,184 @@ int forward(const Shape* shape, const T* q, const T* k, const T* v, const int64_
   return bad_index ? 2 : 0;
 }
 
+// The backward pass of phase 2, one task per (batch*head, query cell), recomputing the weights
+// from the forward's lse: P = exp(S - lse), dP = dO V^T, delta_i = sum_j P_ij dP_ij (which is
+// dO_i . O_i, so O is not kept), dS = P * (dP - delta), dQ = scale dS K, dK += dS^T (scale Q),
+// dV += P^T dO, dbias += sum_i dS_ij. dq (BH, Hq, Wq, D) is written by the cell that owns each
+// query; dk (BH, Hk, Wk, D), dv (BH, Hk, Wk, Dv) and dbias (BH, Hk, Wk) (null without a key bias)
+// are added to, so the caller zeroes them. Key blocks are shared by cells, so two threads must never
+// add to the same key: with ``accum`` null the threads split the batch*heads (each owns its heads'
+// gradients), otherwise they split the cells of one head at a time, each adding into its own slice
+// of ``accum`` (threads * Hk*Wk*(D+Dv+1) values), summed into the gradients after each head.
+size_t backward_workspace_size(const Shape& s) {
+  const size_t n = static_cast<size_t>(s.cell) * s.cell, m = static_cast<size_t>(s.topk) * s.pool * s.pool;
+  const size_t D = s.head_dim, Dv = s.value_dim;
+  return n * D + 2 * m * D + Dv * m + m + n * Dv + 3 * n * m + m * D + m * Dv + m + n * D + n;
+}
+
+template <typename T>
+struct BackwardTask {
+  const Shape s;
+  const T *q, *k, *v, *dout, *lse, *key_bias;
+  const int64_t* selection;
+  T scale;
+  T* dq;
+
+  // One (bh, cell): adds into dk_head, dv_head, db_head (one head's Hk*Wk rows); 1 on a bad index.
+  int run(long bh, int c, T* dk_head, T* dv_head, T* db_head, T* base) const {
+    const int D = s.head_dim, Dv = s.value_dim, pool = s.pool, cell = s.cell, topk = s.topk;
+    const int cells_per_row = s.wq / cell, blocks_per_row = s.wk / pool;
+    const int n_cells = (s.hq / cell) * cells_per_row, n_blocks = (s.hk / pool) * blocks_per_row;
+    const int n = cell * cell, pp = pool * pool, m = topk * pp;
+    const long q_grid = static_cast<long>(s.hq) * s.wq, k_grid = static_cast<long>(s.hk) * s.wk;
+    T* qc = base;                                   // (n, D) scaled queries
+    T* kt = qc + static_cast<size_t>(n) * D;        // (D, m) keys transposed
+    T* kg = kt + static_cast<size_t>(D) * m;        // (m, D) keys
+    T* vt = kg + static_cast<size_t>(m) * D;        // (Dv, m) values transposed
+    T* bias = vt + static_cast<size_t>(Dv) * m;     // (m,)
+    T* go = bias + m;                               // (n, Dv) output gradient
+    T* p = go + static_cast<size_t>(n) * Dv;        // (n, m) weights
+    T* ds = p + static_cast<size_t>(n) * m;         // (n, m) dP, then dS
+    T* tr = ds + static_cast<size_t>(n) * m;        // (m, n) P^T, then dS^T
+    T* dkl = tr + static_cast<size_t>(m) * n;       // (m, D)
+    T* dvl = dkl + static_cast<size_t>(m) * D;      // (m, Dv)
+    T* dbl = dvl + static_cast<size_t>(m) * Dv;     // (m,)
+    T* dql = dbl + m;                               // (n, D)
+    T* row_lse = dql + static_cast<size_t>(n) * D;  // (n,)
+    const int cy = c / cells_per_row, cx = c % cells_per_row;
+    const long task = bh * n_cells + c;
+    for (int i = 0; i < n; ++i) {
+      const long y = cy * cell + i / cell, x = cx * cell + i % cell;
+      const long at = bh * q_grid + y * s.wq + x;
+      const T* src = q + at * D;
+      for (int d = 0; d < D; ++d) qc[static_cast<size_t>(i) * D + d] = src[d] * scale;
+      std::memcpy(&go[static_cast<size_t>(i) * Dv], dout + at * Dv, sizeof(T) * Dv);
+      row_lse[i] = lse[at];
+    }
+    const int64_t* chosen = selection + task * topk;
+    for (int t = 0; t < topk; ++t) {
+      const int64_t block = chosen[t];
+      if (block < 0 || block >= n_blocks) return 1;
+      const int by = static_cast<int>(block / blocks_per_row), bx = static_cast<int>(block % blocks_per_row);
+      for (int dy = 0; dy < pool; ++dy)
+        for (int dx = 0; dx < pool; ++dx) {
+          const int col = t * pp + dy * pool + dx;
+          const long token = bh * k_grid + static_cast<long>(by * pool + dy) * s.wk + bx * pool + dx;
+          const T* ks = k + token * D;
+          const T* vs = v + token * Dv;
+          for (int d = 0; d < D; ++d) kt[static_cast<size_t>(d) * m + col] = ks[d];
+          std::memcpy(&kg[static_cast<size_t>(col) * D], ks, sizeof(T) * D);
+          for (int d = 0; d < Dv; ++d) vt[static_cast<size_t>(d) * m + col] = vs[d];
+          bias[col] = key_bias ? key_bias[token] : T(0);
+        }
+    }
+    // P = exp(Q K^T + bias - lse), the forward's scores to the bit.
+    for (int i = 0; i < n; ++i) std::memcpy(&p[static_cast<size_t>(i) * m], bias, sizeof(T) * m);
+    matmul<T>(qc, kt, p, n, D, m, /*accumulate=*/true);
+    for (int i = 0; i < n; ++i) {
+      T* row = &p[static_cast<size_t>(i) * m];
+      const T shift = row_lse[i];
+#pragma omp simd
+      for (int j = 0; j < m; ++j) row[j] = exp_of(row[j] - shift);
+    }
+    matmul<T>(go, vt, ds, n, Dv, m, /*accumulate=*/false);  // dP = dO V^T
+    for (int j = 0; j < m; ++j) dbl[j] = T(0);
+    for (int i = 0; i < n; ++i) {
+      const T* prow = &p[static_cast<size_t>(i) * m];
+      T* row = &ds[static_cast<size_t>(i) * m];
+      T delta = 0;
+#pragma omp simd reduction(+ : delta)
+      for (int j = 0; j < m; ++j) delta += prow[j] * row[j];
+#pragma omp simd
+      for (int j = 0; j < m; ++j) {
+        row[j] = prow[j] * (row[j] - delta);
+        dbl[j] += row[j];
+      }
+    }
+    matmul<T>(ds, kg, dql, n, m, D, /*accumulate=*/false, scale);  // dQ = scale dS K
+    for (int i = 0; i < n; ++i) {
+      const long y = cy * cell + i / cell, x = cx * cell + i % cell;
+      std::memcpy(dq + (bh * q_grid + y * s.wq + x) * D, &dql[static_cast<size_t>(i) * D], sizeof(T) * D);
+    }
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < m; ++j) tr[static_cast<size_t>(j) * n + i] = p[static_cast<size_t>(i) * m + j];
+    matmul<T>(tr, go, dvl, m, n, Dv, /*accumulate=*/false);  // dV = P^T dO
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < m; ++j) tr[static_cast<size_t>(j) * n + i] = ds[static_cast<size_t>(i) * m + j];
+    matmul<T>(tr, qc, dkl, m, n, D, /*accumulate=*/false);  // dK = dS^T (scale Q)
+    for (int t = 0; t < topk; ++t) {
+      const int64_t block = chosen[t];
+      const int by = static_cast<int>(block / blocks_per_row), bx = static_cast<int>(block % blocks_per_row);
+      for (int dy = 0; dy < pool; ++dy)
+        for (int dx = 0; dx < pool; ++dx) {
+          const int col = t * pp + dy * pool + dx;
+          const long token = static_cast<long>(by * pool + dy) * s.wk + bx * pool + dx;  // in the head
+          T* gk = dk_head + token * D;
+          const T* lk = &dkl[static_cast<size_t>(col) * D];
+#pragma omp simd
+          for (int d = 0; d < D; ++d) gk[d] += lk[d];
+          T* gv = dv_head + token * Dv;
+          const T* lv = &dvl[static_cast<size_t>(col) * Dv];
+#pragma omp simd
+          for (int d = 0; d < Dv; ++d) gv[d] += lv[d];
+          if (db_head) db_head[token] += dbl[col];
+        }
+    }
+    return 0;
+  }
+};
+
+template <typename T>
+int backward(const Shape* shape, const T* q, const T* k, const T* v, const int64_t* selection,
+             const T* key_bias, T scale, const T* dout, const T* lse, T* dq, T* dk, T* dv, T* dbias,
+             T* workspace, T* accum, int threads) {
+  const Shape s = *shape;
+  if (s.head_dim < 1 || s.value_dim < 1 || s.pool < 1 || s.cell < 1 || s.topk < 1 || s.cell % s.pool)
+    return 1;
+  const BackwardTask<T> job{s, q, k, v, dout, lse, key_bias, selection, scale, dq};
+  const int D = s.head_dim, Dv = s.value_dim;
+  const int n_cells = (s.hq / s.cell) * (s.wq / s.cell);
+  const long k_grid = static_cast<long>(s.hk) * s.wk;
+  const size_t per_thread = backward_workspace_size(s);
+  int bad_index = 0;
+  if (accum == nullptr) {  // the threads split the heads: each owns its heads' dk, dv, dbias
+#pragma omp parallel num_threads(threads) reduction(| : bad_index)
+    {
+      T* base = workspace + static_cast<size_t>(omp_get_thread_num()) * per_thread;
+#pragma omp for schedule(dynamic)
+      for (long bh = 0; bh < s.batch_heads; ++bh)
+        for (int c = 0; c < n_cells; ++c)
+          bad_index |= job.run(bh, c, dk + bh * k_grid * D, dv + bh * k_grid * Dv,
+                               dbias ? dbias + bh * k_grid : nullptr, base);
+    }
+    return bad_index ? 2 : 0;
+  }
+  const long acc_size = k_grid * (D + Dv + 1);
+  for (long bh = 0; bh < s.batch_heads; ++bh) {  // the threads split one head's cells
+#pragma omp parallel num_threads(threads) reduction(| : bad_index)
+    {
+      const int thread = omp_get_thread_num();
+      T* base = workspace + static_cast<size_t>(thread) * per_thread;
+      T* mine = accum + thread * acc_size;
+      std::memset(mine, 0, sizeof(T) * acc_size);
+#pragma omp for schedule(static)
+      for (int c = 0; c < n_cells; ++c)
+        bad_index |= job.run(bh, c, mine, mine + k_grid * D, dbias ? mine + k_grid * (D + Dv) : nullptr, base);
+      // (the implicit barrier of the loop above: every thread's slice is complete)
+      const long used = dbias ? acc_size : k_grid * (D + Dv);
+#pragma omp for schedule(static)
+      for (long e = 0; e < used; ++e) {
+        T total = 0;
+        for (int t = 0; t < threads; ++t) total += accum[t * acc_size + e];
+        if (e < k_grid * D) dk[bh * k_grid * D + e] += total;
+        else if (e < k_grid * (D + Dv)) dv[bh * k_grid * Dv + (e - k_grid * D)] += total;
+        else dbias[bh * k_grid + (e - k_grid * (D + Dv))] += total;
+      }
+    }
+  }
+  return bad_index ? 2 : 0;
+}
+
 // Phase 1, one task per (batch*head, query cell): the cell's r low-resolution queries against all Nb
 // key blocks, S = scale * q_low k_low^T + key_bias in register tiles, a softmax per row, the mean
 // over the r rows, and the topk best blocks, ties to the lower block index (NaN counts as the
@@ -328,4 +506,26 @@ extern "C" int gpa_cpu_select_f64(const int* sizes, const double* q_low, const d
                                   double* workspace, int32_t* index_workspace, int threads) {
   return select<double>(sizes, q_low, k_low_t, key_bias, scale, selection, workspace,
                         index_workspace, threads);
+}
+
+extern "C" long gpa_cpu_backward_workspace_size(const Shape* shape) {
+  return static_cast<long>(backward_workspace_size(*shape));
+}
+
+extern "C" int gpa_cpu_backward_f32(const Shape* shape, const float* q, const float* k,
+                                    const float* v, const int64_t* selection,
+                                    const float* key_bias, double scale, const float* dout,
+                                    const float* lse, float* dq, float* dk, float* dv, float* dbias,
+                                    float* workspace, float* accum, int threads) {
+  return backward<float>(shape, q, k, v, selection, key_bias, static_cast<float>(scale), dout, lse,
+                         dq, dk, dv, dbias, workspace, accum, threads);
+}
+
+extern "C" int gpa_cpu_backward_f64(const Shape* shape, const double* q, const double* k,
+                                    const double* v, const int64_t* selection,
+                                    const double* key_bias, double scale, const double* dout,
+                                    const double* lse, double* dq, double* dk, double* dv,
+                                    double* dbias, double* workspace, double* accum, int threads) {
+  return backward<double>(shape, q, k, v, selection, key_bias, scale, dout, lse, dq, dk, dv, dbias,
+                          workspace, accum, threads);
 }
