@@ -2,14 +2,16 @@
 //
 // Per task: the cell's c*c queries (scaled) and the tokens of its topk selected key blocks are
 // gathered into thread-local buffers that stay in cache (keys transposed, D x m with m = topk*p*p),
-// S = Q K^T + key_bias is computed in register tiles of 4 queries x 32 keys, the softmax per row
-// subtracts the row maximum (a NaN anywhere in the row makes the row's output NaN), and O = P V in
-// register tiles of 4 queries x 32 value channels, each output row divided by its denominator. The
-// thread-local buffers live in a workspace the caller allocates (so torch's profiler sees them). No torch headers: plain C++ compiled by g++
-// -O3 -march=native -fopenmp and called through ctypes (gpa_lib/attention/kernel/cpu.py).
-// float32 (the fast path) and float64 (the tests' precision). Layouts: q (BH, Hq, Wq, D), k (BH, Hk, Wk, D), v (BH, Hk, Wk, Dv), selection
-// (BH, K, topk) int64 block indices row-major over (Hk/p, Wk/p), key_bias (BH, Hk, Wk) or null;
-// out (BH, Hq, Wq, Dv), lse (BH, Hq, Wq) in the input dtype: log of the softmax denominators.
+// S = Q K^T + key_bias is computed in register tiles of 8 (then 4, then 1) queries x 32 keys, the
+// softmax per row subtracts the row maximum (a NaN anywhere in the row makes the row's output NaN),
+// and O = P V in the same tiles over value channels, each output row divided by its denominator.
+// The backward pass (below) recomputes each cell's weights from the forward's lse. The thread-local
+// buffers live in a workspace the caller allocates (so torch's profiler sees them). No torch
+// headers: plain C++ compiled by g++ -O3 -march=native -fopenmp and called through ctypes
+// (gpa_lib/attention/kernel/cpu.py). float32 (the fast path) and float64 (the tests' precision).
+// Layouts: q (BH, Hq, Wq, D), k (BH, Hk, Wk, D), v (BH, Hk, Wk, Dv), selection (BH, K, topk) int64
+// block indices row-major over (Hk/p, Wk/p), key_bias (BH, Hk, Wk) or null; out (BH, Hq, Wq, Dv),
+// lse (BH, Hq, Wq) in the input dtype: log of the softmax denominators.
 
 #include <omp.h>
 
@@ -114,6 +116,14 @@ void matmul(const T* a, const T* b, T* c, int rows, int inner, int cols, bool ac
             T alpha = T(1)) {
   const int full = cols - cols % kCols;
   int i = 0;
+  for (; i + 2 * kRows <= rows; i += 2 * kRows) {  // 8 x 32 tiles: 16 accumulators in flight
+    const T* ai = a + static_cast<long>(i) * inner;
+    T* ci = c + static_cast<long>(i) * cols;
+    for (int j = 0; j < full; j += kCols)
+      tile_full<T, 2 * kRows>(ai, inner, b + j, cols, inner, ci + j, cols, accumulate, alpha);
+    if (full < cols)
+      tile_tail(ai, inner, b + full, cols, inner, 2 * kRows, cols - full, ci + full, cols, accumulate, alpha);
+  }
   for (; i + kRows <= rows; i += kRows) {
     const T* ai = a + static_cast<long>(i) * inner;
     T* ci = c + static_cast<long>(i) * cols;
