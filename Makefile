@@ -63,7 +63,8 @@ studies: $(STAMP)
 	  --cost-sizes 128,192 --n-train 500 --n-test 50 --threads $(STUDY_THREADS)
 	$(PY) -m gpa_lib.bench recsys --study backtest
 	$(PY) -m gpa_lib.bench recsys --study ablation
-	$(PY) -m gpa_lib.bench recsys --study drift
+	$(PY) -m gpa_lib.bench recsys --study drift --customers 10000 --weeks 78 --cutoffs 3 \
+	  --seeds 0,1 --eval-customers 5000
 	$(PY) -m gpa_lib.bench recsys --study timing
 	$(PY) -m gpa_lib.bench recsys --study dna-variants --threads 1
 	$(PY) -m gpa_lib.bench hm

@@ -50,6 +50,15 @@ class _Shape(ctypes.Structure):
     ]  # fmt: skip
 
 
+def _check_phase2(code: int, entry: str, shape: _Shape) -> None:
+    """Raise for a phase-2 entry point's return code: 2 is a bad block index, others bad sizes."""
+    if code == 2:
+        raise ValueError("selection holds a block index outside [0, number of key blocks)")
+    if code != 0:
+        sizes = ", ".join(f"{name}={getattr(shape, name)}" for name, _ in shape._fields_)
+        raise RuntimeError(f"{entry} failed with code {code} for sizes {sizes}")
+
+
 def compiler() -> str | None:
     """The C++ compiler (``$CXX`` or g++), None when there is none."""
     return shutil.which(os.environ.get("CXX", "g++"))
@@ -165,12 +174,7 @@ def cpu_phase2_forward(q, k, v, selection, key_bias, pool: int, cell: int, scale
         ctypes.c_void_p(workspace.data_ptr()),
         ctypes.c_int(threads),
     )
-    if code == 2:
-        raise ValueError("selection holds a block index outside [0, number of key blocks)")
-    if code != 0:
-        raise RuntimeError(
-            f"gpa_cpu_forward failed with code {code} for sizes {tuple(shape._fields_)}"
-        )
+    _check_phase2(code, "gpa_cpu_forward", shape)
     return out, lse
 
 
@@ -277,12 +281,7 @@ def cpu_phase2_backward(
         ctypes.c_void_p(accum.data_ptr() if accum is not None else 0),
         ctypes.c_int(threads),
     )
-    if code == 2:
-        raise ValueError("selection holds a block index outside [0, number of key blocks)")
-    if code != 0:
-        raise RuntimeError(
-            f"gpa_cpu_backward failed with code {code} for sizes {tuple(shape._fields_)}"
-        )
+    _check_phase2(code, "gpa_cpu_backward", shape)
     return dq, dk, dv, dbias
 
 
