@@ -7,6 +7,12 @@ a start token comes first, so a customer without purchases gets the start token'
 score of article ``a`` after the sequence is ``h . E_a + b_a`` with the same embeddings ``E`` as the
 input (weight tying). Articles nobody bought before the cutoff have untrained embeddings: they follow
 the ``cold`` policy (``"lowest"``: ranked last, tied).
+
+The cross-entropy is over all articles on sale in the week of the predicted purchase (those sold
+that week; ``softmax="on_sale"``, the default), or over the whole catalogue (``"catalogue"``, as
+the original). In fashion, where an article sells for a few weeks, the catalogue softmax spends
+the model on learning which articles were on sale when, the same reason the other models draw
+their negatives among the articles on sale (:class:`~gpa_lib.recsys.models.training.OnSaleSampler`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ from torch import nn
 
 from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.models.base import ColdPolicyMixin, History, Recommender
+from gpa_lib.recsys.models.training import linear_cross_entropy
+
+#: What the training softmax runs over (see the module docstring).
+SOFTMAX = ("on_sale", "catalogue")
 
 
 class SASRecNetwork(nn.Module):
@@ -35,6 +45,12 @@ class SASRecNetwork(nn.Module):
         self.norm = nn.LayerNorm(hidden)
         self.article_bias = nn.Parameter(torch.zeros(n_articles))
         self.dropout = nn.Dropout(dropout)
+        # Small embeddings (as SASRec's implementations): with the default N(0, 1) the tied scores
+        # h . E start with a spread of about sqrt(hidden) and the first epochs only undo it.
+        nn.init.normal_(self.embed.weight, std=0.02)
+        nn.init.normal_(self.position.weight, std=0.02)
+        with torch.no_grad():
+            self.embed.weight[0] = 0
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         n = tokens.shape[1]
@@ -54,7 +70,8 @@ class SASRec(ColdPolicyMixin, Recommender):
     """SASRec with ``hidden`` units (C), ``layers`` blocks of ``heads`` heads, the last ``max_len``
     purchases; ``epochs`` passes over the customers with at least one purchase (at most
     ``n_train_customers``, a seeded sample) in batches of ``batch_customers``, Adam ``lr``,
-    ``dropout``; every position predicts the next purchase with cross-entropy over all articles."""
+    ``dropout``; every position predicts the next purchase with cross-entropy over the articles of
+    ``softmax`` (``"on_sale"``: those sold in the purchase's week; ``"catalogue"``: all)."""
 
     name = "sasrec"
 
@@ -69,6 +86,7 @@ class SASRec(ColdPolicyMixin, Recommender):
         lr: float = 1e-3,
         dropout: float = 0.2,
         n_train_customers: int | None = None,
+        softmax: str = "on_sale",
         cold: str = "error",
         *,
         random_state: int = 0,
@@ -80,6 +98,8 @@ class SASRec(ColdPolicyMixin, Recommender):
                 f"hidden={hidden}, layers={layers}, heads={heads}, max_len={max_len}, "
                 f"batch_customers={batch_customers} must all be >= 1"
             )
+        if softmax not in SOFTMAX:
+            raise ValueError(f"softmax={softmax!r} is not one of {SOFTMAX}")
         if hidden % heads:
             raise ValueError(f"hidden={hidden} must be a multiple of heads={heads}")
         self.hidden, self.layers, self.heads, self.max_len = (
@@ -90,31 +110,41 @@ class SASRec(ColdPolicyMixin, Recommender):
         )
         self.epochs, self.batch_customers, self.lr = int(epochs), int(batch_customers), float(lr)
         self.dropout, self.n_train_customers = float(dropout), n_train_customers
+        self.softmax = softmax
         self.cold = self._check_cold(cold)
 
-    def _sequences(self, history: History) -> torch.Tensor:
-        """(n_customers, max_len + 1) tokens: start, then the last distinct purchases, padded after."""
+    def _sequences(self, history: History) -> tuple[torch.Tensor, torch.Tensor]:
+        """(n_customers, max_len + 1) tokens: start, then the last distinct purchases, padded after;
+        and the same shape of weeks before the cutoff of each purchase (0 at start and padding)."""
         sort = np.lexsort((history.order, history.day, history.customer))
         customer, article = history.customer[sort], history.article[sort]
+        week = history.week[sort]
         key = customer * history.n_articles + article
         _, first = np.unique(
             key, return_index=True
         )  # the first purchase of each (customer, article)
         first = np.sort(first)
-        customer, article = customer[first], article[first]
+        customer, article, week = customer[first], article[first], week[first]
         starts = np.searchsorted(customer, np.arange(history.n_customers + 1))
         tokens = np.zeros((history.n_customers, self.max_len + 1), dtype=np.int64)
+        weeks = np.zeros_like(tokens)
         tokens[:, 0] = 1
         lengths = np.minimum(np.diff(starts), self.max_len)
         for c in np.flatnonzero(lengths):
-            tokens[c, 1 : 1 + lengths[c]] = 2 + article[starts[c + 1] - lengths[c] : starts[c + 1]]
+            last = slice(starts[c + 1] - lengths[c], starts[c + 1])
+            tokens[c, 1 : 1 + lengths[c]] = 2 + article[last]
+            weeks[c, 1 : 1 + lengths[c]] = week[last]
         self.lengths_ = lengths
-        return torch.from_numpy(tokens)
+        return torch.from_numpy(tokens), torch.from_numpy(weeks)
 
     def _fit(self, history: History, data: SalesData) -> None:
         torch.manual_seed(self.random_state)
         generator = torch.Generator().manual_seed(self.random_state)
-        tokens = self._sequences(history)  # (n_customers, N + 1)
+        tokens, weeks = self._sequences(history)  # (n_customers, N + 1) each
+        on_sale = None  # (n_weeks, A) bool: sold in that week (weeks before the cutoff)
+        if self.softmax == "on_sale":
+            on_sale = torch.zeros(int(history.week.max()) + 1, history.n_articles, dtype=torch.bool)
+            on_sale[torch.from_numpy(history.week), torch.from_numpy(history.article)] = True
         self.network_ = network = SASRecNetwork(
             history.n_articles, self.hidden, self.max_len, self.layers, self.heads, self.dropout
         )
@@ -134,8 +164,14 @@ class SASRec(ColdPolicyMixin, Recommender):
                 states = network(seq[:, :-1])  # (B, N - 1, C)
                 target = seq[:, 1:]
                 valid = target >= 2
-                logits = network.logits(states[valid])  # (M, n_articles)
-                loss = nn.functional.cross_entropy(logits, target[valid] - 2, reduction="sum")
+                loss = linear_cross_entropy(  # full softmax, the (M, A) logits in chunks
+                    states[valid],
+                    network.embed.weight[2:],
+                    network.article_bias,
+                    target[valid] - 2,
+                    allowed=on_sale,
+                    group=None if on_sale is None else weeks[batch, 1:n][valid],
+                )
                 optimizer.zero_grad(set_to_none=True)
                 (loss / int(valid.sum())).backward()
                 optimizer.step()

@@ -154,3 +154,90 @@ def train_sampled_logistic(
         losses.append(total / n)
     bar.close()
     return losses
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """Sum over rows of ``cross_entropy(states @ weight.T + bias, target)``, computed ``chunk`` rows
+    at a time; the gradients are formed in the forward pass, chunk by chunk, so the (M, A) logits
+    never exist whole (the full product is what makes full-softmax training slow on a CPU)."""
+
+    @staticmethod
+    def forward(ctx, states, weight, bias, target, chunk, allowed, group):
+        # (M, C), (A, C), (A,), (M,); allowed (G, A) bool or None, group (M,) rows of allowed
+        need = ctx.needs_input_grad[:3]
+        d_states = torch.empty_like(states) if need[0] else None
+        d_weight = torch.zeros_like(weight) if need[1] else None
+        d_bias = torch.zeros_like(bias) if need[2] else None
+        total = states.new_zeros(())
+        for s in range(0, states.shape[0], chunk):
+            h, t = states[s : s + chunk], target[s : s + chunk]  # (m, C), (m,)
+            logits = torch.addmm(bias, h, weight.T)  # (m, A)
+            if allowed is not None:
+                logits.masked_fill_(~allowed[group[s : s + chunk]], float("-inf"))
+            lse = torch.logsumexp(logits, 1)  # (m,)
+            total += (lse - logits.gather(1, t[:, None])[:, 0]).sum()
+            if any(need):
+                p = logits.sub_(lse[:, None]).exp_()  # softmax, in place of the logits
+                p[torch.arange(len(t)), t] -= 1  # d loss / d logits
+                if d_states is not None:
+                    d_states[s : s + chunk] = p @ weight
+                if d_weight is not None:
+                    d_weight.addmm_(p.T, h)
+                if d_bias is not None:
+                    d_bias += p.sum(0)
+        ctx.save_for_backward(*(g for g in (d_states, d_weight, d_bias) if g is not None))
+        ctx.have = tuple(g is not None for g in (d_states, d_weight, d_bias))
+        return total
+
+    @staticmethod
+    def backward(ctx, grad):
+        saved = iter(ctx.saved_tensors)
+        grads = [next(saved) * grad if have else None for have in ctx.have]
+        return (*grads, None, None, None, None)
+
+
+def linear_cross_entropy(
+    states: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    chunk: int = 256,
+    allowed: torch.Tensor | None = None,
+    group: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Summed full-softmax cross-entropy of (M, C) ``states`` against the (A, C) ``weight`` rows and
+    (A,) ``bias``, for (M,) int ``target`` rows: the value and gradients of
+    ``F.cross_entropy(states @ weight.T + bias, target, reduction="sum")`` (the test oracle) in
+    ``chunk``-row pieces. Meant for training: the gradients are computed with the value.
+
+    With ``allowed`` ((G, A) bool) and ``group`` ((M,) int rows of it), row ``i``'s softmax runs over
+    the articles ``allowed[group[i]]`` only (e.g. those on sale in the week of the purchase), each
+    target among them; the oracle is then the same cross-entropy with the others' logits at -inf."""
+    if states.ndim != 2 or weight.ndim != 2 or states.shape[1] != weight.shape[1]:
+        raise ValueError(
+            f"states {tuple(states.shape)} and weight {tuple(weight.shape)} must be (M, C) and (A, C)"
+        )
+    if bias.shape != weight.shape[:1] or target.shape != states.shape[:1]:
+        raise ValueError(
+            f"bias {tuple(bias.shape)} must be ({weight.shape[0]},) and target "
+            f"{tuple(target.shape)} ({states.shape[0]},)"
+        )
+    if chunk < 1:
+        raise ValueError(f"chunk={chunk} must be >= 1")
+    if (allowed is None) != (group is None):
+        raise ValueError("give both allowed and group, or neither")
+    if allowed is not None:
+        if allowed.ndim != 2 or allowed.shape[1] != weight.shape[0] or group.shape != target.shape:
+            raise ValueError(
+                f"allowed {tuple(allowed.shape)} must be (G, {weight.shape[0]}) and group "
+                f"{tuple(group.shape)} ({states.shape[0]},)"
+            )
+        outside = ~allowed[group, target]
+        if bool(outside.any()):
+            row = int(outside.nonzero()[0, 0])
+            raise ValueError(
+                f"target {int(target[row])} of row {row} is not allowed in its group "
+                f"{int(group[row])}: every target must be among its softmax's articles"
+            )
+    return _LinearCrossEntropy.apply(states, weight, bias, target, int(chunk), allowed, group)
