@@ -159,7 +159,9 @@ def train_sampled_logistic(
 class _LinearCrossEntropy(torch.autograd.Function):
     """Sum over rows of ``cross_entropy(states @ weight.T + bias, target)``, computed ``chunk`` rows
     at a time; the gradients are formed in the forward pass, chunk by chunk, so the (M, A) logits
-    never exist whole (the full product is what makes full-softmax training slow on a CPU)."""
+    never exist whole (the full product is what makes full-softmax training slow on a CPU). With
+    ``allowed``, the rows of each group are scored against that group's articles only: the same
+    loss as logits of -inf elsewhere, at the cost of the allowed articles."""
 
     @staticmethod
     def forward(ctx, states, weight, bias, target, chunk, allowed, group):
@@ -169,22 +171,44 @@ class _LinearCrossEntropy(torch.autograd.Function):
         d_weight = torch.zeros_like(weight) if need[1] else None
         d_bias = torch.zeros_like(bias) if need[2] else None
         total = states.new_zeros(())
-        for s in range(0, states.shape[0], chunk):
-            h, t = states[s : s + chunk], target[s : s + chunk]  # (m, C), (m,)
-            logits = torch.addmm(bias, h, weight.T)  # (m, A)
-            if allowed is not None:
-                logits.masked_fill_(~allowed[group[s : s + chunk]], float("-inf"))
-            lse = torch.logsumexp(logits, 1)  # (m,)
-            total += (lse - logits.gather(1, t[:, None])[:, 0]).sum()
-            if any(need):
+        if allowed is None:
+            blocks = [(torch.arange(len(target)), None)]
+        else:  # rows grouped by group, each block scored against its group's articles
+            order = torch.argsort(group, stable=True)
+            groups, counts = torch.unique_consecutive(group[order], return_counts=True)
+            blocks = zip(order.split(counts.tolist()), groups.tolist(), strict=True)
+            blocks = [(rows, allowed[g].nonzero()[:, 0]) for rows, g in blocks]
+        local = torch.empty(weight.shape[0], dtype=torch.int64)  # article row -> column of block
+        for rows, cols in blocks:
+            w = weight if cols is None else weight[cols]  # (a, C)
+            b = bias if cols is None else bias[cols]  # (a,)
+            if cols is None:
+                t_block = target
+            else:
+                local[cols] = torch.arange(len(cols))
+                t_block = local[target[rows]]
+            for s in range(0, len(rows), chunk):
+                r, t = rows[s : s + chunk], t_block[s : s + chunk]  # (m,), (m,)
+                h = states[r]  # (m, C)
+                logits = torch.addmm(b, h, w.T)  # (m, a)
+                lse = torch.logsumexp(logits, 1)  # (m,)
+                total += (lse - logits.gather(1, t[:, None])[:, 0]).sum()
+                if not any(need):
+                    continue
                 p = logits.sub_(lse[:, None]).exp_()  # softmax, in place of the logits
                 p[torch.arange(len(t)), t] -= 1  # d loss / d logits
                 if d_states is not None:
-                    d_states[s : s + chunk] = p @ weight
+                    d_states[r] = p @ w
                 if d_weight is not None:
-                    d_weight.addmm_(p.T, h)
+                    if cols is None:
+                        d_weight.addmm_(p.T, h)
+                    else:
+                        d_weight.index_add_(0, cols, p.T @ h)
                 if d_bias is not None:
-                    d_bias += p.sum(0)
+                    if cols is None:
+                        d_bias += p.sum(0)
+                    else:
+                        d_bias.index_add_(0, cols, p.sum(0))
         ctx.save_for_backward(*(g for g in (d_states, d_weight, d_bias) if g is not None))
         ctx.have = tuple(g is not None for g in (d_states, d_weight, d_bias))
         return total
