@@ -33,8 +33,10 @@
 # %% tags=["parameters"]
 profile = "full"
 seed = 0
-store = "full"  # the simulated store: a named preset of gpa_lib.recsys.sim.PRESETS
+store = "images"  # the simulated store: a named preset of gpa_lib.recsys.sim.PRESETS
 models = "full"  # model settings from gpa_lib.recsys.models.presets
+dna_inputs = "both"  # what Fashion DNA reads: "tags", "image" or "both" (dna_variants.VARIANTS)
+train_customers = 10_000  # customers whose purchases train the network (the others: frozen styles)
 test_weeks = 4  # the evaluation window after the cutoff
 eval_customers = 10_000  # customers evaluated (random sample of the window's buyers)
 deep_hidden = 128  # hidden units of the deeper DNA network in the comparison
@@ -75,7 +77,9 @@ from gpa_lib.recsys.eval.dna_claims import (
 )
 from gpa_lib.recsys.eval.dna_variants import (
     IMAGE_DIM,
+    VARIANT_LABELS,
     plot_variants,
+    variant_params,
     variants_glue,
     variants_table,
 )
@@ -119,11 +123,14 @@ glue("ch4_orders_per_year", summary["median_orders_per_customer_year"], display=
 glue("ch4_items_per_order", summary["mean_items_per_order"], display=False)
 glue("ch4_return_pct", 100 * summary["return_rate"], display=False)
 glue("ch4_life_weeks", summary["median_article_life_weeks"], display=False)
+glue("ch4_store", store, display=False)
+glue("ch4_image_share_pct", 100 * store_config.image_share, display=False)
+glue("ch4_attribute_share_pct", 100 * store_config.attribute_share, display=False)
 fig = plot_store_overview(data)
 plt.show()
 
 # %% [markdown]
-# The store sells {glue:text}`ch4_n_items:,` items in {glue:text}`ch4_n_orders:,` orders to
+# The `{glue:text}`ch4_store`` store sells {glue:text}`ch4_n_items:,` items in {glue:text}`ch4_n_orders:,` orders to
 # {glue:text}`ch4_n_customers:,` customers over {glue:text}`ch4_n_weeks` weeks, from
 # {glue:text}`ch4_n_articles:,` articles (simulated in {glue:text}`ch4_simulate_s:.0f` s). *Top:* weekly
 # items and orders with the share returned (left), items per order (middle; the mean is
@@ -140,11 +147,13 @@ plt.show()
 # The cutoff is {glue:text}`ch4_test_weeks` weeks before the end of the data: the model sees every
 # sale before it and is evaluated on the purchases after it, ranking every article on sale in those
 # weeks. The network maps the one-hot attributes (category, colour, pattern, brand, price tier, season,
-# material) to a DNA vector and an article bias; the model can also read the article's 32×32 image
-# through a small CNN, which the `full` preset leaves off (`image_dim` 0), so the DNA here comes
-# from the attributes alone. In this store the simulator draws each image from the article's
-# attributes (plus pixel noise), so an image carries nothing the attribute table does not; the
-# section *Tags, image, or both* compares the three inputs on a store whose images show more.
+# material) and the article's 32×32 image, through a small CNN with
+# {glue:text}`ch4_image_dim` features, to a DNA vector and an article bias (inputs here:
+# {glue:text}`ch4_dna_inputs`). In this store part of each article's latent position
+# ({glue:text}`ch4_image_share_pct:.0f`% of its variance, against
+# {glue:text}`ch4_attribute_share_pct:.0f`% from the attributes) is drawn from two values that only
+# the image shows, a tone and a length (`data/simulator.md`), so the image says something the
+# attribute table does not; the section *Tags, image, or both* measures what each input buys.
 # It is trained jointly with the styles of a random sample of customers on their purchases, each
 # against negatives drawn from the articles on sale in the same week (what the customer could have
 # bought instead); then the network is frozen and the styles of all other customers are fitted from
@@ -156,7 +165,11 @@ cutoff = rolling_cutoffs(data, 1, test_weeks)[0]
 window = test_window(data, cutoff, test_weeks, max_customers=eval_customers, seed=seed)
 past = data.window(end=cutoff)  # nothing on or after the cutoff, and no ground truth
 tic = time.perf_counter()
-dna_model = make_model("fashion_dna", models, random_state=seed).fit(past, until=cutoff)
+# the inputs and the training sample; the rest of the settings from the preset
+dna_params = variant_params(dna_inputs) | {"n_train_customers": train_customers}
+dna_model = make_model("fashion_dna", models, random_state=seed, **dna_params).fit(
+    past, until=cutoff
+)
 fit_s = time.perf_counter() - tic
 scores = dna_model.score(window.customers, window.candidates)
 metrics = evaluate(scores, window)
@@ -166,6 +179,8 @@ glue("ch4_test_weeks", test_weeks, display=False)
 glue("ch4_cutoff", str(cutoff.date()), display=False)
 glue("ch4_fit_s", fit_s, display=False)
 glue("ch4_dna_dim", dna_model.dna_dim, display=False)
+glue("ch4_dna_inputs", VARIANT_LABELS[dna_inputs], display=False)
+glue("ch4_image_dim", dna_params["image_dim"], display=False)
 glue("ch4_n_train_customers", len(dna_model.train_customers_), display=False)
 glue("ch4_candidates", len(window.candidates), display=False)
 glue("ch4_new_candidates", int(window.cold.sum()), display=False)
@@ -187,11 +202,13 @@ glue("ch4_cold_ratio", auc_new / auc_known, display=False)
 # the test window is ranked above one they did not buy) over the
 # {glue:text}`ch4_eval_customers:,` evaluated customers is {glue:text}`ch4_auc_known:.3f` among the
 # articles known at the cutoff and {glue:text}`ch4_auc_new:.3f` among the new ones: new articles are
-# ranked {glue:text}`ch4_cold_ratio:.2f` times as well as known ones (AUC 0.5 is chance), from their
-# attributes alone. One cutoff and one training run say little about the spread; the benchmark of
+# ranked {glue:text}`ch4_cold_ratio:.2f` times as well as known ones (AUC 0.5 is chance), from what
+# the catalogue shows of them before any sale. One cutoff and one training run say little about the spread; the benchmark of
 # chapter 5 (`python -m gpa_lib.bench recsys`) fits every model at {glue:text}`ch4_bench_cutoffs`
 # cutoffs with {glue:text}`ch4_bench_seeds` seeds on a {glue:text}`ch4_bench_customers:,`-customer
-# store of the same preset, each tuned on a validation cutoff. Its rows for Fashion DNA, LightFM (the
+# store of the `{glue:text}`ch4_bench_preset`` preset, each tuned on a validation cutoff. Its images
+# repeat the attributes, so its Fashion DNA reads the tags only (`image_dim` 0, which also keeps the
+# benchmark's many fits within a 2-core budget). Its rows for Fashion DNA, LightFM (the
 # hybrid model a practitioner would use for cold start), popularity and the simulator's oracle:
 
 # %%
@@ -205,6 +222,7 @@ glue_all(
         "ch4_bench_cutoffs": len(bench["windows"]),
         "ch4_bench_seeds": len(bench["protocol"]["seeds"]),
         "ch4_bench_customers": bench["store"]["customers"],
+        "ch4_bench_preset": bench["store"]["preset"],
         "ch4_bench_dna_new": dna_summary["cold/auc"]["mean"],
         "ch4_bench_dna_known": dna_summary["warm/auc"]["mean"],
         "ch4_bench_dna_ratio": dna_summary["cold/auc"]["mean"] / dna_summary["warm/auc"]["mean"],
@@ -221,13 +239,14 @@ pd.concat([summary_table(subset, "auc"), summary_table(subset, "map@12", digits=
 # articles, {glue:text}`ch4_bench_dna_lightfm`.
 #
 # How deep should the network be? The paper's network has hidden layers; the `full` preset here maps
-# the attributes to DNA linearly. The comparison shows what each buys.
+# its inputs (the one-hot attributes and the CNN's image features) to DNA linearly. The comparison
+# shows what each buys.
 
 # %%
 tic = time.perf_counter()
-deep_model = make_model("fashion_dna", models, random_state=seed, hidden=deep_hidden).fit(
-    past, until=cutoff
-)
+deep_model = make_model(
+    "fashion_dna", models, random_state=seed, hidden=deep_hidden, **dna_params
+).fit(past, until=cutoff)
 deep_fit_s = time.perf_counter() - tic
 deep_metrics = evaluate(deep_model.score(window.customers, window.candidates), window)
 depth = metrics_table(
@@ -265,11 +284,12 @@ depth.round(3)
 #
 # **The paper says** DNA can be computed from an article's tags (its attributes), from its image
 # (a CNN), or from both, and compares the recommendation power of the three networks. Adding the
-# image to the tags can only pay when the image says something the tags do not. In the store above
-# it says nothing more, so the comparison needs a store where it does: with `image_share` (see
-# `data/simulator.md`) part of each article latent is drawn from two hidden values that only the
-# image shows, a tone (the named colour drawn lighter or darker) and a length (the silhouette
-# stretched or shortened). The `images` store gives that part
+# image to the tags can only pay when the image says something the tags do not. In the simulator's
+# default stores (chapter 5's included) it says nothing more: each image is drawn from the
+# article's attributes plus pixel noise. With `image_share` (see `data/simulator.md`) part of each
+# article latent is drawn from two hidden values that only the image shows, a tone (the named colour
+# drawn lighter or darker) and a length (the silhouette stretched or shortened). The `images` store
+# (this chapter's) gives that part
 # {glue:text}`ch4_var_image_share_pct:.0f`% of the latent's variance and the attributes
 # {glue:text}`ch4_var_attribute_share_pct:.0f`%, the rest being noise; its control is the same
 # store with `image_share` 0, where the image repeats the tags.
@@ -401,6 +421,7 @@ calibration = purchase_calibration(
     },
     window.relevant,
     raw=("Fashion DNA",),
+    gaps=(("Fashion DNA (recalibrated)", "popularity (recalibrated)"),),
     seed=seed,
 )
 fig = plot_reliability(calibration)
@@ -417,6 +438,13 @@ glue_all(
         "ch4_ll_platt_b": ll["Fashion DNA (recalibrated)"]["platt"][1],
         "ch4_ll_raw_top_pred": ll["Fashion DNA (raw)"]["bins"][-1]["predicted"],
         "ch4_ll_raw_top_obs": ll["Fashion DNA (raw)"]["bins"][-1]["observed"],
+        **interval_glue("ch4_ll_gap", calibration["gaps"][0]),
+        "ch4_ll_gap_verdict": verdict(calibration["gaps"][0]["lo"], calibration["gaps"][0]["hi"]),
+        "ch4_ll_gap_word": {
+            "above zero": "higher (worse) than popularity's",
+            "below zero": "lower (better) than popularity's",
+            "includes zero": "not separated from popularity's",
+        }[verdict(calibration["gaps"][0]["lo"], calibration["gaps"][0]["hi"])],
     }
 )
 
@@ -434,6 +462,12 @@ glue_all(
 # ({glue:text}`ch4_ll_dna_lo:.4f` to {glue:text}`ch4_ll_dna_hi:.4f`; `a` =
 # {glue:text}`ch4_ll_platt_a:.2f`, `b` = {glue:text}`ch4_ll_platt_b:.2f`), popularity recalibrated
 # {glue:text}`ch4_ll_pop:.4f` ({glue:text}`ch4_ll_pop_lo:.4f` to {glue:text}`ch4_ll_pop_hi:.4f`).
+# Paired over the same customer draws, Fashion DNA minus popularity is
+# {glue:text}`ch4_ll_gap:.4f` ({glue:text}`ch4_ll_gap_lo:.4f` to {glue:text}`ch4_ll_gap_hi:.4f`;
+# the interval {glue:text}`ch4_ll_gap_verdict`): recalibrated, the DNA's log-loss is
+# {glue:text}`ch4_ll_gap_word`. The paper's reading of the score as a purchase
+# probability holds here only after recalibration, and then the test is whether it beats the
+# probability a shop gets from sales counts alone.
 #
 # ## A map of DNA space
 
@@ -527,13 +561,14 @@ for name, result in angles_vs_truth.items():
 # {glue:text}`ch4_angle_rho_new:.3f` ({glue:text}`ch4_angle_rho_new_lo:.3f` to
 # {glue:text}`ch4_angle_rho_new_hi:.3f`), neighbour agreement {glue:text}`ch4_angle_nn_new:.3f`
 # ({glue:text}`ch4_angle_nn_new_lo:.3f` to {glue:text}`ch4_angle_nn_new_hi:.3f`; chance
-# {glue:text}`ch4_angle_chance_new:.3f`). The true latent also has a part no attribute names (see
-# below), which DNA from attributes cannot see.
+# {glue:text}`ch4_angle_chance_new:.3f`). The true latent also has an article-specific noise that
+# neither the attributes nor the image show (see below), which no DNA can see.
 #
 # ## How much of the truth DNA recovers
 #
 # The simulator placed every article at a latent position: a weighted sum of one random vector per
-# attribute value (the *attribute part*) plus article-specific noise, and every customer at a style
+# attribute value (the *attribute part*), of the values only the image shows (the *image part*, in
+# stores with `image_share` above 0) and of article-specific noise, and every customer at a style
 # that drifts week by week. A model can only learn these up to a rotation, so we ask how well a linear
 # map from the model's vectors predicts the truth on articles (or customers) the map was not fitted on.
 
@@ -543,6 +578,12 @@ known = np.flatnonzero((data.articles["launch"] < cutoff).to_numpy())
 dna_known = dna_model.dna(article_ids[known])
 r2_latent = heldout_r2(dna_known, truth.article_latent[known], seed=seed)
 r2_attribute_part = heldout_r2(dna_known, truth.article_attribute_latent[known], seed=seed)
+has_image_part = truth.config.image_share > 0
+r2_image_part = (
+    heldout_r2(dna_known, truth.article_image_latent[known], seed=seed)
+    if has_image_part
+    else float("nan")
+)
 ceiling = heldout_r2(
     article_onehot(data.articles.iloc[known]), truth.article_latent[known], seed=seed
 )
@@ -559,19 +600,28 @@ base_style_r2 = heldout_r2(
 glue("ch4_r2_latent", r2_latent, display=False)
 glue("ch4_r2_attribute_part", r2_attribute_part, display=False)
 glue("ch4_r2_ceiling", ceiling, display=False)
-glue("ch4_attribute_share_pct", 100 * truth.config.attribute_share, display=False)
+glue("ch4_r2_image_part", r2_image_part, display=False)
+glue("ch4_r2_vs_ceiling", compare_word(r2_latent, ceiling, "above", "below", "at"), display=False)
 glue("ch4_r2_style", r2_style, display=False)
 glue("ch4_r2_base_style", base_style_r2, display=False)
 glue("ch4_regular_customers", len(regular), display=False)
 glue("ch4_regular_min", regular_min, display=False)
 pd.DataFrame(
     {
-        "held-out R²": [r2_latent, ceiling, r2_attribute_part, r2_style, base_style_r2],
+        "held-out R²": [
+            r2_latent,
+            ceiling,
+            r2_attribute_part,
+            r2_image_part,
+            r2_style,
+            base_style_r2,
+        ],
     },
     index=[
         "DNA -> article latent",
-        "one-hot attributes -> article latent (ceiling)",
+        "one-hot attributes -> article latent (ceiling of tags only)",
         "DNA -> attribute part of the latent",
+        "DNA -> image part of the latent",
         "style -> customer's style at the cutoff",
         "style -> customer's static base style",
     ],
@@ -579,11 +629,13 @@ pd.DataFrame(
 
 # %% [markdown]
 # A linear map from DNA explains {glue:text}`ch4_r2_latent:.2f` of the variance of the true article
-# latents on held-out articles. The ceiling for any model that sees only attributes is
-# {glue:text}`ch4_r2_ceiling:.2f` (the simulator gives the attribute part
-# {glue:text}`ch4_attribute_share_pct:.0f`% of the variance; the rest is noise no attribute reveals),
-# and DNA explains {glue:text}`ch4_r2_attribute_part:.2f` of the attribute part itself, learned from
-# purchases alone. Customer styles:
+# latents on held-out articles ({glue:text}`ch4_r2_vs_ceiling` the ceiling of any model that sees
+# only the attributes, {glue:text}`ch4_r2_ceiling:.2f`). The simulator gives the attribute part
+# {glue:text}`ch4_attribute_share_pct:.0f`% of the variance and the image part
+# {glue:text}`ch4_image_share_pct:.0f`%; the rest is noise no input reveals. DNA explains
+# {glue:text}`ch4_r2_attribute_part:.2f` of the attribute part and
+# {glue:text}`ch4_r2_image_part:.2f` of the image part (not a number where the store has none),
+# learned from purchases alone. Customer styles:
 # for the {glue:text}`ch4_regular_customers:,` customers with at least {glue:text}`ch4_regular_min` purchases, the static
 # style explains {glue:text}`ch4_r2_style:.2f` of their true style at the cutoff and
 # {glue:text}`ch4_r2_base_style:.2f` of its static part. Tastes drift, and a static style averages
@@ -597,6 +649,9 @@ if profile != "smoke":
         {
             "cutoff": str(cutoff.date()),
             "store": summary,
+            "store_preset": store,
+            "dna_inputs": dna_inputs,
+            "dna_params": dna_params,
             "fit_seconds": fit_s,
             "auc_known": auc_known,
             "auc_new": auc_new,
@@ -612,6 +667,7 @@ if profile != "smoke":
                 "dna_latent": r2_latent,
                 "attributes_latent_ceiling": ceiling,
                 "dna_attribute_part": r2_attribute_part,
+                "dna_image_part": r2_image_part,
                 "style_now": r2_style,
                 "style_base": base_style_r2,
             },
