@@ -18,8 +18,8 @@
 # sequence of orders (the DNA of what was bought, the time between orders, what was returned) and
 # predicts their style *now*, in the same DNA space. This chapter backtests it against the
 # baselines of both papers (popularity, static collaborative filtering, Fashion DNA), against what a
-# practitioner would pick instead (implicit's ALS and BPR, LightFM with item features), and against
-# a ceiling: the simulator's own choice model with the true state of the store at the cutoff.
+# practitioner would pick instead (implicit's ALS and BPR, LightFM with item features, and SASRec,
+# a self-attention sequence model), and against a ceiling: the simulator's own choice model with the true state of the store at the cutoff.
 #
 # The protocol: every article on sale at a cutoff is ranked, whether it sells or not (no sampled
 # negatives, which do not preserve model order {cite}`krichene2020`); every model gets the same
