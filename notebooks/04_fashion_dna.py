@@ -130,7 +130,7 @@ fig = plot_store_overview(data)
 plt.show()
 
 # %% [markdown]
-# The `{glue:text}`ch4_store`` store sells {glue:text}`ch4_n_items:,` items in {glue:text}`ch4_n_orders:,` orders to
+# The simulated store (preset {glue:text}`ch4_store`) sells {glue:text}`ch4_n_items:,` items in {glue:text}`ch4_n_orders:,` orders to
 # {glue:text}`ch4_n_customers:,` customers over {glue:text}`ch4_n_weeks` weeks, from
 # {glue:text}`ch4_n_articles:,` articles (simulated in {glue:text}`ch4_simulate_s:.0f` s). *Top:* weekly
 # items and orders with the share returned (left), items per order (middle; the mean is
@@ -206,7 +206,7 @@ glue("ch4_cold_ratio", auc_new / auc_known, display=False)
 # the catalogue shows of them before any sale. One cutoff and one training run say little about the spread; the benchmark of
 # chapter 5 (`python -m gpa_lib.bench recsys`) fits every model at {glue:text}`ch4_bench_cutoffs`
 # cutoffs with {glue:text}`ch4_bench_seeds` seeds on a {glue:text}`ch4_bench_customers:,`-customer
-# store of the `{glue:text}`ch4_bench_preset`` preset, each tuned on a validation cutoff. Its images
+# store of the {glue:text}`ch4_bench_preset` preset, each tuned on a validation cutoff. Its images
 # repeat the attributes, so its Fashion DNA reads the tags only (`image_dim` 0, which also keeps the
 # benchmark's many fits within a 2-core budget). Its rows for Fashion DNA, LightFM (the
 # hybrid model a practitioner would use for cold start), popularity and the simulator's oracle:
@@ -295,8 +295,8 @@ depth.round(3)
 # store with `image_share` 0, where the image repeats the tags.
 # `python -m gpa_lib.bench recsys --study dna-variants` fits Fashion DNA three ways on both stores
 # (tags only: `image_dim` 0; image only: `use_attributes=False`, no attribute input; both), with
-# this chapter's settings and a {glue:text}`ch4_var_image_dim`-feature image CNN, at rolling
-# cutoffs with several seeds, and ranks every candidate on sale after each cutoff. A gain of the
+# the `full` model settings of `gpa_lib.recsys.models.presets` and a
+# {glue:text}`ch4_var_image_dim`-feature image CNN, at rolling cutoffs with several seeds, and ranks every candidate on sale after each cutoff. A gain of the
 # image on the control comes from the CNN itself (a second route to the same attributes, and room
 # to memorise known articles), not from what the image shows; the difference between the two
 # stores' gains is what the image's own information buys.
