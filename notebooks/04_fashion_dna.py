@@ -146,14 +146,11 @@ plt.show()
 #
 # The cutoff is {glue:text}`ch4_test_weeks` weeks before the end of the data: the model sees every
 # sale before it and is evaluated on the purchases after it, ranking every article on sale in those
-# weeks. The network maps the one-hot attributes (category, colour, pattern, brand, price tier, season,
-# material) and the article's 32×32 image, through a small CNN with
-# {glue:text}`ch4_image_dim` features, to a DNA vector and an article bias (inputs here:
-# {glue:text}`ch4_dna_inputs`). In this store part of each article's latent position
-# ({glue:text}`ch4_image_share_pct:.0f`% of its variance, against
-# {glue:text}`ch4_attribute_share_pct:.0f`% from the attributes) is drawn from two values that only
-# the image shows, a tone and a length (`data/simulator.md`), so the image says something the
-# attribute table does not; the section *Tags, image, or both* measures what each input buys.
+# weeks. The network maps what it reads of the article (here: {glue:text}`ch4_dna_inputs`) to a
+# DNA vector and an article bias: the one-hot attributes (category, colour, pattern, brand, price
+# tier, season, material) and {glue:text}`ch4_image_dim` features that a small CNN draws from the
+# article's image (area-downsampled for the CNN). {glue:text}`ch4_image_clause` The section *Tags,
+# image, or both* measures what each input buys.
 # It is trained jointly with the styles of a random sample of customers on their purchases, each
 # against negatives drawn from the articles on sale in the same week (what the customer could have
 # bought instead); then the network is frozen and the styles of all other customers are fitted from
@@ -181,6 +178,20 @@ glue("ch4_fit_s", fit_s, display=False)
 glue("ch4_dna_dim", dna_model.dna_dim, display=False)
 glue("ch4_dna_inputs", VARIANT_LABELS[dna_inputs], display=False)
 glue("ch4_image_dim", dna_params["image_dim"], display=False)
+glue(
+    "ch4_image_clause",
+    (
+        f"In this store, part of each article's latent position "
+        f"({100 * store_config.image_share:.0f}% of its variance, against "
+        f"{100 * store_config.attribute_share:.0f}% from the attributes) is drawn from two values "
+        "that only the image shows, a tone and a length (`data/simulator.md`), so the image says "
+        "something the attribute table does not."
+        if store_config.image_share > 0
+        else "In this store each image is drawn from the article's attributes plus pixel noise, "
+        "so it says nothing the attribute table does not."
+    ),
+    display=False,
+)
 glue("ch4_n_train_customers", len(dna_model.train_customers_), display=False)
 glue("ch4_candidates", len(window.candidates), display=False)
 glue("ch4_new_candidates", int(window.cold.sum()), display=False)
@@ -276,8 +287,10 @@ depth.round(3)
 # {glue:text}`ch4_linear_map:.3f`), at one cutoff and one seed, without intervals. A combination of
 # brand, colour, pattern and category is nearly unique to one article, so a deep network can
 # memorise which known articles sold well, and that memory cannot carry over to new articles; the
-# simulator builds each article's latent position as a sum of one vector per attribute value plus
-# noise, which a linear map can represent. We keep the linear map (the preset) because cold start is
+# simulator builds each article's latent position as a sum of one vector per attribute value, an
+# image part where the store has one (tone and length) and noise: a linear map of the one-hot
+# attributes can represent the attribute part, and the CNN gives the image path its own
+# non-linearity. We keep the linear map (the preset) because cold start is
 # the point of Fashion DNA; real attributes may reward depth more.
 #
 # ## Tags, image, or both
@@ -289,14 +302,16 @@ depth.round(3)
 # article's attributes plus pixel noise. With `image_share` (see `data/simulator.md`) part of each
 # article latent is drawn from two hidden values that only the image shows, a tone (the named colour
 # drawn lighter or darker) and a length (the silhouette stretched or shortened). The `images` store
-# (this chapter's) gives that part
+# (this chapter's in its `full` profile) gives that part
 # {glue:text}`ch4_var_image_share_pct:.0f`% of the latent's variance and the attributes
 # {glue:text}`ch4_var_attribute_share_pct:.0f`%, the rest being noise; its control is the same
 # store with `image_share` 0, where the image repeats the tags.
 # `python -m gpa_lib.bench recsys --study dna-variants` fits Fashion DNA three ways on both stores
 # (tags only: `image_dim` 0; image only: `use_attributes=False`, no attribute input; both), with
 # the `full` model settings of `gpa_lib.recsys.models.presets` and a
-# {glue:text}`ch4_var_image_dim`-feature image CNN, at rolling cutoffs with several seeds, and ranks every candidate on sale after each cutoff. A gain of the
+# {glue:text}`ch4_var_image_dim`-feature image CNN (the chapter's own fit above differs in training
+# the network on {glue:text}`ch4_n_train_customers:,` customers), at rolling cutoffs with several
+# seeds, and ranks every candidate on sale after each cutoff. A gain of the
 # image on the control comes from the CNN itself (a second route to the same attributes, and room
 # to memorise known articles), not from what the image shows; the difference between the two
 # stores' gains is what the image's own information buys.
@@ -398,7 +413,7 @@ glue_all(
 # {glue:text}`ch4_matched_outside:.3f` outside training against {glue:text}`ch4_matched_inside:.3f`
 # for matched training customers, a gap of {glue:text}`ch4_matched_gap:.3f`
 # ({glue:text}`ch4_matched_gap_lo:.3f` to {glue:text}`ch4_matched_gap_hi:.3f`, bootstrap over
-# customers within strata; the interval {glue:text}`ch4_matched_gap_verdict`). The paper says styles
+# customers within strata, {glue:text}`ch4_matched_gap_verdict`). The paper says styles
 # of customers outside training are as good as those of training customers; this is that test, on
 # one cutoff and one training run.
 #
@@ -407,12 +422,13 @@ glue_all(
 # The paper reads `sigmoid(style · DNA + biases)` as the probability that the customer buys the
 # article. We score every (customer, candidate) pair of the test window: is it a probability as it
 # stands (raw), and after a two-parameter recalibration `sigmoid(a · logit + b)` fitted on half of
-# the customers (scored on the other half)? The comparison is popularity (items sold in the 28 days
-# before the cutoff, `log1p` of the count, and a flag for "no sale yet", since new articles sell
+# the customers (scored on the other half)? The comparison is popularity (items sold in the
+# {glue:text}`ch4_pop_window_days` days before the cutoff, `log1p` of the count, and a flag for "no sale yet", since new articles sell
 # too) recalibrated the same way: the probability a shop would get without any customer model.
 
 # %%
-popularity = make_model("popularity", models, window_days=28).fit(past, until=cutoff)
+pop_window_days = 28  # popularity's window for the probability comparison
+popularity = make_model("popularity", models, window_days=pop_window_days).fit(past, until=cutoff)
 popularity_logit = popularity.score(window.customers, window.candidates)
 calibration = purchase_calibration(
     {
@@ -434,12 +450,19 @@ glue_all(
         **interval_glue("ch4_ll_pop", ll["popularity (recalibrated)"]["log_loss"], value="mean"),
         "ch4_ll_base_rate_pct": 100 * calibration["base_rate"],
         "ch4_ll_heldout": calibration["n_heldout"],
+        "ch4_pop_window_days": pop_window_days,
+        "ch4_dna_negatives": dna_model.n_negatives,
         "ch4_ll_platt_a": ll["Fashion DNA (recalibrated)"]["platt"][0],
         "ch4_ll_platt_b": ll["Fashion DNA (recalibrated)"]["platt"][1],
         "ch4_ll_raw_top_pred": ll["Fashion DNA (raw)"]["bins"][-1]["predicted"],
         "ch4_ll_raw_top_obs": ll["Fashion DNA (raw)"]["bins"][-1]["observed"],
         **interval_glue("ch4_ll_gap", calibration["gaps"][0]),
         "ch4_ll_gap_verdict": verdict(calibration["gaps"][0]["lo"], calibration["gaps"][0]["hi"]),
+        "ch4_ll_gap_conclusion": {
+            "above zero": "No: on this store the sales counts give the better probability",
+            "below zero": "Yes: on this store the DNA gives the better probability",
+            "includes zero": "The two cannot be told apart on this store",
+        }[verdict(calibration["gaps"][0]["lo"], calibration["gaps"][0]["hi"])],
         "ch4_ll_gap_word": {
             "above zero": "higher (worse) than popularity's",
             "below zero": "lower (better) than popularity's",
@@ -454,8 +477,8 @@ glue_all(
 # those pairs bought in the window (y), both on log scales; the dashed line is a calibrated model.
 # In the window {glue:text}`ch4_ll_base_rate_pct:.2f`% of the pairs are purchases. Raw, the top
 # tenth of Fashion DNA's pairs is predicted at {glue:text}`ch4_ll_raw_top_pred:.3f` and bought at
-# {glue:text}`ch4_ll_raw_top_obs:.4f`: the model was trained against four sampled negatives per
-# purchase, so its raw output is a probability in that training setting, not in the store. Mean
+# {glue:text}`ch4_ll_raw_top_obs:.4f`: the model was trained against
+# {glue:text}`ch4_dna_negatives` sampled negatives per purchase, so its raw output is a probability in that training setting, not in the store. Mean
 # log-loss per customer (lower is better, 95% bootstrap over customers): Fashion DNA raw
 # {glue:text}`ch4_ll_dna_raw:.4f` ({glue:text}`ch4_ll_dna_raw_lo:.4f` to
 # {glue:text}`ch4_ll_dna_raw_hi:.4f`), recalibrated {glue:text}`ch4_ll_dna:.4f`
@@ -463,11 +486,11 @@ glue_all(
 # {glue:text}`ch4_ll_platt_a:.2f`, `b` = {glue:text}`ch4_ll_platt_b:.2f`), popularity recalibrated
 # {glue:text}`ch4_ll_pop:.4f` ({glue:text}`ch4_ll_pop_lo:.4f` to {glue:text}`ch4_ll_pop_hi:.4f`).
 # Paired over the same customer draws, Fashion DNA minus popularity is
-# {glue:text}`ch4_ll_gap:.4f` ({glue:text}`ch4_ll_gap_lo:.4f` to {glue:text}`ch4_ll_gap_hi:.4f`;
-# the interval {glue:text}`ch4_ll_gap_verdict`): recalibrated, the DNA's log-loss is
-# {glue:text}`ch4_ll_gap_word`. The paper's reading of the score as a purchase
-# probability holds here only after recalibration, and then the test is whether it beats the
-# probability a shop gets from sales counts alone.
+# {glue:text}`ch4_ll_gap:.5f` ({glue:text}`ch4_ll_gap_lo:.5f` to {glue:text}`ch4_ll_gap_hi:.5f`,
+# {glue:text}`ch4_ll_gap_verdict`): recalibrated, the DNA's log-loss is
+# {glue:text}`ch4_ll_gap_word`. The paper's reading of the score as a purchase probability holds
+# here only after recalibration; does it then beat the probability a shop gets from sales counts
+# alone? {glue:text}`ch4_ll_gap_conclusion`.
 #
 # ## A map of DNA space
 
@@ -509,8 +532,13 @@ attributes = data.articles[["category", "colour", "pattern"]].astype(str)
 captions = attributes["colour"] + " " + attributes["pattern"] + "\n" + attributes["category"]
 fig = plot_neighbours(data.images, article_ids, queries, neighbours, angles, captions)
 plt.show()
-sample = rng.choice(article_ids[recent], 500, replace=False)
-same_category, base_rate = neighbour_agreement(dna_model, data.articles, sample, "category", n=5)
+n_category_sample, n_category_neighbours = 500, 5  # articles drawn, neighbours checked per article
+sample = rng.choice(article_ids[recent], n_category_sample, replace=False)
+same_category, base_rate = neighbour_agreement(
+    dna_model, data.articles, sample, "category", n=n_category_neighbours
+)
+glue("ch4_category_sample", n_category_sample, display=False)
+glue("ch4_category_neighbours", n_category_neighbours, display=False)
 glue("ch4_n_neighbours_shown", n_neighbours, display=False)
 glue("ch4_same_category_pct", 100 * same_category, display=False)
 glue("ch4_same_category_chance_pct", 100 * base_rate, display=False)
@@ -521,11 +549,13 @@ angle_sets = {
     "known": rng.choice(known_pool, min(600, len(known_pool)), replace=False),
     "new": rng.choice(new_articles, min(600, len(new_articles)), replace=False),
 }
+n_angle_neighbours = 10  # nearest neighbours compared, by DNA angle and by true angle
+glue("ch4_angle_neighbours", n_angle_neighbours, display=False)
 angles_vs_truth = {
     name: angle_agreement(
         dna_model.dna(ids),
         data.truth.article_latent[data.articles.index.get_indexer(ids)],
-        n_neighbours=10,
+        n_neighbours=n_angle_neighbours,
         n_boot=100,
         seed=seed,
     )
@@ -544,7 +574,7 @@ for name, result in angles_vs_truth.items():
 # %% [markdown]
 # Each row: a new article (launched after the cutoff, never sold when the model was fitted) and the
 # {glue:text}`ch4_n_neighbours_shown` articles at the smallest angle to it in DNA space, with the
-# angle in degrees; the images show what a shopper would see. Over 500 random articles, {glue:text}`ch4_same_category_pct:.0f`% of the five
+# angle in degrees; the images show what a shopper would see. Over {glue:text}`ch4_category_sample` random articles, {glue:text}`ch4_same_category_pct:.0f`% of the {glue:text}`ch4_category_neighbours`
 # nearest neighbours are of the same category, against {glue:text}`ch4_same_category_chance_pct:.0f`%
 # by chance.
 #
@@ -554,8 +584,8 @@ for name, result in angles_vs_truth.items():
 # correlation between DNA cosine and true cosine over all pairs is
 # {glue:text}`ch4_angle_rho_known:.3f` ({glue:text}`ch4_angle_rho_known_lo:.3f` to
 # {glue:text}`ch4_angle_rho_known_hi:.3f`, bootstrap over articles), and
-# {glue:text}`ch4_angle_nn_known:.3f` of each article's ten nearest by DNA angle are among its ten
-# nearest by true angle ({glue:text}`ch4_angle_nn_known_lo:.3f` to
+# {glue:text}`ch4_angle_nn_known:.3f` of each article's {glue:text}`ch4_angle_neighbours` nearest
+# by DNA angle are among its {glue:text}`ch4_angle_neighbours` nearest by true angle ({glue:text}`ch4_angle_nn_known_lo:.3f` to
 # {glue:text}`ch4_angle_nn_known_hi:.3f`; chance {glue:text}`ch4_angle_chance_known:.3f`). Over
 # {glue:text}`ch4_angle_n_new` new articles (never sold at the cutoff): Spearman
 # {glue:text}`ch4_angle_rho_new:.3f` ({glue:text}`ch4_angle_rho_new_lo:.3f` to
@@ -639,7 +669,7 @@ pd.DataFrame(
 # for the {glue:text}`ch4_regular_customers:,` customers with at least {glue:text}`ch4_regular_min` purchases, the static
 # style explains {glue:text}`ch4_r2_style:.2f` of their true style at the cutoff and
 # {glue:text}`ch4_r2_base_style:.2f` of its static part. Tastes drift, and a static style averages
-# over two years of them: the dynamic model of chapter 5 reads the same purchases as a sequence.
+# over every week before the cutoff: the dynamic model of chapter 5 reads the same purchases as a sequence.
 
 # %% tags=["remove-cell"]
 wall_s = time.perf_counter() - start_time
