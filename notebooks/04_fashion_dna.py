@@ -33,8 +33,10 @@
 # %% tags=["parameters"]
 profile = "full"
 seed = 0
-store = "full"  # the simulated store: a named preset of gpa_lib.recsys.sim.PRESETS
+store = "images"  # the simulated store: a named preset of gpa_lib.recsys.sim.PRESETS
 models = "full"  # model settings from gpa_lib.recsys.models.presets
+dna_inputs = "both"  # what Fashion DNA reads: "tags", "image" or "both" (dna_variants.VARIANTS)
+train_customers = 10_000  # customers whose purchases train the network (the others: frozen styles)
 test_weeks = 4  # the evaluation window after the cutoff
 eval_customers = 10_000  # customers evaluated (random sample of the window's buyers)
 deep_hidden = 128  # hidden units of the deeper DNA network in the comparison
@@ -75,7 +77,9 @@ from gpa_lib.recsys.eval.dna_claims import (
 )
 from gpa_lib.recsys.eval.dna_variants import (
     IMAGE_DIM,
+    VARIANT_LABELS,
     plot_variants,
+    variant_params,
     variants_glue,
     variants_table,
 )
@@ -119,11 +123,14 @@ glue("ch4_orders_per_year", summary["median_orders_per_customer_year"], display=
 glue("ch4_items_per_order", summary["mean_items_per_order"], display=False)
 glue("ch4_return_pct", 100 * summary["return_rate"], display=False)
 glue("ch4_life_weeks", summary["median_article_life_weeks"], display=False)
+glue("ch4_store", store, display=False)
+glue("ch4_image_share_pct", 100 * store_config.image_share, display=False)
+glue("ch4_attribute_share_pct", 100 * store_config.attribute_share, display=False)
 fig = plot_store_overview(data)
 plt.show()
 
 # %% [markdown]
-# The store sells {glue:text}`ch4_n_items:,` items in {glue:text}`ch4_n_orders:,` orders to
+# The simulated store (preset {glue:text}`ch4_store`) sells {glue:text}`ch4_n_items:,` items in {glue:text}`ch4_n_orders:,` orders to
 # {glue:text}`ch4_n_customers:,` customers over {glue:text}`ch4_n_weeks` weeks, from
 # {glue:text}`ch4_n_articles:,` articles (simulated in {glue:text}`ch4_simulate_s:.0f` s). *Top:* weekly
 # items and orders with the share returned (left), items per order (middle; the mean is
@@ -139,12 +146,11 @@ plt.show()
 #
 # The cutoff is {glue:text}`ch4_test_weeks` weeks before the end of the data: the model sees every
 # sale before it and is evaluated on the purchases after it, ranking every article on sale in those
-# weeks. The network maps the one-hot attributes (category, colour, pattern, brand, price tier, season,
-# material) to a DNA vector and an article bias; the model can also read the article's 32×32 image
-# through a small CNN, which the `full` preset leaves off (`image_dim` 0), so the DNA here comes
-# from the attributes alone. In this store the simulator draws each image from the article's
-# attributes (plus pixel noise), so an image carries nothing the attribute table does not; the
-# section *Tags, image, or both* compares the three inputs on a store whose images show more.
+# weeks. The network maps what it reads of the article (here: {glue:text}`ch4_dna_inputs`) to a
+# DNA vector and an article bias: the one-hot attributes (category, colour, pattern, brand, price
+# tier, season, material) and {glue:text}`ch4_image_dim` features that a small CNN draws from the
+# article's image (area-downsampled for the CNN). {glue:text}`ch4_image_clause` The section *Tags,
+# image, or both* measures what each input buys.
 # It is trained jointly with the styles of a random sample of customers on their purchases, each
 # against negatives drawn from the articles on sale in the same week (what the customer could have
 # bought instead); then the network is frozen and the styles of all other customers are fitted from
@@ -156,7 +162,11 @@ cutoff = rolling_cutoffs(data, 1, test_weeks)[0]
 window = test_window(data, cutoff, test_weeks, max_customers=eval_customers, seed=seed)
 past = data.window(end=cutoff)  # nothing on or after the cutoff, and no ground truth
 tic = time.perf_counter()
-dna_model = make_model("fashion_dna", models, random_state=seed).fit(past, until=cutoff)
+# the inputs and the training sample; the rest of the settings from the preset
+dna_params = variant_params(dna_inputs) | {"n_train_customers": train_customers}
+dna_model = make_model("fashion_dna", models, random_state=seed, **dna_params).fit(
+    past, until=cutoff
+)
 fit_s = time.perf_counter() - tic
 scores = dna_model.score(window.customers, window.candidates)
 metrics = evaluate(scores, window)
@@ -166,6 +176,22 @@ glue("ch4_test_weeks", test_weeks, display=False)
 glue("ch4_cutoff", str(cutoff.date()), display=False)
 glue("ch4_fit_s", fit_s, display=False)
 glue("ch4_dna_dim", dna_model.dna_dim, display=False)
+glue("ch4_dna_inputs", VARIANT_LABELS[dna_inputs], display=False)
+glue("ch4_image_dim", dna_params["image_dim"], display=False)
+glue(
+    "ch4_image_clause",
+    (
+        f"In this store, part of each article's latent position "
+        f"({100 * store_config.image_share:.0f}% of its variance, against "
+        f"{100 * store_config.attribute_share:.0f}% from the attributes) is drawn from two values "
+        "that only the image shows, a tone and a length (`data/simulator.md`), so the image says "
+        "something the attribute table does not."
+        if store_config.image_share > 0
+        else "In this store each image is drawn from the article's attributes plus pixel noise, "
+        "so it says nothing the attribute table does not."
+    ),
+    display=False,
+)
 glue("ch4_n_train_customers", len(dna_model.train_customers_), display=False)
 glue("ch4_candidates", len(window.candidates), display=False)
 glue("ch4_new_candidates", int(window.cold.sum()), display=False)
@@ -187,11 +213,13 @@ glue("ch4_cold_ratio", auc_new / auc_known, display=False)
 # the test window is ranked above one they did not buy) over the
 # {glue:text}`ch4_eval_customers:,` evaluated customers is {glue:text}`ch4_auc_known:.3f` among the
 # articles known at the cutoff and {glue:text}`ch4_auc_new:.3f` among the new ones: new articles are
-# ranked {glue:text}`ch4_cold_ratio:.2f` times as well as known ones (AUC 0.5 is chance), from their
-# attributes alone. One cutoff and one training run say little about the spread; the benchmark of
+# ranked {glue:text}`ch4_cold_ratio:.2f` times as well as known ones (AUC 0.5 is chance), from what
+# the catalogue shows of them before any sale. One cutoff and one training run say little about the spread; the benchmark of
 # chapter 5 (`python -m gpa_lib.bench recsys`) fits every model at {glue:text}`ch4_bench_cutoffs`
 # cutoffs with {glue:text}`ch4_bench_seeds` seeds on a {glue:text}`ch4_bench_customers:,`-customer
-# store of the same preset, each tuned on a validation cutoff. Its rows for Fashion DNA, LightFM (the
+# store of the {glue:text}`ch4_bench_preset` preset, each tuned on a validation cutoff. Its images
+# repeat the attributes, so its Fashion DNA reads the tags only (`image_dim` 0, which also keeps the
+# benchmark's many fits within a 2-core budget). Its rows for Fashion DNA, LightFM (the
 # hybrid model a practitioner would use for cold start), popularity and the simulator's oracle:
 
 # %%
@@ -205,6 +233,7 @@ glue_all(
         "ch4_bench_cutoffs": len(bench["windows"]),
         "ch4_bench_seeds": len(bench["protocol"]["seeds"]),
         "ch4_bench_customers": bench["store"]["customers"],
+        "ch4_bench_preset": bench["store"]["preset"],
         "ch4_bench_dna_new": dna_summary["cold/auc"]["mean"],
         "ch4_bench_dna_known": dna_summary["warm/auc"]["mean"],
         "ch4_bench_dna_ratio": dna_summary["cold/auc"]["mean"] / dna_summary["warm/auc"]["mean"],
@@ -221,13 +250,14 @@ pd.concat([summary_table(subset, "auc"), summary_table(subset, "map@12", digits=
 # articles, {glue:text}`ch4_bench_dna_lightfm`.
 #
 # How deep should the network be? The paper's network has hidden layers; the `full` preset here maps
-# the attributes to DNA linearly. The comparison shows what each buys.
+# its inputs (the one-hot attributes and the CNN's image features) to DNA linearly. The comparison
+# shows what each buys.
 
 # %%
 tic = time.perf_counter()
-deep_model = make_model("fashion_dna", models, random_state=seed, hidden=deep_hidden).fit(
-    past, until=cutoff
-)
+deep_model = make_model(
+    "fashion_dna", models, random_state=seed, hidden=deep_hidden, **dna_params
+).fit(past, until=cutoff)
 deep_fit_s = time.perf_counter() - tic
 deep_metrics = evaluate(deep_model.score(window.customers, window.candidates), window)
 depth = metrics_table(
@@ -257,26 +287,31 @@ depth.round(3)
 # {glue:text}`ch4_linear_map:.3f`), at one cutoff and one seed, without intervals. A combination of
 # brand, colour, pattern and category is nearly unique to one article, so a deep network can
 # memorise which known articles sold well, and that memory cannot carry over to new articles; the
-# simulator builds each article's latent position as a sum of one vector per attribute value plus
-# noise, which a linear map can represent. We keep the linear map (the preset) because cold start is
+# simulator builds each article's latent position as a sum of one vector per attribute value, an
+# image part where the store has one (tone and length) and noise: a linear map of the one-hot
+# attributes can represent the attribute part, and the CNN gives the image path its own
+# non-linearity. We keep the linear map (the preset) because cold start is
 # the point of Fashion DNA; real attributes may reward depth more.
 #
 # ## Tags, image, or both
 #
 # **The paper says** DNA can be computed from an article's tags (its attributes), from its image
 # (a CNN), or from both, and compares the recommendation power of the three networks. Adding the
-# image to the tags can only pay when the image says something the tags do not. In the store above
-# it says nothing more, so the comparison needs a store where it does: with `image_share` (see
-# `data/simulator.md`) part of each article latent is drawn from two hidden values that only the
-# image shows, a tone (the named colour drawn lighter or darker) and a length (the silhouette
-# stretched or shortened). The `images` store gives that part
+# image to the tags can only pay when the image says something the tags do not. In the simulator's
+# default stores (chapter 5's included) it says nothing more: each image is drawn from the
+# article's attributes plus pixel noise. With `image_share` (see `data/simulator.md`) part of each
+# article latent is drawn from two hidden values that only the image shows, a tone (the named colour
+# drawn lighter or darker) and a length (the silhouette stretched or shortened). The `images` store
+# (this chapter's in its `full` profile) gives that part
 # {glue:text}`ch4_var_image_share_pct:.0f`% of the latent's variance and the attributes
 # {glue:text}`ch4_var_attribute_share_pct:.0f`%, the rest being noise; its control is the same
 # store with `image_share` 0, where the image repeats the tags.
 # `python -m gpa_lib.bench recsys --study dna-variants` fits Fashion DNA three ways on both stores
 # (tags only: `image_dim` 0; image only: `use_attributes=False`, no attribute input; both), with
-# this chapter's settings and a {glue:text}`ch4_var_image_dim`-feature image CNN, at rolling
-# cutoffs with several seeds, and ranks every candidate on sale after each cutoff. A gain of the
+# the `full` model settings of `gpa_lib.recsys.models.presets` and a
+# {glue:text}`ch4_var_image_dim`-feature image CNN (the chapter's own fit above differs in training
+# the network on {glue:text}`ch4_n_train_customers:,` customers), at rolling cutoffs with several
+# seeds, and ranks every candidate on sale after each cutoff. A gain of the
 # image on the control comes from the CNN itself (a second route to the same attributes, and room
 # to memorise known articles), not from what the image shows; the difference between the two
 # stores' gains is what the image's own information buys.
@@ -378,7 +413,7 @@ glue_all(
 # {glue:text}`ch4_matched_outside:.3f` outside training against {glue:text}`ch4_matched_inside:.3f`
 # for matched training customers, a gap of {glue:text}`ch4_matched_gap:.3f`
 # ({glue:text}`ch4_matched_gap_lo:.3f` to {glue:text}`ch4_matched_gap_hi:.3f`, bootstrap over
-# customers within strata; the interval {glue:text}`ch4_matched_gap_verdict`). The paper says styles
+# customers within strata, {glue:text}`ch4_matched_gap_verdict`). The paper says styles
 # of customers outside training are as good as those of training customers; this is that test, on
 # one cutoff and one training run.
 #
@@ -387,12 +422,13 @@ glue_all(
 # The paper reads `sigmoid(style · DNA + biases)` as the probability that the customer buys the
 # article. We score every (customer, candidate) pair of the test window: is it a probability as it
 # stands (raw), and after a two-parameter recalibration `sigmoid(a · logit + b)` fitted on half of
-# the customers (scored on the other half)? The comparison is popularity (items sold in the 28 days
-# before the cutoff, `log1p` of the count, and a flag for "no sale yet", since new articles sell
+# the customers (scored on the other half)? The comparison is popularity (items sold in the
+# {glue:text}`ch4_pop_window_days` days before the cutoff, `log1p` of the count, and a flag for "no sale yet", since new articles sell
 # too) recalibrated the same way: the probability a shop would get without any customer model.
 
 # %%
-popularity = make_model("popularity", models, window_days=28).fit(past, until=cutoff)
+pop_window_days = 28  # popularity's window for the probability comparison
+popularity = make_model("popularity", models, window_days=pop_window_days).fit(past, until=cutoff)
 popularity_logit = popularity.score(window.customers, window.candidates)
 calibration = purchase_calibration(
     {
@@ -401,6 +437,7 @@ calibration = purchase_calibration(
     },
     window.relevant,
     raw=("Fashion DNA",),
+    gaps=(("Fashion DNA (recalibrated)", "popularity (recalibrated)"),),
     seed=seed,
 )
 fig = plot_reliability(calibration)
@@ -413,10 +450,24 @@ glue_all(
         **interval_glue("ch4_ll_pop", ll["popularity (recalibrated)"]["log_loss"], value="mean"),
         "ch4_ll_base_rate_pct": 100 * calibration["base_rate"],
         "ch4_ll_heldout": calibration["n_heldout"],
+        "ch4_pop_window_days": pop_window_days,
+        "ch4_dna_negatives": dna_model.n_negatives,
         "ch4_ll_platt_a": ll["Fashion DNA (recalibrated)"]["platt"][0],
         "ch4_ll_platt_b": ll["Fashion DNA (recalibrated)"]["platt"][1],
         "ch4_ll_raw_top_pred": ll["Fashion DNA (raw)"]["bins"][-1]["predicted"],
         "ch4_ll_raw_top_obs": ll["Fashion DNA (raw)"]["bins"][-1]["observed"],
+        **interval_glue("ch4_ll_gap", calibration["gaps"][0]),
+        "ch4_ll_gap_verdict": verdict(calibration["gaps"][0]["lo"], calibration["gaps"][0]["hi"]),
+        "ch4_ll_gap_conclusion": {
+            "above zero": "No: on this store the sales counts give the better probability",
+            "below zero": "Yes: on this store the DNA gives the better probability",
+            "includes zero": "The two cannot be told apart on this store",
+        }[verdict(calibration["gaps"][0]["lo"], calibration["gaps"][0]["hi"])],
+        "ch4_ll_gap_word": {
+            "above zero": "higher (worse) than popularity's",
+            "below zero": "lower (better) than popularity's",
+            "includes zero": "not separated from popularity's",
+        }[verdict(calibration["gaps"][0]["lo"], calibration["gaps"][0]["hi"])],
     }
 )
 
@@ -426,14 +477,20 @@ glue_all(
 # those pairs bought in the window (y), both on log scales; the dashed line is a calibrated model.
 # In the window {glue:text}`ch4_ll_base_rate_pct:.2f`% of the pairs are purchases. Raw, the top
 # tenth of Fashion DNA's pairs is predicted at {glue:text}`ch4_ll_raw_top_pred:.3f` and bought at
-# {glue:text}`ch4_ll_raw_top_obs:.4f`: the model was trained against four sampled negatives per
-# purchase, so its raw output is a probability in that training setting, not in the store. Mean
+# {glue:text}`ch4_ll_raw_top_obs:.4f`: the model was trained against
+# {glue:text}`ch4_dna_negatives` sampled negatives per purchase, so its raw output is a probability in that training setting, not in the store. Mean
 # log-loss per customer (lower is better, 95% bootstrap over customers): Fashion DNA raw
 # {glue:text}`ch4_ll_dna_raw:.4f` ({glue:text}`ch4_ll_dna_raw_lo:.4f` to
 # {glue:text}`ch4_ll_dna_raw_hi:.4f`), recalibrated {glue:text}`ch4_ll_dna:.4f`
 # ({glue:text}`ch4_ll_dna_lo:.4f` to {glue:text}`ch4_ll_dna_hi:.4f`; `a` =
 # {glue:text}`ch4_ll_platt_a:.2f`, `b` = {glue:text}`ch4_ll_platt_b:.2f`), popularity recalibrated
 # {glue:text}`ch4_ll_pop:.4f` ({glue:text}`ch4_ll_pop_lo:.4f` to {glue:text}`ch4_ll_pop_hi:.4f`).
+# Paired over the same customer draws, Fashion DNA minus popularity is
+# {glue:text}`ch4_ll_gap:.5f` ({glue:text}`ch4_ll_gap_lo:.5f` to {glue:text}`ch4_ll_gap_hi:.5f`,
+# {glue:text}`ch4_ll_gap_verdict`): recalibrated, the DNA's log-loss is
+# {glue:text}`ch4_ll_gap_word`. The paper's reading of the score as a purchase probability holds
+# here only after recalibration; does it then beat the probability a shop gets from sales counts
+# alone? {glue:text}`ch4_ll_gap_conclusion`.
 #
 # ## A map of DNA space
 
@@ -475,8 +532,13 @@ attributes = data.articles[["category", "colour", "pattern"]].astype(str)
 captions = attributes["colour"] + " " + attributes["pattern"] + "\n" + attributes["category"]
 fig = plot_neighbours(data.images, article_ids, queries, neighbours, angles, captions)
 plt.show()
-sample = rng.choice(article_ids[recent], 500, replace=False)
-same_category, base_rate = neighbour_agreement(dna_model, data.articles, sample, "category", n=5)
+n_category_sample, n_category_neighbours = 500, 5  # articles drawn, neighbours checked per article
+sample = rng.choice(article_ids[recent], n_category_sample, replace=False)
+same_category, base_rate = neighbour_agreement(
+    dna_model, data.articles, sample, "category", n=n_category_neighbours
+)
+glue("ch4_category_sample", n_category_sample, display=False)
+glue("ch4_category_neighbours", n_category_neighbours, display=False)
 glue("ch4_n_neighbours_shown", n_neighbours, display=False)
 glue("ch4_same_category_pct", 100 * same_category, display=False)
 glue("ch4_same_category_chance_pct", 100 * base_rate, display=False)
@@ -487,11 +549,13 @@ angle_sets = {
     "known": rng.choice(known_pool, min(600, len(known_pool)), replace=False),
     "new": rng.choice(new_articles, min(600, len(new_articles)), replace=False),
 }
+n_angle_neighbours = 10  # nearest neighbours compared, by DNA angle and by true angle
+glue("ch4_angle_neighbours", n_angle_neighbours, display=False)
 angles_vs_truth = {
     name: angle_agreement(
         dna_model.dna(ids),
         data.truth.article_latent[data.articles.index.get_indexer(ids)],
-        n_neighbours=10,
+        n_neighbours=n_angle_neighbours,
         n_boot=100,
         seed=seed,
     )
@@ -510,7 +574,7 @@ for name, result in angles_vs_truth.items():
 # %% [markdown]
 # Each row: a new article (launched after the cutoff, never sold when the model was fitted) and the
 # {glue:text}`ch4_n_neighbours_shown` articles at the smallest angle to it in DNA space, with the
-# angle in degrees; the images show what a shopper would see. Over 500 random articles, {glue:text}`ch4_same_category_pct:.0f`% of the five
+# angle in degrees; the images show what a shopper would see. Over {glue:text}`ch4_category_sample` random articles, {glue:text}`ch4_same_category_pct:.0f`% of the {glue:text}`ch4_category_neighbours`
 # nearest neighbours are of the same category, against {glue:text}`ch4_same_category_chance_pct:.0f`%
 # by chance.
 #
@@ -520,20 +584,21 @@ for name, result in angles_vs_truth.items():
 # correlation between DNA cosine and true cosine over all pairs is
 # {glue:text}`ch4_angle_rho_known:.3f` ({glue:text}`ch4_angle_rho_known_lo:.3f` to
 # {glue:text}`ch4_angle_rho_known_hi:.3f`, bootstrap over articles), and
-# {glue:text}`ch4_angle_nn_known:.3f` of each article's ten nearest by DNA angle are among its ten
-# nearest by true angle ({glue:text}`ch4_angle_nn_known_lo:.3f` to
+# {glue:text}`ch4_angle_nn_known:.3f` of each article's {glue:text}`ch4_angle_neighbours` nearest
+# by DNA angle are among its {glue:text}`ch4_angle_neighbours` nearest by true angle ({glue:text}`ch4_angle_nn_known_lo:.3f` to
 # {glue:text}`ch4_angle_nn_known_hi:.3f`; chance {glue:text}`ch4_angle_chance_known:.3f`). Over
 # {glue:text}`ch4_angle_n_new` new articles (never sold at the cutoff): Spearman
 # {glue:text}`ch4_angle_rho_new:.3f` ({glue:text}`ch4_angle_rho_new_lo:.3f` to
 # {glue:text}`ch4_angle_rho_new_hi:.3f`), neighbour agreement {glue:text}`ch4_angle_nn_new:.3f`
 # ({glue:text}`ch4_angle_nn_new_lo:.3f` to {glue:text}`ch4_angle_nn_new_hi:.3f`; chance
-# {glue:text}`ch4_angle_chance_new:.3f`). The true latent also has a part no attribute names (see
-# below), which DNA from attributes cannot see.
+# {glue:text}`ch4_angle_chance_new:.3f`). The true latent also has an article-specific noise that
+# neither the attributes nor the image show (see below), which no DNA can see.
 #
 # ## How much of the truth DNA recovers
 #
 # The simulator placed every article at a latent position: a weighted sum of one random vector per
-# attribute value (the *attribute part*) plus article-specific noise, and every customer at a style
+# attribute value (the *attribute part*), of the values only the image shows (the *image part*, in
+# stores with `image_share` above 0) and of article-specific noise, and every customer at a style
 # that drifts week by week. A model can only learn these up to a rotation, so we ask how well a linear
 # map from the model's vectors predicts the truth on articles (or customers) the map was not fitted on.
 
@@ -543,6 +608,12 @@ known = np.flatnonzero((data.articles["launch"] < cutoff).to_numpy())
 dna_known = dna_model.dna(article_ids[known])
 r2_latent = heldout_r2(dna_known, truth.article_latent[known], seed=seed)
 r2_attribute_part = heldout_r2(dna_known, truth.article_attribute_latent[known], seed=seed)
+has_image_part = truth.config.image_share > 0
+r2_image_part = (
+    heldout_r2(dna_known, truth.article_image_latent[known], seed=seed)
+    if has_image_part
+    else float("nan")
+)
 ceiling = heldout_r2(
     article_onehot(data.articles.iloc[known]), truth.article_latent[known], seed=seed
 )
@@ -559,19 +630,28 @@ base_style_r2 = heldout_r2(
 glue("ch4_r2_latent", r2_latent, display=False)
 glue("ch4_r2_attribute_part", r2_attribute_part, display=False)
 glue("ch4_r2_ceiling", ceiling, display=False)
-glue("ch4_attribute_share_pct", 100 * truth.config.attribute_share, display=False)
+glue("ch4_r2_image_part", r2_image_part, display=False)
+glue("ch4_r2_vs_ceiling", compare_word(r2_latent, ceiling, "above", "below", "at"), display=False)
 glue("ch4_r2_style", r2_style, display=False)
 glue("ch4_r2_base_style", base_style_r2, display=False)
 glue("ch4_regular_customers", len(regular), display=False)
 glue("ch4_regular_min", regular_min, display=False)
 pd.DataFrame(
     {
-        "held-out R²": [r2_latent, ceiling, r2_attribute_part, r2_style, base_style_r2],
+        "held-out R²": [
+            r2_latent,
+            ceiling,
+            r2_attribute_part,
+            r2_image_part,
+            r2_style,
+            base_style_r2,
+        ],
     },
     index=[
         "DNA -> article latent",
-        "one-hot attributes -> article latent (ceiling)",
+        "one-hot attributes -> article latent (ceiling of tags only)",
         "DNA -> attribute part of the latent",
+        "DNA -> image part of the latent",
         "style -> customer's style at the cutoff",
         "style -> customer's static base style",
     ],
@@ -579,15 +659,17 @@ pd.DataFrame(
 
 # %% [markdown]
 # A linear map from DNA explains {glue:text}`ch4_r2_latent:.2f` of the variance of the true article
-# latents on held-out articles. The ceiling for any model that sees only attributes is
-# {glue:text}`ch4_r2_ceiling:.2f` (the simulator gives the attribute part
-# {glue:text}`ch4_attribute_share_pct:.0f`% of the variance; the rest is noise no attribute reveals),
-# and DNA explains {glue:text}`ch4_r2_attribute_part:.2f` of the attribute part itself, learned from
-# purchases alone. Customer styles:
+# latents on held-out articles ({glue:text}`ch4_r2_vs_ceiling` the ceiling of any model that sees
+# only the attributes, {glue:text}`ch4_r2_ceiling:.2f`). The simulator gives the attribute part
+# {glue:text}`ch4_attribute_share_pct:.0f`% of the variance and the image part
+# {glue:text}`ch4_image_share_pct:.0f`%; the rest is noise no input reveals. DNA explains
+# {glue:text}`ch4_r2_attribute_part:.2f` of the attribute part and
+# {glue:text}`ch4_r2_image_part:.2f` of the image part (not a number where the store has none),
+# learned from purchases alone. Customer styles:
 # for the {glue:text}`ch4_regular_customers:,` customers with at least {glue:text}`ch4_regular_min` purchases, the static
 # style explains {glue:text}`ch4_r2_style:.2f` of their true style at the cutoff and
 # {glue:text}`ch4_r2_base_style:.2f` of its static part. Tastes drift, and a static style averages
-# over two years of them: the dynamic model of chapter 5 reads the same purchases as a sequence.
+# over every week before the cutoff: the dynamic model of chapter 5 reads the same purchases as a sequence.
 
 # %% tags=["remove-cell"]
 wall_s = time.perf_counter() - start_time
@@ -597,6 +679,9 @@ if profile != "smoke":
         {
             "cutoff": str(cutoff.date()),
             "store": summary,
+            "store_preset": store,
+            "dna_inputs": dna_inputs,
+            "dna_params": dna_params,
             "fit_seconds": fit_s,
             "auc_known": auc_known,
             "auc_new": auc_new,
@@ -612,6 +697,7 @@ if profile != "smoke":
                 "dna_latent": r2_latent,
                 "attributes_latent_ceiling": ceiling,
                 "dna_attribute_part": r2_attribute_part,
+                "dna_image_part": r2_image_part,
                 "style_now": r2_style,
                 "style_base": base_style_r2,
             },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from gpa_lib.recsys.eval.dna_claims import (
     angle_agreement,
@@ -19,9 +20,20 @@ def test_calibration_recovers_true_probabilities():
     logit = rng.normal(-3, 1.5, size=(400, 60))
     bought = rng.random(logit.shape) < 1 / (1 + np.exp(-logit))
     result = purchase_calibration(
-        {"true": logit, "noise": rng.normal(size=logit.shape)}, bought, raw=("true",)
+        {"true": logit, "noise": rng.normal(size=logit.shape)},
+        bought,
+        raw=("true",),
+        gaps=(("true (recalibrated)", "noise (recalibrated)"),),
     )
     models = result["models"]
+    (paired,) = result["gaps"]  # the true probabilities have the lower log-loss, paired
+    assert paired["hi"] < 0 and paired["lo"] <= paired["diff"] <= paired["hi"]
+    assert paired["diff"] == pytest.approx(
+        models["true (recalibrated)"]["log_loss"]["mean"]
+        - models["noise (recalibrated)"]["log_loss"]["mean"]
+    )
+    with pytest.raises(ValueError, match=r"gaps name \['nope'\]"):
+        purchase_calibration({"true": logit}, bought, gaps=(("nope", "true (recalibrated)"),))
     assert (
         models["true (raw)"]["log_loss"]["mean"]
         < models["noise (recalibrated)"]["log_loss"]["mean"]

@@ -9,6 +9,7 @@ import matplotlib
 import pytest
 import torch
 
+from gpa_lib.book.project import BookProject
 from gpa_lib.recsys.eval.dna_variants import (
     VARIANT_GAPS,
     VARIANTS,
@@ -20,7 +21,7 @@ from gpa_lib.recsys.eval.dna_variants import (
     variants_table,
 )
 from gpa_lib.recsys.eval.protocol import ProtocolConfig
-from gpa_lib.recsys.sim import simulate
+from gpa_lib.recsys.sim import PRESETS, simulate
 from gpa_lib.results import RESULTS_ENV
 
 matplotlib.use("Agg")
@@ -127,3 +128,16 @@ def test_bench_dna_variants_refuses_dirty_code_and_a_store_without_image_part(mo
         recsys.main(BENCH)  # would write into data/results
     with pytest.raises(ValueError, match="store='smoke' has image_share=0"):
         recsys.main([*BENCH, "--store", "smoke", "--no-write"])
+
+
+def test_chapter_4_full_profile_reads_the_image_on_a_store_whose_image_says_more():
+    """The chapter's own Fashion DNA (profile ``full``) runs the image CNN, on a store where the
+    image shows part of the latent; the benchmark variants are not its only image path."""
+    project = BookProject()
+    nb = project.notebook("04_fashion_dna")
+    full = nb.parameters | project.parameters_for(nb, "full")
+    params = variant_params(full["dna_inputs"])
+    assert params["image_dim"] > 0 and params.get("use_attributes", True)
+    assert PRESETS[full["store"]].image_share > 0
+    smoke = nb.parameters | project.parameters_for(nb, "smoke")
+    assert variant_params(smoke["dna_inputs"])["image_dim"] > 0  # CI runs the image path too

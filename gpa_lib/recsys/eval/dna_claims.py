@@ -37,6 +37,7 @@ def purchase_calibration(
     relevant: np.ndarray,
     *,
     raw: tuple[str, ...] = (),
+    gaps: tuple[tuple[str, str], ...] = (),
     n_bins: int = 10,
     n_boot: int = 200,
     seed: int = 0,
@@ -48,8 +49,10 @@ def purchase_calibration(
     is recalibrated by ``sigmoid(features @ a + b)`` (one feature: ``a * logit + b``) fitted on a random
     half of the customers and scored on the other half; models in ``raw`` are also scored as they
     are (``sigmoid(logit)``). Returns ``{"models": {label: {"log_loss": {mean, lo, hi}, "bins":
-    [{"predicted", "observed", "pairs"}], "platt": [a, b]}}, "base_rate", "n_heldout"}``; the
-    bins are quantile bins of the predicted probability over held-out pairs.
+    [{"predicted", "observed", "pairs"}], "platt": [a, b]}}, "gaps", "base_rate", "n_heldout"}``;
+    the bins are quantile bins of the predicted probability over held-out pairs. ``gaps`` names
+    pairs of those labels (``"DNA (recalibrated)"``): ``out["gaps"]`` holds ``{"a", "b", "diff",
+    "lo", "hi"}`` of the mean log-loss ``a - b``, paired (the same customer draws for both).
     """
     rng = np.random.default_rng(seed)
     n_customers = relevant.shape[0]
@@ -60,6 +63,7 @@ def purchase_calibration(
     variants |= {f"{name} (recalibrated)": (name, "platt") for name in logits}
     draws = [rng.integers(0, len(held), len(held)) for _ in range(n_boot)]
     out: dict[str, Any] = {}
+    losses: dict[str, np.ndarray] = {}
     for label, (name, how) in variants.items():
         z = np.nan_to_num(np.asarray(logits[name], dtype=np.float64), neginf=-30.0)
         z = z if z.ndim == 3 else z[..., None]  # (n_customers, n_candidates, F)
@@ -69,6 +73,7 @@ def purchase_calibration(
             a, b = np.ones(z.shape[-1]), 0.0
         p = 1 / (1 + np.exp(-(z[held] @ a + b)))  # (n_held, n_candidates)
         per_customer = np.array([_log_loss(p[i], y_held[i]) for i in range(len(held))])
+        losses[label] = per_customer
         reps = np.array([per_customer[d].mean() for d in draws])
         flat_p, flat_y = p.ravel(), y_held.ravel()
         edges = np.unique(np.quantile(flat_p, np.linspace(0, 1, n_bins + 1)))
@@ -88,7 +93,22 @@ def purchase_calibration(
             "bins": bins,
             "platt": [*map(float, a), b],
         }
-    return {"models": out, "base_rate": float(y_held.mean()), "n_heldout": int(len(held))}
+    paired = []
+    for a, b in gaps:
+        missing = [x for x in (a, b) if x not in losses]
+        if missing:
+            raise ValueError(f"gaps name {missing}, which are not among {sorted(losses)}")
+        diff = losses[a] - losses[b]  # (n_held,)
+        lo, hi = np.quantile([diff[d].mean() for d in draws], [0.025, 0.975])
+        paired.append(
+            {"a": a, "b": b, "diff": float(diff.mean()), "lo": float(lo), "hi": float(hi)}
+        )
+    return {
+        "models": out,
+        "gaps": paired,
+        "base_rate": float(y_held.mean()),
+        "n_heldout": int(len(held)),
+    }
 
 
 def plot_reliability(calibration: dict[str, Any], ax=None):
