@@ -733,7 +733,7 @@ if softmax_study is not None:
         f"{gap_sentence(sm_rows['all_map'], digits=4)}. Against popularity on known articles, "
         f"{gap_sentence(sm_rows['catalogue_pop_known_map'], digits=4)}. "
         f"({len(softmax_study['windows'])} cutoffs, {len(softmax_study['protocol']['seeds'])} "
-        f"seeds, the backtest's {sm_store['customers']:,}-customer store; commit "
+        f"seeds, a {sm_store['customers']:,}-customer store of the {sm_store['preset']} preset; commit "
         f"{sm_commit[:7]}{'-dirty' if sm_commit.endswith('-dirty') else ''}.)"
     )
     softmax_shown = summary_table(softmax_study, "map@12", digits=4)
