@@ -61,8 +61,9 @@ studies: $(STAMP)
 	$(PY) -m gpa_lib.bench pose tradeoff --retrain-topk 4,64 --threads $(STUDY_THREADS)
 	$(PY) -m gpa_lib.bench pose scaling --seeds 0,1 --sizes 64,96 --scaling-steps 80 \
 	  --cost-sizes 128,192 --n-train 500 --n-test 50 --threads $(STUDY_THREADS)
-	$(PY) -m gpa_lib.bench recsys --study backtest
-	$(PY) -m gpa_lib.bench recsys --study ablation
+	$(PY) -m gpa_lib.bench recsys --study backtest --customers 20000
+	$(PY) -m gpa_lib.bench recsys --study ablation --customers 10000
+	$(PY) -m gpa_lib.bench recsys --study sasrec-softmax --customers 20000 --cutoffs 3 --seeds 0,1
 	$(PY) -m gpa_lib.bench recsys --study drift --customers 10000 --weeks 78 --cutoffs 3 \
 	  --seeds 0,1 --eval-customers 5000
 	$(PY) -m gpa_lib.bench recsys --study timing

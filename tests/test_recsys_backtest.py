@@ -263,6 +263,21 @@ def test_bench_backtest_study_writes_the_protocol(tmp_path):
     assert "lstm" in document["oracle_share"] and document["provenance"]["profile"] == "smoke"
 
 
+def test_bench_sasrec_softmax_study_pairs_the_two_objectives(tmp_path):
+    from gpa_lib.bench.recsys import STUDY_MODELS, main
+
+    assert "sasrec_catalogue" not in STUDY_MODELS["backtest"]  # a control, run by its own study
+    args = ["--study", "sasrec-softmax", "--store", "smoke", "--customers", "300", "--weeks", "16"]
+    args += ["--profile", "smoke", "--cutoffs", "2", "--test-weeks", "2", "--step-weeks", "2"]
+    args += ["--seeds", "0", "--n-boot", "20", "--results-dir", str(tmp_path)]
+    assert main(args) == 0
+    document = json.loads((tmp_path / "sasrec_softmax.json").read_text())
+    assert set(document["models"]) == {*STUDY_MODELS["sasrec-softmax"], "oracle"}
+    gaps = {(r["a"], r["b"]) for r in document["comparisons"]}
+    assert ("sasrec", "sasrec_catalogue") in gaps and ("sasrec", "popularity") in gaps
+    assert document["chosen_params"]["sasrec_catalogue"]["softmax"] == "catalogue"
+
+
 def test_analysis_helpers_on_a_small_backtest(store):
     from gpa_lib.recsys.eval.analysis import (
         heldout_r2,

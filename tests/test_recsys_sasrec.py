@@ -8,7 +8,8 @@ import torch
 from torch.nn import functional as F
 
 from gpa_lib.recsys.data.toy import toy_store
-from gpa_lib.recsys.models.sasrec import SASRec
+from gpa_lib.recsys.models import presets
+from gpa_lib.recsys.models.sasrec import CatalogueSASRec, SASRec
 from gpa_lib.recsys.models.training import linear_cross_entropy
 from tests.test_recsys_models import CUTOFF, RecommenderContract, candidates
 
@@ -126,3 +127,9 @@ class TestLinearCrossEntropy:
         group = torch.zeros(37, dtype=torch.int64)
         with pytest.raises(ValueError, match="is not allowed in its group 0"):
             linear_cross_entropy(self.h, self.w, self.b, self.t, allowed=allowed, group=group)
+
+
+def test_catalogue_sasrec_is_the_original_objective_by_name():
+    model = presets.make_model("sasrec_catalogue", "smoke")
+    assert isinstance(model, CatalogueSASRec) and model.softmax == "catalogue"
+    assert model.name == "sasrec_catalogue" and presets.make_model("sasrec").softmax == "on_sale"

@@ -12,6 +12,11 @@ article-context term, a non-personal model with the same article features, and s
 cold start from Fashion DNA, next to ours, static CF, Fashion DNA and popularity; it writes
 ``data/results/ablation.json``.
 
+``--study sasrec-softmax`` runs the same protocol on SASRec with its two objectives, the softmax
+over the articles on sale in the purchase's week (ours, the default) and over the whole catalogue
+(the original's, :class:`~gpa_lib.recsys.models.sasrec.CatalogueSASRec`), next to static CF and
+popularity; it writes ``data/results/sasrec_softmax.json``.
+
 ``--study drift`` re-simulates a smaller store at each ``--drifts`` and fits static CF, Fashion DNA
 and the LSTM (the settings tuned in ``backtest.json`` when it exists) with every seed at every
 rolling cutoff; block-bootstrap intervals on the gaps; writes ``data/results/drift.json``.
@@ -57,13 +62,15 @@ from gpa_lib.results import (
 
 #: Models that only the ablation study runs by default (its controls).
 ABLATION_ONLY = ("lstm_paper", "context_popularity", "static_cf_dna")
+#: The control of SASRec's softmax, run by ``--study sasrec-softmax``.
+SOFTMAX_ONLY = ("sasrec_catalogue",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--study",
         default="backtest",
-        choices=("backtest", "ablation", "drift", "timing", "dna-variants"),
+        choices=("backtest", "ablation", "sasrec-softmax", "drift", "timing", "dna-variants"),
         help="what to run",
     )
     parser.add_argument(
@@ -173,7 +180,8 @@ def store_record(args: argparse.Namespace, data) -> dict[str, Any]:
 
 #: The models each study runs when ``--models`` is not given.
 STUDY_MODELS = {
-    "backtest": tuple(n for n in MODEL_CLASSES if n not in ABLATION_ONLY),
+    "backtest": tuple(n for n in MODEL_CLASSES if n not in ABLATION_ONLY + SOFTMAX_ONLY),
+    "sasrec-softmax": ("popularity", "static_cf", "sasrec", "sasrec_catalogue"),
     "ablation": (
         "popularity",
         "context_popularity",
@@ -331,7 +339,7 @@ def check_clean(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.study == "dna-variants":
         return run_dna_variants_study(args)
-    if args.study in ("backtest", "ablation"):
+    if args.study in ("backtest", "ablation", "sasrec-softmax"):
         return run_backtest_study(args)
     if args.study == "drift":
         return run_drift_study(args)
@@ -395,9 +403,11 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     tic = time.perf_counter()
     payload = run(args)
     if not args.no_write:
-        name = args.name or {"timing": "recsys_bench", "dna-variants": "dna_variants"}.get(
-            args.study, args.study
-        )
+        name = args.name or {
+            "timing": "recsys_bench",
+            "dna-variants": "dna_variants",
+            "sasrec-softmax": "sasrec_softmax",
+        }.get(args.study, args.study)
         path = write_result(
             name,
             payload,

@@ -61,6 +61,7 @@ SEARCH_SPACE: dict[str, dict[str, list[dict[str, Any]]]] = {
         "lstm_paper": _grid(hidden=(32, 48), lr=(3e-3, 1e-2)),
         "context_popularity": _grid(n_negatives=(4, 16), max_items=(100_000, 300_000)),
         "static_cf_dna": _grid(factors=(16, 32), l2=(1e-4, 1e-3)),
+        "sasrec_catalogue": _grid(hidden=(32, 64), lr=(1e-3, 3e-3)),
     },
     "smoke": {
         "popularity": _grid(window_days=(7, 14)),
@@ -74,6 +75,7 @@ SEARCH_SPACE: dict[str, dict[str, list[dict[str, Any]]]] = {
         "lstm_paper": _grid(hidden=(8, 16)),
         "context_popularity": _grid(n_negatives=(4, 16)),
         "static_cf_dna": _grid(l2=(1e-4, 1e-3)),
+        "sasrec_catalogue": _grid(lr=(1e-3, 3e-3)),
     },
 }
 
@@ -382,6 +384,9 @@ COMPARISONS = (
     ("lstm", "lightfm"),
     ("sasrec", "lstm"),
     ("sasrec", "static_cf"),
+    ("sasrec", "popularity"),
+    ("sasrec", "sasrec_catalogue"),  # the on-sale softmax against the original's
+    ("sasrec_catalogue", "popularity"),
     # the ablation of the LSTM (gpa_lib.recsys.models.ablation)
     ("lstm", "lstm_paper"),
     ("lstm", "context_popularity"),

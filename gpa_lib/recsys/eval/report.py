@@ -51,6 +51,7 @@ MODEL_LABELS = {
     "lstm": "LSTM",
     "sasrec": "SASRec",
     "lstm_paper": "LSTM, paper's (no article context)",
+    "sasrec_catalogue": "SASRec, catalogue softmax",
     "context_popularity": "non-personal, same article features",
     "static_cf_dna": "static CF + DNA cold start",
     "oracle": "oracle (true state)",

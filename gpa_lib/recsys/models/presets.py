@@ -14,7 +14,7 @@ from gpa_lib.recsys.models.base import Recommender
 from gpa_lib.recsys.models.fashion_dna import FashionDNA
 from gpa_lib.recsys.models.lstm import LSTMCustomerModel
 from gpa_lib.recsys.models.popularity import Popularity
-from gpa_lib.recsys.models.sasrec import SASRec
+from gpa_lib.recsys.models.sasrec import CatalogueSASRec, SASRec
 from gpa_lib.recsys.models.static_cf import StaticCF
 
 MODEL_CLASSES: dict[str, type[Recommender]] = {
@@ -30,6 +30,8 @@ MODEL_CLASSES: dict[str, type[Recommender]] = {
     "lstm_paper": PaperLSTM,
     "context_popularity": ContextPopularity,
     "static_cf_dna": StaticCFDNAFallback,
+    # the control of SASRec's on-sale softmax
+    "sasrec_catalogue": CatalogueSASRec,
 }
 #: Models that read the Fashion DNA fitted at the same cutoff (fitted after ``fashion_dna``).
 DNA_READERS = ("lstm", "lstm_paper", "context_popularity", "static_cf_dna")
@@ -77,9 +79,19 @@ MODEL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
             "epochs": 4,
             "lr": 1e-3,
             "cold": "lowest",
+            "softmax": "on_sale",
         },
         "context_popularity": {"epochs": 2, "max_iter": 50, "max_items": 200_000},
         "static_cf_dna": {"factors": 16, "epochs": 6, "l2": 1e-3, "lr": 0.3, "ridge": 1.0},
+        "sasrec_catalogue": {
+            "hidden": 64,
+            "layers": 2,
+            "max_len": 30,
+            "epochs": 4,
+            "lr": 1e-3,
+            "cold": "lowest",
+            "softmax": "catalogue",
+        },
     },
     "smoke": {
         "popularity": {"window_days": 7},
@@ -130,9 +142,19 @@ MODEL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
             "epochs": 2,
             "lr": 3e-3,
             "cold": "lowest",
+            "softmax": "on_sale",
         },
         "context_popularity": {"epochs": 1, "max_iter": 20, "max_items": 20_000},
         "static_cf_dna": {"factors": 8, "epochs": 3, "l2": 1e-3, "lr": 0.3, "ridge": 1.0},
+        "sasrec_catalogue": {
+            "hidden": 16,
+            "layers": 1,
+            "max_len": 10,
+            "epochs": 2,
+            "lr": 3e-3,
+            "cold": "lowest",
+            "softmax": "catalogue",
+        },
     },
 }
 PROFILES = tuple(MODEL_PARAMS)

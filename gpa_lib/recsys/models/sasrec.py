@@ -197,3 +197,13 @@ class SASRec(ColdPolicyMixin, Recommender):
                 self.state_[torch.from_numpy(customer_rows)], torch.from_numpy(article_rows)
             ).numpy()
         return self._apply_cold(scores, article_rows, self._fitted().article_ids)
+
+
+class CatalogueSASRec(SASRec):
+    """:class:`SASRec` with ``softmax="catalogue"``: the original objective, a softmax over every
+    article of the catalogue at every position (the control of the on-sale softmax)."""
+
+    name = "sasrec_catalogue"
+
+    def __init__(self, *args, softmax: str = "catalogue", **kwargs) -> None:
+        super().__init__(*args, softmax=softmax, **kwargs)
