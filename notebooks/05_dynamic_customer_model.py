@@ -148,7 +148,7 @@ glue_all(
 #   (launched, not delisted, some size in stock) plus every article the catalogue launches before
 #   the test window ends: decided from the catalogue and the stock at the cutoff, never from what
 #   sells in the window. Models that cannot score an article nobody bought before the cutoff
-#   (static CF, ALS, BPR) rank such articles last, tied; popularity gives them zero sales.
+#   (static CF, ALS, BPR, SASRec) rank such articles last, tied; popularity gives them zero sales.
 # - **Ties** count at their expected value under a random order (AUC gives a tie one half; MAP,
 #   recall and NDCG at 12 average over the orders of a tied block), never by article number.
 # - **Validation.** One cutoff, {glue:text}`ch5_validation_cutoff`, whose window ends where the
