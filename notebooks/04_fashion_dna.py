@@ -443,6 +443,8 @@ calibration = purchase_calibration(
 fig = plot_reliability(calibration)
 plt.show()
 ll = calibration["models"]
+(ll_gap,) = calibration["gaps"]  # Fashion DNA - popularity, both recalibrated
+ll_verdict = verdict(ll_gap["lo"], ll_gap["hi"])
 glue_all(
     {
         **interval_glue("ch4_ll_dna_raw", ll["Fashion DNA (raw)"]["log_loss"], value="mean"),
@@ -456,18 +458,18 @@ glue_all(
         "ch4_ll_platt_b": ll["Fashion DNA (recalibrated)"]["platt"][1],
         "ch4_ll_raw_top_pred": ll["Fashion DNA (raw)"]["bins"][-1]["predicted"],
         "ch4_ll_raw_top_obs": ll["Fashion DNA (raw)"]["bins"][-1]["observed"],
-        **interval_glue("ch4_ll_gap", calibration["gaps"][0]),
-        "ch4_ll_gap_verdict": verdict(calibration["gaps"][0]["lo"], calibration["gaps"][0]["hi"]),
+        **interval_glue("ch4_ll_gap", ll_gap),
+        "ch4_ll_gap_verdict": ll_verdict,
         "ch4_ll_gap_conclusion": {
             "above zero": "No: on this store the sales counts give the better probability",
             "below zero": "Yes: on this store the DNA gives the better probability",
             "includes zero": "The two cannot be told apart on this store",
-        }[verdict(calibration["gaps"][0]["lo"], calibration["gaps"][0]["hi"])],
+        }[ll_verdict],
         "ch4_ll_gap_word": {
             "above zero": "higher (worse) than popularity's",
             "below zero": "lower (better) than popularity's",
             "includes zero": "not separated from popularity's",
-        }[verdict(calibration["gaps"][0]["lo"], calibration["gaps"][0]["hi"])],
+        }[ll_verdict],
     }
 )
 

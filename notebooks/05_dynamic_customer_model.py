@@ -78,6 +78,7 @@ from gpa_lib.recsys.eval.report import (
     best_model,
     drift_glue,
     gap,
+    gap_glue,
     gap_sentence,
     glue_all,
     interval_glue,
@@ -225,8 +226,7 @@ backtest_figure(bench, initial={"model": "lstm", "slice": "warm", "metric": "auc
 # highlighted: how much of the spread is time. The tables above hold the same numbers.
 
 # %%
-sentences = {}
-for key, (a, b, metric, slice_) in {
+glue_gaps = {
     "lstm_cf_known_auc": ("lstm", "static_cf", "auc", "warm"),
     "lstm_cf_known_map": ("lstm", "static_cf", "map@12", "warm"),
     "lstm_cf_all_auc": ("lstm", "static_cf", "auc", "all"),
@@ -237,11 +237,8 @@ for key, (a, b, metric, slice_) in {
     "cf_pop_known_auc": ("static_cf", "popularity", "auc", "warm"),
     "dna_lightfm_new_auc": ("fashion_dna", "lightfm", "auc", "cold"),
     "lstm_als_all_map": ("lstm", "implicit_als", "map@12", "all"),
-}.items():
-    row = gap(bench, a, b, metric, slice_)
-    sentences[f"ch5_{key}"] = gap_sentence(row, digits=4 if metric != "auc" else 3)
-    glue_all(interval_glue(f"ch5_gap_{key}", row))
-glue_all(sentences)
+}
+glue_all(gap_glue(bench, "ch5", glue_gaps))
 glue_all(
     {
         f"ch5_best_{metric.split('@')[0]}_{label}": best_model(bench, metric, slice_)
@@ -380,8 +377,7 @@ glue_all(
         "ch5_abl_min": ablation["provenance"]["wall_time_s"] / 60,
     }
 )
-abl_sentences = {}
-for key, (a, b, metric, slice_) in {
+abl_gaps = {
     "ctx_all_map": ("lstm", "lstm_paper", "map@12", "all"),
     "ctx_known_map": ("lstm", "lstm_paper", "map@12", "warm"),
     "ctx_new_map": ("lstm", "lstm_paper", "map@12", "cold"),
@@ -397,11 +393,8 @@ for key, (a, b, metric, slice_) in {
     "paper_cfdna_all_map": ("lstm_paper", "static_cf_dna", "map@12", "all"),
     "paper_cfdna_known_map": ("lstm_paper", "static_cf_dna", "map@12", "warm"),
     "cfdna_cf_all_map": ("static_cf_dna", "static_cf", "map@12", "all"),
-}.items():
-    row = gap(ablation, a, b, metric, slice_)
-    abl_sentences[f"ch5_abl_{key}"] = gap_sentence(row, digits=4 if metric != "auc" else 3)
-    glue_all(interval_glue(f"ch5_abl_gap_{key}", row))
-glue_all(abl_sentences)
+}
+glue_all(gap_glue(ablation, "ch5_abl", abl_gaps))
 pd.concat([summary_table(ablation, "auc"), summary_table(ablation, "map@12", digits=4)], axis=1)
 
 # %% [markdown]
@@ -644,23 +637,19 @@ if "sasrec" not in bench["models"]:
         f"data/results/backtest.json has no sasrec (its models: {bench['models']}): rerun "
         "python -m gpa_lib.bench recsys --study backtest with SASRec among --models"
     )
-sas_sentences = {}
-for key, (a, b, metric, slice_) in {
+sas_gaps = {
     "lstm_known_auc": ("sasrec", "lstm", "auc", "warm"),
     "lstm_known_map": ("sasrec", "lstm", "map@12", "warm"),
     "lstm_all_map": ("sasrec", "lstm", "map@12", "all"),
     "lstm_new_auc": ("sasrec", "lstm", "auc", "cold"),
     "cf_known_auc": ("sasrec", "static_cf", "auc", "warm"),
     "cf_known_map": ("sasrec", "static_cf", "map@12", "warm"),
-}.items():
-    row = gap(bench, a, b, metric, slice_)
-    sas_sentences[f"ch5_sas_{key}"] = gap_sentence(row, digits=4 if metric != "auc" else 3)
-    glue_all(interval_glue(f"ch5_sas_gap_{key}", row))
+}
 sas_share = bench["oracle_share"]["sasrec"]
 tuned = bench["tuning"]["sasrec"]
 glue_all(
     {
-        **sas_sentences,
+        **gap_glue(bench, "ch5_sas", sas_gaps),
         "ch5_sas_grid": "; ".join(
             ", ".join(f"{k} {v}" for k, v in trial["setting"].items()) for trial in tuned["trials"]
         ),

@@ -61,7 +61,6 @@ SEARCH_SPACE: dict[str, dict[str, list[dict[str, Any]]]] = {
         "lstm_paper": _grid(hidden=(32, 48), lr=(3e-3, 1e-2)),
         "context_popularity": _grid(n_negatives=(4, 16), max_items=(100_000, 300_000)),
         "static_cf_dna": _grid(factors=(16, 32), l2=(1e-4, 1e-3)),
-        "sasrec_catalogue": _grid(hidden=(32, 64), lr=(1e-3, 3e-3)),
     },
     "smoke": {
         "popularity": _grid(window_days=(7, 14)),
@@ -75,9 +74,12 @@ SEARCH_SPACE: dict[str, dict[str, list[dict[str, Any]]]] = {
         "lstm_paper": _grid(hidden=(8, 16)),
         "context_popularity": _grid(n_negatives=(4, 16)),
         "static_cf_dna": _grid(l2=(1e-4, 1e-3)),
-        "sasrec_catalogue": _grid(lr=(1e-3, 3e-3)),
     },
 }
+
+
+for _space in SEARCH_SPACE.values():  # the softmax control searches SASRec's grid
+    _space["sasrec_catalogue"] = list(_space["sasrec"])
 
 
 @dataclass(frozen=True)

@@ -203,6 +203,20 @@ def gap_sentence(row: Mapping[str, Any], digits: int = 3) -> str:
     )
 
 
+def gap_glue(
+    payload: Mapping[str, Any], prefix: str, gaps: Mapping[str, tuple[str, str, str, str]]
+) -> dict[str, Any]:
+    """Glue values of named gaps ``{key: (a, b, metric, slice)}``: ``{prefix}_{key}`` is the
+    :func:`gap_sentence` (4 digits but for AUC), ``{prefix}_gap_{key}`` (``_lo``, ``_hi``) its
+    interval."""
+    out: dict[str, Any] = {}
+    for key, (a, b, metric, slice_) in gaps.items():
+        row = gap(payload, a, b, metric, slice_)
+        out[f"{prefix}_{key}"] = gap_sentence(row, digits=4 if metric != "auc" else 3)
+        out |= interval_glue(f"{prefix}_gap_{key}", row)
+    return out
+
+
 def best_model(payload: Mapping[str, Any], metric: str, slice_: str, exclude=("oracle",)) -> str:
     """The label of the model with the highest mean ``metric`` on ``slice_`` (oracle left out)."""
     scores = {

@@ -83,15 +83,6 @@ MODEL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
         },
         "context_popularity": {"epochs": 2, "max_iter": 50, "max_items": 200_000},
         "static_cf_dna": {"factors": 16, "epochs": 6, "l2": 1e-3, "lr": 0.3, "ridge": 1.0},
-        "sasrec_catalogue": {
-            "hidden": 64,
-            "layers": 2,
-            "max_len": 30,
-            "epochs": 4,
-            "lr": 1e-3,
-            "cold": "lowest",
-            "softmax": "catalogue",
-        },
     },
     "smoke": {
         "popularity": {"window_days": 7},
@@ -146,17 +137,10 @@ MODEL_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
         },
         "context_popularity": {"epochs": 1, "max_iter": 20, "max_items": 20_000},
         "static_cf_dna": {"factors": 8, "epochs": 3, "l2": 1e-3, "lr": 0.3, "ridge": 1.0},
-        "sasrec_catalogue": {
-            "hidden": 16,
-            "layers": 1,
-            "max_len": 10,
-            "epochs": 2,
-            "lr": 3e-3,
-            "cold": "lowest",
-            "softmax": "catalogue",
-        },
     },
 }
+for _params in MODEL_PARAMS.values():  # the control: SASRec's settings, the original's softmax
+    _params["sasrec_catalogue"] = {**_params["sasrec"], "softmax": "catalogue"}
 PROFILES = tuple(MODEL_PARAMS)
 
 
