@@ -316,7 +316,7 @@ evidence_table.style.format(precision=3) if len(evidence_table) else "emulation 
 # %% [markdown]
 # {glue:text}`ch2_evidence_passed` of {glue:text}`ch2_evidence_total` checks (output, dq, dk and dv per
 # configuration) pass; the largest error used {glue:text}`ch2_evidence_worst:.2f` of its allowed bound.
-# The test suite runs more configurations (head dims 32, 64 and 128, pool 1 to 8, cells 3 to 16, query
+# The test suite runs more configurations (head dims 16, 32, 64 and 128, pool 1 to 8, cells 3 to 16, query
 # and key grids of different sizes, copies forced to land late), plus `torch.library.opcheck` of the
 # custom operators and a `torch.compile(fullgraph=True)` trace. What the emulation cannot prove: that
 # real tensor cores match the layout tables the kernel and its emulation were both written from, and

@@ -76,7 +76,7 @@ class TestBackendReasons:
         backend = CudaBackend()
         assert backend.can_run(problem()) is None
         assert "got dtype=torch.float64" in backend.can_run(problem(dtype=torch.float64))
-        assert "head dims (32, 64, 128), got D=24" in backend.can_run(
+        assert "head dims (16, 32, 64, 128), got D=24" in backend.can_run(
             problem(head_dim=24, value_dim=24)
         )
         assert "Dv == D" in backend.can_run(problem(value_dim=32))
@@ -292,7 +292,7 @@ def check_against_reference(q, k, v, selection, prob, dtype):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("affinity", ["dot", "euclid"])
-@pytest.mark.parametrize("dim", [32, 64, 128])
+@pytest.mark.parametrize("dim", [16, 32, 64, 128])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_kernel_matches_the_reference(kernel, dtype, dim, affinity):
     q, k, v, selection, prob = cuda_inputs(dtype, dim, affinity=affinity)

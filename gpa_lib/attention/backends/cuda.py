@@ -9,7 +9,7 @@ chunked selection with a larger chunk. Both run as ``torch.library`` custom ops
 
 ``can_run`` refuses, with the reason, anything the kernel does not cover (CPU tensors, no nvcc,
 a GPU older than compute capability 8.0, dtypes other than float32/float16/bfloat16, head dims other
-than 32/64/128, Dv != D, sizes past int32 indices); ``backend=None`` then falls back to the next
+than 16/32/64/128, Dv != D, sizes past int32 indices); ``backend=None`` then falls back to the next
 backend and logs the reason once. A build failure becomes
 :class:`~gpa_lib.attention.backends.BackendCompileError` and is remembered.
 """

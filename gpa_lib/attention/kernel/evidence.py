@@ -105,7 +105,7 @@ class EmulationCase:
     late_copies: bool = False  # make cp.async copies land as late as allowed
 
 
-#: The configurations the tests run and chapter 2 picks from: head dims 32/64/128, pool 1 to 8, cells
+#: The configurations the tests run and chapter 2 picks from: head dims 16/32/64/128, pool 1 to 8, cells
 #: 3 to 16, query and key grids of different sizes, blocks shared by many cells, late copies.
 EMULATION_CASES: dict[str, EmulationCase] = {
     "bf16_d64": EmulationCase(torch.bfloat16, 64, (16, 16), (16, 16), 4, 8, 4, heads=1),
@@ -129,6 +129,11 @@ EMULATION_CASES: dict[str, EmulationCase] = {
     "bf16_d64_pool1_cell3": EmulationCase(torch.bfloat16, 64, (6, 9), (5, 7), 1, 3, 7, heads=1),
     "f32_d32_euclid": EmulationCase(
         torch.float32, 32, (4, 8), (6, 4), 2, 4, 2, affinity="euclid", late_copies=True
+    ),
+    # D = 16: the pose generator's heads (its gpu preset, 4 x 16, pool 4, cell 8, in float32).
+    "f32_d16_pose": EmulationCase(torch.float32, 16, (16, 16), (16, 16), 4, 8, 4),
+    "bf16_d16_euclid_late": EmulationCase(
+        torch.bfloat16, 16, (8, 16), (12, 8), 4, 8, 3, affinity="euclid", late_copies=True
     ),
 }
 

@@ -25,7 +25,7 @@ from .reference_math import phase2_backward_math, phase2_forward_math, selection
 
 #: dtypes and head dims the fused kernels are instantiated for (csrc/gpa_phase2.cu).
 KERNEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-KERNEL_HEAD_DIMS = (32, 64, 128)
+KERNEL_HEAD_DIMS = (16, 32, 64, 128)
 #: Phase-1 score chunk on a GPU: 2**26 float32 entries (256 MiB), a few hundred chunks at 1024^2.
 CUDA_PHASE1_CHUNK_ELEMENTS = 2**26
 

@@ -59,7 +59,7 @@ GpaShape check_and_describe(const at::Tensor& q, const at::Tensor& k, const at::
               "and v, got D=", D, ", k D=", k.size(4), ", Dv=", v.size(4));
   TORCH_CHECK(dtype >= 0 && gpa_phase2_supported(dtype, static_cast<int>(D)),
               "gpa_phase2: no kernel for dtype ", q.scalar_type(), " and D=", D,
-              " (float32, float16, bfloat16 with D in {32, 64, 128})");
+              " (float32, float16, bfloat16 with D in {16, 32, 64, 128})");
   TORCH_CHECK(k.size(0) == q.size(0) && v.size(0) == q.size(0) && k.size(1) == q.size(1) &&
                   v.size(1) == q.size(1),
               "gpa_phase2: batch and heads of q, k, v differ");

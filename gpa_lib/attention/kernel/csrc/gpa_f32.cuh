@@ -2,7 +2,7 @@
 //
 // Same tiling as the tensor-core kernels, with small groups of threads sharing one row: in the
 // forward and dq kernels 4 threads own one query (each a quarter of D, interleaved in float4 so a
-// group reads 64 contiguous bytes), in the dk/dv kernel 8 threads own one key. Dot products are
+// group reads 64 contiguous bytes), in the dk/dv kernel 8 threads own one key (4 at D = 16). Dot products are
 // finished with xor-shuffles, which leave the same bits in every thread of a group.
 #pragma once
 #include "gpa_common.cuh"
@@ -19,8 +19,9 @@ struct F32QueryTile {
 
 template <int D>
 struct F32KeyTile {
-  static constexpr int kTpk = 8;                      // threads per key
-  static constexpr int kKeys = kThreads / kTpk;       // keys per block (16)
+  // threads per key: 8 (a float4 each at D = 32), 4 at D = 16
+  static constexpr int kTpk = D >= 32 ? 8 : 4;
+  static constexpr int kKeys = kThreads / kTpk;       // keys per block (16, or 32 at D = 16)
   static constexpr int kVec = D / (4 * kTpk);         // float4 per thread
   static constexpr int kChunk = D <= 64 ? 32 : 16;    // queries per shared-memory chunk
 };
@@ -189,7 +190,7 @@ __global__ void __launch_bounds__(kThreads) gpa_query_f32_kernel(const Params p)
     p.lse_w[token] = row_sum > 0.f ? (row_max + log2f(row_sum)) * kLn2 : kPosInf;
 }
 
-// dk, dv and d(key bias) of 16 keys of one key block, over the cells that selected it.
+// dk, dv and d(key bias) of kKeys keys of one key block, over the cells that selected it.
 template <int D>
 __global__ void __launch_bounds__(kThreads) gpa_dkdv_f32_kernel(const Params p) {
   using T = F32KeyTile<D>;

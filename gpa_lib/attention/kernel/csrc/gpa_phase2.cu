@@ -144,6 +144,8 @@ int dispatch_dtype(int dtype, bool backward, const Params& p, gpa_stream_t strea
 
 int dispatch(int dtype, bool backward, const Params& p, gpa_stream_t stream) {
   switch (p.head_dim) {
+    case 16:
+      return dispatch_dtype<16>(dtype, backward, p, stream);
     case 32:
       return dispatch_dtype<32>(dtype, backward, p, stream);
     case 64:
@@ -192,7 +194,7 @@ extern "C" {
 
 int gpa_phase2_supported(int dtype, int head_dim) {
   return (dtype == GPA_DTYPE_F32 || dtype == GPA_DTYPE_F16 || dtype == GPA_DTYPE_BF16) &&
-         (head_dim == 32 || head_dim == 64 || head_dim == 128);
+         (head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128);
 }
 
 int gpa_phase2_forward(const GpaShape* shape, int dtype, const void* q, const void* k,
@@ -244,7 +246,7 @@ const char* gpa_error_string(int code) {
       return "no error";
     case gpa::kErrUnsupported:
       return "unsupported dtype or head dim: the kernels cover float32, float16 and bfloat16 with "
-             "D in {32, 64, 128}";
+             "D in {16, 32, 64, 128}";
     case gpa::kErrShape:
       return "invalid shape: cell must be a multiple of pool, the query grid a multiple of cell, "
              "the key grid a multiple of pool, and the grids below 2^31 tokens";

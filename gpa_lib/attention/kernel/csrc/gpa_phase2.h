@@ -26,7 +26,7 @@ typedef struct GpaShape {
   int batch_heads;  // BH = B * h
   int hq, wq;       // query grid
   int hk, wk;       // key / value grid
-  int head_dim;     // D of q, k and v (the kernels need Dv == D), one of 32, 64, 128
+  int head_dim;     // D of q, k and v (the kernels need Dv == D), one of 16, 32, 64, 128
   int pool;         // side of a key block
   int cell;         // side of a query cell (a multiple of pool)
   int topk;         // selected key blocks per cell
