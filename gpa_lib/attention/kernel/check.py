@@ -1,6 +1,6 @@
 """Compile check of the GPA CUDA kernels: ``python -m gpa_lib.attention.kernel.check``.
 
-Compiles ``csrc/gpa_phase2.cu`` alone (raw pointers, CUDA headers only, no torch) with
+Compiles ``csrc/gpa_phase2.cu`` (phase 2 and phase 1) alone (raw pointers, CUDA headers only, no torch) with
 ``nvcc -c -Xptxas -v`` for sm_80 and sm_90, the two in parallel, into a temporary directory, and
 prints registers, spills, stack and dynamic shared memory per kernel and architecture. The shared
 memory comes from the launchers' own ``*_smem_bytes`` functions, evaluated by a small host program
@@ -36,12 +36,13 @@ MAX_SMEM_PER_BLOCK = {"80": 166912, "90": 232448}
 #: Shared memory per SM (bytes) for the occupancy estimate, and registers per SM.
 SMEM_PER_SM = {"80": 167936, "90": 233472}
 REGS_PER_SM = 65536
-THREADS_PER_BLOCK = 128  # every phase-2 kernel
+THREADS_PER_BLOCK = 128  # every kernel, phase 2 and phase 1
 
 _SMEM_PROGRAM = r"""
 #include <cstdio>
 #include "gpa_f32.cuh"
 #include "gpa_tc_dkdv.cuh"
+#include "gpa_phase1.cuh"
 using namespace gpa;
 template <int D> void row() {
   std::printf("fwd_tc %d %zu\n", D, fwd_tc_smem_bytes<D>());
@@ -51,8 +52,10 @@ template <int D> void row() {
   std::printf("dq_f32 %d %zu\n", D, fwd_f32_smem_bytes<D>());
   std::printf("dkdv_f32 %d %zu\n", D, dkdv_f32_smem_bytes<D>());
   std::printf("delta_tc %d 0\ndelta_f32 %d 0\n", D, D);
+  // phase 1 at the benchmark's setting: cell 8, pool 4 (16 cells of 4 rows a block), topk 16
+  std::printf("phase1 %d %zu\n", D, phase1_smem_bytes<D, true>(16, 16));
 }
-int main() { row<32>(); row<64>(); row<128>(); }
+int main() { row<16>(); row<32>(); row<64>(); row<128>(); }
 """
 
 
@@ -90,6 +93,8 @@ def readable_name(mangled: str) -> tuple[str, str, int]:
     dtype = "bf16" if "BF16" in mangled else "f16" if "F16" in mangled else "f32"
     if family == "query_f32":  # the forward and dq instantiations of one template
         family = "dq_f32" if "Lb1E" in mangled else "fwd_f32"
+    if family == "phase1":  # bf16 products, split into hi + lo (three mma) or not
+        dtype = "bf16x3" if "Lb1E" in mangled else "bf16"
     return f"{family}<{dtype},{head_dim}>", family, head_dim
 
 

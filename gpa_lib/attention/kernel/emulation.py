@@ -1,4 +1,4 @@
-"""Run the CUDA kernels of ``csrc/`` on the CPU, through the host emulation of ``gpa_emulation.h``.
+"""Run the CUDA kernels of ``csrc/`` (phase 2 and phase 1) on the CPU, through the host emulation of ``gpa_emulation.h``.
 
 The same ``gpa_phase2.cu`` that nvcc compiles for the GPU is compiled by g++ with
 ``-DGPA_HOST_EMULATION``: every CUDA thread becomes a ``std::thread``, barriers and warp collectives
@@ -27,6 +27,13 @@ from .build import CSRC_DIR, KERNEL_SOURCE, cache_root, source_hash
 from .reference_math import selection_csr
 
 _DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
+
+
+class _Phase1Shape(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_int)
+        for name in ("batch_heads", "n_cells", "rows_per_cell", "n_key_blocks", "head_dim", "topk")
+    ]
 
 
 class _Shape(ctypes.Structure):
@@ -77,6 +84,7 @@ def emulation_library() -> ctypes.CDLL:
     lib = ctypes.CDLL(str(target))
     lib.gpa_phase2_forward.restype = ctypes.c_int
     lib.gpa_phase2_backward.restype = ctypes.c_int
+    lib.gpa_phase1_select.restype = ctypes.c_int
     lib.gpa_error_string.restype = ctypes.c_char_p
     lib.gpa_emulation_set_cp_async_late.argtypes = [ctypes.c_int]
     return lib
@@ -181,3 +189,30 @@ def emulated_backward(
     )
     _check(lib, code, "gpa_phase2_backward")
     return dq, dk, dv, dbias
+
+
+def emulated_phase1(operands, *, late_copies: bool = False) -> torch.Tensor:
+    """The phase-1 kernel on CPU tensors: (B, h, K, topk) int64 block indices, best first.
+
+    ``operands``: a :class:`~gpa_lib.attention.kernel.phase1.Phase1Operands` (from
+    :func:`~gpa_lib.attention.kernel.phase1.phase1_operands` on CPU tensors).
+    """
+    lib = emulation_library()
+    lib.gpa_emulation_set_cp_async_late(int(late_copies))
+    B, h, K, r, D = operands.q_hi.shape
+    n_blocks = operands.k_hi.shape[2]
+    selection = torch.empty(B, h, K, operands.topk, dtype=torch.long)
+    shape = _Phase1Shape(B * h, K, r, n_blocks, D, operands.topk)
+    code = lib.gpa_phase1_select(
+        ctypes.byref(shape),
+        _ptr(operands.q_hi),
+        _ptr(operands.q_lo),
+        _ptr(operands.k_hi),
+        _ptr(operands.k_lo),
+        _ptr(operands.key_bias),
+        ctypes.c_float(operands.scale),
+        _ptr(selection),
+        ctypes.c_void_p(0),
+    )
+    _check(lib, code, "gpa_phase1_select")
+    return selection

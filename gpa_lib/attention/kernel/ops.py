@@ -1,8 +1,11 @@
 """``torch.library`` custom ops of the fused GPA backend, so that ``torch.compile`` traces it whole.
 
-- ``gpa_lib::gpa_select(q, k, pool, cell, topk, affinity, chunk_elements) -> selection``: phase 1,
-  the chunked selection of :func:`~gpa_lib.attention.selection.select_key_blocks` (device-agnostic
-  torch; no gradient). Wrapped as one opaque op because its tie handling is data-dependent.
+- ``gpa_lib::gpa_select(q, k, pool, cell, topk, affinity, chunk_elements) -> selection``: phase 1
+  (no gradient). On CUDA tensors that :func:`~gpa_lib.attention.kernel.phase1.fused_phase1_reason`
+  accepts it runs the fused phase-1 kernel (``csrc/gpa_phase1.cuh``, split bf16 products);
+  everywhere else the chunked torch selection of
+  :func:`~gpa_lib.attention.selection.select_key_blocks`, the oracle. One opaque op either way,
+  because its tie handling is data-dependent.
 - ``gpa_lib::gpa_phase2_fwd(q, k, v, selection, key_bias, pool, cell, scale) -> (out, lse)`` and
   ``gpa_lib::gpa_phase2_bwd(dout, q, k, v, out, lse, selection, key_bias, pool, cell, scale)
   -> (dq, dk, dv, dkey_bias)``: phase 2. On CUDA tensors of a supported dtype and head dim they run
@@ -19,8 +22,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..problem import check_inputs
 from ..scores import key_bias, logit_scale
 from ..selection import select_key_blocks
+from .phase1 import fused_phase1_reason, select_key_blocks_fused
 from .reference_math import phase2_backward_math, phase2_forward_math, selection_csr
 
 #: dtypes and head dims the fused kernels are instantiated for (csrc/gpa_phase2.cu).
@@ -49,6 +54,16 @@ def gpa_select(
     return select_key_blocks(
         q, k, pool=pool, cell=cell, topk=topk, affinity=affinity, chunk_elements=chunk_elements
     )
+
+
+@gpa_select.register_kernel("cuda")
+def _gpa_select_cuda(q, k, pool, cell, topk, affinity, chunk_elements):
+    problem = check_inputs(q, k, k, pool=pool, cell=cell, topk=topk, affinity=affinity)
+    if fused_phase1_reason(problem) is not None:
+        return select_key_blocks(
+            q, k, pool=pool, cell=cell, topk=topk, affinity=affinity, chunk_elements=chunk_elements
+        )
+    return select_key_blocks_fused(q, k, problem).unflatten(2, problem.cell_grid)
 
 
 @gpa_select.register_fake

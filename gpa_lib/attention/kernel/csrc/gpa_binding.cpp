@@ -1,5 +1,6 @@
-// Thin torch binding of the GPA phase-2 kernels: checks, allocation, stream, error text. The
-// kernels themselves are in gpa_phase2.cu behind the raw-pointer interface of gpa_phase2.h.
+// Thin torch binding of the GPA kernels (phase 2, and phase 1's selection): checks, allocation,
+// stream, error text. The kernels are in gpa_phase2.cu behind the raw-pointer interface of
+// gpa_phase2.h.
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/extension.h>
@@ -161,10 +162,69 @@ std::vector<at::Tensor> phase2_bwd(at::Tensor dout, at::Tensor q, at::Tensor k, 
   return {dq, dk, dv, dbias};
 }
 
+// Phase 1 from the pooled grids split into bf16 hi + lo: q (B, h, K, r, D), k (B, h, Nb, D),
+// key_bias (B, h, Nb) float32; q_lo and k_lo both given or both absent. Returns (B, h, K, topk) int64.
+at::Tensor phase1_select(at::Tensor q_hi, c10::optional<at::Tensor> q_lo, at::Tensor k_hi,
+                         c10::optional<at::Tensor> k_lo, c10::optional<at::Tensor> key_bias,
+                         double scale, int64_t topk) {
+  TORCH_CHECK(q_hi.is_cuda() && k_hi.is_cuda() && q_hi.device() == k_hi.device(),
+              "gpa_phase1: q_hi and k_hi must be CUDA tensors on one device");
+  TORCH_CHECK(q_hi.dim() == 5 && k_hi.dim() == 4,
+              "gpa_phase1: q_hi must be (B, h, K, r, D) and k_hi (B, h, Nb, D), got dims ",
+              q_hi.dim(), " and ", k_hi.dim());
+  TORCH_CHECK(q_hi.scalar_type() == at::kBFloat16 && k_hi.scalar_type() == at::kBFloat16,
+              "gpa_phase1: q_hi and k_hi must be bfloat16");
+  TORCH_CHECK(q_lo.has_value() == k_lo.has_value(),
+              "gpa_phase1: give both q_lo and k_lo or neither");
+  const int64_t B = q_hi.size(0), h = q_hi.size(1), K = q_hi.size(2), r = q_hi.size(3),
+                D = q_hi.size(4), Nb = k_hi.size(2);
+  TORCH_CHECK(k_hi.size(0) == B && k_hi.size(1) == h && k_hi.size(3) == D,
+              "gpa_phase1: k_hi must be (B, h, Nb, D) with q_hi's B, h and D, got ", k_hi.sizes());
+  if (q_lo.has_value())
+    TORCH_CHECK(q_lo->sizes() == q_hi.sizes() && k_lo->sizes() == k_hi.sizes() &&
+                    q_lo->scalar_type() == at::kBFloat16 && k_lo->scalar_type() == at::kBFloat16 &&
+                    q_lo->device() == q_hi.device() && k_lo->device() == k_hi.device(),
+                "gpa_phase1: q_lo and k_lo must match q_hi and k_hi");
+  GpaPhase1Shape shape{};
+  shape.batch_heads = checked_int(B * h, "batch*heads");
+  shape.n_cells = checked_int(K, "cells");
+  shape.rows_per_cell = checked_int(r, "rows per cell");
+  shape.n_key_blocks = checked_int(Nb, "key blocks");
+  shape.head_dim = checked_int(D, "head_dim");
+  shape.topk = checked_int(topk, "topk");
+  TORCH_CHECK(gpa_phase1_supported(shape.head_dim, shape.rows_per_cell, shape.topk),
+              "gpa_phase1: unsupported D=", D, ", rows per cell=", r, ", topk=", topk);
+  at::Tensor bias;
+  if (key_bias.has_value()) {
+    TORCH_CHECK(key_bias->scalar_type() == at::kFloat && key_bias->numel() == B * h * Nb &&
+                    key_bias->device() == q_hi.device(),
+                "gpa_phase1: key_bias must be float32 (B, h, Nb) on q_hi's device");
+    bias = key_bias->contiguous();
+  }
+  const c10::cuda::CUDAGuard guard(q_hi.device());
+  q_hi = dense16(q_hi);
+  k_hi = dense16(k_hi);
+  at::Tensor ql, kl;
+  if (q_lo.has_value()) {
+    ql = dense16(*q_lo);
+    kl = dense16(*k_lo);
+  }
+  at::Tensor selection = at::empty({B, h, K, topk}, q_hi.options().dtype(at::kLong));
+  const int err = gpa_phase1_select(
+      &shape, q_hi.data_ptr(), ql.defined() ? ql.data_ptr() : nullptr, k_hi.data_ptr(),
+      kl.defined() ? kl.data_ptr() : nullptr, bias.defined() ? bias.data_ptr<float>() : nullptr,
+      static_cast<float>(scale), selection.data_ptr<int64_t>(),
+      c10::cuda::getCurrentCUDAStream().stream());
+  TORCH_CHECK(err == 0, "gpa_phase1_select failed: ", gpa_error_string(err));
+  return selection;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.doc() = "Fused GPA phase 2 (gather of selected key blocks, online softmax) forward and backward";
+  m.doc() = "Fused GPA: phase 1 (block selection) and phase 2 (gather of selected key blocks, online "
+            "softmax) forward and backward";
+  m.def("phase1_select", &phase1_select, "GPA phase 1: (B, h, K, topk) key blocks");
   m.def("phase2_fwd", &phase2_fwd, "GPA phase 2 forward: (out, lse)");
   m.def("phase2_bwd", &phase2_bwd, "GPA phase 2 backward: (dq, dk, dv, dbias)");
 }

@@ -4,6 +4,7 @@
 #include "gpa_phase2.h"
 
 #include "gpa_f32.cuh"
+#include "gpa_phase1.cuh"
 #include "gpa_tc_dkdv.cuh"
 #include "gpa_tc_fwd.cuh"
 
@@ -188,9 +189,98 @@ int make_params(const GpaShape* s, float scale, Params* p) {
   return 0;
 }
 
+// Phase 1: kErrUnsupported outside gpa_phase1_supported, kErrShape for sizes that break a rule.
+constexpr size_t kPhase1MaxSmem = 200 * 1024;
+
+template <int D, bool Split>
+int phase1_launch(const Phase1Params& base, int batch_heads, gpa_stream_t stream) {
+  const size_t smem = phase1_smem_bytes<D, Split>(base.cells_per_block, base.topk);
+  if (smem > kPhase1MaxSmem) return kErrUnsupported;
+  auto kernel = gpa_phase1_kernel<D, Split>;
+  if (smem > kDefaultSmem) {
+    const int err = GPA_SET_MAX_SMEM(kernel, smem);
+    if (err) return err;
+  }
+  const int grid_x = ceil_div(base.n_cells, base.cells_per_block);
+  for (int bh0 = 0; bh0 < batch_heads; bh0 += kMaxGridY) {
+    Phase1Params p = base;
+    p.bh0 = bh0;
+    const int n = batch_heads - bh0 < kMaxGridY ? batch_heads - bh0 : kMaxGridY;
+    const int err = GPA_LAUNCH(kernel, dim3(grid_x, n), dim3(kThreads), smem, stream, p);
+    if (err) return err;
+  }
+  return 0;
+}
+
+template <int D>
+int phase1_dispatch_split(const Phase1Params& p, int batch_heads, gpa_stream_t stream) {
+  return p.q_lo ? phase1_launch<D, true>(p, batch_heads, stream)
+                : phase1_launch<D, false>(p, batch_heads, stream);
+}
+
 }  // namespace gpa
 
 extern "C" {
+
+int gpa_phase1_supported(int head_dim, int rows_per_cell, int topk) {
+  if (rows_per_cell < 1 || rows_per_cell > gpa::kPhase1MaxRows || topk < 1) return 0;
+  const int cells = gpa::kPhase1MaxRows / rows_per_cell;
+  size_t smem = 0;
+  switch (head_dim) {
+    case 16:
+      smem = gpa::phase1_smem_bytes<16, true>(cells, topk);
+      break;
+    case 32:
+      smem = gpa::phase1_smem_bytes<32, true>(cells, topk);
+      break;
+    case 64:
+      smem = gpa::phase1_smem_bytes<64, true>(cells, topk);
+      break;
+    case 128:
+      smem = gpa::phase1_smem_bytes<128, true>(cells, topk);
+      break;
+    default:
+      return 0;
+  }
+  return smem <= gpa::kPhase1MaxSmem;
+}
+
+int gpa_phase1_select(const GpaPhase1Shape* s, const void* q_hi, const void* q_lo,
+                      const void* k_hi, const void* k_lo, const float* key_bias, float scale,
+                      int64_t* selection, void* stream) {
+  if (!s || !gpa_phase1_supported(s->head_dim, s->rows_per_cell, s->topk))
+    return gpa::kErrUnsupported;
+  if (s->batch_heads < 1 || s->n_cells < 1 || s->n_key_blocks < s->topk ||
+      int64_t(s->n_cells) * s->rows_per_cell > 0x7fffffff || (q_lo == nullptr) != (k_lo == nullptr))
+    return gpa::kErrShape;
+  gpa::Phase1Params p{};
+  p.q_hi = static_cast<const uint16_t*>(q_hi);
+  p.q_lo = static_cast<const uint16_t*>(q_lo);
+  p.k_hi = static_cast<const uint16_t*>(k_hi);
+  p.k_lo = static_cast<const uint16_t*>(k_lo);
+  p.key_bias = key_bias;
+  p.selection = selection;
+  p.n_cells = s->n_cells;
+  p.rows_per_cell = s->rows_per_cell;
+  p.cells_per_block = gpa::kPhase1MaxRows / s->rows_per_cell;
+  p.n_key_blocks = s->n_key_blocks;
+  p.topk = s->topk;
+  p.scale_log2 = scale * gpa::kLog2e;
+  const auto st = static_cast<gpa_stream_t>(stream);
+  switch (s->head_dim) {
+    case 16:
+      return gpa::phase1_dispatch_split<16>(p, s->batch_heads, st);
+    case 32:
+      return gpa::phase1_dispatch_split<32>(p, s->batch_heads, st);
+    case 64:
+      return gpa::phase1_dispatch_split<64>(p, s->batch_heads, st);
+    case 128:
+      return gpa::phase1_dispatch_split<128>(p, s->batch_heads, st);
+    default:
+      return gpa::kErrUnsupported;
+  }
+}
+
 
 int gpa_phase2_supported(int dtype, int head_dim) {
   return (dtype == GPA_DTYPE_F32 || dtype == GPA_DTYPE_F16 || dtype == GPA_DTYPE_BF16) &&
@@ -246,10 +336,12 @@ const char* gpa_error_string(int code) {
       return "no error";
     case gpa::kErrUnsupported:
       return "unsupported dtype or head dim: the kernels cover float32, float16 and bfloat16 with "
-             "D in {16, 32, 64, 128}";
+             "D in {16, 32, 64, 128} (phase 1: D in {16, 32, 64, 128}, (cell/pool)^2 <= 64 and "
+             "a top-k list that fits in shared memory)";
     case gpa::kErrShape:
       return "invalid shape: cell must be a multiple of pool, the query grid a multiple of cell, "
-             "the key grid a multiple of pool, and the grids below 2^31 tokens";
+             "the key grid a multiple of pool, the grids below 2^31 tokens, topk at most the key "
+             "blocks, and phase 1's lo parts both given or both null";
 #ifdef GPA_HOST_EMULATION
     case gpa::kErrEmulation:
       return gpa_emu::first_error().c_str();

@@ -1,4 +1,4 @@
-// Raw-pointer interface of the fused GPA phase-2 kernels (no torch, no CUDA headers).
+// Raw-pointer interface of the fused GPA kernels, phase 2 and phase 1 (no torch, no CUDA headers).
 //
 // Layouts (all contiguous, row-major):
 //   q    (BH, Hq, Wq, D)      k, v (BH, Hk, Wk, D)      out (BH, Hq, Wq, D)
@@ -46,6 +46,29 @@ int gpa_phase2_backward(const GpaShape* shape, int dtype, const void* q, const v
 
 // 1 when the kernels exist for this dtype and head dim.
 int gpa_phase2_supported(int dtype, int head_dim);
+
+// Phase 1 (see gpa_phase1.cuh): the topk key blocks of every query cell from the pooled grids.
+//   q_hi, q_lo (BH, n_cells * rows_per_cell, D) bf16: each cell's (cell/pool)^2 low-resolution
+//             queries, cell after cell; k_hi, k_lo (BH, n_key_blocks, D) bf16, the low-resolution
+//             keys. x = hi + lo with hi = bf16(x), lo = bf16(x - hi); q_lo and k_lo both null:
+//             single-term bf16 products.
+//   key_bias (BH, n_key_blocks) float32 or null; scores s = scale * q . k + key_bias.
+//   selection (BH, n_cells, topk) int64 out: best first, ties to the lower block index.
+typedef struct GpaPhase1Shape {
+  int batch_heads;    // BH
+  int n_cells;        // K
+  int rows_per_cell;  // r = (cell / pool)^2, at most 64
+  int n_key_blocks;   // Nb
+  int head_dim;       // D, one of 16, 32, 64, 128
+  int topk;           // at most n_key_blocks
+} GpaPhase1Shape;
+
+int gpa_phase1_select(const GpaPhase1Shape* shape, const void* q_hi, const void* q_lo,
+                      const void* k_hi, const void* k_lo, const float* key_bias, float scale,
+                      int64_t* selection, void* stream);
+
+// 1 when the phase-1 kernel covers this head dim, rows per cell and topk.
+int gpa_phase1_supported(int head_dim, int rows_per_cell, int topk);
 
 const char* gpa_error_string(int code);
 

@@ -1,0 +1,131 @@
+"""The fused phase-1 kernel (``csrc/gpa_phase1.cuh``), executed by the CPU emulation, against the
+float32 torch selection (the oracle), and the torch-side pieces around it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gpa_lib.attention.kernel.phase1 import (
+    PHASE1_MAX_ROWS_PER_CELL,
+    fused_phase1_reason,
+    phase1_operands,
+    selection_agreement,
+)
+from gpa_lib.attention.problem import check_inputs
+from gpa_lib.attention.selection import select_key_blocks_flat
+
+
+@pytest.fixture(scope="module")
+def emulation():
+    from gpa_lib.attention.kernel import emulation
+
+    if emulation.compiler() is None:
+        pytest.skip("no C++ compiler (g++) to build the kernel emulation")
+    emulation.emulation_library()
+    return emulation
+
+
+def _problem(q, k, pool, cell, topk, affinity="dot"):
+    return check_inputs(q, k, k, pool=pool, cell=cell, topk=topk, affinity=affinity)
+
+
+# (B, h, query grid, key grid, D, pool, cell, topk, affinity, late copies): unequal and non-square
+# grids, several blocks of cells and several key tiles, (cell/pool)^2 of 1, 4, 9, 16 and 64 rows,
+# topk equal to the number of key blocks, and cp.async copies landing late.
+CASES = {
+    "d32_two_batches_three_heads": (2, 3, (24, 40), (36, 28), 32, 4, 8, 6, "dot", True),
+    "d16_many_key_tiles_and_blocks": (1, 1, (48, 48), (80, 80), 16, 4, 8, 8, "dot", False),
+    "d128_nine_rows_euclid": (1, 1, (12, 12), (8, 8), 128, 1, 3, 9, "euclid", True),
+    "d64_64_rows_topk_all": (1, 2, (16, 16), (8, 8), 64, 1, 8, 64, "dot", False),
+    "d32_one_row_per_cell_euclid": (1, 1, (32, 32), (32, 32), 32, 4, 4, 3, "euclid", False),
+    "d16_pose_gpu_setting": (2, 4, (32, 32), (32, 32), 16, 4, 8, 16, "dot", True),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_split_products_give_the_oracle_selection(emulation, name):
+    B, h, q_grid, k_grid, dim, pool, cell, topk, affinity, late = CASES[name]
+    gen = torch.Generator().manual_seed(len(name))
+    q = torch.randn(B, h, *q_grid, dim, generator=gen)
+    k = torch.randn(B, h, *k_grid, dim, generator=gen)
+    problem = _problem(q, k, pool, cell, topk, affinity)
+    ours = emulation.emulated_phase1(phase1_operands(q, k, problem), late_copies=late)
+    oracle = select_key_blocks_flat(q, k, problem)
+    assert ours.shape == oracle.shape == (B, h, problem.n_cells, topk)
+    report = selection_agreement(q, k, problem, ours, oracle)
+    # Random inputs at these sizes have no near-ties within the split products' rounding.
+    assert report["agreement"] == 1.0, report
+    assert torch.equal(ours, oracle)  # the same blocks in the same order
+
+
+def test_bfloat16_inputs_and_single_term_products_disagree_only_on_near_ties(emulation):
+    gen = torch.Generator().manual_seed(3)
+    q = (2 * torch.randn(1, 2, 32, 32, 32, generator=gen)).bfloat16()
+    k = (2 * torch.randn(1, 2, 64, 64, 32, generator=gen)).bfloat16()
+    problem = _problem(q, k, 2, 8, 8)
+    oracle = select_key_blocks_flat(q, k, problem)
+    split = emulation.emulated_phase1(phase1_operands(q, k, problem))
+    assert torch.equal(split, oracle)
+    single = emulation.emulated_phase1(phase1_operands(q, k, problem, split=False))
+    report = selection_agreement(q, k, problem, single, oracle)
+    assert report["agreement"] > 0.98
+    # a swapped block's mean probability is within bf16 rounding of the one it replaced
+    assert report["worst_swap"] < 0.02 and report["worst_mass_gap"] < 1e-2
+
+
+def test_ties_go_to_the_lower_block_index(emulation):
+    k = torch.randn(1, 1, 16, 16, 32, generator=torch.Generator().manual_seed(0))
+    q = torch.zeros(1, 1, 16, 16, 32)  # every block equally likely
+    problem = _problem(q, k, 4, 8, 5)
+    ours = emulation.emulated_phase1(phase1_operands(q, k, problem))
+    assert torch.equal(ours, select_key_blocks_flat(q, k, problem))
+    assert ours[0, 0, 0].tolist() == [0, 1, 2, 3, 4]
+    # repeated key blocks: equal scores, the earlier copy first
+    gen = torch.Generator().manual_seed(1)
+    k = torch.randint(-1, 2, (1, 1, 16, 16, 32), generator=gen).float()
+    k[:, :, 8:] = k[:, :, :8]
+    q = torch.randint(-1, 2, (1, 1, 16, 16, 32), generator=gen).float()
+    problem = _problem(q, k, 4, 8, 5)
+    assert torch.equal(
+        emulation.emulated_phase1(phase1_operands(q, k, problem)),
+        select_key_blocks_flat(q, k, problem),
+    )
+
+
+def test_split_operands_carry_the_float32_values():
+    q = torch.randn(1, 2, 16, 16, 32, generator=torch.Generator().manual_seed(4))
+    problem = _problem(q, q, 4, 8, 2)
+    ops = phase1_operands(q, q, problem)
+    assert ops.q_hi.dtype == ops.q_lo.dtype == torch.bfloat16
+    assert ops.q_hi.shape == (1, 2, problem.n_cells, problem.low_queries_per_cell, 32)
+    assert ops.k_hi.shape == (1, 2, problem.n_key_blocks, 32)
+    recombined = ops.q_hi.float() + ops.q_lo.float()
+    exact = q.unflatten(2, (4, 4)).unflatten(4, (4, 4)).mean((3, 5))  # (1, 2, 4, 4, 32) pooled
+    exact_cells = exact.unflatten(2, (2, 2)).unflatten(4, (2, 2)).permute(0, 1, 2, 4, 3, 5, 6)
+    exact_cells = exact_cells.reshape(1, 2, 4, 4, 32)  # (B, h, K, r, D)
+    assert (recombined - exact_cells).abs().max() < 1e-5 * exact_cells.abs().max()
+    single = phase1_operands(q, q, problem, split=False)
+    assert single.q_lo is None and single.k_lo is None
+
+
+def test_problems_outside_the_kernel_are_refused_with_the_reason():
+    def problem(dim=32, pool=4, cell=8, topk=4):
+        q = torch.zeros(1, 1, 72, 72, dim)
+        return _problem(q, q, pool, cell, topk)
+
+    assert fused_phase1_reason(problem()) is None
+    assert "head dims" in fused_phase1_reason(problem(dim=24))
+    assert 81 > PHASE1_MAX_ROWS_PER_CELL
+    assert "(cell/pool)^2=81" in fused_phase1_reason(problem(pool=1, cell=9))
+    assert "topk=300" in fused_phase1_reason(problem(pool=2, topk=300))
+
+
+def test_the_emulated_kernel_rejects_mismatched_lo_parts(emulation):
+    q = torch.randn(1, 1, 16, 16, 32)
+    problem = _problem(q, q, 4, 8, 2)
+    ops = phase1_operands(q, q, problem)
+    from dataclasses import replace
+
+    with pytest.raises(RuntimeError, match="lo parts both given or both null"):
+        emulation.emulated_phase1(replace(ops, k_lo=None))
