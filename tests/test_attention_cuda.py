@@ -403,3 +403,55 @@ def test_euclid_scale_matches_the_definition(kernel):
     out = phase2_fused(q, k, v, selection, pool=4, cell=8, affinity="euclid")
     ref = attend_selected(q, k, v, selection.flatten(2, 3), prob)
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4 * math.sqrt(32))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("affinity", ["dot", "euclid"])
+@pytest.mark.parametrize("dim", [16, 64, 128])
+def test_fused_phase1_matches_the_oracle(kernel, dim, affinity):
+    from gpa_lib.attention.kernel.phase1 import select_key_blocks_fused, selection_agreement
+    from gpa_lib.attention.selection import select_key_blocks_flat
+
+    q, k, _, _, prob = cuda_inputs(
+        torch.bfloat16, dim, q_grid=(64, 96), k_grid=(80, 48), topk=8, affinity=affinity
+    )
+    ours = select_key_blocks_fused(q, k, prob)
+    oracle = select_key_blocks_flat(q, k, prob)
+    report = selection_agreement(q, k, prob, ours, oracle)
+    assert report["agreement"] >= 0.999, report
+    assert report["worst_mass_gap"] < 1e-4, report  # any difference is a near-tie
+
+
+@pytest.mark.gpu
+def test_fused_phase1_at_the_benchmark_setting_agrees_on_999_of_1000_picks(kernel):
+    from gpa_lib.attention.kernel.phase1 import select_key_blocks_fused, selection_agreement
+    from gpa_lib.attention.selection import select_key_blocks_flat
+
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    q, k = (
+        torch.randn(1, 8, 256, 256, 64, generator=gen, device="cuda", dtype=torch.bfloat16)
+        for _ in range(2)
+    )
+    prob = check_inputs(q, k, k, pool=4, cell=8, topk=8, affinity="dot")
+    ours = select_key_blocks_fused(q, k, prob)
+    report = selection_agreement(q, k, prob, ours, select_key_blocks_flat(q, k, prob))
+    assert report["agreement"] >= 0.999 and report["worst_mass_gap"] < 1e-4, report
+
+
+@pytest.mark.gpu
+def test_pose_gpu_heads_train_through_the_automatic_choice(kernel):
+    """The pose generator's gpu preset (4 heads x 16, float32, pool 4, cell 8, topk 16) on the kernel."""
+    from gpa_lib.attention import auto_backend, gpa_attention
+
+    q, k, v, _, _ = cuda_inputs(torch.float32, 16, heads=4, q_grid=(64, 64), k_grid=(64, 64))
+    args = {"pool": 4, "cell": 8, "topk": 16}
+    tensors = [t.detach().requires_grad_() for t in (q, k, v)]
+    assert auto_backend(*tensors, **args) == "cuda"
+    out = gpa_attention(*tensors, **args)
+    out.square().sum().backward()
+    ref = [t.detach().double().requires_grad_() for t in (q, k, v)]
+    out_ref = gpa_attention(*ref, backend="reference", **args)
+    out_ref.square().sum().backward()
+    torch.testing.assert_close(out.double(), out_ref, rtol=1e-4, atol=1e-4)
+    for ours, exact in zip(tensors, ref, strict=True):
+        torch.testing.assert_close(ours.grad.double(), exact.grad, rtol=1e-3, atol=1e-3)

@@ -44,7 +44,8 @@ def test_the_kernel_runs_first_over_all_sizes():
         small_config(), log=lambda line: None, measure=fake_measure(asked)
     )
     methods = [m for m, _, _ in asked]
-    assert methods[:4] == ["cuda"] * 4 and methods[4:8] == ["phase1"] * 4
+    assert methods[:4] == ["cuda"] * 4 and methods[4:8] == ["phase1_fused"] * 4
+    assert methods[8:12] == ["phase1"] * 4
     assert methods.index("sdpa") > methods.index("cuda_gpa")
     assert payload["complete"] is True and payload["stopped"] is None
     assert len(payload["records"]) == len(kernel_bench.METHODS) * 2 * 2
@@ -62,6 +63,20 @@ def test_phase1_is_forward_only_and_compared_with_phase2():
     assert summary["phase1_over_phase2_fwd_256"] == 4.0
     floor = payload["per_size"][0]["floor_fwd_ms"]
     assert summary["phase2_over_floor_fwd_256"] == 1.0 / floor
+    fused = [r for r in payload["records"] if r["method"] == "phase1_fused"]
+    assert all("no backward" in r["skipped"] for r in fused if r["pass"] == "fwd+bwd")
+    assert summary["phase1_fused_speedup_vs_torch_256"] == 4.0 / 2.0
+    phase1_floor = payload["per_size"][0]["floor_phase1_ms"]
+    assert summary["phase1_fused_over_floor_256"] == 2.0 / phase1_floor
+
+
+def test_the_phase1_floor_is_two_low_resolution_score_passes():
+    cfg = small_config()
+    entry = kernel_bench.floors(cfg, 1024, {"bf16_flops_per_s": 681e12, "bytes_per_s": 4.25e12})
+    # 65,536 low-res queries x 65,536 key blocks x 8 heads x 2 * 64 FLOPs per pass, two passes
+    flops = 2 * 65536 * 65536 * 8 * 2 * 64
+    assert entry["floor_phase1_ms"] == flops / 681e12 * 1e3
+    assert 12.0 < entry["floor_phase1_ms"] < 14.0  # the "about 13 ms"
 
 
 def test_a_spent_budget_records_the_rest_as_skipped_and_every_step_is_reported():
@@ -110,7 +125,8 @@ def test_the_table_shows_every_record_and_the_state(tmp_path, capsys):
     )
     table = kernel_bench.format_table(payload)
     assert "  256² cuda" in table and "no backward" in table
-    assert table.splitlines()[-1].startswith("kernel bench: 32 records, complete")
+    n_records = len(kernel_bench.METHODS) * 4
+    assert table.splitlines()[-1].startswith(f"kernel bench: {n_records} records, complete")
     path = tmp_path / "kernel_bench_test.json"
     path.write_text(json.dumps(payload))
     assert kernel_bench.main(["--show", str(path)]) == 0  # no GPU needed
@@ -157,6 +173,10 @@ def test_bench_one_runs_each_torch_method_on_the_cpu(monkeypatch):
     assert "no backward" in kernel_bench.bench_one("phase1", "fwd+bwd", cfg, 32)["skipped"]
     # The cuda backend refuses a CPU problem: the failure is recorded, not raised.
     assert "skipped" in kernel_bench.bench_one("cuda_gpa", "fwd", cfg, 32)
+    # So does the fused phase 1, which needs the built extension.
+    assert (
+        "CudaKernelUnavailable" in kernel_bench.bench_one("phase1_fused", "fwd", cfg, 32)["skipped"]
+    )
 
 
 def test_targets_say_met_not_met_or_not_measured():
@@ -180,4 +200,4 @@ def test_a_measurement_that_raises_is_recorded_and_the_run_goes_on():
     payload = kernel_bench.run_kernel_bench(small_config(), log=lambda line: None, measure=measure)
     cuda = [r for r in payload["records"] if r["method"] == "cuda"]
     assert len(cuda) == 4 and all("OutOfMemoryError" in r["skipped"] for r in cuda)
-    assert len(payload["records"]) == 32 and payload["complete"] is True
+    assert len(payload["records"]) == len(kernel_bench.METHODS) * 4 and payload["complete"] is True

@@ -46,7 +46,19 @@ from gpa_lib.bench.kernel_results import (  # the chapters read the stored resul
 )
 
 #: Every method, in the order they run (a time budget cuts the last ones).
-METHODS = ("cuda", "phase1", "cuda_gpa", "sdpa", "flex", "reference", "flex_gpa", "reference_gpa")
+METHODS = (
+    "cuda",
+    "phase1_fused",
+    "phase1",
+    "cuda_gpa",
+    "sdpa",
+    "flex",
+    "reference",
+    "flex_gpa",
+    "reference_gpa",
+)
+#: Methods that time phase 1 alone (no backward): the fused kernel, and the torch oracle.
+PHASE1_METHODS = ("phase1_fused", "phase1")
 PASSES = ("fwd", "fwd+bwd")
 
 
@@ -180,6 +192,10 @@ def method_call(
         from gpa_lib.attention.selection import select_key_blocks_flat
 
         return lambda: select_key_blocks_flat(q.detach(), k.detach(), problem)  # (B, h, K, k)
+    if method == "phase1_fused":
+        from gpa_lib.attention.kernel.phase1 import select_key_blocks_fused
+
+        return lambda: select_key_blocks_fused(q.detach(), k.detach(), problem)  # (B, h, K, k)
     if method == "cuda":
         sel5 = selection.unflatten(2, problem.cell_grid)  # (B, h, Hq/c, Wq/c, k)
         return lambda: phase2_fused(
@@ -240,7 +256,7 @@ def skip_reason(method: str, pass_: str, cfg: KernelBenchConfig, side: int) -> s
     """Why a (method, pass, side) is not measured at all (None: it is)."""
     if method == "sdpa" and side > cfg.max_dense_side:
         return f"dense attention at {side}^2 is beyond max_dense_side={cfg.max_dense_side}"
-    if method == "phase1" and pass_ == "fwd+bwd":
+    if method in PHASE1_METHODS and pass_ == "fwd+bwd":
         return (
             "no backward: phase 1 selects without gradients; a training step pays its fwd time once"
         )
@@ -323,6 +339,27 @@ def kernel_error(cfg: KernelBenchConfig, side: int) -> dict[str, float]:
     }
 
 
+def phase1_check(cfg: KernelBenchConfig, side: int, near_tie_max_side: int = 256) -> dict[str, float]:
+    """The fused phase 1 against the torch oracle at this resolution: shared (cell, block) picks, and
+    up to ``near_tie_max_side`` the worst kept-mass gap of a differing cell (float64 scores)."""
+    from gpa_lib.attention.kernel.phase1 import pick_agreement, select_key_blocks_fused
+    from gpa_lib.attention.kernel.phase1 import selection_agreement
+    from gpa_lib.attention.problem import check_inputs
+    from gpa_lib.attention.selection import select_key_blocks_flat
+
+    q, k, v = _inputs(cfg, side, requires_grad=False)
+    problem = check_inputs(
+        q, k, v, pool=cfg.pool, cell=cfg.cell, topk=cfg.topk, affinity=cfg.affinity
+    )
+    ours = select_key_blocks_fused(q, k, problem)  # (B, h, K, k)
+    oracle = select_key_blocks_flat(q, k, problem)  # (B, h, K, k)
+    if side <= near_tie_max_side:
+        report = selection_agreement(q, k, problem, ours, oracle)
+    else:
+        report = pick_agreement(ours, oracle)
+    return {f"phase1_{key}": value for key, value in report.items()}
+
+
 def default_ceilings() -> dict[str, Any]:
     """The stored H200 ceilings of :mod:`gpa_lib.attention.analysis.complexity`."""
     from gpa_lib.attention.analysis.complexity import H200_BF16_FLOPS_PER_S, H200_BYTES_PER_S
@@ -351,11 +388,16 @@ def floors(
         cfg, side, dtype_bytes=torch.tensor([], dtype=getattr(torch, cfg.dtype)).element_size()
     )
     fwd, bwd = phase2_floor(sizes, **rates), phase2_floor(sizes, backward=True, **rates)
+    # Phase 1's two passes (log-sum-exp, then cell sums and top-k): each one low-resolution score
+    # matrix, 2 * D FLOPs per (low-res query, key block) pair, at the bf16 tensor-core rate.
+    low_queries = cfg.batch * cfg.heads * (side // cfg.pool) ** 2
+    phase1_flops = 2 * 2 * low_queries * (side // cfg.pool) ** 2 * cfg.head_dim
     return {
         "floor_fwd_ms": fwd.floor_s * 1e3,
         "floor_bwd_ms": bwd.floor_s * 1e3,
         "floor_fwd_bwd_ms": (fwd.floor_s + bwd.floor_s) * 1e3,
         "bound_fwd": fwd.bound,
+        "floor_phase1_ms": phase1_flops / rates["flops_per_s"] * 1e3,
     }
 
 
@@ -398,6 +440,11 @@ def run_kernel_bench(
                 entry.update(kernel_error(cfg, side))
             except Exception as err:  # noqa: BLE001
                 entry["error_check_failed"] = f"{type(err).__name__}: {err}"[:300]
+        if "phase1_fused" in cfg.methods:
+            try:
+                entry.update(phase1_check(cfg, side))
+            except Exception as err:  # noqa: BLE001
+                entry["phase1_check_failed"] = f"{type(err).__name__}: {err}"[:300]
         checks.append(entry)
 
     def payload(complete: bool, stopped: str | None = None) -> dict[str, Any]:

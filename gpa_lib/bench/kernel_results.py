@@ -41,12 +41,20 @@ def summarise(
         phase1, phase2 = ms("phase1", "fwd", side), ms("cuda", "fwd", side)
         if phase1 is not None and phase2:
             summary[f"phase1_over_phase2_fwd_{side}"] = phase1 / phase2
+        fused = ms("phase1_fused", "fwd", side)
+        if fused and phase1 is not None:
+            summary[f"phase1_fused_speedup_vs_torch_{side}"] = phase1 / fused
     floors_by_side = {entry["side"]: entry for entry in per_size or []}
     for side, entry in floors_by_side.items():
         for pass_, key in (("fwd", "floor_fwd_ms"), ("fwd+bwd", "floor_fwd_bwd_ms")):
             t = ms("cuda", pass_, side)
             if t is not None and entry.get(key):
                 summary[f"phase2_over_floor_{pass_}_{side}"] = t / entry[key]
+        fused = ms("phase1_fused", "fwd", side)
+        if fused is not None and entry.get("floor_phase1_ms"):
+            summary[f"phase1_fused_over_floor_{side}"] = fused / entry["floor_phase1_ms"]
+        if "phase1_agreement" in entry:
+            summary[f"phase1_agreement_{side}"] = entry["phase1_agreement"]
     return summary
 
 

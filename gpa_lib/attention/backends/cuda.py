@@ -1,10 +1,12 @@
-"""The ``"cuda"`` GPA backend: chunked phase 1 in torch, phase 2 as one fused CUDA kernel.
+"""The ``"cuda"`` GPA backend: phase 1 and phase 2 each as one fused CUDA kernel.
 
 Phase 2 runs one block of threads per (head-batch, query cell): the cell's queries are loaded
 once, the selected key blocks are gathered by index into shared memory, the softmax is computed
 online, and the output and log-sum-exp are written; the backward pass recomputes the probabilities
-from the log-sum-exp and adds dk, dv without atomics (see ``csrc/``). Phase 1 is the reference's
-chunked selection with a larger chunk. Both run as ``torch.library`` custom ops
+from the log-sum-exp and adds dk, dv without atomics (see ``csrc/``). Phase 1 runs the fused
+selection kernel (:mod:`~gpa_lib.attention.kernel.phase1`: two sweeps over the low-resolution keys
+per block of cells, per-cell top-k lists in shared memory) where it applies ((cell/pool)^2 <= 64),
+else the reference's chunked torch selection. Both run as ``torch.library`` custom ops
 (:mod:`~gpa_lib.attention.kernel.ops`), so ``torch.compile`` traces the backend without graph breaks.
 
 ``can_run`` refuses, with the reason, anything the kernel does not cover (CPU tensors, no nvcc,

@@ -114,6 +114,21 @@ def select_key_blocks_fused(
     )
 
 
+def pick_agreement(ours: torch.Tensor, oracle: torch.Tensor) -> dict[str, float]:
+    """Share of (cell, block) picks two selections (B, h, K, topk) share, and of cells that differ.
+
+    Cheap at any size (sorts along topk only); :func:`selection_agreement` adds the near-tie check.
+    """
+    topk = oracle.shape[-1]
+    a, b = ours.sort(-1).values, oracle.sort(-1).values  # (B, h, K, k) each
+    # shared picks of two sorted rows: for each of ours, whether it occurs in the oracle's row
+    shared = (a.unsqueeze(-1) == b.unsqueeze(-2)).any(-1).sum(-1)  # (B, h, K)
+    return {
+        "agreement": float(shared.sum()) / shared.numel() / topk,
+        "cells_differing": float((shared < topk).double().mean()),
+    }
+
+
 def selection_agreement(
     q: torch.Tensor,
     k: torch.Tensor,
