@@ -45,6 +45,9 @@ struct Phase1Tile {
   static constexpr int kLd = TcTile<D>::kLd;         // 16-bit elements per shared row
   static constexpr int kBlockN = TcTile<D>::kBlockN;  // keys per tile
   static constexpr int kPLd = kBlockN + 1;            // floats per row of the probability tile
+  // floats per row of the cell sums: odd, so that the merging threads (one per cell, reading the
+  // same column at once) hit different banks
+  static constexpr int kSLd = kBlockN + 1;
 };
 
 // Shared-memory bytes of one block: the block's q rows (hi, lo when split), which the
@@ -61,7 +64,7 @@ template <int D, bool Split>
 inline size_t phase1_smem_bytes(int cells_per_block, int topk) {
   using T = Phase1Tile<D>;
   return phase1_q_bytes<D, Split>() + size_t(Split ? 4 : 2) * T::kBlockN * T::kLd * 2 +
-         size_t(2 * T::kBlockN + cells_per_block * T::kBlockN) * 4 +
+         size_t(2 * T::kBlockN + cells_per_block * T::kSLd) * 4 +
          size_t(cells_per_block) * topk * 8;
 }
 
@@ -97,7 +100,7 @@ __device__ __forceinline__ void load_key_tile_phase1(const Phase1Params& p, cons
 template <int D, bool Split>
 __global__ void __launch_bounds__(kThreads) gpa_phase1_kernel(const Phase1Params p) {
   using T = Phase1Tile<D>;
-  constexpr int BN = T::kBlockN, LD = T::kLd, PLD = T::kPLd;
+  constexpr int BN = T::kBlockN, LD = T::kLd, PLD = T::kPLd, SLD = T::kSLd;
   GPA_DYNAMIC_SMEM(smem);
   uint16_t* q_hi_s = reinterpret_cast<uint16_t*>(smem);       // [64][LD]
   uint16_t* q_lo_s = q_hi_s + kPhase1MaxRows * LD;             // [64][LD] when split
@@ -107,8 +110,8 @@ __global__ void __launch_bounds__(kThreads) gpa_phase1_kernel(const Phase1Params
   uint16_t* k_hi_s = reinterpret_cast<uint16_t*>(smem + phase1_q_bytes<D, Split>());  // [2][BN][LD]
   uint16_t* k_lo_s = k_hi_s + 2 * BN * LD;                     // [2][BN][LD] when split
   float* bias_s = reinterpret_cast<float*>(k_hi_s + (Split ? 4 : 2) * BN * LD);  // [2][BN], base 2
-  float* sum_s = bias_s + 2 * BN;                              // [G][BN] cell sums, -inf: no candidate
-  float* top_val = sum_s + p.cells_per_block * BN;             // [G][topk], best first
+  float* sum_s = bias_s + 2 * BN;                              // [G][SLD] cell sums, -inf: none
+  float* top_val = sum_s + p.cells_per_block * SLD;            // [G][topk], best first
   int* top_idx = reinterpret_cast<int*>(top_val + p.cells_per_block * p.topk);  // [G][topk]
 
   const int G = p.cells_per_block, r = p.rows_per_cell;
@@ -223,7 +226,7 @@ __global__ void __launch_bounds__(kThreads) gpa_phase1_kernel(const Phase1Params
       float sum = 0.f;
       for (int i = 0; i < r; ++i) sum += p_s[(c * r + i) * PLD + j];
       const bool candidate = j0 + j < p.n_key_blocks && sum > top_val[c * p.topk + p.topk - 1];
-      sum_s[c * BN + j] = candidate ? sum : kNegInf;
+      sum_s[c * SLD + j] = candidate ? sum : kNegInf;
     }
     __syncthreads();
     // ... and merged, in increasing block order, into the list by one thread per cell.
@@ -232,7 +235,7 @@ __global__ void __launch_bounds__(kThreads) gpa_phase1_kernel(const Phase1Params
       float* vals = top_val + c * p.topk;
       int* idx = top_idx + c * p.topk;
       for (int j = 0; j < BN; ++j) {
-        const float v = sum_s[c * BN + j];
+        const float v = sum_s[c * SLD + j];
         if (!(v > vals[p.topk - 1])) continue;
         int at = p.topk - 1;  // shift down every entry with a smaller value
         while (at > 0 && vals[at - 1] < v) {
