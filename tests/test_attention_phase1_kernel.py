@@ -6,10 +6,16 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gpa_lib.attention.kernel.evidence import (
+    PHASE1_CASES,
+    emulated_phase1_report,
+    phase1_case_inputs,
+)
 from gpa_lib.attention.kernel.phase1 import (
     PHASE1_MAX_ROWS_PER_CELL,
     fused_phase1_reason,
     phase1_operands,
+    pick_agreement,
     selection_agreement,
 )
 from gpa_lib.attention.problem import check_inputs
@@ -30,33 +36,37 @@ def _problem(q, k, pool, cell, topk, affinity="dot"):
     return check_inputs(q, k, k, pool=pool, cell=cell, topk=topk, affinity=affinity)
 
 
-# (B, h, query grid, key grid, D, pool, cell, topk, affinity, late copies): unequal and non-square
-# grids, several blocks of cells and several key tiles, (cell/pool)^2 of 1, 4, 9, 16 and 64 rows,
-# topk equal to the number of key blocks, and cp.async copies landing late.
-CASES = {
-    "d32_two_batches_three_heads": (2, 3, (24, 40), (36, 28), 32, 4, 8, 6, "dot", True),
-    "d16_many_key_tiles_and_blocks": (1, 1, (48, 48), (80, 80), 16, 4, 8, 8, "dot", False),
-    "d128_nine_rows_euclid": (1, 1, (12, 12), (8, 8), 128, 1, 3, 9, "euclid", True),
-    "d64_64_rows_topk_all": (1, 2, (16, 16), (8, 8), 64, 1, 8, 64, "dot", False),
-    "d32_one_row_per_cell_euclid": (1, 1, (32, 32), (32, 32), 32, 4, 4, 3, "euclid", False),
-    "d16_pose_gpu_setting": (2, 4, (32, 32), (32, 32), 16, 4, 8, 16, "dot", True),
-}
-
-
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", list(PHASE1_CASES))
 def test_split_products_give_the_oracle_selection(emulation, name):
-    B, h, q_grid, k_grid, dim, pool, cell, topk, affinity, late = CASES[name]
-    gen = torch.Generator().manual_seed(len(name))
-    q = torch.randn(B, h, *q_grid, dim, generator=gen)
-    k = torch.randn(B, h, *k_grid, dim, generator=gen)
-    problem = _problem(q, k, pool, cell, topk, affinity)
-    ours = emulation.emulated_phase1(phase1_operands(q, k, problem), late_copies=late)
+    case = PHASE1_CASES[name]
+    q, k = phase1_case_inputs(case, seed=len(name))
+    problem = _problem(q, k, case.pool, case.cell, case.topk, case.affinity)
+    ours = emulation.emulated_phase1(phase1_operands(q, k, problem), late_copies=case.late_copies)
     oracle = select_key_blocks_flat(q, k, problem)
-    assert ours.shape == oracle.shape == (B, h, problem.n_cells, topk)
+    assert ours.shape == oracle.shape == (case.batch, case.heads, problem.n_cells, case.topk)
     report = selection_agreement(q, k, problem, ours, oracle)
     # Random inputs at these sizes have no near-ties within the split products' rounding.
     assert report["agreement"] == 1.0, report
     assert torch.equal(ours, oracle)  # the same blocks in the same order
+
+
+def test_the_report_on_image_features_states_both_precisions(emulation):
+    row = emulated_phase1_report("d16_pose_gpu_setting", features="image")
+    # Textured images have flat regions: blocks whose pooled keys nearly coincide. A split-product
+    # selection may order such a pair differently from the float32 oracle, never anything else.
+    assert row["split agreement"] >= 0.999 and row["split worst mass gap"] < 1e-8
+    assert 0.99 < row["single agreement"] <= row["split agreement"]
+    assert row["single worst mass gap"] < 1e-3
+    assert row["rows per cell"] == 4 and row["key blocks"] == 64
+    with pytest.raises(ValueError, match="case name='nope' is unknown"):
+        emulated_phase1_report("nope")
+
+
+def test_pick_agreement_counts_shared_blocks_whatever_their_order():
+    oracle = torch.tensor([[[[0, 1, 2], [3, 4, 5]]]])  # (1, 1, 2, 3)
+    ours = torch.tensor([[[[2, 1, 0], [3, 4, 9]]]])
+    report = pick_agreement(ours, oracle)
+    assert report == {"agreement": 5 / 6, "cells_differing": 0.5}
 
 
 def test_bfloat16_inputs_and_single_term_products_disagree_only_on_near_ties(emulation):

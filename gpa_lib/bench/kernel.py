@@ -339,11 +339,16 @@ def kernel_error(cfg: KernelBenchConfig, side: int) -> dict[str, float]:
     }
 
 
-def phase1_check(cfg: KernelBenchConfig, side: int, near_tie_max_side: int = 256) -> dict[str, float]:
+def phase1_check(
+    cfg: KernelBenchConfig, side: int, near_tie_max_side: int = 256
+) -> dict[str, float]:
     """The fused phase 1 against the torch oracle at this resolution: shared (cell, block) picks, and
     up to ``near_tie_max_side`` the worst kept-mass gap of a differing cell (float64 scores)."""
-    from gpa_lib.attention.kernel.phase1 import pick_agreement, select_key_blocks_fused
-    from gpa_lib.attention.kernel.phase1 import selection_agreement
+    from gpa_lib.attention.kernel.phase1 import (
+        pick_agreement,
+        select_key_blocks_fused,
+        selection_agreement,
+    )
     from gpa_lib.attention.problem import check_inputs
     from gpa_lib.attention.selection import select_key_blocks_flat
 

@@ -186,3 +186,101 @@ def emulated_case_report(
         q, k, v, selection, pool=case.pool, cell=case.cell, affinity=case.affinity,
         late_copies=case.late_copies, seed=seed + 1,
     )  # fmt: skip
+
+
+# --- phase 1 -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Phase1Case:
+    """One configuration of the emulated phase-1 check; grids in tokens, ``topk`` in key blocks."""
+
+    batch: int  # B
+    heads: int  # h
+    q_grid: tuple[int, int]  # (Hq, Wq)
+    k_grid: tuple[int, int]  # (Hk, Wk)
+    head_dim: int  # D
+    pool: int
+    cell: int
+    topk: int
+    affinity: str = "dot"
+    late_copies: bool = False  # make cp.async copies land as late as allowed
+
+
+#: Unequal and non-square grids, several blocks of cells and several key tiles, (cell/pool)^2 of 1,
+#: 4, 9, 16 and 64 low-resolution rows per cell, topk equal to the number of key blocks, late copies.
+PHASE1_CASES: dict[str, Phase1Case] = {
+    "d32_two_batches_three_heads": Phase1Case(
+        2, 3, (24, 40), (36, 28), 32, 4, 8, 6, late_copies=True
+    ),
+    "d16_many_key_tiles_and_blocks": Phase1Case(1, 1, (48, 48), (80, 80), 16, 4, 8, 8),
+    "d128_nine_rows_euclid": Phase1Case(
+        1, 1, (12, 12), (8, 8), 128, 1, 3, 9, affinity="euclid", late_copies=True
+    ),
+    "d64_64_rows_topk_all": Phase1Case(1, 2, (16, 16), (8, 8), 64, 1, 8, 64),
+    "d32_one_row_per_cell_euclid": Phase1Case(1, 1, (32, 32), (32, 32), 32, 4, 4, 3, "euclid"),
+    "d16_pose_gpu_setting": Phase1Case(2, 4, (32, 32), (32, 32), 16, 4, 8, 16, late_copies=True),
+    "d64_benchmark_setting": Phase1Case(1, 2, (64, 64), (64, 64), 64, 4, 8, 8),
+}
+
+
+def phase1_case_inputs(case: Phase1Case, *, features: str = "random", seed: int = 0):
+    """q, k (B, h, H, W, D) float32 for a phase-1 case: Gaussian (``"random"``) or features of
+    textured images (``"image"``, as in chapter 2)."""
+    B, h, D = case.batch, case.heads, case.head_dim
+    if features == "random":
+        gen = torch.Generator().manual_seed(seed)
+        return tuple(
+            torch.randn(B, h, *grid, D, generator=gen) for grid in (case.q_grid, case.k_grid)
+        )
+    if features != "image":
+        raise ValueError(f"features={features!r} must be 'random' or 'image'")
+    from ..grid import to_heads
+    from ..synthetic import image_features, textured_image
+
+    def grid_features(grid, image_seed):
+        per_item = [
+            to_heads(
+                image_features(textured_image(grid, seed=image_seed + 7 * b), h * D, seed=seed), h
+            )
+            for b in range(B)
+        ]  # each (1, h, H, W, D)
+        return torch.cat(per_item).float()  # (B, h, H, W, D)
+
+    return grid_features(case.q_grid, seed), grid_features(case.k_grid, seed + 1)
+
+
+def emulated_phase1_report(name: str, *, features: str = "random", seed: int = 0) -> dict[str, Any]:
+    """The emulated phase-1 kernel of case ``name`` of :data:`PHASE1_CASES` against the float32 torch
+    selection, with split (three-term) and single-term bf16 products: shared picks, differing cells,
+    and the worst kept-mass gap of a differing cell (see
+    :func:`~gpa_lib.attention.kernel.phase1.selection_agreement`)."""
+    from ..selection import select_key_blocks_flat
+    from . import emulation
+    from .phase1 import phase1_operands, selection_agreement
+
+    if name not in PHASE1_CASES:
+        raise ValueError(f"case name={name!r} is unknown; choose one of {list(PHASE1_CASES)}")
+    case = PHASE1_CASES[name]
+    q, k = phase1_case_inputs(case, features=features, seed=seed)
+    problem = check_inputs(
+        q, k, k, pool=case.pool, cell=case.cell, topk=case.topk, affinity=case.affinity
+    )
+    oracle = select_key_blocks_flat(q, k, problem)  # (B, h, K, k)
+    row: dict[str, Any] = {
+        "case": name,
+        "D": case.head_dim,
+        "rows per cell": problem.low_queries_per_cell,
+        "key blocks": problem.n_key_blocks,
+        "topk": case.topk,
+    }
+    for label, split in (("split", True), ("single", False)):
+        ours = emulation.emulated_phase1(
+            phase1_operands(q, k, problem, split=split), late_copies=case.late_copies
+        )
+        report = selection_agreement(q, k, problem, ours, oracle)
+        row[f"{label} agreement"] = report["agreement"]
+        row[f"{label} worst mass gap"] = report["worst_mass_gap"]
+        if split:
+            row["identical"] = bool(torch.equal(ours, oracle))
+    return row
