@@ -139,3 +139,13 @@ def test_the_emulated_kernel_rejects_mismatched_lo_parts(emulation):
 
     with pytest.raises(RuntimeError, match="lo parts both given or both null"):
         emulation.emulated_phase1(replace(ops, k_lo=None))
+
+
+def test_the_chapter_table_glues_the_worst_case(emulation):
+    from gpa_lib.attention.kernel.evidence import phase1_evidence
+
+    table, glue = phase1_evidence(["d32_two_batches_three_heads"], features="random")
+    assert list(table["case"]) == ["d32_two_batches_three_heads"]
+    assert glue["ch2_p1_cases"] == 1
+    assert glue["ch2_p1_split_agreement"] == table["split agreement"].min() == 1.0
+    assert glue["ch2_p1_single_mass_gap"] == table["single worst mass gap"].max()

@@ -284,3 +284,20 @@ def emulated_phase1_report(name: str, *, features: str = "random", seed: int = 0
         if split:
             row["identical"] = bool(torch.equal(ours, oracle))
     return row
+
+
+def phase1_evidence(names, *, features: str = "image", seed: int = 0):
+    """Chapter 2's table of :func:`emulated_phase1_report` over the cases ``names``, and its glue:
+    ``ch2_p1_cases``, the smallest split and single-term agreements (shares of picks), and the largest
+    kept-mass gap of a differing cell with split products."""
+    import pandas as pd
+
+    table = pd.DataFrame([emulated_phase1_report(n, features=features, seed=seed) for n in names])
+    glue = {
+        "ch2_p1_cases": len(table),
+        "ch2_p1_split_agreement": float(table["split agreement"].min()),
+        "ch2_p1_single_agreement": float(table["single agreement"].min()),
+        "ch2_p1_split_mass_gap": float(table["split worst mass gap"].max()),
+        "ch2_p1_single_mass_gap": float(table["single worst mass gap"].max()),
+    }
+    return table, glue
