@@ -61,7 +61,11 @@ export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 MPLBACKEND=Agg
 export GPA_LIB_RESULTS_DIR="$OUT"                     # write_result puts the JSON here
 export GPA_LIB_CACHE=${GPA_LIB_CACHE:-/tmp/gpa_lib_cache}  # the extension's build folder
 if [ -z "${GPA_LIB_SOURCE_COMMIT:-}" ]; then
-    GPA_LIB_SOURCE_COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo "not given")
+    # Only this project's own repository: a copy inside another checkout must not take its HEAD.
+    GPA_LIB_SOURCE_COMMIT="not given"
+    if [ "$(git -C "$REPO" rev-parse --show-toplevel 2>/dev/null)" = "$(cd "$REPO" && pwd -P)" ]; then
+        GPA_LIB_SOURCE_COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo "not given")
+    fi
 fi
 export GPA_LIB_SOURCE_COMMIT
 

@@ -505,8 +505,8 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     if reason is not None:
         print(reason)
         return 1
-    from gpa_lib.bench.machine import gpu_slug, read_ceilings, run_identity
-    from gpa_lib.results import write_result
+    from gpa_lib.bench.machine import gpu_slug, read_ceilings
+    from gpa_lib.results import run_identity, write_result
 
     cfg = config_from_args(args)
     ceilings = read_ceilings(args.machine_json) if args.machine_json else None

@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from gpa_lib.bench.machine import gpu_slug, gpu_unavailable_reason, run_identity
+from gpa_lib.bench.machine import gpu_slug, gpu_unavailable_reason
+from gpa_lib.results import run_identity
 
 ENTRY_POINT = "gpa_lib.pose.train"
 
