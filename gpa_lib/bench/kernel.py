@@ -5,7 +5,7 @@ pool 4, topk 8 by default) it times, forward and forward+backward:
 
 - ``cuda``: phase 2 by the fused kernel (``gpa_lib::gpa_phase2_fwd`` on a fixed selection), and
   ``cuda_gpa``: the whole ``gpa_attention(backend="cuda")`` with phase 1;
-- ``phase1``: phase 1 alone (``select_key_blocks_flat``, the selection every backend shares), forward
+- ``phase1``: phase 1 alone (``select_key_blocks_flat`` at the ``cuda`` backend's chunk size), forward
   only: no gradient flows through a selection, so a training step pays its forward time once;
 - ``reference``: phase 2 by gather in torch (the reference backend), and ``reference_gpa``;
 - ``flex``: phase 2 as compiled FlexAttention with the equivalent BlockMask, layouts permuted and
@@ -177,9 +177,13 @@ def method_call(
 
     gpa = {"pool": cfg.pool, "cell": cfg.cell, "topk": cfg.topk, "affinity": cfg.affinity}
     if method == "phase1":
+        from gpa_lib.attention.kernel.ops import CUDA_PHASE1_CHUNK_ELEMENTS
         from gpa_lib.attention.selection import select_key_blocks_flat
 
-        return lambda: select_key_blocks_flat(q.detach(), k.detach(), problem)  # (B, h, K, k)
+        # The chunk the cuda backend uses (the run of 2026-12-04 timed the CPU default, 2**22).
+        return lambda: select_key_blocks_flat(
+            q.detach(), k.detach(), problem, CUDA_PHASE1_CHUNK_ELEMENTS
+        )  # (B, h, K, k)
     if method == "cuda":
         sel5 = selection.unflatten(2, problem.cell_grid)  # (B, h, Hq/c, Wq/c, k)
         return lambda: phase2_fused(
