@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gpa_lib.attention.analysis import gpu_results
+from gpa_lib.attention.analysis import gpu_results, gpu_targets
 from gpa_lib.attention.analysis.complexity import AttentionSizes, phase1_floor, phase1_flops
 from gpa_lib.bench.kernel import stored_kernel_results
 from gpa_lib.bench.kernel_results import format_table
@@ -67,10 +67,10 @@ def test_layer_split_and_floors(h200):
 
 
 def test_targets_as_measured_at_7da8163(h200):
-    table = gpu_results.target_table(h200, gpu_results.stored_pose_runs(H200))
-    assert list(table.index) == [t.key for t in gpu_results.TARGETS]
+    table = gpu_targets.target_table(h200, gpu_results.stored_pose_runs(H200))
+    assert list(table.index) == [t.key for t in gpu_targets.TARGETS]
     assert set(table["verdict"]) <= {"met", "not met", "not measured"}
-    assert gpu_results.verdict_counts(table) == {"met": 0, "not met": 7, "not measured": 2}
+    assert gpu_targets.verdict_counts(table) == {"met": 0, "not met": 7, "not measured": 2}
     assert table.loc["pose_runs", "measured"] == "failed"
     assert table.loc["pose_step", "bound"] == "<= 56.2 ms"  # half the reference's 112 ms
     assert table.loc["pose_memory", "bound"] == "< 4.21 GB"  # dense-gpu's peak
@@ -98,7 +98,7 @@ def test_targets_follow_the_newest_complete_run(h200, tmp_path: Path):
                       "step_time_ms": 1000.0, "peak_memory_bytes": 4.0e9}],
             "provenance": {"gpu": H200, "date": "2027-01-02"}}  # fmt: skip
     (tmp_path / "pose_train_nvidia_h200.json").write_text(json.dumps(pose))
-    table = gpu_results.target_table(newest, gpu_results.stored_pose_runs(H200, tmp_path))
+    table = gpu_targets.target_table(newest, gpu_results.stored_pose_runs(H200, tmp_path))
     assert table.loc["layer_fwd_bwd_1024", "verdict"] == "met"
     assert table.loc["pose_runs", "verdict"] == "met"
     assert table.loc["pose_step", "verdict"] == "met"  # 50 <= 112.4 / 2
@@ -112,3 +112,46 @@ def test_chapter_one_count_against_the_measured_split(h200):
     numbers = gpu_results.complexity_against_measured(h200, 1024)
     assert 90 < numbers["flop_share_pct"] < numbers["time_share_pct"] < 100
     assert numbers["time_ratio"] == pytest.approx((818.371 - 3.0084) / 3.0084, rel=1e-3)
+
+
+def test_chapter_numbers_have_the_same_keys_with_and_without_a_run(h200):
+    probe = gpu_results.stored_probe(H200)
+    numbers = gpu_targets.chapter_numbers(h200, gpu_results.stored_pose_runs(H200), probe)
+    empty = gpu_targets.chapter_numbers(None)
+    assert set(numbers) == set(empty)  # the chapter glues the same keys either way
+    assert numbers["outside_phase2_large_pct"] == pytest.approx(97.4, abs=0.05)
+    assert numbers["commit"] == "7da8163" and numbers["date"] == "2026-12-04"
+    assert numbers["targets_in_words"].startswith("Not met: ")
+    assert numbers["pose_reference_step_ms"] == pytest.approx(112.4, abs=0.1)
+    assert numbers["pose_dense_peak_gb"] == pytest.approx(4.21, abs=0.01)
+    assert numbers["pose_auto_status"].startswith("failed on 2026-12-04")
+    assert numbers["probe_chunk26_ms"] == pytest.approx(794.5, abs=0.1)
+    assert 0 < numbers["probe_tf32_changed_pct"] < 1
+    assert empty["targets_in_words"].startswith("Not measured")
+
+
+def test_probe_and_measurement_tables(h200):
+    chunks = gpu_results.phase1_chunk_table(gpu_results.stored_probe(H200))
+    assert list(chunks.index) == ["256²", "512²", "1024²"]
+    assert chunks.loc["1024²", "2^22"] > chunks.loc["1024²", "2^30"]
+    table = gpu_results.measurement_table({H200: h200})
+    assert len(table) == 24  # 8 methods x 3 grids, fwd and fwd+bwd side by side
+    assert table.loc[(H200, "2026-12-04", "1024²", "sdpa"), "fwd"].startswith("dense attention")
+    assert gpu_results.measurement_table({}).empty
+
+
+def test_floor_model_uses_the_rates_given():
+    settings = dict(heads=8, head_dim=64, pool=4, cell=8, topk=8)
+    fast = gpu_results.floor_model([256], flops_per_s=1e15, bytes_per_s=1e13, **settings)
+    slow = gpu_results.floor_model([256], flops_per_s=5e14, bytes_per_s=5e12, **settings)
+    ratio = slow["phase 2 fwd floor (ms)"] / fast["phase 2 fwd floor (ms)"]
+    assert ratio.iloc[0] == pytest.approx(2.0)
+
+
+def test_training_memory_against_sdpa_reads_the_stored_bench():
+    from gpa_lib.bench.attention import training_memory_against_sdpa
+
+    memory = training_memory_against_sdpa(threads=2)
+    assert memory["below"] == ["cpu"] and "reference" in memory["above"]
+    assert "`cpu` (32.7 MiB) below fused SDPA's 42.3 MiB" in memory["sentence"]
+    assert training_memory_against_sdpa(threads=99) is None

@@ -2,7 +2,7 @@
 
 :func:`summarise` condenses a run's records (speed-ups, phase 1 against phase 2, phase 2 against its
 floor), :func:`format_table` prints a payload as a short table (``python -m gpa_lib.bench kernel
---show JSON``) with the kernel issue's targets (:mod:`gpa_lib.attention.analysis.gpu_results`), and
+--show JSON``) with the kernel issue's targets (:mod:`gpa_lib.attention.analysis.gpu_targets`), and
 :func:`stored_kernel_results` reads the stored ``kernel_bench_*.json`` files for the chapters.
 """
 
@@ -90,7 +90,7 @@ def format_table(payload: dict[str, Any]) -> str:
         )
     for key, value in payload.get("summary", {}).items():
         lines.append(f"  {key} = {value:.3g}")
-    from gpa_lib.attention.analysis.gpu_results import target_table
+    from gpa_lib.attention.analysis.gpu_targets import target_table
 
     # The kernel issue's targets that this benchmark measures (the pose ones need pose runs).
     for key, row in target_table(payload).iterrows():

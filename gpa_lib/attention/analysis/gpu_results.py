@@ -17,8 +17,6 @@ fused kernel, the selection and the glue around it.
 from __future__ import annotations
 
 import json
-import operator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,9 @@ from gpa_lib.attention.analysis.complexity import (
     phase2_floor,
     phase2_flops,
 )
+
+#: The grids the kernel issue states its targets at: the small one (against SDPA and Flex) and the large.
+TARGET_SIDE, LARGE_SIDE = 256, 1024
 
 
 def _folder(results_dir: str | Path | None) -> Path:
@@ -223,186 +224,6 @@ def against_others(payload: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("grid")
 
 
-# --- the issue's targets -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """One target of the kernel issue: a measured value against a bound."""
-
-    key: str  # short name, also the row's label in tables and tests
-    text: str  # the target in words
-    op: str  # "<", "<=" or ">=": value op bound means met
-    bound: float | None  # None: the bound itself comes from a stored measurement
-    unit: str  # of the value and the bound
-
-
-#: The targets of the kernel issue (issue 23), on an H200. ``side`` is the grid they are stated at.
-TARGET_SIDE, LARGE_SIDE = 256, 1024
-TARGETS = (
-    Target("layer_fwd_bwd_1024", "whole GPA layer, fwd+bwd at 1024²", "<", 50.0, "ms"),
-    Target(
-        "phase1_over_floor_1024", "phase 1 within 3× its two-pass floor at 1024²", "<=", 3.0, "×"
-    ),
-    Target(
-        "layer_vs_sdpa_fwd_256", "whole layer ≥ 25× faster than SDPA at 256², fwd", ">=", 25.0, "×"
-    ),
-    Target(
-        "layer_vs_sdpa_fwd_bwd_256",
-        "whole layer ≥ 25× faster than SDPA at 256², fwd+bwd",
-        ">=",
-        25.0,
-        "×",
-    ),
-    Target(
-        "phase2_fwd_bwd_over_floor",
-        "phase 2 fwd+bwd within 3× its floor (worst grid)",
-        "<=",
-        3.0,
-        "×",
-    ),
-    Target(
-        "phase2_vs_flex_fwd_256",
-        "phase 2 fwd ≥ 1.2× faster than FlexAttention at 256²",
-        ">=",
-        1.2,
-        "×",
-    ),
-    Target("pose_runs", "gpa-gpu pose training through backend=None runs", ">=", 1.0, "run"),  # 1: ran
-    Target("pose_step", "its step ≤ half the reference backend's step", "<=", None, "ms"),
-    Target("pose_memory", "its peak memory below dense-gpu's (SDPA)", "<", None, "GB"),
-)
-_OPS = {"<": operator.lt, "<=": operator.le, ">=": operator.ge}
-
-
-def _newest(runs: list[dict[str, Any]], preset: str, backend: str | None) -> dict[str, Any] | None:
-    for run in reversed(runs):
-        if run.get("preset") == preset and (backend is None or run.get("backend") == backend):
-            return run
-    return None
-
-
-def pose_target_values(runs: list[dict[str, Any]]) -> dict[str, tuple[Any, Any, str]]:
-    """The three pose targets from stored pose runs (newest of each kind): key -> (value, bound, note)."""
-    auto = _newest(runs, "gpa-gpu", "auto")
-    reference = _newest(runs, "gpa-gpu", "reference")
-    dense = _newest(runs, "dense-gpu", None)
-    half_reference = (
-        0.5 * reference["step_time_ms"] if reference and "step_time_ms" in reference else None
-    )
-    dense_gb = dense["peak_memory_bytes"] / 1e9 if dense and "peak_memory_bytes" in dense else None
-    if auto is None:
-        absent = (None, None, "not run")
-        return {"pose_runs": absent, "pose_step": (None, half_reference, "not run"),
-                "pose_memory": (None, dense_gb, "not run")}  # fmt: skip
-    if auto.get("error") or not auto.get("complete", False):
-        why = auto.get("error") or auto.get("stopped") or "did not finish"
-        crashed = f"the run failed ({auto['date']})"
-        return {
-            "pose_runs": (0.0, 1.0, f"failed: {why.split(' in ')[0][:90]}"),
-            "pose_step": (None, half_reference, crashed),
-            "pose_memory": (None, dense_gb, crashed),
-        }
-    return {
-        "pose_runs": (1.0, 1.0, f"ran ({auto['date']})"),
-        "pose_step": (auto.get("step_time_ms"), half_reference, "batch 8, 256 px"),
-        "pose_memory": (
-            auto["peak_memory_bytes"] / 1e9 if "peak_memory_bytes" in auto else None,
-            dense_gb,
-            "peak allocated",
-        ),
-    }
-
-
-def target_values(
-    payload: dict[str, Any], pose_runs: list[dict[str, Any]] | None = None
-) -> dict[str, tuple[Any, Any, str]]:
-    """Every target's (value, bound, note) from a kernel benchmark and the pose runs of its GPU."""
-    sides = payload["config"]["sizes"]
-    over_floor = floor_distances(payload)["phase 2 fwd+bwd / floor"].dropna()
-    worst = (
-        (float(over_floor.max()), f"worst at {over_floor.idxmax()}")
-        if len(over_floor)
-        else (None, "")
-    )
-    layer_1024 = kernel_ms(payload, "cuda_gpa", "fwd+bwd", LARGE_SIDE)
-    p1_ratio = (
-        floor_distances(payload).loc[f"{LARGE_SIDE}²", "phase 1 in the layer / floor"]
-        if LARGE_SIDE in sides
-        else None
-    )
-    sdpa = {
-        p: _ratio(
-            kernel_ms(payload, "sdpa", p, TARGET_SIDE),
-            kernel_ms(payload, "cuda_gpa", p, TARGET_SIDE),
-        )
-        for p in ("fwd", "fwd+bwd")
-    }
-    flex = _ratio(
-        kernel_ms(payload, "flex", "fwd", TARGET_SIDE),
-        kernel_ms(payload, "cuda", "fwd", TARGET_SIDE),
-    )
-    bounds = {t.key: t.bound for t in TARGETS}
-    values = {
-        "layer_fwd_bwd_1024": (layer_1024, bounds["layer_fwd_bwd_1024"], "cuda_gpa"),
-        "phase1_over_floor_1024": (
-            p1_ratio,
-            bounds["phase1_over_floor_1024"],
-            "layer less phase 2, fwd",
-        ),
-        "layer_vs_sdpa_fwd_256": (sdpa["fwd"], bounds["layer_vs_sdpa_fwd_256"], "SDPA / cuda_gpa"),
-        "layer_vs_sdpa_fwd_bwd_256": (
-            sdpa["fwd+bwd"],
-            bounds["layer_vs_sdpa_fwd_bwd_256"],
-            "SDPA / cuda_gpa",
-        ),
-        "phase2_fwd_bwd_over_floor": (worst[0], bounds["phase2_fwd_bwd_over_floor"], worst[1]),
-        "phase2_vs_flex_fwd_256": (flex, bounds["phase2_vs_flex_fwd_256"], "same selection"),
-    }
-    values.update(pose_target_values(pose_runs or []))
-    return values
-
-
-def verdict(target: Target, value: Any, bound: Any) -> str:
-    """``met``, ``not met`` or ``not measured`` (no value, or no bound to hold it against)."""
-    if value is None or bound is None:
-        return "not measured"
-    return "met" if _OPS[target.op](float(value), float(bound)) else "not met"
-
-
-def target_table(
-    payload: dict[str, Any], pose_runs: list[dict[str, Any]] | None = None
-) -> pd.DataFrame:
-    """The issue's targets as measured by ``payload`` (and ``pose_runs``): one row per target with
-    its bound, the measured value, the verdict and a note."""
-    values = target_values(payload, pose_runs)
-    rows = []
-    for target in TARGETS:
-        value, bound, note = values[target.key]
-        if target.unit == "run":
-            shown = {None: "-", 0.0: "failed", 1.0: "ran"}[value]
-        else:
-            shown = "-" if value is None else f"{value:.3g} {target.unit}"
-        rows.append(
-            {
-                "target": target.text,
-                "bound": "-" if bound is None else f"{target.op} {bound:.3g} {target.unit}",
-                "measured": shown,
-                "verdict": verdict(target, value, bound),
-                "note": note,
-                "key": target.key,
-                "value": value,
-            }
-        )
-    return pd.DataFrame(rows).set_index("key")
-
-
-def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
-    """How many targets of a :func:`target_table` are met, not met and not measured."""
-    counts = table["verdict"].value_counts()
-    return {name: int(counts.get(name, 0)) for name in ("met", "not met", "not measured")}
-
-
 def complexity_against_measured(
     payload: dict[str, Any], side: int = LARGE_SIDE
 ) -> dict[str, float]:
@@ -424,3 +245,116 @@ def complexity_against_measured(
         "phase2_fwd_over_floor": _ratio(p2_ms, 1e3 * phase2_floor(sizes, **_rates(payload)).floor_s)
         or float("nan"),
     }
+
+
+def stored_probe(gpu: str, results_dir: str | Path | None = None) -> dict[str, Any] | None:
+    """The newest ``probe_phase1_pose_*.json`` of ``gpu`` (None: there is none)."""
+    newest = None
+    for path in sorted(_folder(results_dir).glob("probe_phase1_pose_*.json")):
+        document = json.loads(path.read_text())
+        provenance = document.get("provenance", {})
+        if _gpu_of(provenance) == gpu and (
+            newest is None or provenance.get("date", "") > newest["provenance"].get("date", "")
+        ):
+            newest = document
+    return newest
+
+
+def phase1_chunk_table(probe: dict[str, Any]) -> pd.DataFrame:
+    """Phase 1's time (ms) per grid (rows) and score-chunk size, TF32 off and on (columns), from a
+    probe; a last column gives the share of cells whose selection TF32 left unchanged."""
+    rows = [r for r in probe.get("phase1", []) if "ms" in r]
+    table = pd.DataFrame(
+        {
+            "grid": f"{r['side']}²",
+            "chunk": f"2^{r['chunk_log2']}" + (", TF32" if r["tf32"] else ""),
+            "ms": r["ms"],
+        }
+        for r in rows
+    ).pivot(index="grid", columns="chunk", values="ms")
+    table = table.loc[sorted(table.index, key=lambda g: int(g.rstrip("²")))]
+    agree = {f"{r['side']}²": r["agree_with_first"] for r in rows if r["tf32"]}
+    table["same selection with TF32 (share)"] = [agree.get(grid) for grid in table.index]
+    return table
+
+
+def probe_ms(probe: dict[str, Any] | None, side: int, chunk_log2: int, tf32: bool = False):
+    """One phase-1 time of a probe (None: not in it)."""
+    for r in (probe or {}).get("phase1", []):
+        if (r["side"], r["chunk_log2"], r["tf32"]) == (side, chunk_log2, tf32) and "ms" in r:
+            return r["ms"]
+    return None
+
+
+def floor_model(
+    sides: list[int],
+    *,
+    heads: int,
+    head_dim: int,
+    pool: int,
+    cell: int,
+    topk: int,
+    flops_per_s: float,
+    bytes_per_s: float,
+) -> pd.DataFrame:
+    """The cost model's floors per grid (bf16, B = 1) at a machine's rates: phase 2 forward and
+    backward, phase 1 in two passes, an ideal dense flash attention forward, and the FLOPs."""
+    from gpa_lib.attention.analysis.complexity import dense_cost, dense_flash_floor
+
+    rates = {"flops_per_s": flops_per_s, "bytes_per_s": bytes_per_s}
+    rows = []
+    for side in sides:
+        s = AttentionSizes(
+            (side, side), (side, side), head_dim=head_dim, heads=heads, pool=pool, cell=cell,
+            topk=topk, dtype_bytes=2,
+        )  # fmt: skip
+        fwd, bwd = phase2_floor(s, **rates), phase2_floor(s, backward=True, **rates)
+        dense_fwd = dense_flash_floor(s, **rates)
+        rows.append(
+            {
+                "grid": f"{side}²",
+                "queries": s.n_queries,
+                "phase 2 fwd floor (ms)": 1e3 * fwd.floor_s,
+                "phase 2 fwd bound": fwd.bound,
+                "phase 2 bwd floor (ms)": 1e3 * bwd.floor_s,
+                "phase 2 bwd bound": bwd.bound,
+                "phase 1 two-pass floor (ms)": 1e3 * phase1_floor(s, **rates).floor_s,
+                "dense fwd floor (ms)": 1e3 * dense_fwd.floor_s,
+                "dense / GPA floor": dense_fwd.floor_s / fwd.floor_s,
+                "phase 1 GFLOP": phase1_cost(s).flops / 1e9,
+                "phase 2 fwd GFLOP": fwd.flops / 1e9,
+                "dense fwd GFLOP": dense_cost(s, materialised=False).flops / 1e9,
+            }
+        )
+    return pd.DataFrame(rows).set_index("grid")
+
+
+def measurement_table(runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Every measurement of the given runs (GPU name -> payload): median ms per pass, by GPU, date,
+    grid and method, in the order the methods ran; a measurement not taken reads as its reason."""
+    rows = []
+    for gpu, payload in runs.items():
+        date = payload.get("provenance", {}).get("date", "this run")[:10]
+        for record in payload["records"]:
+            value = record.get("median_ms")
+            rows.append(
+                {
+                    "device": gpu,
+                    "date": date,
+                    "grid": f"{record['side']}²",
+                    "method": record["method"],
+                    "pass": record["pass"],
+                    "ms": value if value is not None else kernel_note(payload, record["method"],
+                                                                       record["pass"], record["side"]),
+                }
+            )  # fmt: skip
+    if not rows:
+        return pd.DataFrame()
+    table = pd.DataFrame(rows)
+    return table.pivot_table(
+        index=["device", "date", "grid", "method"],
+        columns="pass",
+        values="ms",
+        aggfunc="first",
+        sort=False,
+    )
