@@ -26,13 +26,14 @@ from gpa_lib.attention.analysis.complexity import (
     AttentionSizes,
     phase1_cost,
     phase1_floor,
-    phase2_cost,
     phase2_floor,
     phase2_flops,
 )
 
 #: The grids the kernel issue states its targets at: the small one (against SDPA and Flex) and the large.
 TARGET_SIDE, LARGE_SIDE = 256, 1024
+#: The GPU the kernel issue states its targets for.
+TARGET_GPU = "NVIDIA H200"
 
 
 def _folder(results_dir: str | Path | None) -> Path:
@@ -225,26 +226,48 @@ def against_others(payload: dict[str, Any]) -> pd.DataFrame:
 
 
 def complexity_against_measured(
-    payload: dict[str, Any], side: int = LARGE_SIDE
-) -> dict[str, float]:
+    payload: dict[str, Any] | None, side: int = LARGE_SIDE
+) -> dict[str, Any]:
     """Chapter 1's count of phase 1 against phase 2 at one grid of a stored benchmark, beside the
     measured split: FLOP share and ratio by the cost model (reference phase 1, fused phase 2 forward),
-    time share and ratio as measured (phase 1 in the layer against the fused phase 2, forward)."""
+    time share and ratio as measured (phase 1 in the layer against the fused phase 2, forward). The
+    same keys without a run (``payload`` None): NaN, and ``gpu`` says no run is stored."""
+    nan = float("nan")
+    if payload is None:
+        return {"gpu": "no GPU run stored in data/results/", "date": "never", "grid": f"{side}²",
+                "flop_share_pct": nan, "flop_ratio": nan, "time_share_pct": nan,
+                "time_ratio": nan, "phase2_fwd_over_floor": nan}  # fmt: skip
     sizes = benchmark_sizes(payload, side)
     p1_flops, p2_flops = phase1_cost(sizes).flops, phase2_flops(sizes)
     p1_ms, p2_ms = phase1_in_layer_ms(payload, side), kernel_ms(payload, "cuda", "fwd", side)
+    measured = p1_ms is not None and bool(p2_ms)
+    p2_floor_ms = 1e3 * phase2_floor(sizes, **_rates(payload)).floor_s
     return {
-        "side": side,
+        "gpu": _gpu_of(payload["provenance"]),
+        "date": payload["provenance"]["date"][:10],
+        "grid": f"{side}²",
         "flop_share_pct": 100 * p1_flops / (p1_flops + p2_flops),
         "flop_ratio": p1_flops / p2_flops,
-        "reference_phase2_flop_ratio": p1_flops / phase2_cost(sizes).flops,
-        "time_share_pct": float("nan")
-        if p1_ms is None or p2_ms is None
-        else 100 * p1_ms / (p1_ms + p2_ms),
-        "time_ratio": float("nan") if p1_ms is None or not p2_ms else p1_ms / p2_ms,
-        "phase2_fwd_over_floor": _ratio(p2_ms, 1e3 * phase2_floor(sizes, **_rates(payload)).floor_s)
-        or float("nan"),
+        "time_share_pct": 100 * p1_ms / (p1_ms + p2_ms) if measured else nan,
+        "time_ratio": p1_ms / p2_ms if measured else nan,
+        "phase2_fwd_over_floor": p2_ms / p2_floor_ms if p2_ms else nan,
     }
+
+
+def count_against_measured_sentence(count: dict[str, Any]) -> str:
+    """Chapter 1's sentence on :func:`complexity_against_measured`: the count's share of phase 1
+    against the measured one."""
+    if count["time_share_pct"] != count["time_share_pct"]:  # NaN: nothing measured
+        return f"No GPU run of the layer is stored ({count['gpu']}): the count stands unmeasured."
+    return (
+        f"On the {count['gpu']} ({count['date']}, {count['grid']}), the count gives phase 1 "
+        f"{count['flop_share_pct']:.0f}% of a forward pass's FLOPs ({count['flop_ratio']:.0f}× "
+        f"phase 2's); the measured layer spent {count['time_share_pct']:.1f}% of its forward time "
+        f"in phase 1, {count['time_ratio']:.0f}× the fused phase 2, which ran at "
+        f"{count['phase2_fwd_over_floor']:.1f}× its floor. The FLOP count understates phase 1's "
+        "share on a GPU: its products run in float32 outside the tensor-core rate, in chunks, with "
+        "the softmax and the cell means as separate passes over memory."
+    )
 
 
 def stored_probe(gpu: str, results_dir: str | Path | None = None) -> dict[str, Any] | None:
@@ -357,4 +380,66 @@ def measurement_table(runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
         values="ms",
         aggfunc="first",
         sort=False,
+    )
+
+
+def floor_rates(
+    machine: dict[str, Any] | None, flops_per_s: float, bytes_per_s: float
+) -> dict[str, Any]:
+    """The rates floors divide by: a stored machine's measured ceilings
+    (:func:`gpa_lib.bench.machine.stored_machines`), else the given ones; ``source`` in words."""
+    if machine is None:
+        return {
+            "flops_per_s": flops_per_s,
+            "bytes_per_s": bytes_per_s,
+            "source": "the H200 rates stored in gpa_lib.attention.analysis.complexity",
+        }
+    return {
+        "flops_per_s": machine["bf16_flops_per_s"],
+        "bytes_per_s": machine["bytes_per_s"],
+        "source": f"as measured on the {machine['gpu']} on {machine['date']} ({machine['source']})",
+    }
+
+
+def floor_model_numbers(floors: pd.DataFrame) -> dict[str, Any]:
+    """What the chapter states about a :func:`floor_model` table: its smallest and largest grid."""
+    largest, smallest = floors.iloc[-1], floors.iloc[0]
+    return {
+        "largest": floors.index[-1],
+        "smallest": floors.index[0],
+        "floor_fwd_largest_ms": float(largest["phase 2 fwd floor (ms)"]),
+        "floor_bwd_largest_ms": float(largest["phase 2 bwd floor (ms)"]),
+        "floor_bound": str(largest["phase 2 fwd bound"]),
+        "dense_ratio_smallest": float(smallest["dense / GPA floor"]),
+        "phase1_over_phase2_largest": float(
+            largest["phase 1 GFLOP"] / largest["phase 2 fwd GFLOP"]
+        ),
+        "phase1_floor_largest_ms": float(largest["phase 1 two-pass floor (ms)"]),
+        "phase1_floor_over_phase2_largest": float(
+            largest["phase 1 two-pass floor (ms)"] / largest["phase 2 fwd floor (ms)"]
+        ),
+    }
+
+
+def where_sentence(
+    device: dict[str, Any], runs: dict[str, dict[str, Any]], kernel_reason: str
+) -> str:
+    """Where a chapter build ran and where its GPU numbers come from (``device``:
+    :func:`gpa_lib.results.device_description`; ``runs``: :func:`newest_kernel_runs`)."""
+    here = f"This build ran on {device['cpu']} (GPU: {device['gpu'] or 'none'})."
+    if runs:
+        listed = ", ".join(
+            f"{gpu} ({payload['provenance']['date'][:10]})" for gpu, payload in runs.items()
+        )
+        return (
+            f"{here} The GPU numbers below are read from the newest complete benchmark of each GPU "
+            f"stored in data/results/ ({listed}), each labelled with the device and date it was "
+            "measured on; the floors are computed."
+        )
+    return (
+        f"{here} No GPU measurement of the kernel exists yet: data/results/ holds no complete "
+        "kernel_bench_*.json file. Every GPU time in this chapter is therefore a computed floor (a "
+        "lower bound), never a measurement; the benchmark python -m gpa_lib.bench kernel fills the "
+        "tables when run on a GPU. The correctness evidence comes from executing the CUDA source on "
+        f"the CPU through a host emulation. Kernel status on this machine: {kernel_reason}"
     )

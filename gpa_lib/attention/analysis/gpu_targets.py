@@ -251,7 +251,7 @@ def pose_numbers(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return numbers
 
 
-def probe_numbers(probe: dict[str, Any] | None, side: int = LARGE_SIDE) -> dict[str, float]:
+def probe_numbers(probe: dict[str, Any] | None, side: int = LARGE_SIDE) -> dict[str, Any]:
     """Phase 1 at ``side`` in the probe: ms at score chunks of 2^22 (the CPU default), 2^26 (the
     ``cuda`` backend's) and 2^30, with TF32 at 2^30, and the share of cells TF32 changed (%)."""
     from gpa_lib.attention.analysis.gpu_results import probe_ms
@@ -263,12 +263,33 @@ def probe_numbers(probe: dict[str, Any] | None, side: int = LARGE_SIDE) -> dict[
         if r["side"] == side and r["tf32"] and r.get("agree_with_first") is not None
     ]
     return {
+        "probe_date": ((probe or {}).get("provenance") or {}).get("date", "no probe stored")[:10],
         "probe_chunk22_ms": probe_ms(probe, side, 22) or nan,
         "probe_chunk26_ms": probe_ms(probe, side, 26) or nan,
         "probe_chunk30_ms": probe_ms(probe, side, 30) or nan,
         "probe_chunk30_tf32_ms": probe_ms(probe, side, 30, tf32=True) or nan,
         "probe_tf32_changed_pct": 100 * (1 - min(agree)) if agree else nan,
     }
+
+
+def phase1_alone_note(payload: dict[str, Any], side: int = LARGE_SIDE) -> str:
+    """Phase 1 timed alone against phase 1 inside the layer, at ``side``, in a sentence."""
+    from gpa_lib.attention.analysis.gpu_results import phase1_in_layer_ms
+
+    alone, inside = kernel_ms(payload, "phase1", "fwd", side), phase1_in_layer_ms(payload, side)
+    if alone is None or inside is None:
+        return f"Phase 1 alone or the whole layer was not measured at {side}²."
+    text = (
+        f"At {side}², the benchmark's `phase1` method took {alone:.0f} ms, phase 1 inside the layer "
+        f"{inside:.0f} ms"
+    )
+    if alone > 1.2 * inside:
+        return (
+            f"{text}: phase 1 alone took longer than the whole layer. The `phase1` method of that run "
+            "called the selection with the CPU's default score chunk, while the `cuda` backend uses "
+            "a larger one; the benchmark now times the backend's chunk."
+        )
+    return text + "."
 
 
 def chapter_numbers(
@@ -304,8 +325,8 @@ def chapter_numbers(
         }  # fmt: skip
         none = "no GPU run is stored in data/results/"
         return numbers | pose_numbers(pose_runs or []) | probe_numbers(probe) | {
-            "gpu": none, "date": none, "commit": none, "torch": none,
-            "targets_in_words": f"Not measured: {none}.",
+            "large_grid": f"{LARGE_SIDE}²", "small_grid": f"{TARGET_SIDE}²", "gpu": none, "date": none, "commit": none, "torch": none,
+            "targets_in_words": f"Not measured: {none}.", "phase1_alone_note": none,
         }  # fmt: skip
     provenance = payload["provenance"]
     split, others = layer_split(payload), against_others(payload)
@@ -323,6 +344,8 @@ def chapter_numbers(
         "date": provenance["date"][:10],
         "commit": provenance["commit"][:7],
         "torch": provenance["versions"]["torch"],
+        "large_grid": large,
+        "small_grid": small,
         "layer_fwd_bwd_large_ms": cell(split, large, "layer fwd+bwd (ms)"),
         "layer_fwd_large_ms": cell(split, large, "layer fwd (ms)"),
         "phase2_fwd_bwd_large_ms": cell(split, large, "phase 2 fwd+bwd (ms)"),
@@ -347,6 +370,7 @@ def chapter_numbers(
         "targets_not_met": counts["not met"],
         "targets_unmeasured": counts["not measured"],
         "targets_in_words": targets_in_words(table),
+        "phase1_alone_note": phase1_alone_note(payload),
         **pose_numbers(pose_runs or []),
         **probe_numbers(probe),
     }
