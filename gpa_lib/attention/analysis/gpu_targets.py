@@ -96,8 +96,15 @@ def pose_target_values(runs: list[dict[str, Any]]) -> dict[str, tuple[Any, Any, 
         absent = (None, None, "not run")
         return {"pose_runs": absent, "pose_step": (None, half_reference, "not run"),
                 "pose_memory": (None, dense_gb, "not run")}  # fmt: skip
-    if auto.get("error") or not auto.get("complete", False):
-        why = auto.get("error") or auto.get("stopped") or "did not finish"
+    if not auto.get("error") and not auto.get("complete", False):  # stopped by its budget
+        stopped = f"the gpa-gpu run stopped on {auto['date']}: {auto.get('stopped', '')}"
+        return {
+            "pose_runs": (None, 1.0, stopped),
+            "pose_step": (None, half_reference, stopped),
+            "pose_memory": (None, dense_gb, stopped),
+        }
+    if auto.get("error"):
+        why = auto["error"]
         crashed = f"the gpa-gpu run failed on {auto['date']}"
         return {
             "pose_runs": (0.0, 1.0, f"failed: {why.split(' in ')[0][:90]}"),
