@@ -169,3 +169,12 @@ def test_a_measurement_that_raises_is_recorded_and_the_run_goes_on():
     cuda = [r for r in payload["records"] if r["method"] == "cuda"]
     assert len(cuda) == 4 and all("OutOfMemoryError" in r["skipped"] for r in cuda)
     assert len(payload["records"]) == 32 and payload["complete"] is True
+
+
+def test_the_driver_comes_from_the_machine_facts(monkeypatch):
+    from gpa_lib.bench import machine
+
+    monkeypatch.setattr(machine, "nvidia_smi_facts", lambda fields: {"driver_version": "580.1"})
+    assert kernel_bench.driver_version() == "580.1"
+    monkeypatch.setattr(machine, "nvidia_smi_facts", lambda fields: {})
+    assert kernel_bench.driver_version().startswith("CUDA driver API")

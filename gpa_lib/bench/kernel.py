@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -91,19 +90,15 @@ def gpu_unavailable_reason() -> str | None:
 
 
 def driver_version() -> str:
-    """NVIDIA driver release from nvidia-smi, else the CUDA driver API version torch reports."""
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        ).stdout
-        return out.strip().splitlines()[0]
-    except (OSError, subprocess.SubprocessError, IndexError):
-        version = torch._C._cuda_getDriverVersion() if torch.cuda.is_available() else 0
-        return f"CUDA driver API {version // 1000}.{version % 1000 // 10}"
+    """NVIDIA driver release as nvidia-smi reports it (:func:`gpa_lib.bench.machine.nvidia_smi_facts`),
+    else the CUDA driver API version torch reports."""
+    from gpa_lib.bench.machine import nvidia_smi_facts
+
+    release = nvidia_smi_facts(("name", "driver_version")).get("driver_version")
+    if release:
+        return release
+    version = torch._C._cuda_getDriverVersion() if torch.cuda.is_available() else 0
+    return f"CUDA driver API {version // 1000}.{version % 1000 // 10}"
 
 
 def warmed_repeats(per_call_s: float, repeats: int, max_call_s: float) -> int:
