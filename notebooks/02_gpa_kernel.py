@@ -259,12 +259,13 @@ floors.style.format(precision=3)
 
 # %%
 split = gpu_results.layer_split(gpu_run) if gpu_run else None
+glue("ch2_split", gpu_results.split_sentence(split) if gpu_run else "Not measured.", display=False)
 split.style.format(precision=3) if split is not None else "no GPU run stored"
 
 # %% [markdown]
 # *Per grid: the fused phase 2, the whole layer, phase 1 in the layer (the layer's forward time less
 # phase 2's) and phase 1 timed alone, in ms; and the share of the layer's time spent outside phase 2.*
-# Phase 1 dominates at every grid, and its share grows with the grid: it is quadratic, phase 2 linear.
+# {glue:text}`ch2_split` Phase 1 is quadratic in the tokens, phase 2 linear.
 # {glue:text}`ch2_gpu_phase1_alone_note` The probe of {glue:text}`ch2_gpu_probe_date` (table
 # below) shows the chunk alone moves phase 1 at {glue:text}`ch2_gpu_large_grid` from
 # {glue:text}`ch2_gpu_probe_chunk22_ms:.0f` ms (the CPU default) to
@@ -284,12 +285,13 @@ gpu_results.phase1_chunk_table(probe).style.format(precision=3) if probe else "n
 
 # %%
 distances = gpu_results.floor_distances(gpu_run) if gpu_run else None
+sentence = gpu_results.floor_sentence(distances) if gpu_run else "Not measured."
+glue("ch2_floor_distances", sentence, display=False)
 distances.style.format(precision=3) if distances is not None else "no GPU run stored"
 
 # %% [markdown]
 # *Per grid: each part's floor at the run's own measured ceilings and how many times its measured
-# time is above it.* The fused phase 2 is within a small factor of its floor forward and further from
-# it backward; phase 1 in the layer is the part furthest from its floor.
+# time is above it.* {glue:text}`ch2_floor_distances`
 
 # %%
 others = gpu_results.against_others(gpu_run) if gpu_run else None
@@ -298,10 +300,10 @@ others.style.format(precision=3) if others is not None else "no GPU run stored"
 # %% [markdown]
 # *Per grid: dense SDPA (flash) against the whole layer, and FlexAttention against the fused phase 2
 # on the same selection; a speed-up is the other's time over ours, below 1 where ours is slower. The
-# last column says why a measurement is missing.* FlexAttention's backward did not compile for
-# GPA's key blocks, so the kernel's backward has no Flex time to be compared with, and the whole
-# `flex` backend fails in training for the same reason. Every measurement of the run, including the
-# `reference` backend and the whole `flex` and `reference` layers:
+# last column says why a measurement is missing.* Where FlexAttention's backward did not compile for
+# GPA's key blocks, the kernel's backward has no Flex time to be compared with, and the `flex` backend
+# cannot train either. Every measurement of the run, including the `reference` backend and the whole
+# `flex` and `reference` layers:
 
 # %%
 gpu_results.measurement_table(runs)

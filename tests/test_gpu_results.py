@@ -155,3 +155,10 @@ def test_training_memory_against_sdpa_reads_the_stored_bench():
     assert memory["below"] == ["cpu"] and "reference" in memory["above"]
     assert "`cpu` (32.7 MiB) below fused SDPA's 42.3 MiB" in memory["sentence"]
     assert training_memory_against_sdpa(threads=99) is None
+
+
+def test_split_and_floor_sentences_name_every_grid(h200):
+    split = gpu_results.split_sentence(gpu_results.layer_split(h200))
+    assert "97.4% at 1024²" in split and "70.2% at 256²" in split
+    floors = gpu_results.floor_sentence(gpu_results.floor_distances(h200))
+    assert "phase 2 forward+backward 10.7× at 256²" in floors and "63× at 1024²" in floors

@@ -443,3 +443,32 @@ def where_sentence(
         "tables when run on a GPU. The correctness evidence comes from executing the CUDA source on "
         f"the CPU through a host emulation. Kernel status on this machine: {kernel_reason}"
     )
+
+
+def _listed(values: pd.Series, fmt: str, unit: str) -> str:
+    shown = [f"{format(v, fmt)}{unit} at {grid}" for grid, v in values.items() if pd.notna(v)]
+    return ", ".join(shown) if shown else "not measured"
+
+
+def split_sentence(split: pd.DataFrame) -> str:
+    """A :func:`layer_split` in one sentence: the share of the layer outside phase 2, per grid."""
+    return (
+        "Outside the fused phase 2, the layer spent "
+        + _listed(split["outside phase 2, fwd (%)"], ".1f", "%")
+        + " of its forward time, and "
+        + _listed(split["outside phase 2, fwd+bwd (%)"], ".1f", "%")
+        + " of its forward+backward time."
+    )
+
+
+def floor_sentence(distances: pd.DataFrame) -> str:
+    """A :func:`floor_distances` in one sentence: each part's measured time over its floor, per grid."""
+    return (
+        "Measured over floor: phase 2 forward "
+        + _listed(distances["phase 2 fwd / floor"], ".1f", "×")
+        + "; phase 2 forward+backward "
+        + _listed(distances["phase 2 fwd+bwd / floor"], ".1f", "×")
+        + "; phase 1 in the layer "
+        + _listed(distances["phase 1 in the layer / floor"], ".0f", "×")
+        + "."
+    )
