@@ -1,13 +1,14 @@
 """Atomic writes and provenance for every result file the compendium produces.
 
 Every JSON under ``data/results/`` is written through :func:`write_result`, which adds a
-``provenance`` block (git commit, profile, device, library versions, date, wall time) and replaces
+``provenance`` block (commit, profile, device, library versions, date, wall time) and replaces
 the file atomically, so that an interrupted run never leaves a half-written result behind.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -66,42 +67,76 @@ def _jsonable(value: Any) -> Any:
 
 #: Where runs write their results; changes there do not make the work tree dirty (see git_commit).
 RESULTS_PATHSPEC = "data/results"
+#: The commit a copy of the tree was sent from, named by the caller: the copy on a GPU machine has no
+#: ``.git`` of its own (it may even sit inside another checkout, whose HEAD is not this project's).
+SOURCE_COMMIT_ENV = "GPA_LIB_SOURCE_COMMIT"
 
 
-def git_commit(root: Path = REPO_ROOT) -> str:
-    """The current commit, with ``-dirty`` when tracked files have uncommitted changes; ``unknown`` outside git.
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=True, timeout=10
+    ).stdout.strip()
 
-    Changes under ``data/results/`` do not count: a run rewrites those results itself, and the chapters
-    that follow in the same run were still computed by the committed code.
+
+def git_commit(root: str | os.PathLike = REPO_ROOT) -> str:
+    """The current commit of the repository whose top level is ``root``, with ``-dirty`` when tracked
+    files have uncommitted changes; ``unknown`` outside git.
+
+    Only the project's own repository counts: when ``root`` is a folder inside another repository (a
+    copy of the tree without its ``.git``, run from inside some other checkout), that repository's
+    HEAD says nothing about this code, and the answer is ``unknown``. Changes under ``data/results/``
+    do not count as dirty: a run rewrites those results itself, and the chapters that follow in the
+    same run were still computed by the committed code.
     """
+    root = Path(root)
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [
-                "git",
-                "status",
-                "--porcelain",
-                "--untracked-files=no",
-                "--",
-                ".",
-                f":(exclude){RESULTS_PATHSPEC}",
-            ],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
+        top = _git(root, "rev-parse", "--show-toplevel")
+        if not top or Path(top).resolve() != root.resolve():
+            return "unknown"
+        commit = _git(root, "rev-parse", "HEAD")
+        dirty = _git(
+            root,
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            f":(exclude){RESULTS_PATHSPEC}",
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
+
+
+def project_commit(root: str | os.PathLike = REPO_ROOT) -> str:
+    """The commit a result is stored with: ``$GPA_LIB_SOURCE_COMMIT`` when set, else :func:`git_commit`."""
+    return os.environ.get(SOURCE_COMMIT_ENV) or git_commit(root)
+
+
+def source_digest(root: str | os.PathLike | None = None) -> str:
+    """A short hash of the library's sources (``gpa_lib/**/*.py`` and the kernel's ``csrc/``).
+
+    The copy of the working tree that a GPU machine runs has no ``.git``: this digest, stored with
+    each result, lets anyone check here which commit's code produced it (same digest, same code).
+    """
+    package = Path(root) if root is not None else Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    suffixes = {".py", ".cu", ".cuh", ".h", ".cpp"}
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in suffixes):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def run_identity() -> dict[str, str]:
+    """What the GPU runs store beside the provenance block: the commit the caller names
+    (``$GPA_LIB_SOURCE_COMMIT``, else ``not given``) and the source digest."""
+    return {
+        "source_commit": os.environ.get(SOURCE_COMMIT_ENV) or "not given",
+        "source_digest": source_digest(),
+    }
 
 
 def device_description() -> dict[str, Any]:
@@ -156,7 +191,7 @@ def provenance(
 ) -> dict[str, Any]:
     """The provenance block stored with every result."""
     block = {
-        "commit": git_commit(),
+        "commit": project_commit(),
         "profile": profile,
         "device": device_description(),
         "versions": library_versions(),

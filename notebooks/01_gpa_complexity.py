@@ -74,6 +74,12 @@ from gpa_lib.attention.analysis.complexity import (
 )
 from gpa_lib.attention.analysis.diagnostics import gpa_quality
 from gpa_lib.attention.analysis.figures import mark_blocks, outline_cells, show_grid_image
+from gpa_lib.attention.analysis.gpu_results import (
+    TARGET_GPU,
+    complexity_against_measured,
+    count_against_measured_sentence,
+    newest_kernel_runs,
+)
 from gpa_lib.attention.analysis.measure import calibrate_cpu
 from gpa_lib.attention.analysis.tradeoff import tradeoff_grid
 from gpa_lib.interactive.tradeoff import tradeoff_figure
@@ -690,6 +696,18 @@ high_res.round(3)
 # image that constant is set by phase 1. Its memory is bounded here by chunking, but its time is a dense
 # attention at low resolution: a fast implementation has to fuse it with a running top-k (the CUDA
 # kernel chapter) or make the selection hierarchical.
+
+# %% [markdown]
+# ### The count against a GPU
+#
+# Chapter 2 times both phases of the `cuda` backend on a GPU, at the setting of its kernel benchmark:
+# phase 1 as the chunked products of the reference's selection, phase 2 as one fused kernel. The
+# count of this chapter, at that setting, against that measurement: {glue:text}`ch1_gpu_sentence`
+
+# %%
+count = complexity_against_measured(newest_kernel_runs().get(TARGET_GPU))
+glue("ch1_gpu_sentence", count_against_measured_sentence(count), display=False)
+pd.Series(count, name="phase 1 against phase 2, forward")
 
 # %% [markdown]
 # ## The three knobs together

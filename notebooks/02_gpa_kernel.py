@@ -14,15 +14,43 @@
 # # The fused GPA kernel
 #
 # Chapter 1 measured GPA's memory against two kinds of dense attention: far below dense attention
-# with a materialised score matrix, but, in a training step at its largest size, above fused SDPA on
-# both of its CPU backends; and GPA is faster on a CPU than SDPA there. On a
+# with a materialised score matrix; against fused SDPA it depends on the backend:
+# {glue:text}`ch2_cpu_training_memory`. GPA is faster on a CPU than SDPA there. On a
 # GPU, a general-purpose sparse-attention engine such as FlexAttention can run GPA's phase 2 from a
 # block mask, but it does not know that every query of a cell shares the same few key blocks. This
 # chapter describes the kernel written for that pattern (`gpa_lib/attention/kernel/csrc/`, the `"cuda"`
 # backend of `gpa_attention`), computes the fastest time any phase-2 implementation could reach on an
-# H200, and collects the evidence that the kernel computes the right numbers.
+# H200, collects the evidence that the kernel computes the right numbers, and reports what it measured
+# on a GPU.
 #
 # **Where this chapter was run.** {glue:text}`ch2_where`
+#
+# **Measured on a GPU.** The kernel ran on a GPU on {glue:text}`ch2_gpu_date`: one
+# {glue:text}`ch2_gpu_gpu`, torch {glue:text}`ch2_gpu_torch`, project commit
+# {glue:text}`ch2_gpu_commit`. Of the kernel issue's {glue:text}`ch2_gpu_targets_total` targets,
+# {glue:text}`ch2_gpu_targets_met` are met, {glue:text}`ch2_gpu_targets_not_met` are not met and
+# {glue:text}`ch2_gpu_targets_unmeasured` could not be measured. {glue:text}`ch2_gpu_targets_in_words`
+#
+# - Phase 1 takes {glue:text}`ch2_gpu_outside_phase2_large_pct:.0f`% of the layer's forward+backward
+#   time at {glue:text}`ch2_gpu_large_grid` ({glue:text}`ch2_gpu_layer_fwd_bwd_large_ms:.0f` ms in all,
+#   the fused phase 2 {glue:text}`ch2_gpu_phase2_fwd_bwd_large_ms:.1f` ms of it), and
+#   {glue:text}`ch2_gpu_outside_phase2_small_pct:.0f`% at {glue:text}`ch2_gpu_small_grid`. Phase 1
+#   still runs as chunked float32 PyTorch products, {glue:text}`ch2_gpu_phase1_over_floor_large:.0f`×
+#   above the {glue:text}`ch2_gpu_phase1_floor_large_ms:.1f` ms floor of a two-pass kernel at
+#   {glue:text}`ch2_gpu_large_grid`.
+# - The fused phase 2 runs at {glue:text}`ch2_gpu_phase2_fwd_over_floor_min:.1f`–{glue:text}`ch2_gpu_phase2_fwd_over_floor_max:.1f`×
+#   its floor forward and {glue:text}`ch2_gpu_phase2_fwd_bwd_over_floor_min:.1f`–{glue:text}`ch2_gpu_phase2_fwd_bwd_over_floor_max:.1f`×
+#   forward+backward. FlexAttention runs the same forward on the same selection in
+#   {glue:text}`ch2_gpu_flex_fwd_small_ms:.3f` ms at {glue:text}`ch2_gpu_small_grid`, against the kernel's
+#   {glue:text}`ch2_gpu_phase2_fwd_small_ms:.3f` ms: the kernel is slower
+#   ({glue:text}`ch2_gpu_phase2_vs_flex_fwd_small:.2f`× Flex's speed).
+# - Against dense SDPA (flash) at {glue:text}`ch2_gpu_small_grid` the whole layer is {glue:text}`ch2_gpu_layer_vs_sdpa_fwd_small:.1f`×
+#   faster forward and {glue:text}`ch2_gpu_layer_vs_sdpa_fwd_bwd_small:.1f`× forward+backward.
+# - Pose training of `gpa-gpu` through `backend=None` {glue:text}`ch2_gpu_pose_auto_status`.
+#   On the reference backend it took {glue:text}`ch2_gpu_pose_reference_step_ms:.0f` ms per step and
+#   {glue:text}`ch2_gpu_pose_reference_peak_gb:.1f` GB at its peak; `dense-gpu` (SDPA) took
+#   {glue:text}`ch2_gpu_pose_dense_step_ms:.0f` ms and {glue:text}`ch2_gpu_pose_dense_peak_gb:.1f` GB
+#   at the same batch of {glue:text}`ch2_gpu_pose_dense_batch`.
 
 # %% tags=["parameters"]
 profile = "full"
@@ -39,6 +67,7 @@ compile_check = (
     True  # compile the CUDA source with nvcc (sm_80, sm_90) and show registers per kernel
 )
 live_benchmark = False  # re-measure on this machine's GPU (the gpu profile)
+target_gpu = "NVIDIA H200"  # the GPU the kernel issue states its targets for
 
 # %%
 import matplotlib.pyplot as plt
@@ -48,42 +77,43 @@ from IPython.display import display
 from matplotlib.patches import Rectangle
 from myst_nb import glue
 
-from gpa_lib.attention import select_key_blocks
-from gpa_lib.attention.analysis.complexity import AttentionSizes, dense_cost, phase1_cost
+from gpa_lib.attention import select_key_blocks, to_heads
+from gpa_lib.attention.analysis import gpu_results, gpu_targets
+from gpa_lib.attention.analysis.complexity import H200_BF16_FLOPS_PER_S, H200_BYTES_PER_S
+from gpa_lib.attention.analysis.figures import mark_blocks, outline_cells, show_grid_image
 from gpa_lib.attention.kernel.build import cuda_kernel_available, find_nvcc
 from gpa_lib.attention.kernel.emulation import compiler
 from gpa_lib.attention.kernel.evidence import emulated_case_report
-from gpa_lib.attention.analysis.complexity import (
-    H200_BF16_FLOPS_PER_S,
-    H200_BYTES_PER_S,
-    dense_flash_floor,
-    phase2_floor,
-)
-from gpa_lib.attention.analysis.figures import mark_blocks, outline_cells, show_grid_image
-from gpa_lib.attention import to_heads
 from gpa_lib.attention.synthetic import image_features, textured_image
-from gpa_lib.bench.kernel import stored_kernel_results
-from gpa_lib.results import device_description
+from gpa_lib.bench.attention import training_memory_against_sdpa
+from gpa_lib.bench.machine import stored_machines
+from gpa_lib.results import device_description, provenance
 
 torch.manual_seed(seed)
 device = device_description()
 kernel_ok, kernel_reason = cuda_kernel_available(build=live_benchmark)
-stored, measured = stored_kernel_results()
-if stored:
-    where = (
-        f"This build ran on {device['cpu']} (GPU: {device['gpu'] or 'none'}). The GPU timings below "
-        f"are read from {len(stored)} stored benchmark file(s) in data/results/, each labelled with "
-        "the device and date it was measured on."
-    )
-else:
-    where = (
-        f"This build ran on {device['cpu']} (GPU: {device['gpu'] or 'none'}). No GPU measurement of "
-        "the kernel exists yet: data/results/ holds no kernel_bench_*.json file. Every GPU time in this "
-        "chapter is therefore a computed floor (a lower bound), never a measurement; the benchmark "
-        "python -m gpa_lib.bench kernel fills the table below when run on a GPU. The correctness "
-        "evidence comes from executing the CUDA source on the CPU through a host emulation."
-    )
-glue("ch2_where", where, display=False)
+runs = gpu_results.newest_kernel_runs()  # GPU name -> newest complete kernel_bench_*.json
+if live_benchmark and kernel_ok:
+    from gpa_lib.bench.kernel import KernelBenchConfig, run_kernel_bench
+
+    live = run_kernel_bench(KernelBenchConfig())
+    live["provenance"] = provenance(profile=profile, gpu=torch.cuda.get_device_name())
+    runs[live["provenance"]["gpu"]] = live
+gpu_run = runs.get(target_gpu)
+glue("ch2_where", gpu_results.where_sentence(device, runs, kernel_reason), display=False)
+memory = training_memory_against_sdpa(threads=2)
+glue("ch2_cpu_training_memory", memory["sentence"] if memory else "not measured", display=False)
+pose_runs = gpu_results.stored_pose_runs(target_gpu)
+numbers = gpu_targets.chapter_numbers(gpu_run, pose_runs, gpu_results.stored_probe(target_gpu))
+for key, value in numbers.items():
+    glue(f"ch2_gpu_{key}", value, display=False)
+targets = gpu_targets.target_table(gpu_run, pose_runs) if gpu_run else None
+targets[["target", "measured", "verdict", "note"]] if targets is not None else "no GPU run stored"
+
+# %% [markdown]
+# *The kernel issue's targets against the stored run named above: the measured value, and whether
+# the target is met. The table is recomputed from the newest complete benchmark of the GPU, so a
+# rerun replaces it.*
 
 # %% [markdown]
 # ## How the kernel is tiled
@@ -177,8 +207,11 @@ glue("ch2_fig_topk", fig_topk, display=False)
 # query attends to {glue:text}`ch2_keys_per_query` keys. The least work phase 2 must do is
 # $2Nk(D + D_v)$ tensor-core FLOPs forward and $2Nk(3D + 2D_v)$ backward ($N$ queries, $k$ keys per
 # query); the least traffic is reading q, k and v once and writing the outputs. The floor is the
-# larger of FLOPs over the H200's bf16 matrix rate ({glue:text}`ch2_rate_tflops:.0f` TFLOP/s) and bytes
-# over its memory bandwidth ({glue:text}`ch2_bandwidth_tbs:.1f` TB/s).
+# larger of FLOPs over the GPU's bf16 matrix rate ({glue:text}`ch2_rate_tflops:.0f` TFLOP/s) and bytes
+# over its memory bandwidth ({glue:text}`ch2_bandwidth_tbs:.2f` TB/s), {glue:text}`ch2_rates_source`.
+# Phase 1's floor counts only its score products, $2\,n_q N_b D$ per pass over the $n_q$ pooled
+# queries and $N_b$ key blocks, twice: a kernel that keeps no score matrix needs one pass for each
+# row's softmax statistics and one for the cell means and the running top-k.
 
 # %%
 glue("ch2_heads", heads, display=False)
@@ -187,47 +220,17 @@ glue("ch2_cell", cell, display=False)
 glue("ch2_pool", pool, display=False)
 glue("ch2_topk", topk, display=False)
 glue("ch2_keys_per_query", topk * pool * pool, display=False)
-glue("ch2_rate_tflops", H200_BF16_FLOPS_PER_S / 1e12, display=False)
-glue("ch2_bandwidth_tbs", H200_BYTES_PER_S / 1e12, display=False)
-
-rows = []
-for side in sides:
-    s = AttentionSizes(
-        (side, side), (side, side), head_dim=head_dim, heads=heads, pool=pool, cell=cell,
-        topk=topk, dtype_bytes=2,
-    )  # fmt: skip
-    fwd, bwd = phase2_floor(s), phase2_floor(s, backward=True)
-    dense = dense_cost(s, materialised=False)
-    dense_fwd = dense_flash_floor(s)  # an ideal flash attention: its matrix work dominates
-    p1 = phase1_cost(s)
-    rows.append(
-        {
-            "grid": f"{side}²",
-            "queries": s.n_queries,
-            "phase 2 fwd floor (ms)": 1e3 * fwd.floor_s,
-            "phase 2 fwd bound": fwd.bound,
-            "phase 2 bwd floor (ms)": 1e3 * bwd.floor_s,
-            "phase 2 bwd bound": bwd.bound,
-            "dense fwd floor (ms)": 1e3 * dense_fwd.floor_s,
-            "dense / GPA floor": dense_fwd.floor_s / fwd.floor_s,
-            "phase 1 GFLOP": p1.flops / 1e9,
-            "phase 2 fwd GFLOP": fwd.flops / 1e9,
-            "dense fwd GFLOP": dense.flops / 1e9,
-        }
-    )
-floors = pd.DataFrame(rows).set_index("grid")
-largest, smallest = floors.iloc[-1], floors.iloc[0]
-glue("ch2_largest", floors.index[-1], display=False)
-glue("ch2_smallest", floors.index[0], display=False)
-glue("ch2_floor_fwd_largest_ms", float(largest["phase 2 fwd floor (ms)"]), display=False)
-glue("ch2_floor_bwd_largest_ms", float(largest["phase 2 bwd floor (ms)"]), display=False)
-glue("ch2_floor_bound", str(largest["phase 2 fwd bound"]), display=False)
-glue("ch2_dense_ratio_smallest", float(smallest["dense / GPA floor"]), display=False)
-glue(
-    "ch2_phase1_over_phase2_largest",
-    float(largest["phase 1 GFLOP"] / largest["phase 2 fwd GFLOP"]),
-    display=False,
+machine = next((m for m in stored_machines() if m["gpu"] == target_gpu), None)
+rates = gpu_results.floor_rates(machine, H200_BF16_FLOPS_PER_S, H200_BYTES_PER_S)
+glue("ch2_rate_tflops", rates["flops_per_s"] / 1e12, display=False)
+glue("ch2_bandwidth_tbs", rates["bytes_per_s"] / 1e12, display=False)
+glue("ch2_rates_source", rates["source"], display=False)
+settings = dict(heads=heads, head_dim=head_dim, pool=pool, cell=cell, topk=topk)
+floors = gpu_results.floor_model(
+    sides, **settings, flops_per_s=rates["flops_per_s"], bytes_per_s=rates["bytes_per_s"]
 )
+for key, value in gpu_results.floor_model_numbers(floors).items():
+    glue(f"ch2_{key}", value, display=False)
 floors.style.format(precision=3)
 
 # %% [markdown]
@@ -235,54 +238,77 @@ floors.style.format(precision=3)
 # {glue:text}`ch2_keys_per_query` keys per query, each byte read feeds few multiply-adds. At
 # {glue:text}`ch2_largest` (about a million query tokens) no implementation can run phase 2 faster than
 # {glue:text}`ch2_floor_fwd_largest_ms:.2f` ms forward and {glue:text}`ch2_floor_bwd_largest_ms:.2f` ms
-# backward on an H200. At {glue:text}`ch2_smallest`, even an ideal dense flash attention is
+# backward on that GPU. At {glue:text}`ch2_smallest`, even an ideal dense flash attention is
 # {glue:text}`ch2_dense_ratio_smallest:.0f`× above GPA's phase-2 floor. The last columns carry the
 # warning of chapter 1 to the GPU: at {glue:text}`ch2_largest`, phase 1 (cheap attention between
 # *all* low-resolution queries and keys) needs {glue:text}`ch2_phase1_over_phase2_largest:.1f`× the
-# FLOPs of phase 2, and it grows quadratically. The kernel issue asks for forward plus backward under
-# 50 ms at that size; whether phase 1, still run as chunked PyTorch matrix products, fits in that budget
-# is one of the things only a GPU run can tell.
+# FLOPs of phase 2, and it grows quadratically; its two-pass floor,
+# {glue:text}`ch2_phase1_floor_largest_ms:.1f` ms, is {glue:text}`ch2_phase1_floor_over_phase2_largest:.0f`×
+# phase 2's forward floor.
 #
-# ## Measured on a GPU
+# ## Measured on a GPU: where the time goes
+#
+# The benchmark (`python -m gpa_lib.bench kernel`) times, per grid, the fused phase 2 on a fixed
+# selection (`cuda`), the whole `gpa_attention(backend="cuda")` (`cuda_gpa`), phase 1 alone
+# (`phase1`), the `reference` backend, FlexAttention with the equivalent block mask (`flex`, and
+# `flex_gpa` for the whole layer) and dense SDPA restricted to flash (`sdpa`) where it fits, forward and
+# forward+backward, as the median of CUDA-event timings after warm-up, with peak memory; it writes
+# `data/results/kernel_bench_<gpu>.json` with the device, driver, torch version, commit and date.
+# The tables below are computed from the newest complete run of {glue:text}`ch2_gpu_gpu`
+# ({glue:text}`ch2_gpu_date`); the `gpu` profile re-measures live.
 
 # %%
-if live_benchmark and kernel_ok:
-    from gpa_lib.bench.kernel import KernelBenchConfig, run_kernel_bench
-
-    live = run_kernel_bench(KernelBenchConfig())
-    measured += [
-        {"device": torch.cuda.get_device_name(), "date": "this run", **r} for r in live["records"]
-    ]
-if measured:
-    table = pd.DataFrame(measured)
-    display_columns = [
-        c
-        for c in ("device", "date", "method", "pass", "side", "median_ms", "peak_mib")
-        if c in table
-    ]
-    glue(
-        "ch2_measured_status",
-        f"{len(table)} measurements from {table['device'].nunique()} device(s)",
-        display=False,
-    )
-    display(table[display_columns])
-else:
-    glue(
-        "ch2_measured_status",
-        "none yet: no GPU was available to the runs behind this build, so the kernel's speed is unmeasured",
-        display=False,
-    )
-    print(f"No GPU measurement stored or taken. Kernel status on this machine: {kernel_reason}")
+split = gpu_results.layer_split(gpu_run) if gpu_run else None
+glue("ch2_split", gpu_results.split_sentence(split) if gpu_run else "Not measured.", display=False)
+split.style.format(precision=3) if split is not None else "no GPU run stored"
 
 # %% [markdown]
-# GPU measurements behind this build: {glue:text}`ch2_measured_status`. The benchmark
-# (`python -m gpa_lib.bench kernel`) times, for grids of 256², 512² and 1024², GPA's `cuda` backend
-# against the `reference` backend, FlexAttention with the equivalent block mask and dense SDPA (flash)
-# where it fits, forward and forward+backward, as the median of at least 20 runs after warm-up timed
-# with CUDA events, with peak memory; it writes `data/results/kernel_bench_<gpu>.json` with the device,
-# driver, torch version, commit and date. This chapter renders whatever such files exist, and the `gpu`
-# profile re-measures live.
-#
+# *Per grid: the fused phase 2, the whole layer, phase 1 in the layer (the layer's forward time less
+# phase 2's) and phase 1 timed alone, in ms; and the share of the layer's time spent outside phase 2.*
+# {glue:text}`ch2_split` Phase 1 is quadratic in the tokens, phase 2 linear.
+# {glue:text}`ch2_gpu_phase1_alone_note` The probe of {glue:text}`ch2_gpu_probe_date` (table
+# below) shows the chunk alone moves phase 1 at {glue:text}`ch2_gpu_large_grid` from
+# {glue:text}`ch2_gpu_probe_chunk22_ms:.0f` ms (the CPU default) to
+# {glue:text}`ch2_gpu_probe_chunk26_ms:.0f` ms (the backend's) and
+# {glue:text}`ch2_gpu_probe_chunk30_ms:.0f` ms (the largest tried); TF32 products bring the last to
+# {glue:text}`ch2_gpu_probe_chunk30_tf32_ms:.0f` ms but change the selection of
+# {glue:text}`ch2_gpu_probe_tf32_changed_pct:.1f`% of the cells. None of these comes near the
+# {glue:text}`ch2_gpu_phase1_floor_large_ms:.1f` ms floor: phase 1 needs a kernel of its own.
+
+# %%
+probe = gpu_results.stored_probe(target_gpu)
+gpu_results.phase1_chunk_table(probe).style.format(precision=3) if probe else "no probe stored"
+
+# %% [markdown]
+# *Phase 1 alone (ms, median) per grid and score-chunk size in elements, float32 products and TF32
+# products, and the share of cells whose selection TF32 left unchanged.*
+
+# %%
+distances = gpu_results.floor_distances(gpu_run) if gpu_run else None
+sentence = gpu_results.floor_sentence(distances) if gpu_run else "Not measured."
+glue("ch2_floor_distances", sentence, display=False)
+distances.style.format(precision=3) if distances is not None else "no GPU run stored"
+
+# %% [markdown]
+# *Per grid: each part's floor at the run's own measured ceilings and how many times its measured
+# time is above it.* {glue:text}`ch2_floor_distances`
+
+# %%
+others = gpu_results.against_others(gpu_run) if gpu_run else None
+others.style.format(precision=3) if others is not None else "no GPU run stored"
+
+# %% [markdown]
+# *Per grid: dense SDPA (flash) against the whole layer, and FlexAttention against the fused phase 2
+# on the same selection; a speed-up is the other's time over ours, below 1 where ours is slower. The
+# last column says why a measurement is missing.* Where FlexAttention's backward did not compile for
+# GPA's key blocks, the kernel's backward has no Flex time to be compared with, and the `flex` backend
+# cannot train either. Every measurement of the run, including the `reference` backend and the whole
+# `flex` and `reference` layers:
+
+# %%
+gpu_results.measurement_table(runs)
+
+# %% [markdown]
 # ## Evidence that the kernel computes the right numbers
 #
 # Without a GPU, the CUDA source is still executed: `csrc/gpa_emulation.h` compiles the same `.cu` file
@@ -366,9 +392,11 @@ else:
 #
 # ## What is not measured yet
 #
-# - The kernel's speed and memory on a GPU, and so every target of the kernel issue: at least 25×
-#   faster than dense SDPA and 1.5× faster than FlexAttention at 256², phase 2 within 2× of the floor
-#   computed above, and 1024² forward plus backward under 50 ms.
-# - That the extension builds with `torch.utils.cpp_extension` against the GPU machine's CUDA and torch.
-# - Until a run on a GPU stores its JSON in `data/results/`, this chapter shows floors and emulated
-#   correctness only, and says so at the top.
+# - The kernel's backward against FlexAttention's: Flex's backward did not compile for GPA's key
+#   blocks (the table of comparisons says so per grid), and so the `flex` backend cannot train here.
+# - Dense SDPA at {glue:text}`ch2_gpu_large_grid`: beyond the benchmark's dense limit.
+# - The step time and peak memory of `gpa-gpu` pose training through `backend=None`: that run
+#   {glue:text}`ch2_gpu_pose_auto_status`. The prepared GPU run (`scripts/gpu_run.sh`) now trains
+#   `gpa-gpu` through `backend=None` and `dense-gpu` at the same batch, and records both.
+# - A fused phase 1: every phase-1 time above is chunked PyTorch matrix products. A rerun with a
+#   phase-1 kernel replaces the tables and the targets of this chapter without a change to it.

@@ -9,13 +9,18 @@
 #   machine    python -m gpa_lib.bench machine: GPU facts, bf16/fp32 matmul and copy ceilings (~10 s)
 #   extension  python -m gpa_lib.bench extension: the fused kernel's build (log: build.log) and time
 #   gpu-tests  pytest -m gpu tests/test_attention_cuda.py (junit: gpu_tests.xml)
+#   sanitizer  python -m gpa_lib.bench sanitize: compute-sanitizer memcheck over every case of the
+#              fused kernels, racecheck and initcheck over the first ones (log: run.log); SKIP
+#              without compute-sanitizer
 #   kernel     python -m gpa_lib.bench kernel at the issue's settings, floors at the measured ceilings
-#   pose       python -m gpa_lib.bench pose-gpu: a short gpu-scale pose training run, if time is left
+#   pose       python -m gpa_lib.bench pose-gpu: gpa-gpu through backend=None and dense-gpu at the
+#              same batch, steady step time and peak memory of both, if time is left
 # The whole run keeps within GPU_RUN_BUDGET_S (default 480 s): each step's timeout is its cap or what
-# is left, the benchmark stops starting measurements before its timeout, and the pose run happens
-# only with POSE_MIN_S (default 90 s) left. A summary table is printed last and kept in summary.txt.
+# is left, the sanitizer gets at most SANITIZER_S (default 120 s), the benchmark leaves POSE_MIN_S
+# (default 100 s) for the pose runs and stops starting measurements before its timeout, and the pose
+# runs happen only with POSE_MIN_S left. A summary table is printed last and kept in summary.txt.
 #
-# OUTDIR gets at most 8 plain files, no folders (the device tool brings back 8 files, 16 MiB each):
+# OUTDIR gets at most 7 plain files, no folders (the device tool brings back 8 files, 16 MiB each):
 #   summary.txt run.log build.log gpu_tests.xml machine_<gpu>.json kernel_bench_<gpu>.json
 #   pose_train_<gpu>.json
 # Build products and caches go to /tmp. Exit status 0 when every step passed (the pose run may be
@@ -23,9 +28,9 @@
 #
 # Environment: PYTHON (default python3: the GPU machine's, holding torch; no venv, no network: the
 # project is used from this folder through PYTHONPATH), GPU_RUN_BUDGET_S, POSE_MIN_S,
-# GPA_LIB_SOURCE_COMMIT (the commit the tree was sent from; the copy there has no .git), and for a
-# second, narrower run: GPU_RUN_STEPS (the steps to run, default all six; e.g. "machine extension
-# kernel") and GPU_RUN_KERNEL_ARGS (more kernel-bench options, e.g. "--sizes 1024 --methods cuda").
+# SANITIZER_S, GPA_LIB_SOURCE_COMMIT (the commit the tree was sent from; the copy there has no .git),
+# and for a second, narrower run: GPU_RUN_STEPS (the steps to run, default all seven; e.g. "machine
+# extension kernel") and GPU_RUN_KERNEL_ARGS (more kernel-bench options, e.g. "--sizes 1024 --methods cuda").
 set -u -o pipefail
 
 if [ $# -ne 1 ]; then
@@ -48,8 +53,9 @@ if ! command -v timeout >/dev/null; then
     exit 2
 fi
 BUDGET=${GPU_RUN_BUDGET_S:-480}
-POSE_MIN_S=${POSE_MIN_S:-90}
-STEPS=" ${GPU_RUN_STEPS:-preflight machine extension gpu-tests kernel pose} "
+POSE_MIN_S=${POSE_MIN_S:-100}
+SANITIZER_S=${SANITIZER_S:-120}
+STEPS=" ${GPU_RUN_STEPS:-preflight machine extension gpu-tests sanitizer kernel pose} "
 NO_GPU="needs a CUDA GPU"
 LOG=$OUT/run.log
 SUMMARY=$OUT/summary.txt
@@ -61,7 +67,11 @@ export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 MPLBACKEND=Agg
 export GPA_LIB_RESULTS_DIR="$OUT"                     # write_result puts the JSON here
 export GPA_LIB_CACHE=${GPA_LIB_CACHE:-/tmp/gpa_lib_cache}  # the extension's build folder
 if [ -z "${GPA_LIB_SOURCE_COMMIT:-}" ]; then
-    GPA_LIB_SOURCE_COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo "not given")
+    # Only this project's own repository: a copy inside another checkout must not take its HEAD.
+    GPA_LIB_SOURCE_COMMIT="not given"
+    if [ "$(git -C "$REPO" rev-parse --show-toplevel 2>/dev/null)" = "$(cd "$REPO" && pwd -P)" ]; then
+        GPA_LIB_SOURCE_COMMIT=$(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo "not given")
+    fi
 fi
 export GPA_LIB_SOURCE_COMMIT
 
@@ -197,9 +207,17 @@ if [ "${STATUS[$last]}" = PASS ]; then
 fi
 write_summary
 
-# 4. the kernel benchmark: what is left, less a margin in which the last measurement ends and the
-# JSON is written (it is also rewritten after every measurement).
-BENCH_CAP=$(($(left) - 5))
+# 4. compute-sanitizer over small calls of the fused kernels (the cases of gpa_lib/bench/sanitize.py;
+# a fused phase-1 kernel adds its own there). Its output goes to run.log: OUTDIR holds 7 files.
+run_step sanitizer "$SANITIZER_S" "$LOG" "^sanitize:" "$PY" -m gpa_lib.bench sanitize \
+    --time-budget-s $((SANITIZER_S - 10))
+
+# 5. the kernel benchmark: what is left less the pose runs' share (when they are to run), less a
+# margin in which the last measurement ends and the JSON is written (it is also rewritten after
+# every measurement).
+POSE_SHARE=0
+[[ "$STEPS" == *" pose "* ]] && POSE_SHARE=$POSE_MIN_S
+BENCH_CAP=$(($(left) - POSE_SHARE - 5))
 KERNEL_ARGS=(--max-call-s 0.5 --time-budget-s $((BENCH_CAP > 60 ? BENCH_CAP - 45 : 15)))
 read -r -a EXTRA <<<"${GPU_RUN_KERNEL_ARGS:-}"
 KERNEL_ARGS+=("${EXTRA[@]}")
@@ -207,10 +225,12 @@ KERNEL_ARGS+=("${EXTRA[@]}")
 run_step kernel "$BENCH_CAP" "$LOG" "^kernel bench:|^wrote" "$PY" -m gpa_lib.bench kernel \
     "${KERNEL_ARGS[@]}"
 
-# 5. the pose training run, only with time left; an entry point that moved is a logged skip.
+# 6. the pose training runs, only with time left: gpa-gpu as configured (backend=None, the automatic
+# choice) and dense-gpu at the same batch; an entry point that moved is a logged skip.
 if [[ "$STEPS" != *" pose "* ]] || (($(left) >= POSE_MIN_S)); then
     POSE_CAP=$(($(left) - 5))
     run_step pose "$POSE_CAP" "$LOG" "^pose:" "$PY" -m gpa_lib.bench pose-gpu \
+        --presets gpa-gpu dense-gpu --steps 30 --warmup-steps 10 \
         --time-budget-s $((POSE_CAP - 20)) --work-dir /tmp/gpa_pose_run
 else
     record pose SKIP 0 "only $(left) s of the budget left (needs ${POSE_MIN_S} s)"
@@ -224,9 +244,9 @@ if [ -n "$KERNEL_JSON" ]; then
     "$PY" -m gpa_lib.bench kernel --show "$KERNEL_JSON" 2>&1 | tail -n 70
 fi
 n_files=$(find "$OUT" -mindepth 1 | wc -l)
-echo "=== $OUT: $n_files entries (the device tool brings back 8 files)" | tee -a "$LOG"
+echo "=== $OUT: $n_files entries (at most 7 planned; the device tool brings back 8 files)" | tee -a "$LOG"
 ls -l "$OUT" | tail -n +2 | tee -a "$LOG"
-((n_files > 8)) && echo "WARNING: more than 8 entries in $OUT: some will not come back" | tee -a "$LOG"
+((n_files > 7)) && echo "WARNING: more than 7 entries in $OUT: some may not come back" | tee -a "$LOG"
 rm -rf "$STEP_OUT"
 write_summary
 echo "=== summary ($SUMMARY)"

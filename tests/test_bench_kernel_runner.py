@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
 import torch
 
 from gpa_lib.attention.problem import check_inputs
@@ -75,7 +76,7 @@ def test_the_phase1_floor_is_two_low_resolution_score_passes():
     entry = kernel_bench.floors(cfg, 1024, {"bf16_flops_per_s": 681e12, "bytes_per_s": 4.25e12})
     # 65,536 low-res queries x 65,536 key blocks x 8 heads x 2 * 64 FLOPs per pass, two passes
     flops = 2 * 65536 * 65536 * 8 * 2 * 64
-    assert entry["floor_phase1_ms"] == flops / 681e12 * 1e3
+    assert entry["floor_phase1_ms"] == pytest.approx(flops / 681e12 * 1e3)  # compute-bound
     assert 12.0 < entry["floor_phase1_ms"] < 14.0  # the "about 13 ms"
 
 
@@ -179,18 +180,6 @@ def test_bench_one_runs_each_torch_method_on_the_cpu(monkeypatch):
     )
 
 
-def test_targets_say_met_not_met_or_not_measured():
-    from gpa_lib.bench.kernel_results import targets
-
-    rows = {
-        t["key"]: t
-        for t in targets({"speedup_vs_sdpa_fwd_256": 30.0, "cuda_fwd_bwd_1024_ms": 60.0})
-    }
-    assert rows["speedup_vs_sdpa_fwd_256"]["met"] is True
-    assert rows["cuda_fwd_bwd_1024_ms"]["met"] is False
-    assert rows["speedup_vs_flex_fwd_256"]["met"] is None
-
-
 def test_a_measurement_that_raises_is_recorded_and_the_run_goes_on():
     def measure(method, pass_, cfg, side, selection=None):
         if method == "cuda":
@@ -201,3 +190,12 @@ def test_a_measurement_that_raises_is_recorded_and_the_run_goes_on():
     cuda = [r for r in payload["records"] if r["method"] == "cuda"]
     assert len(cuda) == 4 and all("OutOfMemoryError" in r["skipped"] for r in cuda)
     assert len(payload["records"]) == len(kernel_bench.METHODS) * 4 and payload["complete"] is True
+
+
+def test_the_driver_comes_from_the_machine_facts(monkeypatch):
+    from gpa_lib.bench import machine
+
+    monkeypatch.setattr(machine, "nvidia_smi_facts", lambda fields: {"driver_version": "580.1"})
+    assert kernel_bench.driver_version() == "580.1"
+    monkeypatch.setattr(machine, "nvidia_smi_facts", lambda fields: {})
+    assert kernel_bench.driver_version().startswith("CUDA driver API")

@@ -2,7 +2,7 @@
 
 On such a machine every step must say "needs a CUDA GPU" within seconds, the run must end with a
 summary table (printed last and kept in OUTDIR/summary.txt) and a non-zero exit status, and OUTDIR
-must hold no more files than the device tool brings back (8, no folders).
+must hold no more than the 7 files planned (the device tool brings back 8, no folders).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "gpu_run.sh"
-STEPS = ("preflight", "machine", "extension", "gpu-tests", "kernel", "pose")
+STEPS = ("preflight", "machine", "extension", "gpu-tests", "sanitizer", "kernel", "pose")
 
 pytestmark = pytest.mark.skipif(
     torch.cuda.is_available(), reason="this machine has a GPU: the script would run for real"
@@ -59,7 +59,7 @@ def test_without_a_gpu_every_step_says_so_quickly(tmp_path):
     out = tmp_path / "out"
     done, seconds = run_script(out)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
-    # Six steps of a few seconds each (python and torch start-up) on a busy 2-core machine.
+    # Seven steps of a few seconds each (python and torch start-up) on a busy 2-core machine.
     assert seconds < 120, f"the dry run took {seconds:.0f} s"
     rows = summary_rows(out)
     assert list(rows) == list(STEPS)
@@ -71,7 +71,7 @@ def test_without_a_gpu_every_step_says_so_quickly(tmp_path):
     assert "step       status" in tail and "gpu_run: NOT everything passed" in tail
     assert "source commit test-commit" in (out / "summary.txt").read_text()
     entries = sorted(p.name for p in out.iterdir())
-    assert len(entries) <= 8 and all((out / name).is_file() for name in entries), entries
+    assert len(entries) <= 7 and all((out / name).is_file() for name in entries), entries
     assert {"summary.txt", "run.log", "build.log", "gpu_tests.xml"} <= set(entries)
     assert not any(name.endswith(".json") for name in entries)  # nothing measured, nothing written
     assert "needs a CUDA GPU" in (out / "run.log").read_text()
@@ -116,3 +116,27 @@ def test_a_used_outdir_is_refused(tmp_path):
         ["bash", str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 2 and "is not empty" in done.stderr
+
+
+def test_a_copy_inside_another_checkout_does_not_take_its_head(tmp_path):
+    """The copy on a GPU machine has no .git; an enclosing checkout's HEAD is not its commit."""
+    outer = tmp_path / "outer"
+    (outer / "copy" / "scripts").mkdir(parents=True)
+    (outer / "copy" / "scripts" / "gpu_run.sh").write_text(SCRIPT.read_text())
+    for args in (["init", "-q"], ["add", "."]):
+        subprocess.run(["git", *args], cwd=outer, check=True)
+    subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "outer"],
+        cwd=outer,
+        check=True,
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "GPA_LIB_SOURCE_COMMIT"}
+    out = tmp_path / "out"
+    subprocess.run(
+        ["bash", str(outer / "copy" / "scripts" / "gpu_run.sh"), str(out)],
+        env={**environment, "GPU_RUN_STEPS": "none", "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "source commit not given" in (out / "summary.txt").read_text()

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gpa_lib.results import git_commit, read_result, write_result
+from gpa_lib import results
+from gpa_lib.results import git_commit, project_commit, provenance, read_result, write_result
 
 
 def _git(root: Path, *args: str) -> str:
@@ -42,6 +43,36 @@ def test_commit_is_clean_when_only_results_changed(repo: Path):
 
 def test_outside_git_is_unknown(tmp_path: Path):
     assert git_commit(tmp_path / "nowhere") == "unknown"
+
+
+def test_a_folder_inside_another_repository_has_no_commit(repo: Path, monkeypatch):
+    # The GPU machine's copy of the tree, without its .git, inside some other checkout: the
+    # enclosing HEAD is not the project's commit.
+    monkeypatch.delenv(results.SOURCE_COMMIT_ENV, raising=False)
+    copy = repo / "copy"
+    (copy / "gpa_lib").mkdir(parents=True)
+    assert git_commit(copy) == "unknown"
+    assert project_commit(copy) == "unknown"
+    assert project_commit(repo) == _git(repo, "rev-parse", "HEAD")
+
+
+def test_the_named_source_commit_wins(repo: Path, monkeypatch):
+    monkeypatch.setenv(results.SOURCE_COMMIT_ENV, "7da81635d2224e2456ef03d655c21fb1991d3c9b")
+    assert project_commit(repo / "copy") == "7da81635d2224e2456ef03d655c21fb1991d3c9b"
+    assert project_commit(repo) == "7da81635d2224e2456ef03d655c21fb1991d3c9b"
+    assert git_commit(repo) == _git(repo, "rev-parse", "HEAD")  # the repository's own HEAD
+    assert provenance()["commit"] == "7da81635d2224e2456ef03d655c21fb1991d3c9b"
+    monkeypatch.setenv(results.SOURCE_COMMIT_ENV, "")  # empty counts as not set
+    assert project_commit(repo) == _git(repo, "rev-parse", "HEAD")
+
+
+def test_the_project_root_reads_its_own_head_only(repo: Path, monkeypatch):
+    monkeypatch.delenv(results.SOURCE_COMMIT_ENV, raising=False)
+    nested = repo / "copy"
+    nested.mkdir()
+    assert git_commit(nested) == "unknown"
+    _git(nested, "init", "-q")  # a repository of its own at that root: no commit yet
+    assert git_commit(nested) == "unknown"
 
 
 def test_write_result_is_readable_json_with_provenance(tmp_path: Path):

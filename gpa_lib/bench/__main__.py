@@ -44,7 +44,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "pose-gpu": (
         "gpa_lib.bench.pose_run",
-        "a short gpu-scale pose training run: step time and peak memory (needs a GPU)",
+        "short gpu-scale pose training runs (GPA and dense): step time and peak memory (needs a GPU)",
+    ),
+    "sanitize": (
+        "gpa_lib.bench.sanitize",
+        "the fused kernels under compute-sanitizer: memcheck, racecheck, initcheck (needs a GPU)",
     ),
 }
 

@@ -282,6 +282,39 @@ def run_benchmark(
     }
 
 
+def training_memory_against_sdpa(threads: int = 2, results_dir=None) -> dict[str, Any] | None:
+    """Peak memory of one training step per method of the stored CPU training benchmark
+    (``attention_bench_cpu_training_threads<threads>.json``), against fused SDPA's; None when that
+    file is absent. ``sentence`` says which GPA backends stayed below SDPA and which went above."""
+    from gpa_lib.results import read_result, result_exists
+
+    name = f"attention_bench_cpu_training_threads{threads}"
+    if not result_exists(name, results_dir):
+        return None
+    stored = read_result(name, results_dir)
+    mib = {r["method"]: r["peak_bytes"] / 2**20 for r in stored["records"] if r.get("peak_bytes")}
+    if "sdpa" not in mib:
+        return None
+    sdpa = mib.pop("sdpa")
+    below = sorted((m for m in mib if mib[m] < sdpa), key=mib.get)
+    above = sorted((m for m in mib if mib[m] >= sdpa), key=mib.get)
+
+    def listed(methods: list[str]) -> str:
+        return ", ".join(f"`{m}` ({mib[m]:.1f} MiB)" for m in methods)
+
+    grid = stored["config"]["sizes"][-1]
+    clauses = []
+    if below:
+        clauses.append(f"{listed(below)} below fused SDPA's {sdpa:.1f} MiB")
+    if above:
+        clauses.append(f"{listed(above)} {'above it' if below else f'above SDPA ({sdpa:.1f} MiB)'}")
+    sentence = (
+        f"in a training step at {grid}² on the CPU ({threads} threads, "
+        f"{stored['provenance']['date'][:10]}), GPA's peak memory was " + ", and ".join(clauses)
+    )
+    return {"sdpa_mib": sdpa, "mib": mib, "below": below, "above": above, "sentence": sentence}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
     parser.add_argument(

@@ -5,7 +5,7 @@ pool 4, topk 8 by default) it times, forward and forward+backward:
 
 - ``cuda``: phase 2 by the fused kernel (``gpa_lib::gpa_phase2_fwd`` on a fixed selection), and
   ``cuda_gpa``: the whole ``gpa_attention(backend="cuda")`` with phase 1;
-- ``phase1``: phase 1 alone (``select_key_blocks_flat``, the selection every backend shares), forward
+- ``phase1``: phase 1 alone (``select_key_blocks_flat`` at the ``cuda`` backend's chunk size), forward
   only: no gradient flows through a selection, so a training step pays its forward time once;
 - ``reference``: phase 2 by gather in torch (the reference backend), and ``reference_gpa``;
 - ``flex``: phase 2 as compiled FlexAttention with the equivalent BlockMask, layouts permuted and
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -103,19 +102,15 @@ def gpu_unavailable_reason() -> str | None:
 
 
 def driver_version() -> str:
-    """NVIDIA driver release from nvidia-smi, else the CUDA driver API version torch reports."""
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        ).stdout
-        return out.strip().splitlines()[0]
-    except (OSError, subprocess.SubprocessError, IndexError):
-        version = torch._C._cuda_getDriverVersion() if torch.cuda.is_available() else 0
-        return f"CUDA driver API {version // 1000}.{version % 1000 // 10}"
+    """NVIDIA driver release as nvidia-smi reports it (:func:`gpa_lib.bench.machine.nvidia_smi_facts`),
+    else the CUDA driver API version torch reports."""
+    from gpa_lib.bench.machine import nvidia_smi_facts
+
+    release = nvidia_smi_facts(("name", "driver_version")).get("driver_version")
+    if release:
+        return release
+    version = torch._C._cuda_getDriverVersion() if torch.cuda.is_available() else 0
+    return f"CUDA driver API {version // 1000}.{version % 1000 // 10}"
 
 
 def warmed_repeats(per_call_s: float, repeats: int, max_call_s: float) -> int:
@@ -189,9 +184,13 @@ def method_call(
 
     gpa = {"pool": cfg.pool, "cell": cfg.cell, "topk": cfg.topk, "affinity": cfg.affinity}
     if method == "phase1":
+        from gpa_lib.attention.kernel.ops import CUDA_PHASE1_CHUNK_ELEMENTS
         from gpa_lib.attention.selection import select_key_blocks_flat
 
-        return lambda: select_key_blocks_flat(q.detach(), k.detach(), problem)  # (B, h, K, k)
+        # The chunk the cuda backend uses (the run of 2026-12-04 timed the CPU default, 2**22).
+        return lambda: select_key_blocks_flat(
+            q.detach(), k.detach(), problem, CUDA_PHASE1_CHUNK_ELEMENTS
+        )  # (B, h, K, k)
     if method == "phase1_fused":
         from gpa_lib.attention.kernel.phase1 import select_key_blocks_fused
 
@@ -381,7 +380,7 @@ def floors(
 ) -> dict[str, float]:
     """Roofline floors of phase 2 at ``ceilings`` (``bf16_flops_per_s``, ``bytes_per_s``; default:
     :func:`default_ceilings`)."""
-    from gpa_lib.attention.analysis.complexity import phase2_floor
+    from gpa_lib.attention.analysis.complexity import phase1_floor, phase2_floor
     from gpa_lib.bench.sizes import square_sizes
 
     ceilings = ceilings or default_ceilings()
@@ -393,16 +392,12 @@ def floors(
         cfg, side, dtype_bytes=torch.tensor([], dtype=getattr(torch, cfg.dtype)).element_size()
     )
     fwd, bwd = phase2_floor(sizes, **rates), phase2_floor(sizes, backward=True, **rates)
-    # Phase 1's two passes (log-sum-exp, then cell sums and top-k): each one low-resolution score
-    # matrix, 2 * D FLOPs per (low-res query, key block) pair, at the bf16 tensor-core rate.
-    low_queries = cfg.batch * cfg.heads * (side // cfg.pool) ** 2
-    phase1_flops = 2 * 2 * low_queries * (side // cfg.pool) ** 2 * cfg.head_dim
     return {
         "floor_fwd_ms": fwd.floor_s * 1e3,
         "floor_bwd_ms": bwd.floor_s * 1e3,
         "floor_fwd_bwd_ms": (fwd.floor_s + bwd.floor_s) * 1e3,
         "bound_fwd": fwd.bound,
-        "floor_phase1_ms": phase1_flops / rates["flops_per_s"] * 1e3,
+        "floor_phase1_ms": phase1_floor(sizes, **rates).floor_s * 1e3,  # two passes
     }
 
 
@@ -557,8 +552,8 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     if reason is not None:
         print(reason)
         return 1
-    from gpa_lib.bench.machine import gpu_slug, read_ceilings, run_identity
-    from gpa_lib.results import write_result
+    from gpa_lib.bench.machine import gpu_slug, read_ceilings
+    from gpa_lib.results import run_identity, write_result
 
     cfg = config_from_args(args)
     ceilings = read_ceilings(args.machine_json) if args.machine_json else None

@@ -19,7 +19,6 @@ GPU it says so and writes nothing; ``--device cpu`` runs the same code at small 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -32,10 +31,13 @@ from typing import Any
 
 import torch
 
+# The run's identity lives with the rest of the provenance; re-exported for the GPU scripts.
+from gpa_lib.results import SOURCE_COMMIT_ENV as SOURCE_COMMIT_ENV
+from gpa_lib.results import run_identity as run_identity
+from gpa_lib.results import source_digest as source_digest
+
 #: Every GPU step of ``scripts/gpu_run.sh`` prints this phrase when it cannot run for want of a GPU.
 NO_GPU = "needs a CUDA GPU"
-#: The caller may name the commit the working tree was sent from (the copy on a GPU machine has no .git).
-SOURCE_COMMIT_ENV = "GPA_LIB_SOURCE_COMMIT"
 
 #: Read-only ``nvidia-smi --query-gpu`` fields; never a field or option that changes the card's state.
 SMI_FIELDS = (
@@ -134,31 +136,6 @@ def torch_device_facts(index: int = 0) -> dict[str, Any]:
         "l2_cache_bytes": getattr(props, "L2_cache_size", None),
         "total_memory_bytes": props.total_memory,
         "device_count": torch.cuda.device_count(),
-    }
-
-
-def source_digest(root: str | os.PathLike | None = None) -> str:
-    """A short hash of the library's sources (``gpa_lib/**/*.py`` and the kernel's ``csrc/``).
-
-    The copy of the working tree that a GPU machine runs has no ``.git``: this digest, stored with
-    each result, lets anyone check here which commit's code produced it (same digest, same code).
-    """
-    package = Path(root) if root is not None else Path(__file__).resolve().parent.parent
-    digest = hashlib.sha256()
-    suffixes = {".py", ".cu", ".cuh", ".h", ".cpp"}
-    for path in sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in suffixes):
-        if "__pycache__" in path.parts:
-            continue
-        digest.update(path.relative_to(package).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def run_identity() -> dict[str, str]:
-    """What to store beside the provenance block: the commit the caller names and the source digest."""
-    return {
-        "source_commit": os.environ.get(SOURCE_COMMIT_ENV) or "not given",
-        "source_digest": source_digest(),
     }
 
 

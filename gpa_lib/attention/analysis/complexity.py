@@ -401,3 +401,35 @@ def dense_flash_floor(
     flops = 2.0 * s.bh * s.n_queries * s.n_keys * (D + Dv)
     bytes_moved = s.bh * (s.n_queries * (D + Dv) + s.n_keys * (D + Dv)) * e
     return roofline_floor(flops, bytes_moved, flops_per_s=flops_per_s, bytes_per_s=bytes_per_s)
+
+
+def phase1_flops(s: AttentionSizes, *, passes: int = 1) -> float:
+    """Tensor-core FLOPs of phase 1's low-resolution scores, ``passes`` times: 2 B h nq Nb D each.
+
+    One pass computes every score between the nq pooled queries and the Nb pooled keys; a kernel
+    that keeps no score matrix needs two (one for the softmax statistics of each row, one for the
+    cell means and the running top-k), so two is the floor of such a kernel. The softmax, the means
+    and the top-k are not counted: a lower bound.
+    """
+    if passes < 1:
+        raise ValueError(f"passes={passes} must be at least 1")
+    return 2.0 * passes * s.bh * s.n_low_queries * s.n_key_blocks * s.head_dim
+
+
+def phase1_floor(
+    s: AttentionSizes,
+    *,
+    passes: int = 2,
+    flops_per_s: float = H200_BF16_FLOPS_PER_S,
+    bytes_per_s: float = H200_BYTES_PER_S,
+) -> Floor:
+    """Roofline floor of a fused phase 1 of ``passes`` passes over the scores (default two): its
+    FLOPs (:func:`phase1_flops`) at the bf16 matrix rate, and q and k read once per pass plus the
+    int64 selection written, at the bandwidth."""
+    reads = passes * s.bh * (s.n_queries + s.n_keys) * s.head_dim * s.dtype_bytes
+    return roofline_floor(
+        phase1_flops(s, passes=passes),
+        float(reads + selection_bytes(s)),
+        flops_per_s=flops_per_s,
+        bytes_per_s=bytes_per_s,
+    )
