@@ -13,8 +13,28 @@ from gpa_lib.bench import sanitize
 def test_the_cases_and_the_short_set():
     assert len(sanitize.all_cases()) == len(sanitize.PHASE2_CASES) + len(sanitize.PHASE1_CASES)
     short = sanitize.all_cases(short=True)
-    assert [c.name for c in short] == [c.name for c in sanitize.PHASE2_CASES[:3]]
-    assert isinstance(sanitize.PHASE1_CASES, list)  # the place for the phase-1 kernel's cases
+    expected = [c.name for c in (*sanitize.PHASE2_CASES[:3], *sanitize.PHASE1_CASES[:2])]
+    assert [c.name for c in short] == expected
+    assert any(c.name.startswith("phase2 pose") for c in sanitize.PHASE1_CASES)
+
+
+def test_a_phase1_case_counts_the_picks_that_differ(monkeypatch):
+    """The phase-1 case on the CPU, with the kernel executed by the emulation."""
+    from gpa_lib.attention.kernel import emulation, phase1
+
+    if emulation.compiler() is None:
+        return
+    monkeypatch.setattr(
+        phase1,
+        "select_key_blocks_fused",
+        lambda q, k, problem, split=True: emulation.emulated_phase1(
+            phase1.phase1_operands(q, k, problem, split=split)
+        ),
+    )
+    spec = dataclasses.replace(sanitize.PHASE1_SPECS[4], q_grid=(16, 16), k_grid=(16, 16))
+    result = sanitize.check_phase1_case(spec, "cpu")
+    assert result.ok and result.worst == 0.0 and result.bound == 1e-3
+    assert "picks differing split 0.0e+00" in result.detail
 
 
 def test_a_case_checks_a_backend_against_the_float64_reference():
