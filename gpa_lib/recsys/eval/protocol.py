@@ -194,15 +194,21 @@ def _dna_params(profile: str, *layers: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _check_steps(name: str, steps: int | None, config: ProtocolConfig, where: str) -> None:
-    if config.min_steps is not None and steps is not None and steps < config.min_steps:
-        warnings.warn(
-            f"{name} trained with {steps} optimiser step(s) at {where}, fewer than "
-            f"min_steps={config.min_steps}: raise its steps or epochs (e.g. --params "
-            f"{name}.steps=1000) or lower its batch size",
-            TrainingBudgetWarning,
-            stacklevel=3,
-        )
+def _check_steps(name: str, steps: list[int | None], config: ProtocolConfig, where: str) -> None:
+    """One :class:`TrainingBudgetWarning` when some of a model's fits (``steps``, one per fit)
+    took fewer than ``config.min_steps`` optimiser steps."""
+    few = [s for s in steps if s is not None and config.min_steps is not None and s < config.min_steps]
+    if not few:
+        return
+    knob = "steps" if "steps" in model_parameters(name) else "epochs"
+    warnings.warn(
+        f"{name} trained with {min(few)} optimiser step(s) (fewer than min_steps="
+        f"{config.min_steps}) in {len(few)} of its {len(steps)} fit(s) {where}: give it more "
+        f"with --params {name}.{knob}=... (params={{{name!r}: {{{knob!r}: ...}}}}) or a smaller "
+        "batch size",
+        TrainingBudgetWarning,
+        stacklevel=3,
+    )
 
 
 def tune(
@@ -233,6 +239,7 @@ def tune(
     best_models: dict[str, Recommender] = {}
     n_trials = sum(len(space[n]) for n in names)
     bar = tqdm(total=n_trials, desc="tune", disable=not progress or n_trials < 2, leave=False)
+    tuning_steps: dict[str, list[int | None]] = {}
     for name in names:
         trials, best = [], (-np.inf, None, None)
         for setting in space[name]:
@@ -257,7 +264,7 @@ def tune(
             tic = time.perf_counter()
             model.fit(past, until=cutoff)
             fit_s = time.perf_counter() - tic
-            _check_steps(name, model.steps_, config, f"the validation cutoff with {setting}")
+            tuning_steps.setdefault(name, []).append(model.steps_)
             metrics = evaluate(model.score(window.customers, window.candidates), window, config.k)
             value = quiet_nanmean(metrics["all", config.tune_metric])
             trials.append(
@@ -273,6 +280,8 @@ def tune(
             out[name] = {"chosen": best[1], "trials": trials}
             best_models[name] = best[2]
     bar.close()
+    for name, steps in tuning_steps.items():
+        _check_steps(name, steps, config, "at the validation cutoff")
     return out
 
 
@@ -317,13 +326,13 @@ def run_protocol(
                 data, factories, replace(config.backtest(), seed=config.seed), progress=progress
             )
         )
-        for name, steps in results[-1].steps.items():
-            for window, step in zip(results[-1].windows, steps, strict=True):
-                _check_steps(name, step, config, f"cutoff {window.cutoff.date()} (seed {seed})")
         if progress:
             print(f"seed {seed} done ({time.perf_counter() - tic:.0f} s)", flush=True)
     test_s = time.perf_counter() - tic
     models = results[0].models
+    for name in results[0].steps:
+        steps = [s for r in results for s in r.steps[name]]
+        _check_steps(name, steps, config, "at the test cutoffs")
     _warn_empty_slices(results[0].windows)
     values = seed_values(results, config.k)
     boot = block_bootstrap(values, n_boot=config.n_boot, seed=config.seed)
