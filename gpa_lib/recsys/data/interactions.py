@@ -184,13 +184,17 @@ def read_events(file: Path) -> pd.DataFrame:
 def parse_times(values: pd.Series, file: Path) -> np.ndarray:
     """ISO dates, ISO date-times (to the second; zones converted to UTC) or Unix seconds ->
     naive datetime64[ns]; an unparsable value is a ValueError naming the line."""
-    text = values.astype(str)
-    if text.str.fullmatch(r"\d+").all():
-        seconds = pd.to_numeric(text)
-        return pd.to_datetime(seconds, unit="s").astype("datetime64[ns]").to_numpy()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+    text = values.astype(str).reset_index(drop=True)
+    digits = text.str.fullmatch(r"\d+").to_numpy()
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+    if digits.any():
+        parsed[digits] = pd.to_datetime(pd.to_numeric(text[digits]), unit="s", utc=True)
+    if (~digits).any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed[~digits] = pd.to_datetime(
+                text[~digits], format="ISO8601", errors="coerce", utc=True
+            )
     bad = parsed.isna().to_numpy()
     if bad.any():
         line = _line_of(bad)
@@ -330,23 +334,22 @@ def sales_from_interactions(
     )
     if items is not None:
         items = items.assign(item=items["item"].astype(str))
-        taken = sorted(
-            c
-            for c in items.columns
-            if c in RESERVED_ITEM_COLUMNS
-            or (c in ARTICLE_ATTRIBUTES and item_kinds.get(c, "categorical") != "categorical")
-        )
-        if taken:
-            raise ValueError(
-                f"{ITEMS_FILE}: column(s) {taken} have names the data model uses itself "
-                f"({RESERVED_ITEM_COLUMNS}, or a fashion attribute {ARTICLE_ATTRIBUTES} that is "
-                "not categorical); rename them"
-            )
     if users is not None:
         users = users.assign(user=users["user"].astype(str))
     article_attributes, item_kinds = _attribute_table(
         items, "item", item_ids, item_kinds, separator, ITEMS_FILE
     )
+    taken = sorted(
+        c
+        for c, kind in item_kinds.items()
+        if c in RESERVED_ITEM_COLUMNS or (c in ARTICLE_ATTRIBUTES and kind != "categorical")
+    )
+    if taken:
+        raise ValueError(
+            f"{ITEMS_FILE}: column(s) {taken} have names the data model uses itself "
+            f"({RESERVED_ITEM_COLUMNS}, or a fashion attribute {ARTICLE_ATTRIBUTES} that is "
+            "not categorical); rename them"
+        )
     customer_attributes, user_kinds = _attribute_table(
         users, "user", user_ids, user_kinds, separator, USERS_FILE
     )
