@@ -208,7 +208,7 @@ def check_model_names(names: Any) -> list[str]:
             close = difflib.get_close_matches(str(n), list(MODEL_CLASSES), n=1)
             hints.append(f"{n!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise ValueError(
-            f"unknown model name(s) {', '.join(hints)}; choose from {sorted(MODEL_CLASSES)}"
+            f"unknown model name(s) {', '.join(hints)}: not one of {sorted(MODEL_CLASSES)}"
         )
     return names
 
