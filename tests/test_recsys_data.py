@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gpa_lib.recsys.data.hm import MissingImagesWarning
 from gpa_lib.recsys.data import ARTICLE_ATTRIBUTES, SIZES, SalesData, load, load_hm, save
+from gpa_lib.recsys.data.hm import MissingImagesWarning
 from gpa_lib.recsys.sim.simulate import simulate
 
 # ---------------------------------------------------------------------- a tiny hand-made store

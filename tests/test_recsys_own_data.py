@@ -52,8 +52,8 @@ from gpa_lib.recsys.eval.protocol import (
 )
 from gpa_lib.recsys.models import LSTMCustomerModel, Popularity, SASRec, make_model
 from gpa_lib.recsys.models.anchors import implicit_available
-from gpa_lib.recsys.models.features import ArticleEncoder
 from gpa_lib.recsys.models.fashion_dna import FashionDNA
+from gpa_lib.recsys.models.features import ArticleEncoder
 
 torch.set_num_threads(1)
 test_window.__test__ = False
@@ -122,7 +122,9 @@ def test_within_a_day_sequences_follow_the_clock_not_the_file(tmp_path):
     ]
     model = SASRec(hidden=4, max_len=4, epochs=1, cold="lowest").fit(data)
     tokens, _ = model._sequences(model.history_)
-    early, late = (2 + data.articles.index[data.articles["item_id"] == n][0] for n in ("early", "late"))
+    early, late = (
+        2 + data.articles.index[data.articles["item_id"] == n][0] for n in ("early", "late")
+    )
     assert tokens[0, 1:3].tolist() == [early, late]
 
 
@@ -299,7 +301,9 @@ def test_protocol_takes_parameter_overrides_and_aims_the_lstm_at_the_window(data
 
 
 def test_a_misspelt_model_is_named_with_the_closest_one(data):
-    with pytest.raises(ValueError, match=r"unknown model name\(s\) 'sasrc' \(did you mean 'sasrec'\?\)"):
+    with pytest.raises(
+        ValueError, match=r"unknown model name\(s\) 'sasrc' \(did you mean 'sasrec'\?\)"
+    ):
         run_protocol(data, ["sasrc"], "smoke", ProtocolConfig(**FAST))
 
 
@@ -351,7 +355,11 @@ def test_cold_customers_get_the_shared_popularity_rule(data, name):
 
 @pytest.mark.parametrize("cls", [LSTMCustomerModel, SASRec])
 def test_steps_are_a_budget_in_optimiser_steps(data, cls):
-    extra = {"dna_params": {"dna_dim": 4, "epochs": 1, "style_epochs": 1}} if cls is LSTMCustomerModel else {"cold": "lowest"}
+    extra = (
+        {"dna_params": {"dna_dim": 4, "epochs": 1, "style_epochs": 1}}
+        if cls is LSTMCustomerModel
+        else {"cold": "lowest"}
+    )
     for steps in (3, 17):
         model = cls(hidden=8, steps=steps, batch_customers=16, **extra).fit(data)
         assert model.steps_ == steps  # whatever the number of customers and batches
@@ -368,7 +376,10 @@ def test_defaults_follow_the_data(data):
     assert 16 <= params["lstm"]["batch_customers"] < 256  # not the 100,000-customer batch
     assert params["lstm"]["steps"] >= 300 and params["lstm"]["n_train_customers"] is None
     space = suggest_search_space(["lstm", "static_cf"], params)
-    assert {s["steps"] for s in space["lstm"]} == {params["lstm"]["steps"], 3 * params["lstm"]["steps"]}
+    assert {s["steps"] for s in space["lstm"]} == {
+        params["lstm"]["steps"],
+        3 * params["lstm"]["steps"],
+    }
     assert len({s["epochs"] for s in space["static_cf"]}) == 2  # the training length is tuned
 
 
@@ -406,9 +417,7 @@ def test_hm_needs_only_ids_and_days(tmp_path):
     ]
     customers = ["customer_id,loyalty"] + [f"{hex_id(i)},gold" for i in range(2)]
     articles = ["article_id,fabric", "0108775015,cotton", "0108775014,wool"]
-    data = load_hm(
-        write_hm(tmp_path / "hm", transactions, customers, articles), progress=False
-    )
+    data = load_hm(write_hm(tmp_path / "hm", transactions, customers, articles), progress=False)
     assert data.customers["loyalty"].tolist() == ["gold", "gold"]  # extra columns kept
     assert (data.transactions["price"] == 0).all() and "sales_channel_id" not in data.transactions
     assert data.articles["price_tier"].isna().all()  # a constant price has no tiers

@@ -235,7 +235,14 @@ FALLBACK_DEFAULTS = {
     "eval_customers": 10_000,
 }
 #: Options that only --data reads.
-OWN_DATA_OPTIONS = ("out", "candidates", "recent_weeks", "exclude_seen", "min_history_weeks", "params")
+OWN_DATA_OPTIONS = (
+    "out",
+    "candidates",
+    "recent_weeks",
+    "exclude_seen",
+    "min_history_weeks",
+    "params",
+)
 
 
 def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
@@ -248,7 +255,9 @@ def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
                 f"--store={args.store!r} or --study={args.study!r}"
             )
         return args
-    given = [f"--{n.replace('_', '-')}" for n in OWN_DATA_OPTIONS if getattr(args, n, None) is not None]
+    given = [
+        f"--{n.replace('_', '-')}" for n in OWN_DATA_OPTIONS if getattr(args, n, None) is not None
+    ]
     if given:
         raise SystemExit(f"{', '.join(given)} need(s) --data PATH (your own data)")
     for name, value in {**FALLBACK_DEFAULTS, **STUDY_DEFAULTS.get(args.study, {})}.items():

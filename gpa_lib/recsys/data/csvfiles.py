@@ -26,7 +26,9 @@ def check_header(file: Path, required: dict[str, Any]) -> list[str]:
     with open(file, "rb") as handle:
         first = handle.readline()
     if not first.strip():
-        raise ValueError(f"{file.name} is empty (no header line); expected a header line of column names")
+        raise ValueError(
+            f"{file.name} is empty (no header line); expected a header line of column names"
+        )
     if first.startswith(b"\xef\xbb\xbf"):
         raise ValueError(
             f"{file.name} line 1 starts with a UTF-8 byte-order mark; the loaders read "

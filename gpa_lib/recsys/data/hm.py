@@ -44,6 +44,7 @@ from gpa_lib.recsys.data.csvfiles import check_header, locate_bad_row, read_smal
 from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.data.tables import size_categorical
 
+
 class MissingImagesWarning(UserWarning):
     """Articles without an image file under ``images/`` (they get an all-zero image)."""
 

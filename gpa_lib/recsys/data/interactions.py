@@ -149,7 +149,9 @@ def read_events(file: Path) -> pd.DataFrame:
     for column in ("user", "item", "time"):
         empty = (frame[column] == "").to_numpy()
         if empty.any():
-            raise ValueError(f"{file.name} line {_line_of(empty)}, column {column!r}: missing value")
+            raise ValueError(
+                f"{file.name} line {_line_of(empty)}, column {column!r}: missing value"
+            )
     out = pd.DataFrame({"user": frame["user"], "item": frame["item"]})
     out["time"] = parse_times(frame["time"], file)
     if "quantity" in header:
@@ -382,9 +384,7 @@ def sales_from_interactions(
 
     articles = article_attributes
     articles.insert(0, "item_id", item_ids.to_numpy(dtype=object).astype(str))
-    first_sale = (
-        pd.Series(time, index=article).groupby(level=0).min().reindex(range(len(item_ids)))
-    )
+    first_sale = pd.Series(time, index=article).groupby(level=0).min().reindex(range(len(item_ids)))
     articles["launch"] = first_sale.dt.normalize().to_numpy(dtype="datetime64[ns]")
     if has_price:
         median = pd.Series(price).groupby(article).median().reindex(range(len(item_ids)))
@@ -393,7 +393,9 @@ def sales_from_interactions(
             item_kinds["median_price"] = "numeric"
     for column in ARTICLE_ATTRIBUTES:
         if column not in articles.columns:
-            articles[column] = pd.Categorical([None] * len(articles), categories=pd.Index([], dtype=str))
+            articles[column] = pd.Categorical(
+                [None] * len(articles), categories=pd.Index([], dtype=str)
+            )
     articles.index = pd.Index(np.arange(len(item_ids), dtype=np.int64), name="article")
 
     customers = customer_attributes

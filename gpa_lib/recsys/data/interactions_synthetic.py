@@ -61,7 +61,9 @@ def write_synthetic_interactions(
     weight = rng.pareto(1.5, n_users) + 1
     weight[single] = 0
     rest = n_events - int(single.sum())
-    counts = np.where(single, 1, 1 + rng.multinomial(max(rest - (~single).sum(), 0), weight / weight.sum()))
+    counts = np.where(
+        single, 1, 1 + rng.multinomial(max(rest - (~single).sum(), 0), weight / weight.sum())
+    )
     counts = np.minimum(counts, n_items // 2)
     user_ids = [f"u{rng.integers(16**8):08x}{u}" for u in range(n_users)]
     rows = []
@@ -90,9 +92,7 @@ def write_synthetic_interactions(
     for i in range(n_items):
         tags = "|".join(TAGS[j] for j in np.flatnonzero(item_tags[i]))
         words = " ".join(rng.choice(WORDS, 4))
-        item_lines.append(
-            f"{item_ids[i]},{tags},{GENRES[i % len(GENRES)]},{1990 + i % 30},{words}"
-        )
+        item_lines.append(f"{item_ids[i]},{tags},{GENRES[i % len(GENRES)]},{1990 + i % 30},{words}")
     atomic_write_text(root / "items.csv", "\n".join(item_lines) + "\n")
     user_lines = ["user,segment"] + [f"{u},{'ab'[k % 2]}" for k, u in enumerate(user_ids)]
     atomic_write_text(root / "users.csv", "\n".join(user_lines) + "\n")

@@ -17,7 +17,11 @@ from gpa_lib.recsys.data.sales import SalesData
 
 LAYOUTS = ("auto", "interactions", "hm", "parquet")
 #: The file that marks each layout.
-LAYOUT_FILES = {"interactions": INTERACTIONS_FILE, "hm": TRANSACTIONS_FILE, "parquet": "manifest.json"}
+LAYOUT_FILES = {
+    "interactions": INTERACTIONS_FILE,
+    "hm": TRANSACTIONS_FILE,
+    "parquet": "manifest.json",
+}
 
 
 def detect_layout(root: str | os.PathLike) -> str:
@@ -53,7 +57,9 @@ def load_data(
     if layout == "auto":
         layout = detect_layout(root)
     if images and layout != "hm":
-        raise ValueError(f"images=True needs the H&M layout (images/ folder), not layout={layout!r}")
+        raise ValueError(
+            f"images=True needs the H&M layout (images/ folder), not layout={layout!r}"
+        )
     if layout == "interactions":
         return load_interactions(root)
     if layout == "hm":

@@ -86,7 +86,9 @@ class BacktestConfig:
     n_boot: int = 500  # bootstrap resamples for each interval
     level: float = 0.95  # interval level
     seed: int = 0  # customer sampling and bootstrap
-    recent_weeks: int = RECENT_WEEKS  # the "recent_sales" rule: weeks of sales that make an article a candidate
+    recent_weeks: int = (
+        RECENT_WEEKS  # the "recent_sales" rule: weeks of sales that make an article a candidate
+    )
     candidate_rule: str = "auto"  # which articles are ranked, one of CANDIDATE_RULES
     exclude_seen: bool = False  # leave out of each customer's ranking what they bought before
 
@@ -124,8 +126,6 @@ def rolling_cutoffs(
             f"cutoff at {cutoffs[0].date()}, not after the first sale {data.start.date()}"
         )
     return cutoffs
-
-
 
 
 @dataclass

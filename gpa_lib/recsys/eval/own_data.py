@@ -143,7 +143,9 @@ def suggest_params(
         "static_cf_dna": {"batch_size": batch, "epochs": factor_epochs},
         "fashion_dna": {
             "batch_size": _clamp(n_pairs // 50, 256, 8_192),
-            "epochs": max(4, math.ceil(MIN_STEPS / math.ceil(n_pairs / _clamp(n_pairs // 50, 256, 8_192)))),
+            "epochs": max(
+                4, math.ceil(MIN_STEPS / math.ceil(n_pairs / _clamp(n_pairs // 50, 256, 8_192)))
+            ),
             "n_train_customers": None,
             "min_purchases": 2,
         },

@@ -23,10 +23,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from gpa_lib.recsys.data.sales import SalesData
 from tqdm.auto import tqdm
 
+from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.eval.backtest import (
     RECENT_WEEKS,
     SLICES,
@@ -197,7 +196,9 @@ def _dna_params(profile: str, *layers: Mapping[str, Any]) -> dict[str, Any]:
 def _check_steps(name: str, steps: list[int | None], config: ProtocolConfig, where: str) -> None:
     """One :class:`TrainingBudgetWarning` when some of a model's fits (``steps``, one per fit)
     took fewer than ``config.min_steps`` optimiser steps."""
-    few = [s for s in steps if s is not None and config.min_steps is not None and s < config.min_steps]
+    few = [
+        s for s in steps if s is not None and config.min_steps is not None and s < config.min_steps
+    ]
     if not few:
         return
     knob = "steps" if "steps" in model_parameters(name) else "epochs"
@@ -269,11 +270,17 @@ def tune(
             value = quiet_nanmean(metrics["all", config.tune_metric])
             trials.append(
                 {"setting": setting, "value": value, "fit_seconds": round(fit_s, 2)}
-                | ({} if model.steps_ is None or config.min_steps is None else {"steps": model.steps_})
+                | (
+                    {}
+                    if model.steps_ is None or config.min_steps is None
+                    else {"steps": model.steps_}
+                )
             )
             bar.update(1)
             if progress:
-                bar.write(f"tune {name} {setting}: {config.tune_metric} {value:.4f} ({fit_s:.1f} s)")
+                bar.write(
+                    f"tune {name} {setting}: {config.tune_metric} {value:.4f} ({fit_s:.1f} s)"
+                )
             if value > best[0] or best[1] is None:
                 best = (value, setting, model)
         else:

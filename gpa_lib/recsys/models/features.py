@@ -55,7 +55,9 @@ class ArticleEncoder:
     def for_data(cls, data: Any) -> ArticleEncoder:
         """The encoder a SalesData asks for (its ``meta["item_attributes"]`` or the fashion one-hot)."""
         kinds = data.meta.get("item_attributes")
-        return cls(kinds=None if kinds is None else dict(kinds), separator=data.meta.get("separator", "|"))
+        return cls(
+            kinds=None if kinds is None else dict(kinds), separator=data.meta.get("separator", "|")
+        )
 
     def fit(self, articles: pd.DataFrame) -> ArticleEncoder:
         if self.kinds is None:

@@ -188,7 +188,10 @@ def model_parameters(name: str) -> dict[str, Any]:
         if "__init__" not in vars(klass):
             continue
         for p in inspect.signature(klass.__init__).parameters.values():
-            if p.name in ("self", "random_state", "progress") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            if p.name in ("self", "random_state", "progress") or p.kind in (
+                p.VAR_POSITIONAL,
+                p.VAR_KEYWORD,
+            ):
                 continue
             out.setdefault(p.name, p.default)
         if not any(
