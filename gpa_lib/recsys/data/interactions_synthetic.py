@@ -64,7 +64,7 @@ def write_synthetic_interactions(
     counts = np.where(
         single, 1, 1 + rng.multinomial(max(rest - (~single).sum(), 0), weight / weight.sum())
     )
-    counts = np.minimum(counts, n_items // 2)
+    counts = np.minimum(counts, 3 * n_items // 4)
     user_ids = [f"u{rng.integers(16**8):08x}{u}" for u in range(n_users)]
     rows = []
     for u in range(n_users):

@@ -35,7 +35,7 @@ from gpa_lib.recsys.models.sequences import (
     calendar_features,
     log_days,
 )
-from gpa_lib.recsys.models.training import OnSaleSampler, sampled_logistic_loss
+from gpa_lib.recsys.models.training import OnSaleSampler, sampled_logistic_loss, step_budget
 
 #: Query features: log days until the predicted moment, "no previous order" flag, calendar (2).
 N_QUERY_FEATURES = 4
@@ -182,10 +182,7 @@ class LSTMCustomerModel(Recommender):
         n_items = torch.from_numpy(orders.n_items)
         item_article = torch.from_numpy(orders.item_article)
         n_batches = (len(customers) + self.batch_customers - 1) // self.batch_customers
-        epochs = self.epochs
-        if self.steps is not None:
-            epochs = -(-self.steps // n_batches) if n_batches else 0
-        budget = epochs * n_batches if self.steps is None else min(self.steps, epochs * n_batches)
+        epochs, budget = step_budget(n_batches, self.epochs, self.steps)
         self.steps_ = 0
         bar = tqdm(
             total=budget,

@@ -23,7 +23,7 @@ from torch import nn
 
 from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.models.base import ColdPolicyMixin, History, Recommender
-from gpa_lib.recsys.models.training import linear_cross_entropy
+from gpa_lib.recsys.models.training import linear_cross_entropy, step_budget
 
 #: What the training softmax runs over (see the module docstring).
 SOFTMAX = ("on_sale", "catalogue")
@@ -162,10 +162,7 @@ class SASRec(ColdPolicyMixin, Recommender):
         self.losses_ = []
         network.train()
         n_batches = -(-len(train) // self.batch_customers)
-        epochs = self.epochs
-        if self.steps is not None:
-            epochs = -(-self.steps // n_batches) if n_batches else 0
-        budget = epochs * n_batches if self.steps is None else min(self.steps, epochs * n_batches)
+        epochs, budget = step_budget(n_batches, self.epochs, self.steps)
         self.steps_ = 0
         for _ in range(epochs):
             total, count = 0.0, 0
