@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("root", help="folder to write into")
     parser.add_argument("--users", type=int, default=900)
     parser.add_argument("--items", type=int, default=1_800)
-    parser.add_argument("--events", type=int, default=112_000, help="asked for; no repeats leave fewer")
+    parser.add_argument(
+        "--events", type=int, default=112_000, help="asked for; no repeats leave fewer"
+    )
     parser.add_argument("--weeks", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
