@@ -11,6 +11,15 @@ several seeds at rolling test cutoffs, and put block-bootstrap intervals on ever
 3. **Intervals.** :func:`block_bootstrap` resamples cutoffs, then customers within each drawn cutoff,
    then one training seed per drawn cutoff and model; the same cutoff and customer draws serve
    every model, so gaps are paired. A gap is significant when its interval excludes zero.
+
+Options for other data (:class:`ProtocolConfig`; the defaults are what the chapters ran): the
+candidate rule and its window (``candidate_rule``, ``recent_weeks``, passed to every window of the
+tuning and the tests), leaving out what a customer bought before (``exclude_seen``), the history the
+validation cutoff must leave (``min_history_weeks``), and a warning below ``min_steps`` optimiser
+steps. ``run_protocol(..., params=, search_space=)`` overrides any model's settings and grid; a
+model with a horizon (the LSTMs) aims at the test window, ``7 * test_weeks`` days. Undefined values
+(an empty slice) are ``None`` in the payload, with an :class:`EmptySliceWarning`.
+:mod:`gpa_lib.recsys.eval.own_data` sizes all of this to a user's data.
 """
 
 from __future__ import annotations
