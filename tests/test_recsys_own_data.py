@@ -431,3 +431,16 @@ def test_hm_images_without_a_folder_is_an_error(tmp_path):
     root = write_hm(tmp_path / "hm")
     with pytest.raises(ValueError, match=r"images=True but .*images' is not a folder"):
         load_hm(root, images=True, progress=False)
+
+
+def test_hm_constant_price_gives_no_tiers_but_a_varying_one_does(tmp_path):
+    days = [f"2018-09-2{d}" for d in range(3)]
+    sales = [(d, c, a) for d in days for c in range(2) for a in (1, 2)]  # one product group
+    for price, tiers in (("0.05", 0), (None, 2)):
+        rows = ["t_dat,customer_id,article_id,price"] + [
+            f"{d},{hex_id(c)},{('0108775015', '0108775044')[a - 1]},{price or (0.01 * a)}"
+            for d, c, a in sales
+        ]
+        data = load_hm(write_hm(tmp_path / str(price), transactions=rows), progress=False)
+        sold = data.articles.loc[data.articles["launch"].notna(), "price_tier"]
+        assert sold.notna().sum() == tiers  # one price: no "high" for every article
