@@ -444,3 +444,24 @@ def test_hm_constant_price_gives_no_tiers_but_a_varying_one_does(tmp_path):
         data = load_hm(write_hm(tmp_path / str(price), transactions=rows), progress=False)
         sold = data.articles.loc[data.articles["launch"].notna(), "price_tier"]
         assert sold.notna().sum() == tiers  # one price: no "high" for every article
+
+
+def test_schema_fixes_kinds_and_a_saved_folder_is_a_layout(folder, tmp_path):
+    import shutil
+
+    from gpa_lib.recsys.data import save
+
+    shop = tmp_path / "shop"
+    shutil.copytree(folder, shop)
+    (shop / "schema.json").write_text('{"items": {"year": "categorical", "tags": "multi"}}')
+    data = load_interactions(shop)
+    assert data.meta["item_attributes"]["year"] == "categorical"
+    assert isinstance(data.articles["year"].dtype, pd.CategoricalDtype)
+    saved = save(data, tmp_path / "saved")
+    assert detect_layout(saved) == "parquet"
+    back = load_data(saved)
+    assert back.meta["item_attributes"] == data.meta["item_attributes"]
+    assert back.articles["tags"].tolist() == data.articles["tags"].tolist()
+    (shop / "schema.json").write_text('{"items": {"year": "date"}}')
+    with pytest.raises(ValueError, match=r"schema.json: items.year has kind='date', not one of"):
+        load_interactions(shop)
