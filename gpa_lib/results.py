@@ -219,14 +219,28 @@ def write_result(
         raise ValueError(
             f"name={name!r} must be a bare file stem such as 'backtest', without '/' or '.json'"
         )
+    folder = Path(results_dir) if results_dir is not None else default_results_dir()
+    return write_result_file(
+        folder / f"{name}.json", payload, profile=profile, wall_time_s=wall_time_s, **extra
+    )
+
+
+def write_result_file(
+    path: str | os.PathLike,
+    payload: dict[str, Any],
+    *,
+    profile: str | None = None,
+    wall_time_s: float | None = None,
+    **extra: Any,
+) -> Path:
+    """:func:`write_result` to any ``path`` (a user's ``--out``): payload plus provenance, atomically."""
     if "provenance" in payload:
         raise ValueError("payload already has a 'provenance' key; write_result adds it")
-    folder = Path(results_dir) if results_dir is not None else default_results_dir()
     document = {
         **payload,
         "provenance": provenance(profile=profile, wall_time_s=wall_time_s, **extra),
     }
-    return atomic_write_json(folder / f"{name}.json", document)
+    return atomic_write_json(path, document)
 
 
 def result_exists(name: str, results_dir: str | os.PathLike | None = None) -> bool:

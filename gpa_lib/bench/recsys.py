@@ -29,6 +29,14 @@ block-bootstrap intervals (:mod:`gpa_lib.recsys.eval.dna_variants`); writes
 ``data/results/dna_variants.json``, which chapter 4 renders. Into ``data/results`` it writes only
 from a clean commit (``--allow-dirty`` overrides), since the chapter cites that commit.
 
+``--data PATH`` runs the same protocol on a user's folder instead of a simulated store: the
+interactions format (``data/interactions.md``), H&M's layout (``data/hm.md``) or a Parquet save,
+auto-detected (``--layout`` to choose). Defaults sized to the data are printed first
+(:mod:`gpa_lib.recsys.eval.own_data`); ``--cutoffs``, ``--test-weeks``, ``--step-weeks``,
+``--candidates``, ``--recent-weeks``, ``--exclude-seen``/``--no-exclude-seen``, ``--models``,
+``--seeds``, ``--threads`` and ``--params model.key=value`` override them. A progress bar runs
+while models fit; a summary table ends the run; the JSON (with provenance) goes to ``--out``.
+
 ``--study timing`` simulates the store, fits every model (ours and the anchors, implicit's ALS and LightFM) on the same
 data before one cutoff, and times each fit (wall clock and process CPU time) and the scoring of every
 article on sale after the cutoff for every customer. Writes ``data/results/<name>.json`` with
@@ -45,10 +53,12 @@ from typing import Any
 
 import torch
 
+from gpa_lib.recsys.data.layouts import LAYOUTS
 from gpa_lib.recsys.data.stats import store_summary
-from gpa_lib.recsys.eval.backtest import rolling_cutoffs, test_window
+from gpa_lib.recsys.eval.backtest import CANDIDATE_RULES, rolling_cutoffs, test_window
 from gpa_lib.recsys.eval.dna_variants import IMAGE_BATCH, IMAGE_DIM, variants_study, variants_table
 from gpa_lib.recsys.eval.experiments import drift_sweep, scoring_time
+from gpa_lib.recsys.eval.own_data import backtest_own_data, parse_params, summary_table
 from gpa_lib.recsys.eval.protocol import ProtocolConfig, run_protocol
 from gpa_lib.recsys.models.presets import MODEL_CLASSES, MODEL_PARAMS, PROFILES, model_factories
 from gpa_lib.recsys.sim import PRESETS, simulate_config, simulate_preset
@@ -58,12 +68,27 @@ from gpa_lib.results import (
     git_commit,
     read_result,
     write_result,
+    write_result_file,
 )
 
 #: Models that only the ablation study runs by default (its controls).
 ABLATION_ONLY = ("lstm_paper", "context_popularity", "static_cf_dna")
 #: The control of SASRec's softmax, run by ``--study sasrec-softmax``.
 SOFTMAX_ONLY = ("sasrec_catalogue",)
+
+
+def store_preset(value: str) -> str:
+    """``--store``: a simulator preset; a folder gets pointed to ``--data``."""
+    if value in PRESETS:
+        return value
+    if Path(value).is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is a folder, not a simulator preset ({', '.join(sorted(PRESETS))}); "
+            f"to backtest your own data use --data {value}"
+        )
+    raise argparse.ArgumentTypeError(
+        f"invalid choice: {value!r} (choose from {', '.join(sorted(PRESETS))}; or --data FOLDER)"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,8 +104,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
         default=None,
-        choices=sorted(PRESETS),
-        help="store preset (default: images for dna-variants, else full)",
+        type=store_preset,
+        metavar="{" + ",".join(sorted(PRESETS)) + "}",
+        help="simulated store preset (default: images for dna-variants, else full); for your "
+        "own data use --data",
     )
     parser.add_argument(
         "--customers", type=int, default=None, help="override the preset's customers"
@@ -93,10 +120,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="rolling test cutoffs (default: 2 for dna-variants, else 6)",
     )
-    parser.add_argument("--step-weeks", type=int, default=4, help="weeks between test cutoffs")
-    parser.add_argument("--seeds", default="0,1,2", help="training seeds per model (backtest)")
     parser.add_argument(
-        "--eval-customers", type=int, default=10_000, help="customers evaluated per cutoff"
+        "--step-weeks", type=int, default=None, help="weeks between test cutoffs (default 4)"
+    )
+    parser.add_argument(
+        "--seeds", default=None, help="training seeds per model (backtest; default 0,1,2)"
+    )
+    parser.add_argument(
+        "--eval-customers",
+        type=int,
+        default=None,
+        help="customers evaluated per cutoff (default 10000)",
     )
     parser.add_argument("--n-boot", type=int, default=500, help="block-bootstrap resamples")
     parser.add_argument("--profile", default="full", choices=PROFILES, help="model settings preset")
@@ -107,7 +141,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"{','.join(MODEL_CLASSES)})",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--test-weeks", type=int, default=4, help="weeks after the cutoff")
+    parser.add_argument(
+        "--test-weeks", type=int, default=None, help="weeks after the cutoff (default 4)"
+    )
     parser.add_argument("--block", type=int, default=8192, help="customers per scoring block")
     parser.add_argument(
         "--name",
@@ -132,6 +168,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=IMAGE_BATCH,
         help="articles the image CNN re-encodes per training batch (dna-variants)",
     )
+    own = parser.add_argument_group(
+        "your own data (--data; see data/interactions.md)",
+        "defaults follow the data and are printed at the start; the options above "
+        "(--cutoffs, --test-weeks, --step-weeks, --seeds, --eval-customers, --models, --threads, "
+        "--n-boot) override them",
+    )
+    own.add_argument(
+        "--data", default=None, help="folder with your data instead of a simulated --store"
+    )
+    own.add_argument(
+        "--layout", default="auto", choices=LAYOUTS, help="the folder's layout (default: detect)"
+    )
+    own.add_argument(
+        "--out", default=None, help="JSON file to write (default: <folder name>-backtest.json)"
+    )
+    own.add_argument(
+        "--candidates",
+        default=None,
+        choices=CANDIDATE_RULES,
+        help="which articles are ranked at a cutoff (default recent_sales)",
+    )
+    own.add_argument(
+        "--recent-weeks",
+        type=int,
+        default=None,
+        help="recent_sales: weeks of sales before the cutoff that make an article a candidate",
+    )
+    own.add_argument(
+        "--exclude-seen",
+        default=None,
+        action=argparse.BooleanOptionalAction,
+        help="leave what a customer bought before out of their ranking (default: when the data "
+        "has almost no repeat purchases)",
+    )
+    own.add_argument(
+        "--min-history-weeks",
+        type=int,
+        default=None,
+        help="weeks of sales the validation cutoff must leave before it (default 4)",
+    )
+    own.add_argument(
+        "--params",
+        action="append",
+        default=None,
+        metavar="MODEL.KEY=VALUE",
+        help="a model setting, e.g. lstm.steps=2000 (repeatable; not tuned over)",
+    )
     parser.add_argument(
         "--allow-dirty",
         action="store_true",
@@ -143,15 +226,74 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 STUDY_DEFAULTS: dict[str, dict[str, Any]] = {
     "dna-variants": {"store": "images", "cutoffs": 2},
 }
-FALLBACK_DEFAULTS = {"store": "full", "cutoffs": 6}
+FALLBACK_DEFAULTS = {
+    "store": "full",
+    "cutoffs": 6,
+    "test_weeks": 4,
+    "step_weeks": 4,
+    "seeds": "0,1,2",
+    "eval_customers": 10_000,
+}
+#: Options that only --data reads.
+OWN_DATA_OPTIONS = (
+    "out",
+    "candidates",
+    "recent_weeks",
+    "exclude_seen",
+    "min_history_weeks",
+    "params",
+)
 
 
 def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
-    """Fill the study-dependent arguments the command line left out (see :data:`STUDY_DEFAULTS`)."""
+    """Fill the study-dependent arguments the command line left out (see :data:`STUDY_DEFAULTS`);
+    with ``--data`` they stay unset, for :mod:`gpa_lib.recsys.eval.own_data` to size to the data."""
+    if getattr(args, "data", None) is not None:
+        if args.store is not None or args.study != "backtest":
+            raise SystemExit(
+                f"--data runs the backtest on your folder; it does not combine with "
+                f"--store={args.store!r} or --study={args.study!r}"
+            )
+        return args
+    given = [
+        f"--{n.replace('_', '-')}" for n in OWN_DATA_OPTIONS if getattr(args, n, None) is not None
+    ]
+    if given:
+        raise SystemExit(f"{', '.join(given)} need(s) --data PATH (your own data)")
     for name, value in {**FALLBACK_DEFAULTS, **STUDY_DEFAULTS.get(args.study, {})}.items():
         if getattr(args, name, None) is None:
             setattr(args, name, value)
     return args
+
+
+def run_own_data(args: argparse.Namespace) -> dict[str, Any]:
+    """``--data``: the protocol on the user's folder (:func:`~gpa_lib.recsys.eval.own_data.backtest_own_data`)."""
+    protocol = {
+        "n_cutoffs": args.cutoffs,
+        "test_weeks": args.test_weeks,
+        "step_weeks": args.step_weeks,
+        "candidate_rule": args.candidates,
+        "recent_weeks": args.recent_weeks,
+        "exclude_seen": args.exclude_seen,
+        "min_history_weeks": args.min_history_weeks,
+        "n_boot": args.n_boot,
+    }
+    if args.seeds is not None:
+        protocol["seeds"] = tuple(int(s) for s in args.seeds.split(",") if s.strip())
+    if args.eval_customers is not None:
+        protocol["max_customers"] = args.eval_customers
+    models = None if args.models is None else study_models(args)
+    payload = backtest_own_data(
+        args.data,
+        models,
+        layout=args.layout,
+        params=parse_params(args.params),
+        threads=args.threads,
+        progress=True,
+        **{k: v for k, v in protocol.items() if v is not None},
+    )
+    print(summary_table(payload).to_string(), flush=True)
+    return payload
 
 
 def simulate_store(args: argparse.Namespace):
@@ -337,6 +479,8 @@ def check_clean(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if getattr(args, "data", None) is not None:
+        return run_own_data(args)
     if args.study == "dna-variants":
         return run_dna_variants_study(args)
     if args.study in ("backtest", "ablation", "sasrec-softmax"):
@@ -402,7 +546,13 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     check_clean(args)
     tic = time.perf_counter()
     payload = run(args)
-    if not args.no_write:
+    if args.data is not None and not args.no_write:
+        out = Path(args.out or f"{Path(args.data).resolve().name}-backtest.json")
+        path = write_result_file(
+            out, payload, profile="own-data", wall_time_s=time.perf_counter() - tic
+        )
+        print(f"wrote {path}")
+    elif not args.no_write:
         name = args.name or {
             "timing": "recsys_bench",
             "dna-variants": "dna_variants",

@@ -1,4 +1,4 @@
-"""Reading the H&M CSV files with errors that name the file, the line and the column.
+"""Reading CSV files (H&M's and the interactions format's) with errors that name the file, the line and the column.
 
 :func:`check_header` refuses, before any parsing, what would otherwise fail later with a vaguer
 message: an empty file, a UTF-8 byte-order mark, bytes that are not UTF-8, another delimiter, a
@@ -26,11 +26,13 @@ def check_header(file: Path, required: dict[str, Any]) -> list[str]:
     with open(file, "rb") as handle:
         first = handle.readline()
     if not first.strip():
-        raise ValueError(f"{file.name} is empty (no header line); expected the H&M CSV format")
+        raise ValueError(
+            f"{file.name} is empty (no header line); expected a header line of column names"
+        )
     if first.startswith(b"\xef\xbb\xbf"):
         raise ValueError(
-            f"{file.name} line 1 starts with a UTF-8 byte-order mark; H&M's files have none "
-            "(re-save it as UTF-8 without BOM)"
+            f"{file.name} line 1 starts with a UTF-8 byte-order mark; the loaders read "
+            "UTF-8 without one (re-save it as UTF-8 without BOM)"
         )
     text = _decode_line(file, first, 1)
     header = next(csv.reader([text]), [])
@@ -40,7 +42,7 @@ def check_header(file: Path, required: dict[str, Any]) -> list[str]:
         if delimiter is not None:
             raise ValueError(
                 f"{file.name} line 1: the header is one field holding {delimiter!r}; the file "
-                f"seems delimited by {delimiter!r}, H&M's files by ','"
+                f"seems delimited by {delimiter!r}, the loaders read ','"
             )
     if missing:
         raise ValueError(f"{file.name} lacks column(s) {missing}; its header has {header}")

@@ -4,6 +4,13 @@ Files under ``root`` (see ``data/hm.md`` for where to get them):
 ``transactions_train.csv`` (31.8M rows: ``t_dat, customer_id, article_id, price, sales_channel_id``),
 ``articles.csv`` (25 columns), ``customers.csv`` (7 columns), optionally ``images/0xx/0xxxxxxxxx.jpg``.
 
+Required are only the ids and the day (``t_dat, customer_id, article_id``; ``customer_id``;
+``article_id``): H&M's other columns are read when present (no price: 0.0 and no price tiers; no
+``sales_channel_id``: no such column; no article names: those attributes all missing), and extra
+columns of ``customers.csv`` and ``articles.csv`` are kept as text. Article ids must be integers
+(they name the image files); for string ids use the interactions format
+(:mod:`gpa_lib.recsys.data.interactions`).
+
 Mapping to :class:`~gpa_lib.recsys.data.SalesData`:
 
 - customers: the row order of ``customers.csv`` gives the int64 ``customer`` id (0, 1, ...); the hex
@@ -13,7 +20,7 @@ Mapping to :class:`~gpa_lib.recsys.data.SalesData`:
 - articles: ``category`` = ``product_type_name``, ``colour`` = ``colour_group_name``, ``pattern`` =
   ``graphical_appearance_name``, ``brand`` = ``index_name`` (H&M's lines: Ladieswear, Divided, ...),
   ``price_tier`` = tertile (low/mid/high) of the article's median price within its
-  ``product_group_name``, ``season`` and ``material`` all missing (H&M does not publish them),
+  ``product_group_name`` (missing in a group where every article sells at one price), ``season`` and ``material`` all missing (H&M does not publish them),
   ``launch`` = first day sold (``NaT`` if never sold). Every original column is kept.
 
 The transactions file is streamed in blocks with typed columns (pyarrow), so memory follows the
@@ -24,6 +31,7 @@ or an unparsable row is a ``ValueError`` naming the file, the column and the lin
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +43,11 @@ from tqdm.auto import tqdm
 from gpa_lib.recsys.data.csvfiles import check_header, locate_bad_row, read_small_csv
 from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.data.tables import size_categorical
+
+
+class MissingImagesWarning(UserWarning):
+    """Articles without an image file under ``images/`` (they get an all-zero image)."""
+
 
 TRANSACTIONS_FILE = "transactions_train.csv"
 ARTICLES_FILE = "articles.csv"
@@ -56,14 +69,18 @@ CUSTOMER_TYPES = {
     "age": pa.float64(),
     "postal_code": pa.string(),
 }
-ARTICLE_REQUIRED = (
-    "article_id",
-    "product_type_name",
-    "product_group_name",
-    "graphical_appearance_name",
-    "colour_group_name",
-    "index_name",
-)
+#: The columns a file must have; the others of the types above are read when present (a dump of
+#: another store may lack H&M's prices, channels, customer flags or article names).
+TRANSACTION_REQUIRED = ("t_dat", "customer_id", "article_id")
+CUSTOMER_REQUIRED = ("customer_id",)
+ARTICLE_REQUIRED = ("article_id",)
+#: The data model's attributes and the H&M column each comes from (all missing when absent).
+ARTICLE_NAME_COLUMNS = {
+    "category": "product_type_name",
+    "colour": "colour_group_name",
+    "pattern": "graphical_appearance_name",
+    "brand": "index_name",
+}
 ARTICLE_INT_COLUMNS = (
     "article_id",
     "product_code",
@@ -90,8 +107,9 @@ def load_hm(
     """Read the H&M files under ``root`` into a validated :class:`SalesData`.
 
     ``images=True`` also reads ``images/0xx/0xxxxxxxxx.jpg``, fitted into ``image_size`` x
-    ``image_size`` pixels on white; articles without a file get a zero image and
-    ``articles["has_image"] = False``. ``block_size`` (bytes) bounds the text read at once.
+    ``image_size`` pixels on white; without an ``images/`` folder it is a ``ValueError``, and
+    articles without a file get a zero image, ``articles["has_image"] = False`` and one
+    :class:`MissingImagesWarning` counting them. ``block_size`` (bytes) bounds the text read at once.
     """
     root = Path(root)
     if not root.is_dir():
@@ -107,9 +125,22 @@ def load_hm(
     articles = _add_model_attributes(articles, transactions)
     image_array = None
     if images:
+        if not (root / "images").is_dir():
+            raise ValueError(
+                f"images=True but {str(root / 'images')!r} is not a folder; unpack the images "
+                "there (images/0xx/0xxxxxxxxx.jpg, see data/hm.md) or pass images=False"
+            )
         image_array, found = read_images(
             root / "images", articles.index.to_numpy(), image_size, progress
         )
+        if not found.all():
+            warnings.warn(
+                f"{int((~found).sum())} of {len(found)} articles have no image under "
+                f"{str(root / 'images')!r} (e.g. article {int(articles.index[~found][0])}): they "
+                "get an all-zero image and articles['has_image'] = False",
+                MissingImagesWarning,
+                stacklevel=2,
+            )
         articles["has_image"] = found
     return SalesData(
         transactions,
@@ -125,23 +156,24 @@ def load_hm(
 
 def read_customers(file: Path) -> pd.DataFrame:
     """``customers.csv`` indexed by ``customer`` = row number; ``customer_id`` keeps the hex id."""
-    header = check_header(file, CUSTOMER_TYPES)
-    table = read_small_csv(file, header, CUSTOMER_TYPES)
+    header = check_header(file, dict.fromkeys(CUSTOMER_REQUIRED))
+    types = {c: CUSTOMER_TYPES.get(c, pa.string()) for c in header}  # extra columns as text
+    table = read_small_csv(file, header, types)
     hex_ids = table.column("customer_id")
     if hex_ids.null_count:
         line = int(np.flatnonzero(hex_ids.is_null().to_numpy(zero_copy_only=False))[0]) + 2
         raise ValueError(f"{file.name} line {line}, column 'customer_id': missing customer id")
+    convert = {
+        "FN": lambda c: c.eq(1.0),
+        "Active": lambda c: c.eq(1.0),
+        "club_member_status": lambda c: c.astype("category"),
+        "fashion_news_frequency": lambda c: c.astype("category"),
+        "age": lambda c: c.astype("Int64"),
+    }
     customers = pd.DataFrame(
         {
-            "customer_id": hex_ids.to_pandas(),
-            "FN": table.column("FN").to_pandas().eq(1.0),
-            "Active": table.column("Active").to_pandas().eq(1.0),
-            "club_member_status": table.column("club_member_status").to_pandas().astype("category"),
-            "fashion_news_frequency": table.column("fashion_news_frequency")
-            .to_pandas()
-            .astype("category"),
-            "age": table.column("age").to_pandas().astype("Int64"),
-            "postal_code": table.column("postal_code").to_pandas(),
+            column: convert.get(column, lambda c: c)(table.column(column).to_pandas())
+            for column in header
         },
         index=pd.RangeIndex(table.num_rows, name="customer").astype(np.int64),
     )
@@ -194,18 +226,17 @@ def read_transactions(
     ``ValueError`` naming the line. Rows are sorted by day (stably) and numbered into orders by
     (customer, day).
     """
-    header = check_header(file, TRANSACTION_TYPES)
+    header = check_header(file, dict.fromkeys(TRANSACTION_REQUIRED))
+    types = {c: t for c, t in TRANSACTION_TYPES.items() if c in header}
     id_index = pd.Index(customer_ids.to_numpy())
     try:  # open_csv already reads the first block
         reader = pacsv.open_csv(
             file,
             read_options=pacsv.ReadOptions(block_size=block_size),
-            convert_options=pacsv.ConvertOptions(
-                column_types=TRANSACTION_TYPES, include_columns=list(TRANSACTION_TYPES)
-            ),
+            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=list(types)),
         )
     except pa.ArrowInvalid as error:
-        raise locate_bad_row(file, header, TRANSACTION_TYPES, 0, error) from error
+        raise locate_bad_row(file, header, types, 0, error) from error
     days, customers, articles, prices, channels = [], [], [], [], []
     rows_done = 0
     bar = tqdm(
@@ -221,8 +252,8 @@ def read_transactions(
         except StopIteration:
             break
         except pa.ArrowInvalid as error:
-            raise locate_bad_row(file, header, TRANSACTION_TYPES, rows_done, error) from error
-        for column in TRANSACTION_TYPES:
+            raise locate_bad_row(file, header, types, rows_done, error) from error
+        for column in types:
             values = batch.column(column)
             if values.null_count:
                 line = (
@@ -230,7 +261,14 @@ def read_transactions(
                     + int(np.flatnonzero(values.is_null().to_numpy(zero_copy_only=False))[0])
                     + 2
                 )
-                raise ValueError(f"{file.name} line {line}, column {column!r}: missing value")
+                optional = (
+                    ""
+                    if column in TRANSACTION_REQUIRED
+                    else f" (no model reads {column!r}: leave the column out if it is unknown)"
+                )
+                raise ValueError(
+                    f"{file.name} line {line}, column {column!r}: missing value{optional}"
+                )
         hex_ids = batch.column("customer_id")
         code_of_value = id_index.get_indexer(hex_ids.dictionary.to_numpy(zero_copy_only=False))
         customer = code_of_value[hex_ids.indices.to_numpy()]  # (rows,) integer ids, -1 unknown
@@ -244,8 +282,10 @@ def read_transactions(
         days.append(batch.column("t_dat").cast(pa.int32()).to_numpy())
         customers.append(customer.astype(np.int32))  # (rows,) positions in customers.csv
         articles.append(batch.column("article_id").to_numpy())
-        prices.append(batch.column("price").to_numpy())
-        channels.append(batch.column("sales_channel_id").to_numpy())
+        if "price" in types:
+            prices.append(batch.column("price").to_numpy())
+        if "sales_channel_id" in types:
+            channels.append(batch.column("sales_channel_id").to_numpy())
         rows_done += batch.num_rows
         bar.update(block_size)
     bar.close()
@@ -258,9 +298,10 @@ def read_transactions(
         "t_dat": _fill(days, np.empty(n, "datetime64[ns]")),
         "customer": _fill(customers, np.empty(n, np.int64)),
         "article": _fill(articles, np.empty(n, np.int64)),
-        "price": _fill(prices, np.empty(n, np.float64)),
-        "sales_channel_id": _fill(channels, np.empty(n, np.int8)),
+        "price": _fill(prices, np.empty(n, np.float64)) if "price" in types else np.zeros(n),
     }
+    if "sales_channel_id" in types:
+        columns["sales_channel_id"] = _fill(channels, np.empty(n, np.int8))
     pa.default_memory_pool().release_unused()  # the blocks' buffers, back to the system
     day = columns["t_dat"].view(np.int64)
     if n and not (day[1:] >= day[:-1]).all():  # H&M is sorted by day; other dumps may not be
@@ -281,8 +322,9 @@ def read_transactions(
         "size": pd.Categorical.from_codes(
             np.full(n, -1, np.int8), dtype=size_categorical([]).dtype
         ),
-        "sales_channel_id": columns.pop("sales_channel_id"),
     }
+    if "sales_channel_id" in columns:
+        frame["sales_channel_id"] = columns.pop("sales_channel_id")
     return pd.DataFrame(frame, copy=False)  # pandas 3 keeps one block per column: no copy
 
 
@@ -314,16 +356,26 @@ def _orders_by_customer_day(day: np.ndarray, customer: np.ndarray) -> np.ndarray
 def _add_model_attributes(articles: pd.DataFrame, transactions: pd.DataFrame) -> pd.DataFrame:
     """The data model's attribute columns, derived from H&M's columns and the sales."""
     out = articles.copy()
-    out["category"] = out["product_type_name"].astype("category")
-    out["colour"] = out["colour_group_name"].astype("category")
-    out["pattern"] = out["graphical_appearance_name"].astype("category")
-    out["brand"] = out["index_name"].astype("category")
+    for attribute, column in ARTICLE_NAME_COLUMNS.items():
+        out[attribute] = (
+            out[column].astype("category")
+            if column in out.columns
+            else pd.Categorical([None] * len(out), categories=pd.Index([], dtype=str))
+        )
     sold = transactions.groupby("article", sort=False)
     first_day = sold["t_dat"].min()
     median_price = sold["price"].median()
     out["launch"] = first_day.reindex(out.index).astype("datetime64[ns]")
     price = median_price.reindex(out.index)
-    rank = price.groupby(out["product_group_name"].astype(str), sort=False).rank(pct=True)
+    groups = (
+        out["product_group_name"].astype(str)
+        if "product_group_name" in out.columns
+        else pd.Series("all", index=out.index)
+    )
+    rank = price.groupby(groups, sort=False).rank(pct=True)
+    # a group whose articles all sell at one price has no tiers (its ranks would all read "high")
+    varies = price.groupby(groups, sort=False).transform("nunique") > 1
+    rank = rank.where(varies)
     tier = pd.cut(
         rank, [0.0, 1 / 3, 2 / 3, 1.0], labels=["low", "mid", "high"], include_lowest=True
     )

@@ -39,6 +39,13 @@ SLICES = ("all", "cold", "warm")
 METRIC_NAMES = ("auc", "map@12", "recall@12", "ndcg@12")
 
 
+def quiet_nanmean(values: Any) -> float:
+    """``np.nanmean`` as a float, NaN (without numpy's "Mean of empty slice" warning) when nothing
+    is finite: an empty slice is reported once, by whoever knows why it is empty."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.nanmean(values)) if (~np.isnan(values)).any() else float("nan")
+
+
 def metric_names(k: int = 12) -> tuple[str, ...]:
     """The metric keys of :func:`evaluate` for depth ``k``."""
     return ("auc", f"map@{k}", f"recall@{k}", f"ndcg@{k}")
@@ -59,6 +66,13 @@ SEGMENTS = (
 ModelFactory = Callable[[dict[str, Recommender]], Recommender]
 
 
+#: Without an availability table (H&M), the articles sold in this many weeks before a cutoff count
+#: as on sale at the cutoff.
+RECENT_WEEKS = 4
+#: How the candidates of a cutoff are chosen (see :func:`candidates_at`).
+CANDIDATE_RULES = ("auto", "availability", "recent_sales", "ever_sold", "catalogue")
+
+
 @dataclass(frozen=True)
 class BacktestConfig:
     """How to cut and evaluate. Sizes in weeks (7 days) and customers."""
@@ -72,13 +86,29 @@ class BacktestConfig:
     n_boot: int = 500  # bootstrap resamples for each interval
     level: float = 0.95  # interval level
     seed: int = 0  # customer sampling and bootstrap
+    recent_weeks: int = (
+        RECENT_WEEKS  # the "recent_sales" rule: weeks of sales that make an article a candidate
+    )
+    candidate_rule: str = "auto"  # which articles are ranked, one of CANDIDATE_RULES
+    exclude_seen: bool = False  # leave out of each customer's ranking what they bought before
 
     def __post_init__(self) -> None:
+        check_window_options(self)
         for name in ("n_cutoffs", "test_weeks", "step_weeks", "k", "n_boot"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if self.max_customers is not None and self.max_customers < 1:
             raise ValueError(f"max_customers={self.max_customers} must be >= 1 or None")
+
+
+def check_window_options(config: Any) -> None:
+    """``recent_weeks`` >= 1 and ``candidate_rule`` known (shared by the two configs)."""
+    if config.recent_weeks < 1:
+        raise ValueError(f"recent_weeks={config.recent_weeks} must be at least 1")
+    if config.candidate_rule not in CANDIDATE_RULES:
+        raise ValueError(
+            f"candidate_rule={config.candidate_rule!r} is not one of {CANDIDATE_RULES}"
+        )
 
 
 def rolling_cutoffs(
@@ -98,11 +128,6 @@ def rolling_cutoffs(
     return cutoffs
 
 
-#: Without an availability table (H&M), the articles sold in this many weeks before a cutoff count
-#: as on sale at the cutoff.
-RECENT_WEEKS = 4
-
-
 @dataclass
 class TestWindow:
     """What is evaluated at one cutoff."""
@@ -116,31 +141,51 @@ class TestWindow:
     past_orders: np.ndarray  # (n_customers,) orders before the cutoff
     n_buyers: int  # customers who bought a candidate in the window (before sampling)
     n_outside: int = 0  # items sold in the window that are not candidates (back from returns)
-    rule: str = "availability"  # how candidates were chosen: "availability" or "recent_sales"
+    rule: str = "availability"  # how candidates were chosen (see candidates_at)
+    seen: np.ndarray | None = None  # bool (n_customers, n_candidates) left out: bought before
 
 
 def candidates_at(
-    data: SalesData, cutoff: Any, end: Any, recent_weeks: int = RECENT_WEEKS
+    data: SalesData, cutoff: Any, end: Any, recent_weeks: int = RECENT_WEEKS, rule: str = "auto"
 ) -> tuple[np.ndarray, str]:
     """Sorted ids of the articles on sale at ``cutoff`` or launched in ``[cutoff, end)``, and the rule.
 
     Decided from the catalogue and the stock known at the cutoff, never from what sells in the
-    window. With ``data.availability`` (the simulator): the articles on sale at the start of the
-    cutoff day (launched, not yet delisted, some size in stock) plus those the catalogue launches
-    before ``end`` (with stock). Without it (H&M has no stock data): the articles sold in the
-    ``recent_weeks`` before the cutoff plus those whose ``launch`` falls in ``[cutoff, end)``.
+    window. ``rule`` (one of :data:`CANDIDATE_RULES`):
+
+    - ``"availability"`` (needs ``data.availability``, the simulator's): the articles on sale at
+      the start of the cutoff day (launched, not yet delisted, some size in stock) plus those the
+      catalogue launches before ``end`` (with stock);
+    - ``"recent_sales"`` (H&M has no stock data): the articles sold in the ``recent_weeks`` before
+      the cutoff plus those whose ``launch`` falls in ``[cutoff, end)``;
+    - ``"ever_sold"``: every article sold before the cutoff plus those launched in the window (for
+      catalogues whose items stay available, e.g. films or books);
+    - ``"catalogue"``: every article of the table launched before ``end`` or never sold;
+    - ``"auto"``: ``"availability"`` when the data has the table, else ``"recent_sales"``.
     """
+    if rule not in CANDIDATE_RULES:
+        raise ValueError(f"rule={rule!r} is not one of {CANDIDATE_RULES}")
     cutoff, end = pd.Timestamp(cutoff), pd.Timestamp(end)
     launch = data.articles["launch"].to_numpy()
     ids = data.articles.index.to_numpy()
     new = ids[(launch >= cutoff.to_datetime64()) & (launch < end.to_datetime64())]
-    if data.availability is not None:
+    if rule == "auto":
+        rule = "availability" if data.availability is not None else "recent_sales"
+    if rule == "availability":
+        if data.availability is None:
+            raise ValueError(
+                "rule='availability' needs data.availability (stock data), which this data lacks; "
+                "use 'recent_sales', 'ever_sold' or 'catalogue'"
+            )
         stocked = np.isin(new, data.availability["article"].to_numpy())
-        return np.union1d(data.on_sale(cutoff), new[stocked]), "availability"
+        return np.union1d(data.on_sale(cutoff), new[stocked]), rule
+    if rule == "catalogue":
+        return np.sort(ids[~(launch >= end.to_datetime64())]), rule  # NaT compares False
     t = data.transactions["t_dat"]
-    recent = ((t >= cutoff - pd.Timedelta(weeks=recent_weeks)) & (t < cutoff)).to_numpy()
+    since = pd.Timestamp.min if rule == "ever_sold" else cutoff - pd.Timedelta(weeks=recent_weeks)
+    recent = ((t >= since) & (t < cutoff)).to_numpy()
     sold = np.unique(data.transactions["article"].to_numpy()[recent])
-    return np.union1d(sold, new), "recent_sales"
+    return np.union1d(sold, new), rule
 
 
 def test_window(
@@ -150,13 +195,18 @@ def test_window(
     max_customers: int | None = None,
     seed: int = 0,
     recent_weeks: int = RECENT_WEEKS,
+    *,
+    candidate_rule: str = "auto",
+    exclude_seen: bool = False,
 ) -> TestWindow:
     """The candidates (see :func:`candidates_at`), customers and purchases of
     ``[cutoff, cutoff + test_weeks)``; purchases of articles that are not candidates are left out
-    and counted in ``n_outside``."""
+    and counted in ``n_outside``. ``exclude_seen`` marks in ``seen`` what each customer bought
+    before the cutoff: :func:`evaluate` leaves those pairs out (neither relevant nor ranked
+    against), the rule for stores without repeat purchases."""
     cutoff = pd.Timestamp(cutoff)
     end = cutoff + pd.Timedelta(weeks=test_weeks)
-    candidates, rule = candidates_at(data, cutoff, end, recent_weeks)
+    candidates, rule = candidates_at(data, cutoff, end, recent_weeks, candidate_rule)
     tx = data.transactions
     in_window = ((tx["t_dat"] >= cutoff) & (tx["t_dat"] < end)).to_numpy()
     if not in_window.any():
@@ -178,6 +228,15 @@ def test_window(
     launch = data.articles["launch"].reindex(candidates).to_numpy()
     cold = ~(launch < cutoff.to_datetime64())  # NaT (unknown launch) counts as cold
     before = (tx["t_dat"] < cutoff).to_numpy()
+    seen = None
+    if exclude_seen:
+        row = pd.Index(customers).get_indexer(tx["customer"].to_numpy()[before])
+        past_article = tx["article"].to_numpy()[before]
+        col = np.searchsorted(candidates, past_article).clip(max=len(candidates) - 1)
+        keep = (row >= 0) & (candidates[col] == past_article)
+        seen = np.zeros_like(relevant)
+        seen[row[keep], col[keep]] = True
+        relevant &= ~seen
     orders = tx.loc[before, ["customer", "order"]].drop_duplicates()
     past = orders["customer"].value_counts().reindex(customers, fill_value=0).to_numpy()
     return TestWindow(
@@ -191,6 +250,21 @@ def test_window(
         len(buyers),
         n_outside,
         rule,
+        seen,
+    )
+
+
+def window_for(data: SalesData, cutoff: Any, config: Any) -> TestWindow:
+    """:func:`test_window` with the options of a :class:`BacktestConfig` (or ProtocolConfig)."""
+    return test_window(
+        data,
+        cutoff,
+        config.test_weeks,
+        config.max_customers,
+        config.seed,
+        config.recent_weeks,
+        candidate_rule=config.candidate_rule,
+        exclude_seen=config.exclude_seen,
     )
 
 
@@ -206,7 +280,7 @@ def window_record(window: TestWindow) -> dict[str, Any]:
         "candidate_rule": window.rule,
         "candidates_sold": int(window.relevant.any(axis=0).sum()),
         "items_outside_candidates": window.n_outside,
-    }
+    } | ({} if window.seen is None else {"seen_pairs_excluded": int(window.seen.sum())})
 
 
 def evaluate(
@@ -221,7 +295,8 @@ def evaluate(
             for metric in metric_names(k):
                 out[name, metric] = np.full(len(s), np.nan)
             continue
-        for metric, values in ranking_metrics(s, r, k).items():
+        exclude = None if window.seen is None else window.seen[:, cols]
+        for metric, values in ranking_metrics(s, r, k, exclude=exclude).items():
             out[name, metric] = values
     return out
 
@@ -239,6 +314,7 @@ class BacktestResult:
     fitted: dict[str, Recommender] = field(
         default_factory=dict
     )  # the last cutoff's models, if kept
+    steps: dict[str, list[int | None]] = field(default_factory=dict)  # optimiser steps per fit
 
     @property
     def models(self) -> list[str]:
@@ -302,7 +378,7 @@ class BacktestResult:
         return pd.DataFrame(
             {
                 str(w.cutoff.date()): {
-                    m: float(np.nanmean(self.metrics[m][i][slice_, metric])) for m in self.models
+                    m: quiet_nanmean(self.metrics[m][i][slice_, metric]) for m in self.models
                 }
                 for i, w in enumerate(self.windows)
             }
@@ -315,7 +391,7 @@ class BacktestResult:
         for label, lo, hi in SEGMENTS:
             members = (past >= lo) & (past <= hi)
             table[label] = {
-                m: float(np.nanmean(self.pooled(m, metric, slice_)[members]))
+                m: quiet_nanmean(self.pooled(m, metric, slice_)[members])
                 if members.any()
                 else float("nan")
                 for m in self.models
@@ -381,9 +457,10 @@ def run_backtest(
     metrics: dict[str, list] = {}
     fit_seconds: dict[str, list[float]] = {}
     score_seconds: dict[str, list[float]] = {}
+    steps: dict[str, list[int | None]] = {}
     bar = tqdm(total=len(cutoffs) * len(models), desc="backtest", disable=not progress)
     for cutoff in cutoffs:
-        window = test_window(data, cutoff, config.test_weeks, config.max_customers, config.seed)
+        window = window_for(data, cutoff, config)
         windows.append(window)
         past = data.window(end=cutoff)  # nothing on or after the cutoff, and no ground truth
         fitted: dict[str, Recommender] = {}
@@ -402,9 +479,17 @@ def run_backtest(
             scores = model.score(window.customers, window.candidates)
             score_seconds.setdefault(name, []).append(round(time.perf_counter() - tic, 3))
             metrics.setdefault(name, []).append(evaluate(scores, window, config.k))
+            steps.setdefault(name, []).append(model.steps_)
             fitted[name] = model
             bar.update(1)
     bar.close()
     return BacktestResult(
-        config, windows, metrics, fit_seconds, score_seconds, skipped, fitted if keep_models else {}
+        config,
+        windows,
+        metrics,
+        fit_seconds,
+        score_seconds,
+        skipped,
+        fitted if keep_models else {},
+        steps,
     )

@@ -40,15 +40,27 @@ def _check(scores: np.ndarray, relevant: np.ndarray) -> tuple[np.ndarray, np.nda
     return scores, relevant
 
 
-def per_customer_auc(scores: np.ndarray, relevant: np.ndarray, block: int = 4096) -> np.ndarray:
+def per_customer_auc(
+    scores: np.ndarray,
+    relevant: np.ndarray,
+    block: int = 4096,
+    exclude: np.ndarray | None = None,
+) -> np.ndarray:
     """AUC of each customer's ranking of all candidates (ties count one half); NaN without positives or negatives.
 
     The papers' measure: the probability that a bought article outranks a not-bought one. Computed
     from the average rank of each purchase among its row, in time linear in (purchases x candidates)
     rather than a sort per row; ``block`` purchases are ranked at a time to bound memory.
+    ``exclude`` (bool, same shape, never on a relevant cell) leaves candidates out of a row: they
+    count neither as positives nor as negatives.
     """
     scores, relevant = _check(scores, relevant)
     n, m = scores.shape
+    if exclude is not None:
+        scores, n_excluded = _push_excluded(scores, relevant, exclude)
+        n_neg_excluded = n_excluded
+    else:
+        n_neg_excluded = np.zeros(n)
     rows, cols = np.nonzero(relevant)
     rank_sum = np.zeros(n)
     for start in range(0, len(rows), block):
@@ -56,12 +68,27 @@ def per_customer_auc(scores: np.ndarray, relevant: np.ndarray, block: int = 4096
         value = scores[r, c][:, None]  # (P, 1)
         row_scores = scores[r]  # (P, m)
         average_rank = (row_scores < value).sum(1) + ((row_scores == value).sum(1) + 1) / 2.0
-        np.add.at(rank_sum, r, average_rank)
+        np.add.at(rank_sum, r, average_rank - n_neg_excluded[r])  # excluded: strictly below
     n_pos = relevant.sum(axis=1)
-    n_neg = m - n_pos
+    n_neg = m - n_pos - n_neg_excluded
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
     return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+
+
+def _push_excluded(
+    scores: np.ndarray, relevant: np.ndarray, exclude: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores with the excluded cells at -inf and every other cell finite (a -inf score becomes the
+    lowest finite float), so excluded candidates rank strictly last; and excluded counts per row."""
+    exclude = np.asarray(exclude, dtype=bool)
+    if exclude.shape != scores.shape:
+        raise ValueError(f"exclude has shape {exclude.shape}, but scores has shape {scores.shape}")
+    if (exclude & relevant).any():
+        raise ValueError("exclude marks relevant cells; a purchase cannot be left out")
+    lowest = np.finfo(np.float64).min
+    pushed = np.where(exclude, -np.inf, np.maximum(scores, lowest))
+    return pushed, exclude.sum(axis=1).astype(np.float64)
 
 
 def hits_at_k(scores: np.ndarray, relevant: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -142,9 +169,16 @@ def ndcg_at_k(scores: np.ndarray, relevant: np.ndarray, k: int = 12) -> np.ndarr
         return np.where(n_rel > 0, dcg / ideal, np.nan)
 
 
-def ranking_metrics(scores: np.ndarray, relevant: np.ndarray, k: int = 12) -> dict[str, np.ndarray]:
+def ranking_metrics(
+    scores: np.ndarray, relevant: np.ndarray, k: int = 12, exclude: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """``{"auc", "map@k", "recall@k", "ndcg@k"}`` per customer, sharing one pass of
-    :func:`expected_hits` (what a backtest calls)."""
+    :func:`expected_hits` (what a backtest calls). ``exclude`` (bool, same shape, never on a
+    relevant cell) leaves candidates out of each row: AUC ignores them and the top ``k`` holds them
+    only below every other candidate."""
+    auc = per_customer_auc(scores, relevant, exclude=exclude)
+    if exclude is not None:
+        scores, _ = _push_excluded(*_check(scores, relevant), exclude)
     p, e = expected_hits(scores, relevant, k)
     n_rel = np.asarray(relevant).sum(axis=1)
     ranks = np.arange(1, p.shape[1] + 1)
@@ -153,7 +187,7 @@ def ranking_metrics(scores: np.ndarray, relevant: np.ndarray, k: int = 12) -> di
     has = n_rel > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         return {
-            "auc": per_customer_auc(scores, relevant),
+            "auc": auc,
             f"map@{k}": np.where(has, (e / ranks).sum(axis=1) / np.minimum(n_rel, k), np.nan),
             f"recall@{k}": np.where(has, p.sum(axis=1) / n_rel, np.nan),
             f"ndcg@{k}": np.where(has, (p * discount).sum(axis=1) / ideal, np.nan),

@@ -8,35 +8,66 @@ several seeds at rolling test cutoffs, and put block-bootstrap intervals on ever
 2. **Test.** For each training seed, every model is refitted with its chosen setting at every test
    cutoff (:func:`~gpa_lib.recsys.eval.backtest.run_backtest`), next to the simulator's oracle
    (:class:`~gpa_lib.recsys.eval.oracle.SimulatorOracle`) when the data has a truth.
-3. **Intervals.** :func:`block_bootstrap` resamples cutoffs, then customers within each drawn cutoff,
+3. **Intervals.** :func:`~gpa_lib.recsys.eval.bootstrap.block_bootstrap` resamples cutoffs, then customers within each drawn cutoff,
    then one training seed per drawn cutoff and model; the same cutoff and customer draws serve
    every model, so gaps are paired. A gap is significant when its interval excludes zero.
+
+Options for other data (:class:`ProtocolConfig`; the defaults are what the chapters ran): the
+candidate rule and its window (``candidate_rule``, ``recent_weeks``, passed to every window of the
+tuning and the tests), leaving out what a customer bought before (``exclude_seen``), the history the
+validation cutoff must leave (``min_history_weeks``), and a warning below ``min_steps`` optimiser
+steps. ``run_protocol(..., params=, search_space=)`` overrides any model's settings and grid; a
+model with a horizon (the LSTMs) aims at the test window, ``7 * test_weeks`` days. Undefined values
+(an empty slice) are ``None`` in the payload, with an :class:`EmptySliceWarning`.
+:mod:`gpa_lib.recsys.eval.own_data` sizes all of this to a user's data.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.eval.backtest import (
+    RECENT_WEEKS,
     SLICES,
     BacktestConfig,
     BacktestResult,
+    TestWindow,
+    check_window_options,
     evaluate,
     metric_names,
+    quiet_nanmean,
     rolling_cutoffs,
     run_backtest,
-    test_window,
+    window_for,
+)
+from gpa_lib.recsys.eval.bootstrap import (  # noqa: F401 (re-exported: their old home)
+    COMPARISONS,
+    Bootstrap,
+    block_bootstrap,
+    comparisons,
+    oracle_shares,
+    seed_values,
+    summaries,
 )
 from gpa_lib.recsys.eval.oracle import SimulatorOracle
 from gpa_lib.recsys.models.base import Recommender
-from gpa_lib.recsys.models.presets import DNA_READERS, MODEL_PARAMS, make_model, model_factories
+from gpa_lib.recsys.models.presets import (
+    DNA_READERS,
+    MODEL_PARAMS,
+    check_model_names,
+    make_model,
+    model_factories,
+    model_parameters,
+)
 
 
 def _grid(**axes: Iterable[Any]) -> list[dict[str, Any]]:
@@ -96,10 +127,18 @@ class ProtocolConfig:
     n_boot: int = 500  # block-bootstrap resamples
     level: float = 0.95  # interval level
     seed: int = 0  # validation model seed, customer sampling and bootstrap
+    recent_weeks: int = RECENT_WEEKS  # the "recent_sales" rule: weeks of sales making a candidate
+    candidate_rule: str = "auto"  # which articles are ranked (backtest.CANDIDATE_RULES)
+    exclude_seen: bool = False  # leave out of each ranking what the customer bought before
+    min_history_weeks: int = 4  # weeks of sales the validation cutoff must leave before it
+    min_steps: int | None = None  # warn when a model trains with fewer optimiser steps (None: no)
 
     def __post_init__(self) -> None:
+        check_window_options(self)
         if not self.seeds:
             raise ValueError("seeds is empty; give at least one training seed")
+        if self.min_history_weeks < 0:
+            raise ValueError(f"min_history_weeks={self.min_history_weeks} must be >= 0")
         if self.tune_metric not in metric_names(self.k):
             raise ValueError(
                 f"tune_metric={self.tune_metric!r} is not one of {metric_names(self.k)}"
@@ -115,19 +154,80 @@ class ProtocolConfig:
             n_boot=self.n_boot,
             level=self.level,
             seed=self.seed,
+            recent_weeks=self.recent_weeks,
+            candidate_rule=self.candidate_rule,
+            exclude_seen=self.exclude_seen,
         )
+
+
+class TrainingBudgetWarning(UserWarning):
+    """A model trained with fewer optimiser steps than ``ProtocolConfig.min_steps``."""
+
+
+class EmptySliceWarning(UserWarning):
+    """A cutoff whose new (cold) or known (warm) candidate slice is empty: reported as null."""
 
 
 def validation_cutoff(data: SalesData, config: ProtocolConfig) -> pd.Timestamp:
-    """The cutoff whose window ends where the first test window starts."""
+    """The cutoff whose window ends where the first test window starts; it must leave at least
+    ``config.min_history_weeks`` weeks of sales before it to train on."""
     first = rolling_cutoffs(data, config.n_cutoffs, config.test_weeks, config.step_weeks)[0]
     cutoff = first - pd.Timedelta(weeks=config.test_weeks)
-    if cutoff <= data.start:
+    history = cutoff - data.start.normalize()
+    if cutoff <= data.start or history < pd.Timedelta(weeks=config.min_history_weeks):
         raise ValueError(
-            f"the validation cutoff {cutoff.date()} is not after the first sale {data.start.date()}; "
+            f"the validation cutoff {cutoff.date()} leaves {max(history.days, 0)} day(s) of sales "
+            f"after the first sale {data.start.date()}, fewer than min_history_weeks="
+            f"{config.min_history_weeks} weeks; with n_cutoffs={config.n_cutoffs}, "
+            f"test_weeks={config.test_weeks}, step_weeks={config.step_weeks} the cutoffs need "
+            f"{config.test_weeks * 2 + config.step_weeks * (config.n_cutoffs - 1)} weeks after it: "
             "use fewer or shorter cutoffs"
         )
     return cutoff
+
+
+def protocol_params(
+    names: Iterable[str], config: ProtocolConfig, params: Mapping[str, Mapping[str, Any]] | None
+) -> dict[str, dict[str, Any]]:
+    """Each model's settings on top of its profile's: ``params`` (the user's overrides), plus what
+    follows from the protocol: a model with ``horizon_days`` (the LSTMs) aims at the test window,
+    ``7 * test_weeks`` days, unless ``params`` says otherwise."""
+    out = {}
+    for name in names:
+        extra = dict((params or {}).get(name, {}))
+        if "horizon_days" in model_parameters(name):
+            extra.setdefault("horizon_days", 7 * config.test_weeks)
+        out[name] = extra
+    return out
+
+
+def _dna_params(profile: str, *layers: Mapping[str, Any]) -> dict[str, Any]:
+    """The Fashion DNA settings a DNA reader fits its own DNA with (no scoring rules: it does not
+    score customers)."""
+    merged = dict(MODEL_PARAMS[profile]["fashion_dna"])
+    for layer in layers:
+        merged.update(layer)
+    merged.pop("cold_customers", None)
+    return merged
+
+
+def _check_steps(name: str, steps: list[int | None], config: ProtocolConfig, where: str) -> None:
+    """One :class:`TrainingBudgetWarning` when some of a model's fits (``steps``, one per fit)
+    took fewer than ``config.min_steps`` optimiser steps."""
+    few = [
+        s for s in steps if s is not None and config.min_steps is not None and s < config.min_steps
+    ]
+    if not few:
+        return
+    knob = "steps" if "steps" in model_parameters(name) else "epochs"
+    warnings.warn(
+        f"{name} trained with {min(few)} optimiser step(s) (fewer than min_steps="
+        f"{config.min_steps}) in {len(few)} of its {len(steps)} fit(s) {where}: give it more "
+        f"with --params {name}.{knob}=... (params={{{name!r}: {{{knob!r}: ...}}}}) or a smaller "
+        "batch size",
+        TrainingBudgetWarning,
+        stacklevel=3,
+    )
 
 
 def tune(
@@ -136,49 +236,77 @@ def tune(
     profile: str,
     config: ProtocolConfig,
     *,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    search_space: Mapping[str, list[dict[str, Any]]] | None = None,
     progress: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """``{model: {"chosen": setting, "trials": [{"setting", "value", "fit_seconds"}]}}`` on the
-    validation cutoff; each model tries every setting of ``SEARCH_SPACE[profile][model]``."""
+    validation cutoff; each model tries every setting of ``search_space[model]`` (default
+    ``SEARCH_SPACE[profile]``) on top of its profile's settings and ``params[model]``."""
+    names = check_model_names(names)
+    space = SEARCH_SPACE[profile] if search_space is None else search_space
+    missing = [n for n in names if n not in space]
+    if missing:
+        raise ValueError(f"search_space has no settings for model(s) {missing}")
     cutoff = validation_cutoff(data, config)
-    window = test_window(data, cutoff, config.test_weeks, config.max_customers, config.seed)
+    window = window_for(data, cutoff, config)
     past = data.window(end=cutoff)
-    names = list(names)
+    base = protocol_params(names, config, params)
     if "fashion_dna" in names:  # the models reading DNA are tuned on the chosen DNA
         names = [n for n in names if n not in DNA_READERS] + [n for n in names if n in DNA_READERS]
     out: dict[str, dict[str, Any]] = {}
     best_models: dict[str, Recommender] = {}
+    n_trials = sum(len(space[n]) for n in names)
+    bar = tqdm(total=n_trials, desc="tune", disable=not progress or n_trials < 2, leave=False)
+    tuning_steps: dict[str, list[int | None]] = {}
     for name in names:
         trials, best = [], (-np.inf, None, None)
-        for setting in SEARCH_SPACE[profile][name]:
-            extra = dict(setting)
+        for setting in space[name]:
+            extra = {**base[name], **setting}
             if name in DNA_READERS:
                 extra.setdefault("dna", best_models.get("fashion_dna"))
                 extra.setdefault(
                     "dna_params",
-                    {
-                        **MODEL_PARAMS[profile]["fashion_dna"],
-                        **out.get("fashion_dna", {}).get("chosen", {}),
-                    },
+                    _dna_params(
+                        profile,
+                        base.get("fashion_dna", (params or {}).get("fashion_dna", {})),
+                        out.get("fashion_dna", {}).get("chosen", {}),
+                    ),
                 )
             model = make_model(name, profile, random_state=config.seed, **extra)
             ok, why = model.can_run()
             if not ok:
                 out[name] = {"chosen": {}, "trials": [], "skipped": why}
+                bar.update(len(space[name]))
                 break
+            bar.set_postfix_str(name)
             tic = time.perf_counter()
             model.fit(past, until=cutoff)
             fit_s = time.perf_counter() - tic
+            tuning_steps.setdefault(name, []).append(model.steps_)
             metrics = evaluate(model.score(window.customers, window.candidates), window, config.k)
-            value = float(np.nanmean(metrics["all", config.tune_metric]))
-            trials.append({"setting": setting, "value": value, "fit_seconds": round(fit_s, 2)})
+            value = quiet_nanmean(metrics["all", config.tune_metric])
+            trials.append(
+                {"setting": setting, "value": value, "fit_seconds": round(fit_s, 2)}
+                | (
+                    {}
+                    if model.steps_ is None or config.min_steps is None
+                    else {"steps": model.steps_}
+                )
+            )
+            bar.update(1)
             if progress:
-                print(f"tune {name} {setting}: {config.tune_metric} {value:.4f} ({fit_s:.1f} s)")
-            if value > best[0]:
+                bar.write(
+                    f"tune {name} {setting}: {config.tune_metric} {value:.4f} ({fit_s:.1f} s)"
+                )
+            if value > best[0] or best[1] is None:
                 best = (value, setting, model)
         else:
             out[name] = {"chosen": best[1], "trials": trials}
             best_models[name] = best[2]
+    bar.close()
+    for name, steps in tuning_steps.items():
+        _check_steps(name, steps, config, "at the validation cutoff")
     return out
 
 
@@ -188,48 +316,68 @@ def run_protocol(
     profile: str = "full",
     config: ProtocolConfig | None = None,
     *,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    search_space: Mapping[str, list[dict[str, Any]]] | None = None,
     oracle: bool = True,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Tune, test with every seed, resample: the JSON-able payload of ``backtest.json``."""
+    """Tune, test with every seed, resample: the JSON-able payload of ``backtest.json``.
+
+    ``params`` (``{model: {parameter: value}}``) overrides the profile's settings of each model
+    (the tuning grid is tried on top of them); ``search_space`` replaces ``SEARCH_SPACE[profile]``.
+    Values that are undefined (a slice without candidates at every cutoff) are ``None`` in the
+    payload, with an :class:`EmptySliceWarning` naming the cutoffs."""
     config = config or ProtocolConfig()
-    names = list(names)
+    names = check_model_names(names)
+    space = SEARCH_SPACE[profile] if search_space is None else search_space
+    base = protocol_params(names, config, params)
     tic = time.perf_counter()
-    tuning = tune(data, names, profile, config, progress=progress)
+    tuning = tune(
+        data, names, profile, config, params=params, search_space=space, progress=progress
+    )
     tune_s = time.perf_counter() - tic
     chosen = {n: t["chosen"] for n, t in tuning.items() if "skipped" not in t}
     skipped = {n: t["skipped"] for n, t in tuning.items() if "skipped" in t}
     runnable = [n for n in names if n not in skipped]
+    settings = {n: {**base[n], **chosen[n]} for n in runnable}
     results: list[BacktestResult] = []
     tic = time.perf_counter()
     for seed in config.seeds:
-        factories = model_factories(runnable, profile, random_state=seed, overrides=chosen)
+        factories = model_factories(runnable, profile, random_state=seed, overrides=settings)
         if oracle and data.truth is not None:
             factories["oracle"] = lambda fitted, truth=data.truth: SimulatorOracle(truth)
-        results.append(run_backtest(data, factories, replace(config.backtest(), seed=config.seed)))
+        results.append(
+            run_backtest(
+                data, factories, replace(config.backtest(), seed=config.seed), progress=progress
+            )
+        )
         if progress:
-            print(f"seed {seed} done ({time.perf_counter() - tic:.0f} s)")
+            print(f"seed {seed} done ({time.perf_counter() - tic:.0f} s)", flush=True)
     test_s = time.perf_counter() - tic
     models = results[0].models
+    for name in results[0].steps:
+        steps = [s for r in results for s in r.steps[name]]
+        _check_steps(name, steps, config, "at the test cutoffs")
+    _warn_empty_slices(results[0].windows)
     values = seed_values(results, config.k)
     boot = block_bootstrap(values, n_boot=config.n_boot, seed=config.seed)
     payload = {
         "protocol": {
             **asdict(config),
             "validation_cutoff": str(validation_cutoff(data, config).date()),
-            "search_space": {n: SEARCH_SPACE[profile][n] for n in names},
-            "budget_per_model": {n: len(SEARCH_SPACE[profile][n]) for n in names},
+            "search_space": {n: space[n] for n in names},
+            "budget_per_model": {n: len(space[n]) for n in names},
             "model_profile": profile,
         },
         "models": models,
         "windows": results[0].to_dict()["windows"],
         "tuning": tuning,
-        "chosen_params": {n: {**MODEL_PARAMS[profile][n], **c} for n, c in chosen.items()},
-        "summary": _summaries(boot, models, config),
+        "chosen_params": {n: {**MODEL_PARAMS[profile][n], **c} for n, c in settings.items()},
+        "summary": summaries(boot, models, config),
         "per_cutoff": {
             m: {
                 f"{s}/{metric}": [
-                    [float(np.nanmean(v[i])) for v in values[m, s, metric]]
+                    [quiet_nanmean(v[i]) for v in values[m, s, metric]]
                     for i in range(len(config.seeds))
                 ]
                 for s in SLICES
@@ -237,11 +385,11 @@ def run_protocol(
             }
             for m in models
         },
-        "oracle_share": _oracle_shares(boot, models, config) if "oracle" in models else {},
-        "comparisons": _comparisons(boot, models, config),
+        "oracle_share": oracle_shares(boot, models, config) if "oracle" in models else {},
+        "comparisons": comparisons(boot, models, config),
         "segments_auc": {
             m: {
-                label: float(np.nanmean([r.by_segment("auc").loc[m, label] for r in results]))
+                label: quiet_nanmean([r.by_segment("auc").loc[m, label] for r in results])
                 for label in results[0].by_segment("auc").columns
             }
             for m in models
@@ -253,163 +401,34 @@ def run_protocol(
         "skipped": skipped,
         "timing_seconds": {"tune": round(tune_s, 1), "test": round(test_s, 1)},
     }
-    return payload
-
-
-# ---------------------------------------------------------------------- the block bootstrap
-
-
-@dataclass
-class Bootstrap:
-    """Point means and ``n_boot`` replicate means per key, from :func:`block_bootstrap`."""
-
-    point: dict[Any, float]
-    replicates: dict[Any, np.ndarray]  # (n_boot,) each
-    level: float = 0.95
-
-    def interval(self, values: np.ndarray) -> tuple[float, float]:
-        finite = values[np.isfinite(values)]
-        if not finite.size:
-            return float("nan"), float("nan")
-        lo, hi = np.quantile(finite, [(1 - self.level) / 2, (1 + self.level) / 2])
-        return float(lo), float(hi)
-
-    def stats(self, key: Any) -> dict[str, float]:
-        lo, hi = self.interval(self.replicates[key])
-        return {"mean": self.point[key], "lo": lo, "hi": hi}
-
-    def gap(self, a: Any, b: Any) -> dict[str, Any]:
-        lo, hi = self.interval(self.replicates[a] - self.replicates[b])
-        return {
-            "diff": self.point[a] - self.point[b],
-            "lo": lo,
-            "hi": hi,
-            "significant": bool(lo > 0 or hi < 0),
+    if config.min_steps is not None:
+        payload["training_steps"] = {
+            m: [r.steps[m] for r in results] for m in models if m in results[0].steps
         }
+    return finite_or_none(payload)
 
 
-def seed_values(results: list[BacktestResult], k: int = 12) -> dict[Any, list[np.ndarray]]:
-    """``{(model, slice, metric): [(n_seeds, n_customers_c) per cutoff c]}`` from one backtest per
-    training seed (same data, cutoffs and customers): the input of :func:`block_bootstrap`."""
-    return {
-        (m, s, metric): [
-            np.stack([r.metrics[m][c][s, metric] for r in results])
-            for c in range(len(results[0].windows))
-        ]
-        for m in results[0].models
-        for s in SLICES
-        for metric in metric_names(k)
-    }
+def _warn_empty_slices(windows: list[TestWindow]) -> None:
+    """One :class:`EmptySliceWarning` per slice that is empty at some cutoff."""
+    for name, members in (("cold", lambda w: w.cold), ("warm", lambda w: ~w.cold)):
+        empty = [str(w.cutoff.date()) for w in windows if not members(w).any()]
+        if empty:
+            what = "new (launched on or after the cutoff)" if name == "cold" else "known"
+            warnings.warn(
+                f"no {what} candidates at cutoff(s) {empty}: the {name!r} slice is empty there, "
+                "its metrics leave those cutoffs out (null where no cutoff has any)",
+                EmptySliceWarning,
+                stacklevel=3,
+            )
 
 
-def block_bootstrap(
-    values: Mapping[Any, list[np.ndarray]], *, n_boot: int = 500, level: float = 0.95, seed: int = 0
-) -> Bootstrap:
-    """Means over (seed, cutoff, customer) with intervals from resampling cutoffs, customers and seeds.
-
-    ``values[key][c]`` is ``(n_seeds, n_customers_c)``: per-customer values (NaN where undefined) of
-    every seed at cutoff ``c``; every key has the same cutoffs and customers (the seeds may differ in
-    number). A replicate draws the cutoffs with replacement, the customers of each cutoff with
-    replacement (the same draw for every key: gaps are paired), and one seed per cutoff and key; its
-    value is the pooled mean over the drawn (cutoff, customer) pairs.
-    """
-    keys = list(values)
-    if not keys:
-        raise ValueError("values is empty")
-    n_cutoffs = len(values[keys[0]])
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(
-        n_cutoffs, np.full(n_cutoffs, 1 / n_cutoffs), size=n_boot
-    )  # (n_boot, C)
-    sums = {key: np.zeros((n_boot, n_cutoffs)) for key in keys}
-    counts = {key: np.zeros((n_boot, n_cutoffs)) for key in keys}
-    for c in range(n_cutoffs):
-        n_c = values[keys[0]][c].shape[1]
-        weights = rng.multinomial(n_c, np.full(n_c, 1 / n_c), size=n_boot).astype(np.float64)
-        for key in keys:
-            v = np.asarray(values[key][c], dtype=np.float64)  # (n_seeds, n_c)
-            finite = np.isfinite(v)
-            pick = rng.integers(0, len(v), size=n_boot)  # one seed per replicate
-            sums[key][:, c] = (weights @ np.where(finite, v, 0.0).T)[np.arange(n_boot), pick]
-            counts[key][:, c] = (weights @ finite.T.astype(np.float64))[np.arange(n_boot), pick]
-    point, replicates = {}, {}
-    for key in keys:
-        pooled = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in values[key]])
-        point[key] = float(np.nanmean(pooled)) if np.isfinite(pooled).any() else float("nan")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            replicates[key] = (draws * sums[key]).sum(1) / (draws * counts[key]).sum(1)
-    return Bootstrap(point, replicates, level)
-
-
-def _summaries(boot: Bootstrap, models: list[str], config: ProtocolConfig) -> dict[str, Any]:
-    return {
-        m: {
-            f"{s}/{metric}": boot.stats((m, s, metric))
-            for s in SLICES
-            for metric in metric_names(config.k)
-        }
-        for m in models
-    }
-
-
-def _oracle_shares(boot: Bootstrap, models: list[str], config: ProtocolConfig) -> dict[str, Any]:
-    """Each model's (model - popularity) / (oracle - popularity), with its interval."""
-    out: dict[str, Any] = {}
-    for m in models:
-        if m in ("oracle", "popularity"):
-            continue
-        out[m] = {}
-        for s in SLICES:
-            for metric in metric_names(config.k):
-                key, pop, top = (m, s, metric), ("popularity", s, metric), ("oracle", s, metric)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    replicates = (boot.replicates[key] - boot.replicates[pop]) / (
-                        boot.replicates[top] - boot.replicates[pop]
-                    )
-                    point = (boot.point[key] - boot.point[pop]) / (
-                        boot.point[top] - boot.point[pop]
-                    )
-                lo, hi = boot.interval(replicates)
-                out[m][f"{s}/{metric}"] = {"mean": float(point), "lo": lo, "hi": hi}
-    return out
-
-
-#: The gaps the chapters discuss: (a, b); each is reported for every slice and metric.
-COMPARISONS = (
-    ("lstm", "static_cf"),
-    ("lstm", "fashion_dna"),
-    ("lstm", "popularity"),
-    ("static_cf", "popularity"),
-    ("implicit_als", "popularity"),
-    ("fashion_dna", "lightfm"),
-    ("lstm", "implicit_als"),
-    ("lstm", "lightfm"),
-    ("sasrec", "lstm"),
-    ("sasrec", "static_cf"),
-    ("sasrec", "popularity"),
-    ("sasrec", "sasrec_catalogue"),  # the on-sale softmax against the original's
-    ("sasrec_catalogue", "popularity"),
-    # the ablation of the LSTM (gpa_lib.recsys.models.ablation)
-    ("lstm", "lstm_paper"),
-    ("lstm", "context_popularity"),
-    ("lstm_paper", "context_popularity"),
-    ("lstm", "static_cf_dna"),
-    ("lstm_paper", "static_cf_dna"),
-    ("static_cf_dna", "static_cf"),
-    ("context_popularity", "popularity"),
-)
-
-
-def _comparisons(
-    boot: Bootstrap, models: list[str], config: ProtocolConfig
-) -> list[dict[str, Any]]:
-    out = []
-    for a, b in COMPARISONS:
-        if a in models and b in models:
-            for s in SLICES:
-                for metric in metric_names(config.k):
-                    out.append(
-                        {"a": a, "b": b, "slice": s, "metric": metric}
-                        | boot.gap((a, s, metric), (b, s, metric))
-                    )
-    return out
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (nested in dicts and lists) replaced by ``None``:
+    JSON has no NaN, and a reader should see "undefined", not a number."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    return value

@@ -16,7 +16,8 @@ import scipy.sparse as sp
 import torch
 
 from gpa_lib.recsys.data.sales import SalesData
-from gpa_lib.recsys.models.base import ColdPolicyMixin, History, Recommender, article_onehot
+from gpa_lib.recsys.models.base import ColdPolicyMixin, History, Recommender
+from gpa_lib.recsys.models.features import article_features
 
 
 @functools.cache
@@ -228,11 +229,12 @@ class LightFMHybrid(Recommender):
     def _fit(self, history: History, data: SalesData) -> None:
         from lightfm import LightFM
 
-        attributes = sp.csr_matrix(article_onehot(data.articles))
+        matrix, self.encoder_ = article_features(data)
+        attributes = sp.csr_matrix(matrix)
         identity = sp.identity(history.n_articles, dtype=np.float32, format="csr")
         features = sp.hstack([identity, attributes], format="csr").astype(np.float32)
         # rows sum to 1, LightFM's recommended normalisation when mixing identity and attributes
-        row_sum = np.asarray(features.sum(axis=1)).ravel()
+        row_sum = np.asarray(abs(features).sum(axis=1)).ravel()  # numeric features may be < 0
         self.item_features_ = sp.diags(1.0 / row_sum).astype(np.float32) @ features
         customers = None
         active = np.flatnonzero(np.bincount(history.customer, minlength=history.n_customers) > 0)

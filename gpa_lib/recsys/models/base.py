@@ -15,7 +15,15 @@ articles for any customers of the same :class:`~gpa_lib.recsys.data.SalesData`:
 
 Articles the model cannot score (e.g. collaborative filtering on an article nobody bought before the
 cutoff) follow the model's documented ``cold`` policy: an error by default, or ``-inf`` (ranked last,
-tied) when asked. Customers outside the training set get the model's documented fallback.
+tied) when asked.
+
+Customers without any purchase before the cutoff ("cold customers") follow one rule shared by every
+model, ``cold_customers`` (:data:`COLD_CUSTOMER_RULES`, set by ``make_model(..., cold_customers=)``
+or :meth:`Recommender.set_cold_customers`): ``"own"`` (the default, what the chapters ran) gives
+them the model's own documented fallback (article biases, the LSTM's start step, or, for implicit's
+ALS and BPR, all zeros, a random ranking); ``"popularity"`` gives every model the same scores for
+them: ``log1p`` of each article's items sold in the :data:`COLD_CUSTOMER_WINDOW_DAYS` days before
+the cutoff (the popularity model's ranking), so the models differ only where they have data.
 """
 
 from __future__ import annotations
@@ -35,6 +43,10 @@ RETURN_LAG_DAYS = 14
 #: An article counts as on sale at the cutoff when it sold within this many days before it.
 ON_SALE_DAYS = 14
 COLD_POLICIES = ("error", "lowest")
+#: What customers without purchases before the cutoff get (see the module docstring).
+COLD_CUSTOMER_RULES = ("own", "popularity")
+#: The window of the popularity fallback for cold customers, in days before the cutoff.
+COLD_CUSTOMER_WINDOW_DAYS = 7
 
 
 def _epoch_days(values: Any) -> np.ndarray:
@@ -198,6 +210,10 @@ class Recommender:
 
     name = "recommender"
     cold_articles = False
+    #: The rule for customers without purchases before the cutoff (:data:`COLD_CUSTOMER_RULES`).
+    cold_customers = "own"
+    #: Optimiser steps the last fit took (``None`` for models fitted without an optimiser).
+    steps_: int | None = None
 
     def __init__(self, *, random_state: int = 0, progress: bool = False) -> None:
         if not isinstance(random_state, (int, np.integer)):
@@ -205,6 +221,13 @@ class Recommender:
         self.random_state = int(random_state)
         self.progress = bool(progress)
         self.history_: History | None = None
+
+    def set_cold_customers(self, rule: str) -> Recommender:
+        """Choose the rule for customers without purchases (see the module docstring); returns self."""
+        if rule not in COLD_CUSTOMER_RULES:
+            raise ValueError(f"cold_customers={rule!r} is not one of {COLD_CUSTOMER_RULES}")
+        self.cold_customers = rule
+        return self
 
     # ------------------------------------------------------------------ availability
     @classmethod
@@ -222,11 +245,21 @@ class Recommender:
         return self
 
     def score(self, customers: Any, articles: Any) -> np.ndarray:
-        """Float32 (n_customers, n_articles) scores of the given ids; higher means likelier to buy."""
+        """Float32 (n_customers, n_articles) scores of the given ids; higher means likelier to buy.
+
+        Customers without purchases before the cutoff follow ``cold_customers``."""
         history = self._fitted()
         customer_rows = rows_of(history.customer_ids, customers, "customers")
         article_rows = rows_of(history.article_ids, articles, "articles")
-        return np.ascontiguousarray(self._score(customer_rows, article_rows), dtype=np.float32)
+        scores = np.ascontiguousarray(self._score(customer_rows, article_rows), dtype=np.float32)
+        if self.cold_customers == "popularity":
+            cold = np.bincount(history.customer, minlength=history.n_customers)[customer_rows] == 0
+            if cold.any():
+                if not scores.flags.writeable:  # e.g. a broadcast row
+                    scores = scores.copy()
+                counts = history.article_counts(COLD_CUSTOMER_WINDOW_DAYS)[article_rows]
+                scores[cold] = np.log1p(counts).astype(np.float32)
+        return scores
 
     def recommend(
         self, customers: Any, n: int = 12, exclude_seen: bool = True, articles: Any = None

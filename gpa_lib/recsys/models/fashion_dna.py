@@ -7,6 +7,10 @@ on their purchases against negatives sampled among the articles on sale in the s
 network is frozen and every other customer's style is fitted from their purchases alone (the paper's
 "customers outside the training set"), which :meth:`FashionDNA.fit_customers` also does on demand.
 
+The attributes are those of :mod:`gpa_lib.recsys.models.features`: the fashion attributes, or any
+categorical, multi-valued, numeric and text attributes a data set declares in ``meta``; the columns
+it does not read are logged (``encoder_.unread``).
+
 Because DNA needs only attributes and an image, every article can be scored, including those
 launched after the cutoff (cold start). Similar articles are those at a small angle in DNA space.
 """
@@ -19,13 +23,14 @@ import numpy as np
 import torch
 
 from gpa_lib.recsys.data.sales import SalesData
-from gpa_lib.recsys.models.base import History, Recommender, article_onehot, rows_of
+from gpa_lib.recsys.models.base import History, Recommender, rows_of
 from gpa_lib.recsys.models.dna_network import (
     DNANetwork,
     angle_degrees,
     images_to_tensor,
     purchase_logits,
 )
+from gpa_lib.recsys.models.features import article_features
 from gpa_lib.recsys.models.training import OnSaleSampler, RowAdagradTable, train_sampled_logistic
 
 
@@ -99,7 +104,8 @@ class FashionDNA(Recommender):
     def _fit(self, history: History, data: SalesData) -> None:
         generator = torch.Generator().manual_seed(self.random_state)
         torch.manual_seed(self.random_state)  # the network's initialisation
-        features = torch.from_numpy(article_onehot(data.articles))  # (n_articles, F)
+        matrix, self.encoder_ = article_features(data)  # the attributes read: data.meta's kinds
+        features = torch.from_numpy(matrix)  # (n_articles, F)
         use_images = self.image_dim > 0 and data.images is not None
         if not self.use_attributes and not use_images:
             raise ValueError(
@@ -167,6 +173,7 @@ class FashionDNA(Recommender):
             desc="FashionDNA network",
             by_week=False,
         )
+        self.steps_ = len(self.losses_) * -(-int(keep.sum()) // self.batch_size)
         self.network_.eval()
         with torch.no_grad():
             self.dna_, self.article_bias_ = network(
@@ -270,7 +277,7 @@ class FashionDNA(Recommender):
         """DNA (N, D) of articles described by an ``articles``-like table (same attribute categories
         as the fitted data) and optional uint8 images (N, H, W, 3): DNA for a catalogue never seen."""
         self._fitted()
-        features = torch.from_numpy(article_onehot(articles_table))
+        features = torch.from_numpy(self.encoder_.transform(articles_table))
         if self.use_attributes and features.shape[1] != self._features.shape[1]:
             raise ValueError(
                 f"articles_table encodes to {features.shape[1]} one-hot slots, the model was fitted "

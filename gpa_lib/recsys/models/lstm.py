@@ -35,7 +35,7 @@ from gpa_lib.recsys.models.sequences import (
     calendar_features,
     log_days,
 )
-from gpa_lib.recsys.models.training import OnSaleSampler, sampled_logistic_loss
+from gpa_lib.recsys.models.training import OnSaleSampler, sampled_logistic_loss, step_budget
 
 #: Query features: log days until the predicted moment, "no previous order" flag, calendar (2).
 N_QUERY_FEATURES = 4
@@ -67,8 +67,10 @@ class LSTMCustomerModel(Recommender):
     fit one with ``dna_params``. ``hidden`` units; the last ``max_orders`` orders of each customer;
     ``n_train_customers`` customers with at least two orders train the network for ``epochs`` passes
     in batches of ``batch_customers`` (Adam, ``lr``), each target item against ``n_negatives``
-    articles on sale in its week. At the cutoff, styles aim at ``horizon_days / 2`` days ahead (the
-    middle of a test window of ``horizon_days`` days).
+    articles on sale in its week; ``steps`` (when given) replaces ``epochs`` by a budget in Adam
+    steps: the passes go on until exactly ``steps`` batches are done, whatever the number of
+    customers (``steps_`` records the steps taken either way). At the cutoff, styles aim at
+    ``horizon_days / 2`` days ahead (the middle of a test window of ``horizon_days`` days).
     """
 
     name = "lstm"
@@ -87,6 +89,7 @@ class LSTMCustomerModel(Recommender):
         lr: float = 3e-3,
         horizon_days: int = 28,
         article_context: bool = True,
+        steps: int | None = None,
         *,
         random_state: int = 0,
         progress: bool = False,
@@ -112,6 +115,9 @@ class LSTMCustomerModel(Recommender):
         )
         self.lr, self.horizon_days = float(lr), int(horizon_days)
         self.article_context = bool(article_context)
+        if steps is not None and steps < 1:
+            raise ValueError(f"steps={steps} must be >= 1 or None (then epochs={epochs} counts)")
+        self.steps = None if steps is None else int(steps)
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, history: History, data: SalesData) -> None:
@@ -176,8 +182,10 @@ class LSTMCustomerModel(Recommender):
         n_items = torch.from_numpy(orders.n_items)
         item_article = torch.from_numpy(orders.item_article)
         n_batches = (len(customers) + self.batch_customers - 1) // self.batch_customers
+        epochs, budget = step_budget(n_batches, self.epochs, self.steps)
+        self.steps_ = 0
         bar = tqdm(
-            total=self.epochs * n_batches,
+            total=budget,
             desc="LSTM customer model",
             unit="batch",
             disable=not self.progress,
@@ -185,10 +193,12 @@ class LSTMCustomerModel(Recommender):
         )
         losses = []
         network.train()
-        for _ in range(self.epochs):
+        for _ in range(epochs):
             perm = torch.randperm(len(customers), generator=generator).numpy()
             total, count = 0.0, 0
             for batch in np.array_split(customers[perm], n_batches):
+                if self.steps_ >= budget:
+                    break
                 steps, index, lengths = self._sequences(batch)  # index (B, N)
                 valid = index >= 0  # (B, N): output t targets order index[:, t]
                 target = index.clamp(min=0)
@@ -222,6 +232,7 @@ class LSTMCustomerModel(Recommender):
                 (loss / max(len(owner), 1)).backward()
                 optimizer.step()
                 total, count = total + float(loss.detach()), count + len(owner)
+                self.steps_ += 1
                 bar.update(1)
             losses.append(total / max(count, 1))
         bar.close()

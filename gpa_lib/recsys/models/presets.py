@@ -6,6 +6,8 @@ seconds-long runs on tiny stores. Change a model's settings here, not in the not
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from typing import Any
 
 from gpa_lib.recsys.models.ablation import ContextPopularity, PaperLSTM, StaticCFDNAFallback
@@ -152,13 +154,66 @@ def make_model(
     progress: bool = False,
     **overrides: Any,
 ) -> Recommender:
-    """A new, unfitted model ``name`` with the ``profile`` settings, overridden by ``overrides``."""
-    if name not in MODEL_CLASSES:
-        raise ValueError(f"name={name!r} is not one of {sorted(MODEL_CLASSES)}")
+    """A new, unfitted model ``name`` with the ``profile`` settings, overridden by ``overrides``.
+
+    ``cold_customers`` among the overrides sets the shared rule for customers without purchases
+    (:meth:`~gpa_lib.recsys.models.base.Recommender.set_cold_customers`); an override the model
+    does not take is a ``TypeError`` naming it and the model's parameters."""
+    check_model_names([name])
     if profile not in MODEL_PARAMS:
         raise ValueError(f"profile={profile!r} is not one of {PROFILES}")
     params = {**MODEL_PARAMS[profile][name], **overrides}
-    return MODEL_CLASSES[name](**params, random_state=random_state, progress=progress)
+    cold_customers = params.pop("cold_customers", None)
+    cls = MODEL_CLASSES[name]
+    accepted = model_parameters(name)
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"model {name!r} ({cls.__name__}) takes no parameter(s) {unknown}; it takes "
+            f"{sorted(accepted)} and cold_customers"
+        )
+    model = cls(**params, random_state=random_state, progress=progress)
+    if cold_customers is not None:
+        model.set_cold_customers(cold_customers)
+    return model
+
+
+def model_parameters(name: str) -> dict[str, Any]:
+    """``{parameter: default}`` of model ``name``'s constructor (``random_state``, ``progress`` and
+    ``*args``/``**kwargs`` left out)."""
+    check_model_names([name])
+    cls = MODEL_CLASSES[name]
+    out = {}
+    for klass in cls.__mro__:  # a subclass passing **kwargs on (CatalogueSASRec) takes its parent's
+        if "__init__" not in vars(klass):
+            continue
+        for p in inspect.signature(klass.__init__).parameters.values():
+            if p.name in ("self", "random_state", "progress") or p.kind in (
+                p.VAR_POSITIONAL,
+                p.VAR_KEYWORD,
+            ):
+                continue
+            out.setdefault(p.name, p.default)
+        if not any(
+            p.kind == p.VAR_KEYWORD for p in inspect.signature(klass.__init__).parameters.values()
+        ):
+            break
+    return out
+
+
+def check_model_names(names: Any) -> list[str]:
+    """``names`` as a list, or a ``ValueError`` naming each unknown one with the closest model."""
+    names = list(names)
+    unknown = [n for n in names if n not in MODEL_CLASSES]
+    if unknown:
+        hints = []
+        for n in unknown:
+            close = difflib.get_close_matches(str(n), list(MODEL_CLASSES), n=1)
+            hints.append(f"{n!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(
+            f"unknown model name(s) {', '.join(hints)}: not one of {sorted(MODEL_CLASSES)}"
+        )
+    return names
 
 
 def model_factories(
@@ -172,10 +227,7 @@ def model_factories(
     """``{name: factory}`` for :func:`gpa_lib.recsys.backtest.run_backtest`, in dependency order;
     the models of :data:`DNA_READERS` reuse the FashionDNA fitted at the same cutoff when that is
     in ``names`` (else they fit their own with the ``fashion_dna`` settings and overrides)."""
-    names = tuple(MODEL_CLASSES) if names is None else tuple(names)
-    unknown = [n for n in names if n not in MODEL_CLASSES]
-    if unknown:
-        raise ValueError(f"names {unknown} are not models; choose from {sorted(MODEL_CLASSES)}")
+    names = tuple(MODEL_CLASSES) if names is None else tuple(check_model_names(names))
     overrides = overrides or {}
     if "fashion_dna" in names:  # fit the DNA first so that the models reading it reuse it
         names = tuple(n for n in names if n not in DNA_READERS) + tuple(
@@ -187,10 +239,12 @@ def model_factories(
             extra = dict(overrides.get(name, {}))
             if name in DNA_READERS:
                 extra.setdefault("dna", fitted.get("fashion_dna"))
-                extra.setdefault(
-                    "dna_params",
-                    {**MODEL_PARAMS[profile]["fashion_dna"], **overrides.get("fashion_dna", {})},
-                )
+                dna_params = {
+                    **MODEL_PARAMS[profile]["fashion_dna"],
+                    **overrides.get("fashion_dna", {}),
+                }
+                dna_params.pop("cold_customers", None)  # the DNA inside scores no customer
+                extra.setdefault("dna_params", dna_params)
             return make_model(name, profile, random_state=random_state, progress=progress, **extra)
 
         return build

@@ -23,7 +23,7 @@ from torch import nn
 
 from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.models.base import ColdPolicyMixin, History, Recommender
-from gpa_lib.recsys.models.training import linear_cross_entropy
+from gpa_lib.recsys.models.training import linear_cross_entropy, step_budget
 
 #: What the training softmax runs over (see the module docstring).
 SOFTMAX = ("on_sale", "catalogue")
@@ -71,7 +71,9 @@ class SASRec(ColdPolicyMixin, Recommender):
     purchases; ``epochs`` passes over the customers with at least one purchase (at most
     ``n_train_customers``, a seeded sample) in batches of ``batch_customers``, Adam ``lr``,
     ``dropout``; every position predicts the next purchase with cross-entropy over the articles of
-    ``softmax`` (``"on_sale"``: those sold in the purchase's week; ``"catalogue"``: all)."""
+    ``softmax`` (``"on_sale"``: those sold in the purchase's week; ``"catalogue"``: all).
+    ``steps`` (when given) replaces ``epochs`` by a budget of exactly that many Adam steps
+    (``steps_`` records the steps taken either way)."""
 
     name = "sasrec"
 
@@ -88,6 +90,7 @@ class SASRec(ColdPolicyMixin, Recommender):
         n_train_customers: int | None = None,
         softmax: str = "on_sale",
         cold: str = "error",
+        steps: int | None = None,
         *,
         random_state: int = 0,
         progress: bool = False,
@@ -112,6 +115,9 @@ class SASRec(ColdPolicyMixin, Recommender):
         self.dropout, self.n_train_customers = float(dropout), n_train_customers
         self.softmax = softmax
         self.cold = self._check_cold(cold)
+        if steps is not None and steps < 1:
+            raise ValueError(f"steps={steps} must be >= 1 or None (then epochs={epochs} counts)")
+        self.steps = None if steps is None else int(steps)
 
     def _sequences(self, history: History) -> tuple[torch.Tensor, torch.Tensor]:
         """(n_customers, max_len + 1) tokens: start, then the last distinct purchases, padded after;
@@ -155,10 +161,15 @@ class SASRec(ColdPolicyMixin, Recommender):
         optimizer = torch.optim.Adam(network.parameters(), lr=self.lr)
         self.losses_ = []
         network.train()
-        for _ in range(self.epochs):
+        n_batches = -(-len(train) // self.batch_customers)
+        epochs, budget = step_budget(n_batches, self.epochs, self.steps)
+        self.steps_ = 0
+        for _ in range(epochs):
             total, count = 0.0, 0
             perm = torch.from_numpy(train)[torch.randperm(len(train), generator=generator)]
             for batch in perm.split(self.batch_customers):
+                if self.steps_ >= budget:
+                    break
                 n = int(self.lengths_[batch.numpy()].max()) + 1
                 seq = tokens[batch, :n]  # (B, N): inputs seq[:, :-1], targets seq[:, 1:]
                 states = network(seq[:, :-1])  # (B, N - 1, C)
@@ -176,6 +187,7 @@ class SASRec(ColdPolicyMixin, Recommender):
                 (loss / int(valid.sum())).backward()
                 optimizer.step()
                 total, count = total + float(loss.detach()), count + int(valid.sum())
+                self.steps_ += 1
             self.losses_.append(total / max(count, 1))
         network.eval()
         with torch.no_grad():  # the state after each customer's last purchase (or the start token)

@@ -82,6 +82,7 @@ class StaticCF(ColdPolicyMixin, Recommender):
             progress=self.progress,
             desc="StaticCF",
         )
+        self.steps_ = len(self.losses_) * -(-len(customer) // self.batch_size)
         self.known_ = history.sold_articles()
         active = torch.from_numpy(np.bincount(history.customer, minlength=n_c) > 0)
         self.customer_vec_ = customer_table.weight[:, :f] * active[:, None]  # (n_customers, f)

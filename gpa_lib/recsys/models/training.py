@@ -69,6 +69,16 @@ class RowAdagradTable:
         self._pending.clear()
 
 
+def step_budget(n_batches: int, epochs: int, steps: int | None) -> tuple[int, int]:
+    """``(passes, optimiser steps)`` of a training run with ``n_batches`` batches a pass: ``epochs``
+    whole passes, or, when ``steps`` is given, as many passes as ``steps`` needs, the last cut short
+    (a budget that does not depend on the size of the data)."""
+    if steps is None:
+        return epochs, epochs * n_batches
+    passes = -(-steps // n_batches) if n_batches else 0
+    return passes, min(steps, passes * n_batches)
+
+
 def sampled_logistic_loss(logits: torch.Tensor) -> torch.Tensor:
     """Summed logistic loss of logits (B, 1 + k): column 0 a purchase, the rest sampled negatives;
     the purchase and its ``k`` negatives weigh the same in total."""
