@@ -232,6 +232,13 @@ class FlexBackend(Backend):
     def declines(self, problem: GPAProblem) -> str | None:
         """Not on the CPU, not below :data:`FLEX_MIN_QUERIES`, and, for a problem that needs
         gradients, not where :meth:`backward_reason` says the compiled backward fails."""
+        reason = self._cheap_decline(problem)
+        if reason is None and problem.needs_grad and self.can_run(problem) is None:
+            reason = self.backward_reason(problem)
+        return reason
+
+    @staticmethod
+    def _cheap_decline(problem: GPAProblem) -> str | None:
         if problem.device.type == "cpu":
             return (
                 "on the CPU, compiling FlexAttention takes seconds for every new shape and its warm "
@@ -243,8 +250,6 @@ class FlexBackend(Backend):
                 f"{problem.n_queries} query tokens < FLEX_MIN_QUERIES={FLEX_MIN_QUERIES}: compiling "
                 "costs seconds, the reference backend is faster end to end"
             )
-        if problem.needs_grad and self.can_run(problem) is None:
-            return self.backward_reason(problem)
         return None
 
     def backward_failure(self, problem: GPAProblem) -> str | None:
