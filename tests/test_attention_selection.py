@@ -104,6 +104,8 @@ def test_phase1_on_cuda_does_not_sync():
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert torch.equal(got.cpu(), want)
+    automatic = select_key_blocks(q, k, pool=4, cell=8, topk=8)  # chunk from the free memory
+    assert torch.equal(automatic.cpu(), want)
 
 
 @pytest.mark.parametrize(
