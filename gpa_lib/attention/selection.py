@@ -27,8 +27,9 @@ PHASE1_CHUNK_ELEMENTS = 2**22
 #: On CUDA a chunk takes this fraction of the free memory (the driver's free bytes plus what torch's
 #: caching allocator holds unused) ...
 PHASE1_CUDA_FREE_FRACTION = 0.25
-#: ... at this many bytes per score entry: the float32 scores, the float32 tie key and the bool mask
-#: of :func:`topk_lower_index_ties`, and topk's workspace, rounded up ...
+#: ... at this many bytes per score entry: 4 for the float32 entry itself, its share of the cell
+#: means and of the float32 tie key of :func:`topk_lower_index_ties` (4/r each, r low-res queries a
+#: cell), matmul and topk workspace, and a margin for what else the step allocates meanwhile ...
 PHASE1_BYTES_PER_ELEMENT = 16
 #: ... between these bounds: 2**20 entries (16 MiB with the above) when memory is short, and 2**28
 #: (1 GiB of float32 scores) at most; past a few hundred MiB larger chunks stop paying on an H200.
