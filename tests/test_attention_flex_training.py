@@ -22,7 +22,7 @@ import torch
 import gpa_lib
 import gpa_lib.attention.backends.flex as flex
 from gpa_lib.attention import gpa_attention
-from gpa_lib.attention.backends import registry
+from gpa_lib.attention.backends import Backend, registry
 from gpa_lib.attention.backends.flex import FlexBackend
 from gpa_lib.attention.backends.flex_training import backward_key, reference_phase2_grads
 from gpa_lib.attention.problem import check_inputs
@@ -220,6 +220,29 @@ def test_probe_success_lets_flex_train_and_inference_is_never_probed(monkeypatch
     assert automatic_flex.declines(training) is None
     assert record == {"forward_with_grad": 1, "forward_no_grad": 0, "backward": 1, "error": None}
     assert automatic_flex.backward_reasons == {backward_key(training): None}
+
+
+def test_automatic_choice_asks_the_cheap_decline_before_can_run(monkeypatch):
+    """A backend that a rule declines is never asked can_run by backend=None; explain still asks."""
+    asked = []
+
+    class Expensive(Backend):
+        name = "expensive"
+
+        def can_run(self, problem):
+            asked.append(problem)
+            return None
+
+        def declines(self, problem):
+            return "never automatic"
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    registry.register_backend(Expensive(), priority=100)
+    q = torch.randn(1, 1, 8, 8, 4)
+    problem = check_inputs(q, q, q, pool=2, cell=4, topk=1, affinity="dot")
+    assert registry.candidates(problem, None)[0].name != "expensive" and not asked
+    assert registry.explain(problem)["expensive"] == "not chosen automatically: never automatic"
+    assert len(asked) == 1
 
 
 def test_cpu_call_imports_no_compiler_stack():
