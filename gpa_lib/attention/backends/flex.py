@@ -275,10 +275,12 @@ class FlexBackend(Backend):
             "dtype": problem.dtype,
             "generator": torch.Generator(device=problem.device).manual_seed(0),
         }
-        q = torch.randn(B, h, *tiny.q_grid, tiny.head_dim, **like)  # (1, 1, 2c, c, D)
-        k = torch.randn(B, h, *tiny.k_grid, tiny.head_dim, **like)  # (1, 1, 2p, 2p, D)
-        v = torch.randn(B, h, *tiny.k_grid, tiny.value_dim, **like)  # (1, 1, 2p, 2p, Dv)
-        selection = torch.arange(K * tiny.topk, device=problem.device).view(B, h, K, tiny.topk)
+        q = torch.randn(B, h, *tiny.q_grid, tiny.head_dim, **like)  # (1, 1, Hq, Wq, D)
+        k = torch.randn(B, h, *tiny.k_grid, tiny.head_dim, **like)  # (1, 1, Hk, Wk, D)
+        v = torch.randn(B, h, *tiny.k_grid, tiny.value_dim, **like)  # (1, 1, Hk, Wk, Dv)
+        # Cell i attends to key blocks 2i and 2i+1 (mod Nb).
+        cells = torch.arange(K, device=problem.device).view(B, h, K, 1)  # (1, 1, K, 1)
+        selection = (2 * cells + torch.arange(tiny.topk, device=problem.device)) % tiny.n_key_blocks
         started = time.perf_counter()
         try:
             with torch.enable_grad():

@@ -63,15 +63,23 @@ def backward_key(problem: GPAProblem) -> tuple:
     )
 
 
+#: Query and key tokens a probe has at least: as many as one default Triton tile, so that the probe
+#: fails for the tiles and not for a sequence shorter than the kernel expects.
+PROBE_MIN_TOKENS = 128
+
+
 def probe_problem(problem: GPAProblem) -> GPAProblem:
-    """The smallest problem with ``problem``'s tiles that needs gradients: batch and heads 1, two
-    query cells (grid 2*cell by cell tokens), four key blocks (2*pool by 2*pool tokens), topk 2."""
+    """A tiny problem with ``problem``'s tiles that needs gradients: batch and heads 1, one row of at
+    least two query cells and one row of at least four key blocks, each at least
+    :data:`PROBE_MIN_TOKENS` tokens, topk 2."""
+    n_cells = max(2, -(-PROBE_MIN_TOKENS // problem.cell**2))
+    n_blocks = max(4, -(-PROBE_MIN_TOKENS // problem.pool**2))
     return dataclasses.replace(
         problem,
         batch=1,
         heads=1,
-        q_grid=(2 * problem.cell, problem.cell),
-        k_grid=(2 * problem.pool, 2 * problem.pool),
+        q_grid=(problem.cell, n_cells * problem.cell),
+        k_grid=(problem.pool, n_blocks * problem.pool),
         topk=2,
         needs_grad=True,
     )
