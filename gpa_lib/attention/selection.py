@@ -7,8 +7,10 @@
    cell keeps the ``topk`` best, ties going to the lower block index.
 
 The work is done cell chunk by cell chunk, so that no tensor of all low-resolution queries by all
-low-resolution keys exists: a chunk's score matrix has at most ``chunk_elements`` entries. Phase 1
-runs without autograd (no gradient flows through a selection) and in at least float32.
+low-resolution keys exists: a chunk's score matrix has at most ``chunk_elements`` entries, by default
+sized to the device (:func:`phase1_chunk_elements`). Phase 1 runs without autograd (no gradient flows
+through a selection) and in at least float32, and never waits on the device: no value is read back to
+the host, so on a GPU the chunks queue up behind each other.
 """
 
 from __future__ import annotations
@@ -19,9 +21,47 @@ from .grid import avg_pool_grid, to_cells
 from .problem import check_inputs
 from .scores import key_bias, logit_scale
 
-#: Upper bound on the entries of one phase-1 score chunk (B * h * cells * (cell/pool)^2 * blocks);
-#: 2**22 float32 entries are 16 MiB.
+#: Upper bound on the entries of one phase-1 score chunk (B * h * cells * (cell/pool)^2 * blocks) on
+#: the CPU and on devices other than CUDA; 2**22 float32 entries are 16 MiB, which stay in cache.
 PHASE1_CHUNK_ELEMENTS = 2**22
+#: On CUDA a chunk takes this fraction of the free memory (the driver's free bytes plus what torch's
+#: caching allocator holds unused) ...
+PHASE1_CUDA_FREE_FRACTION = 0.25
+#: ... at this many bytes per score entry: 4 for the float32 entry itself, its share of the cell
+#: means and of the float32 tie key of :func:`topk_lower_index_ties` (4/r each, r low-res queries a
+#: cell), matmul and topk workspace, and a margin for what else the step allocates meanwhile ...
+PHASE1_BYTES_PER_ELEMENT = 16
+#: ... between these bounds: 2**20 entries (16 MiB with the above) when memory is short, and 2**28
+#: (1 GiB of float32 scores) at most; past a few hundred MiB larger chunks stop paying on an H200.
+PHASE1_CUDA_CHUNK_BOUNDS = (2**20, 2**28)
+
+
+def phase1_chunk_elements(device_type: str, free_bytes: int | None = None) -> int:
+    """The automatic phase-1 chunk (score entries) for a device of type ``device_type``.
+
+    ``"cuda"``: :data:`PHASE1_CUDA_FREE_FRACTION` of ``free_bytes`` (bytes the device can still
+    allocate) at :data:`PHASE1_BYTES_PER_ELEMENT` bytes an entry, clipped to
+    :data:`PHASE1_CUDA_CHUNK_BOUNDS`. Anything else: :data:`PHASE1_CHUNK_ELEMENTS`. A pure function:
+    :func:`device_phase1_chunk_elements` reads ``free_bytes`` from the device.
+    """
+    if device_type != "cuda":
+        return PHASE1_CHUNK_ELEMENTS
+    if isinstance(free_bytes, bool) or not isinstance(free_bytes, int) or free_bytes < 0:
+        raise ValueError(
+            f"free_bytes must be a non-negative int for device_type='cuda', got free_bytes={free_bytes!r}"
+        )
+    low, high = PHASE1_CUDA_CHUNK_BOUNDS
+    fitting = int(free_bytes * PHASE1_CUDA_FREE_FRACTION) // PHASE1_BYTES_PER_ELEMENT
+    return max(low, min(high, fitting))
+
+
+def device_phase1_chunk_elements(device: torch.device) -> int:
+    """:func:`phase1_chunk_elements` for ``device``, reading its free memory on CUDA (no sync)."""
+    if device.type != "cuda":
+        return phase1_chunk_elements(device.type)
+    free, _ = torch.cuda.mem_get_info(device)
+    cached_unused = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return phase1_chunk_elements("cuda", free + cached_unused)
 
 
 def phase1_chunk_cells(
@@ -71,18 +111,35 @@ def _mean_probabilities(
 def topk_lower_index_ties(scores: torch.Tensor, topk: int) -> torch.Tensor:
     """Indices of the ``topk`` largest entries along the last axis, best first, ties to the lower index.
 
-    ``torch.topk`` leaves the order of equal values unspecified, so rows where the kept values tie
-    with each other or with a value left out are redone with a stable sort.
+    scores: (..., n) -> LongTensor (..., topk): the first ``topk`` of a stable descending sort.
+    ``torch.topk`` leaves the order of equal values unspecified, and which of the entries equal to
+    the k-th largest value it keeps. Both are put right without reading anything back to the host
+    (no per-chunk sync on a GPU), at the cost of a second topk:
+
+    1. The set. Every entry above the k-th largest value v is kept by any topk. Of the entries equal
+       to v, the lowest indices are kept: a second topk on the key ``n - j`` where ``scores_j == v``
+       and 0 elsewhere lists them in increasing index.
+    2. The order. The kept (value, index) pairs are sorted by index, then stably by value, descending.
     """
-    values, indices = torch.topk(scores, topk, dim=-1, sorted=True)  # (..., k)
-    kth = values[..., -1:]  # (..., 1)
-    tied = (scores == kth).sum(dim=-1) > 1  # boundary value occurs more than once
-    if topk > 1:
-        tied |= (values[..., 1:] == values[..., :-1]).any(dim=-1)
-    if tied.any():
-        order = torch.sort(scores[tied], dim=-1, descending=True, stable=True).indices
-        indices[tied] = order[..., :topk]
-    return indices
+    values, indices = torch.topk(scores, topk, dim=-1, sorted=True)  # (..., k), values descending
+    kth = values[..., -1:]  # (..., 1): the k-th largest value, whatever torch.topk did with ties
+    n = scores.shape[-1]
+    key_dtype = torch.float32 if n < 2**24 else torch.float64  # n - j exact in the key
+    lower_first = torch.arange(n, 0, -1, dtype=key_dtype, device=scores.device)  # (n,)
+    # The comparison written straight into the float key: a bool intermediate costs 6x more on CPU.
+    tie_key = torch.eq(
+        scores, kth, out=torch.empty(scores.shape, dtype=key_dtype, device=scores.device)
+    )
+    tie_key.mul_(lower_first)  # (..., n): n - j where scores_j == v, else 0
+    lowest_ties = torch.topk(tie_key, topk, dim=-1, sorted=True).indices  # (..., k)
+    del tie_key
+    # The entries equal to v are a suffix of the sorted values (NaN, which equals nothing, is not).
+    n_above = topk - (values == kth).sum(-1, keepdim=True)  # (..., 1)
+    slot = torch.arange(topk, device=scores.device) - n_above  # (..., k), place among the v's
+    indices = torch.where(slot < 0, indices, lowest_ties.gather(-1, slot.clamp_(min=0)))
+    by_index, perm = indices.sort(dim=-1)  # (..., k)
+    order = values.gather(-1, perm).sort(dim=-1, descending=True, stable=True).indices
+    return by_index.gather(-1, order)  # (..., k)
 
 
 def cell_block_scores(
@@ -110,23 +167,32 @@ def select_key_blocks(
     cell: int,
     topk: int,
     affinity: str = "dot",
-    chunk_elements: int = PHASE1_CHUNK_ELEMENTS,
+    chunk_elements: int | None = None,
 ) -> torch.Tensor:
     """Phase 1: the ``topk`` key blocks of every query cell.
 
     q: (B, h, Hq, Wq, D), k: (B, h, Hk, Wk, D); ``pool``, ``cell`` in tokens, ``topk`` in blocks.
     Returns a LongTensor (B, h, Hq/cell, Wq/cell, topk) of block indices, row-major over the
     (Hk/pool, Wk/pool) grid, best block first (ties to the lower index). ``chunk_elements`` bounds the
-    entries of the score chunk (see :data:`PHASE1_CHUNK_ELEMENTS`).
+    entries of the score chunk; ``None`` sizes it to q's device (:func:`phase1_chunk_elements`:
+    :data:`PHASE1_CHUNK_ELEMENTS` on the CPU, a share of the free memory on CUDA).
     """
     problem = check_inputs(q, k, k, pool=pool, cell=cell, topk=topk, affinity=affinity)
     return select_key_blocks_flat(q, k, problem, chunk_elements).unflatten(2, problem.cell_grid)
 
 
 def select_key_blocks_flat(
-    q: torch.Tensor, k: torch.Tensor, problem, chunk_elements: int = PHASE1_CHUNK_ELEMENTS
+    q: torch.Tensor, k: torch.Tensor, problem, chunk_elements: int | None = None
 ) -> torch.Tensor:
     """:func:`select_key_blocks` on checked inputs, cells flattened: (B, h, K, topk)."""
+    if chunk_elements is None:
+        chunk_elements = device_phase1_chunk_elements(q.device)
+    elif isinstance(chunk_elements, bool) or not isinstance(chunk_elements, int):
+        raise TypeError(
+            f"chunk_elements must be an int or None, got chunk_elements={chunk_elements!r}"
+        )
+    elif chunk_elements < 1:
+        raise ValueError(f"chunk_elements={chunk_elements} must be >= 1 (score entries per chunk)")
     B, h, topk = problem.batch, problem.heads, problem.topk
     K, Nb = problem.n_cells, problem.n_key_blocks
     with torch.no_grad():

@@ -152,7 +152,8 @@ def phase1_cost(s: AttentionSizes) -> Cost:
     q_low = s.bh * nq * D * e
     cast = s.bh * s.n_queries * D * 4 if s.dtype_bytes < 4 else 0  # half inputs pooled in float32
     pooling = cast + 2 * q_low  # pooled grid and its cell-major copy
-    chunk_scores = s.bh * chunk * (r + 1) * Nb * e  # score chunk and its cell means
+    # score chunk, its cell means, and the float32 tie key of topk_lower_index_ties
+    chunk_scores = s.bh * chunk * ((r + 1) * Nb * e + Nb * 4)
     held = q_low + s.bh * Nb * D * e + (s.bh * Nb * e if euclid else 0) + selection_bytes(s)
     return Cost(flops, bytes_moved, max(pooling, held + chunk_scores))
 

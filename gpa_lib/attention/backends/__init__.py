@@ -2,7 +2,8 @@
 
 Built in, in the order ``backend=None`` tries them: ``"cuda"`` (the fused kernel, CUDA tensors only),
 ``"cpu"`` (the fused CPU kernel, float32 CPU tensors), ``"flex"`` (FlexAttention with a BlockMask; not
-chosen automatically on the CPU, where it compiles for seconds per shape), ``"reference"`` (pure torch, the oracle and CPU path),
+chosen automatically on the CPU, where it compiles for seconds per shape, nor for training where a
+probe finds that its backward does not compile), ``"reference"`` (pure torch, the oracle and CPU path),
 ``"recompute"`` (the reference math recomputed in the backward pass: least memory to train, never
 automatic) and ``"masked"`` (the definition written out: a materialised score matrix masked to the
 selection; exact and slow, never automatic). Add another with :func:`register_backend`.

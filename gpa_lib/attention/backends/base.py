@@ -5,7 +5,9 @@ a :class:`~gpa_lib.attention.problem.GPAProblem` and otherwise the reason why no
 ``declines(problem) -> None | str`` (a reason not to pick it *automatically*, although it could
 run), and a call ``backend(q, k, v, problem) -> (out, selection)`` with out (B, h, Hq, Wq, Dv) and
 selection (B, h, K, topk). ``can_run`` and ``declines`` are called on every automatic choice: keep
-them cheap (cache what cannot change within a process).
+them cheap (cache what cannot change within a process). The automatic choice asks ``declines``
+first, so a decline must not assume that ``can_run`` passed, and a rule that declines cheaply
+spares the backend its ``can_run`` (and whatever that imports).
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ class Backend:
         raise NotImplementedError
 
     def declines(self, problem: GPAProblem) -> str | None:
-        """Why ``backend=None`` should not pick this backend although it can run (``None``: no reason)."""
+        """Why ``backend=None`` should not pick this backend although it can run (``None``: no reason).
+
+        Asked before ``can_run`` by the automatic choice: it must be cheap, and may not assume that
+        ``can_run`` passed (a rule that needs that, such as a compile probe, checks it first).
+        """
         return None
 
     def __call__(

@@ -4,6 +4,11 @@ Any backend registers under its own ``name`` with a ``priority``: ``backend=None
 registered backends from the highest priority down and takes the first that can run and does not
 decline; :func:`explain` returns every backend's reason. Names are read from here by the bench, the
 docs and :func:`~gpa_lib.attention.explain_backends`; nothing else lists them.
+
+The automatic choice asks ``declines`` before ``can_run``: a decline is a cheap rule ("not on the
+CPU"), while ``can_run`` may import a compiler stack (FlexAttention's ``torch._dynamo``, over a second
+on a fresh process), which a declined backend must not cost. :func:`explain` asks both of every
+backend, so that it says what could run as well as what is chosen.
 """
 
 from __future__ import annotations
@@ -69,7 +74,11 @@ def get_backend(name: str) -> Backend:
 
 
 def explain(problem: GPAProblem) -> dict[str, str | None]:
-    """Every backend in priority order with ``None`` (it would be chosen or could be) or its reason."""
+    """Every backend in priority order with ``None`` (it would be chosen or could be) or its reason.
+
+    Thorough: ``can_run`` is asked of every backend, also of one that a rule declines, so the reason
+    shown is why it cannot run where it cannot, and otherwise why it is not chosen automatically.
+    """
     reasons: dict[str, str | None] = {}
     for name in backend_names():
         backend = _REGISTRY[name].backend
@@ -81,6 +90,18 @@ def explain(problem: GPAProblem) -> dict[str, str | None]:
     return reasons
 
 
+def _automatic_reason(backend: Backend, problem: GPAProblem) -> str | None:
+    """Why ``backend=None`` skips ``backend`` (``None``: it may pick it), asking the cheap rule first.
+
+    Same verdict as :func:`explain`, in the other order: ``declines`` before ``can_run``, so that a
+    backend declined by a rule never pays for what ``can_run`` imports.
+    """
+    declined = backend.declines(problem)
+    if declined is not None:
+        return f"not chosen automatically: {declined}"
+    return backend.can_run(problem)
+
+
 def candidates(problem: GPAProblem, name: str | None) -> list[Backend]:
     """The backends to try, best first: the forced one, or all that accept ``problem`` automatically."""
     if name is not None:
@@ -90,9 +111,11 @@ def candidates(problem: GPAProblem, name: str | None) -> list[Backend]:
             raise BackendUnavailableError(f"backend={name!r} cannot run these inputs: {reason}")
         return [backend]
     chosen = []
-    for backend_name, reason in explain(problem).items():
+    for backend_name in backend_names():
+        backend = _REGISTRY[backend_name].backend
+        reason = _automatic_reason(backend, problem)
         if reason is None:
-            chosen.append(_REGISTRY[backend_name].backend)
+            chosen.append(backend)
         else:
             logger.debug("GPA backend %r skipped: %s", backend_name, reason)
     if not chosen:
