@@ -34,8 +34,8 @@
 # - Phase 1 takes {glue:text}`ch2_gpu_outside_phase2_large_pct:.0f`% of the layer's forward+backward
 #   time at {glue:text}`ch2_gpu_large_grid` ({glue:text}`ch2_gpu_layer_fwd_bwd_large_ms:.0f` ms in all,
 #   the fused phase 2 {glue:text}`ch2_gpu_phase2_fwd_bwd_large_ms:.1f` ms of it), and
-#   {glue:text}`ch2_gpu_outside_phase2_small_pct:.0f`% at {glue:text}`ch2_gpu_small_grid`. Phase 1
-#   still runs as chunked float32 PyTorch products, {glue:text}`ch2_gpu_phase1_over_floor_large:.0f`×
+#   {glue:text}`ch2_gpu_outside_phase2_small_pct:.0f`% at {glue:text}`ch2_gpu_small_grid`. In that run phase 1
+#   ran as chunked float32 PyTorch products, {glue:text}`ch2_gpu_phase1_over_floor_large:.0f`×
 #   above the {glue:text}`ch2_gpu_phase1_floor_large_ms:.1f` ms floor of a two-pass kernel at
 #   {glue:text}`ch2_gpu_large_grid`.
 # - The fused phase 2 runs at {glue:text}`ch2_gpu_phase2_fwd_over_floor_min:.1f`–{glue:text}`ch2_gpu_phase2_fwd_over_floor_max:.1f`×

@@ -184,13 +184,11 @@ def method_call(
 
     gpa = {"pool": cfg.pool, "cell": cfg.cell, "topk": cfg.topk, "affinity": cfg.affinity}
     if method == "phase1":
-        from gpa_lib.attention.kernel.ops import CUDA_PHASE1_CHUNK_ELEMENTS
         from gpa_lib.attention.selection import select_key_blocks_flat
 
-        # The chunk the cuda backend uses (the run of 2026-12-04 timed the CPU default, 2**22).
-        return lambda: select_key_blocks_flat(
-            q.detach(), k.detach(), problem, CUDA_PHASE1_CHUNK_ELEMENTS
-        )  # (B, h, K, k)
+        # The torch selection with its automatic chunk (sized to the free memory), the cuda
+        # backend's fallback; the run of 2026-12-04 timed the CPU default, 2**22.
+        return lambda: select_key_blocks_flat(q.detach(), k.detach(), problem)  # (B, h, K, k)
     if method == "phase1_fused":
         from gpa_lib.attention.kernel.phase1 import select_key_blocks_fused
 

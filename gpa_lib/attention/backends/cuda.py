@@ -33,7 +33,9 @@ from ..kernel.ops import (
     KERNEL_HEAD_DIMS,
     gpa_attention_fused,
 )
+from ..kernel.phase1 import fused_phase1_reason
 from ..problem import GPAProblem
+from ..selection import device_phase1_chunk_elements
 from .base import Backend, BackendCompileError
 
 logger = logging.getLogger("gpa_lib.attention")
@@ -87,6 +89,13 @@ class CudaBackend(Backend):
             load_extension()
         except CudaKernelUnavailable as err:
             raise BackendCompileError(str(err)) from err
+        # The torch selection (where the fused phase 1 does not apply) chunks by the free memory;
+        # read it only then: it is a host query, and the fused path needs none.
+        chunk = (
+            CUDA_PHASE1_CHUNK_ELEMENTS
+            if fused_phase1_reason(problem) is None
+            else device_phase1_chunk_elements(q.device)
+        )
         out, selection = gpa_attention_fused(
             q,
             k,
@@ -95,6 +104,6 @@ class CudaBackend(Backend):
             cell=problem.cell,
             topk=problem.topk,
             affinity=problem.affinity,
-            chunk_elements=CUDA_PHASE1_CHUNK_ELEMENTS,
+            chunk_elements=chunk,
         )
         return out, selection.flatten(2, 3)  # (B, h, Hq, Wq, Dv), (B, h, K, k)
