@@ -8,7 +8,7 @@
 #   preflight  python3, torch and gpa_lib import; what torch sees
 #   machine    python -m gpa_lib.bench machine: GPU facts, bf16/fp32 matmul and copy ceilings (~10 s)
 #   extension  python -m gpa_lib.bench extension: the fused kernel's build (log: build.log) and time
-#   gpu-tests  pytest -m gpu tests/test_attention_cuda.py (junit: gpu_tests.xml)
+#   gpu-tests  pytest -m gpu over the files with gpu marks (junit: gpu_tests.xml)
 #   sanitizer  python -m gpa_lib.bench sanitize: compute-sanitizer memcheck over every case of the
 #              fused kernels, racecheck and initcheck over the first ones (log: run.log); SKIP
 #              without compute-sanitizer
@@ -187,7 +187,8 @@ EOF
 PYTEST_TIMEOUT=()
 "$PY" -c "import pytest_timeout" 2>/dev/null && PYTEST_TIMEOUT=(--timeout=120)
 run_step gpu-tests 150 "$LOG" "passed|failed|error" "$PY" -m pytest -m gpu -p no:cacheprovider \
-    "${PYTEST_TIMEOUT[@]}" --junitxml="$OUT/gpu_tests.xml" tests/test_attention_cuda.py
+    "${PYTEST_TIMEOUT[@]}" --junitxml="$OUT/gpu_tests.xml" tests/test_attention_cuda.py \
+    tests/test_attention_flex_training.py tests/test_attention_selection.py
 # pytest passes when every test skips: the XML says whether the tests ran at all.
 last=$((${#NAMES[@]} - 1))
 if [ "${STATUS[$last]}" = PASS ]; then

@@ -140,3 +140,12 @@ def test_a_copy_inside_another_checkout_does_not_take_its_head(tmp_path):
         timeout=120,
     )
     assert "source commit not given" in (out / "summary.txt").read_text()
+
+
+def test_the_gpu_tests_step_runs_every_file_with_gpu_marks():
+    tests = Path(__file__).resolve().parent
+    marked = {p.name for p in tests.glob("test_*.py") if "@pytest.mark.gpu" in p.read_text()}
+    marked.discard(Path(__file__).name)  # this file names the decorator only here
+    script = (tests.parent / "scripts" / "gpu_run.sh").read_text()
+    step = script[script.index("run_step gpu-tests") : script.index("# pytest passes when")]
+    assert marked and all(f"tests/{name}" in step for name in marked), sorted(marked)
