@@ -149,3 +149,16 @@ def test_the_chapter_table_glues_the_worst_case(emulation):
     assert glue["ch2_p1_cases"] == 1
     assert glue["ch2_p1_split_agreement"] == table["split agreement"].min() == 1.0
     assert glue["ch2_p1_single_mass_gap"] == table["single worst mass gap"].max()
+
+
+def test_every_tile_displaces_the_list_when_scores_grow_with_the_block_index(emulation):
+    """Worst case for the merge: each key tile's blocks beat every block kept so far."""
+    q = torch.ones(1, 1, 16, 16, 16)
+    n_side = 24  # 24 x 24 key blocks of pool 1: 576 blocks, 9 tiles of 64
+    ramp = torch.linspace(-1.0, 1.0, n_side * n_side).view(1, 1, n_side, n_side, 1)
+    k = ramp.expand(1, 1, n_side, n_side, 16).contiguous()
+    problem = _problem(q, k, 1, 4, 20)
+    ours = emulation.emulated_phase1(phase1_operands(q, k, problem))
+    expected = torch.arange(575, 555, -1)  # the last 20 blocks, best (largest) first
+    assert torch.equal(ours, select_key_blocks_flat(q, k, problem))
+    assert torch.equal(ours[0, 0, 0], expected)
