@@ -93,7 +93,7 @@ from gpa_lib.attention.analysis import gpu_results, gpu_targets
 from gpa_lib.attention.analysis.complexity import H200_BF16_FLOPS_PER_S, H200_BYTES_PER_S
 from gpa_lib.attention.analysis.figures import mark_blocks, outline_cells, show_grid_image
 from gpa_lib.attention.kernel.build import cuda_kernel_available, find_nvcc
-from gpa_lib.attention.kernel.emulation import compiler
+from gpa_lib.attention.kernel.host_build import compiler
 from gpa_lib.attention.kernel.evidence import emulated_case_report, phase1_evidence
 from gpa_lib.attention.synthetic import image_features, textured_image
 from gpa_lib.bench.attention import training_memory_against_sdpa

@@ -24,9 +24,9 @@ from gpa_lib.attention.selection import select_key_blocks_flat
 
 @pytest.fixture(scope="module")
 def emulation():
-    from gpa_lib.attention.kernel import emulation
+    from gpa_lib.attention.kernel import emulation, host_build
 
-    if emulation.compiler() is None:
+    if host_build.compiler() is None:
         pytest.skip("no C++ compiler (g++) to build the kernel emulation")
     emulation.emulation_library()
     return emulation

@@ -20,15 +20,13 @@ import functools
 import hashlib
 import os
 import platform
-import shutil
-import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
 import torch
 
 from .build import cache_root
+from .host_build import build_shared_library, compiler
 
 SOURCE = Path(__file__).resolve().parent / "csrc_cpu" / "gpa_cpu.cpp"
 FLAGS = ("-std=c++17", "-O3", "-march=native", "-fopenmp", "-fPIC", "-shared")
@@ -59,11 +57,6 @@ def _check_phase2(code: int, entry: str, shape: _Shape) -> None:
         raise RuntimeError(f"{entry} failed with code {code} for sizes {sizes}")
 
 
-def compiler() -> str | None:
-    """The C++ compiler (``$CXX`` or g++), None when there is none."""
-    return shutil.which(os.environ.get("CXX", "g++"))
-
-
 def _cpu_flags() -> str:
     """This CPU's instruction-set flags (what ``-march=native`` compiles for)."""
     try:
@@ -89,17 +82,8 @@ _build_error: str | None = None
 
 @functools.cache
 def _library() -> ctypes.CDLL:
-    cxx = compiler()
-    target = cache_root() / "cpu_kernel" / library_key(cxx) / "libgpa_cpu.so"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            built = Path(tmp) / target.name
-            command = [cxx, *FLAGS, str(SOURCE), "-o", str(built)]
-            result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-            if result.returncode != 0:
-                raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
-            os.replace(built, target)  # atomic: a concurrent build never loads half a file
+    target = cache_root() / "cpu_kernel" / library_key(compiler()) / "libgpa_cpu.so"
+    build_shared_library([*FLAGS, str(SOURCE)], target, timeout_s=300, what="the CPU kernel build")
     lib = ctypes.CDLL(str(target))
     for name in (
         *ENTRY_POINTS.values(),

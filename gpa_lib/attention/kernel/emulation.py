@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import os
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import torch
 
 from .build import CSRC_DIR, KERNEL_SOURCE, cache_root, source_hash
+from .host_build import build_shared_library
 from .reference_math import selection_csr
 
 _DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
@@ -43,44 +39,15 @@ class _Shape(ctypes.Structure):
     ]
 
 
-def compiler() -> str | None:
-    """The C++ compiler for the emulation (``$CXX`` or g++), None when there is none."""
-    return shutil.which(os.environ.get("CXX", "g++"))
-
-
 @functools.cache
 def emulation_library() -> ctypes.CDLL:
     """Build (once per source hash, cached under :func:`~gpa_lib.attention.kernel.build.cache_root`) and load."""
-    cxx = compiler()
-    if cxx is None:
-        raise RuntimeError("no C++ compiler for the kernel emulation: install g++ or set CXX")
     target = cache_root() / "emulation" / source_hash() / "libgpa_phase2_emu.so"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            built = Path(tmp) / target.name
-            command = [
-                cxx,
-                "-std=c++20",
-                "-O1",
-                "-pthread",
-                "-fPIC",
-                "-shared",
-                "-x",
-                "c++",
-                "-DGPA_HOST_EMULATION",
-                "-fno-strict-aliasing",
-                f"-I{CSRC_DIR}",
-                str(CSRC_DIR / KERNEL_SOURCE),
-                "-o",
-                str(built),
-            ]
-            result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-            if result.returncode != 0:
-                raise RuntimeError(
-                    f"building the kernel emulation failed:\n{result.stderr[-4000:]}"
-                )
-            os.replace(built, target)
+    flags = ["-std=c++20", "-O1", "-pthread", "-fPIC", "-shared", "-x", "c++"]
+    flags += ["-DGPA_HOST_EMULATION", "-fno-strict-aliasing", f"-I{CSRC_DIR}"]
+    build_shared_library(
+        [*flags, str(CSRC_DIR / KERNEL_SOURCE)], target, what="building the kernel emulation"
+    )
     lib = ctypes.CDLL(str(target))
     lib.gpa_phase2_forward.restype = ctypes.c_int
     lib.gpa_phase2_backward.restype = ctypes.c_int
