@@ -18,19 +18,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gpa_lib.interactive.linked import Control, LinkedFigure, UpdateGroup
+from gpa_lib.recsys.eval.report import MODEL_LABELS, SLICE_LABELS
 
-#: Reader-facing names; the recommendation chapters use the same (pass theirs to override).
-MODEL_LABELS = {
-    "popularity": "popularity",
-    "static_cf": "static CF",
-    "implicit_als": "implicit ALS",
-    "implicit_bpr": "implicit BPR",
-    "lightfm": "LightFM",
-    "fashion_dna": "Fashion DNA",
-    "lstm": "LSTM",
-    "oracle": "oracle (true state)",
-}
-SLICE_LABELS = {"all": "all", "cold": "new", "warm": "known"}
+# Reader-facing names come from the chapters' own table (recsys.eval.report), so that a dropdown and
+# a table never name a model differently.
 ALL_MODELS = "all models"
 HIGHLIGHT, DIMMED = "#d62728", "#1f77b4"
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
