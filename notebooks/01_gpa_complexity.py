@@ -88,6 +88,7 @@ training_sizes = [32, 64, 128]  # grid sides of the training-step comparison
 import time
 
 import torch
+from IPython.display import display
 
 from gpa_lib.attention.analysis import studies
 from gpa_lib.attention.analysis.benchmark import AttentionBenchConfig
@@ -160,7 +161,9 @@ algorithm.figure
 # counts bytes moved for a roofline time estimate.
 
 # %% tags=["remove-cell"]
-bench_sizes = studies.benchmark_sizes(heads=heads, head_dim=head_dim, pool=pool, cell=cell, topk=topk)
+bench_sizes = studies.benchmark_sizes(
+    heads=heads, head_dim=head_dim, pool=pool, cell=cell, topk=topk
+)
 glue_all(studies.cost_model_study(bench_sizes).values)
 
 # %% [markdown]
