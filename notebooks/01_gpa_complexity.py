@@ -99,7 +99,7 @@ from gpa_lib.glue import glue_all
 from gpa_lib.results import write_result
 
 start_time = time.perf_counter()
-torch.manual_seed(seed)
+_ = torch.manual_seed(seed)
 
 # %% [markdown]
 # ## The algorithm
@@ -207,7 +207,7 @@ sweep.table
 # The materialised score matrix grows with the square of the tokens (slope 2), GPA's phase 2 linearly
 # (slope 1), phase 1 stays small. *Right:* median time per call against tokens, with the roofline
 # prediction; measured over predicted ranges from {glue:text}`ch1_time_ratio_min:.1f` to
-# {glue:text}`ch1_time_ratio_max:.1f`. The prediction gets the slopes right; small calls are
+# {glue:text}`ch1_time_ratio_max:.1f` on this machine. The prediction is a floor: small calls are
 # dominated by per-operation overhead that no FLOP count sees. The table gives the fastest and the
 # slowest timed call of each point beside the median.
 #
@@ -335,8 +335,9 @@ high_res.table
 
 # %% [markdown]
 # *Bars:* median time of phase 1 (selection) and phase 2 (attention to the selected keys) of the
-# reference backend, per resolution and setting. At the authors' defaults and
-# {glue:text}`ch1_split_size`×{glue:text}`ch1_split_size`, phase 1 takes
+# reference backend, per resolution and setting, on this machine (the table gives the range of the
+# timed calls). At the authors' defaults and
+# {glue:text}`ch1_split_size`×{glue:text}`ch1_split_size`, phase 1 took
 # {glue:text}`ch1_phase1_time_share_pct:.0f`% of the time ({glue:text}`ch1_phase1_flop_share_pct:.0f`%
 # of the FLOPs): with only two blocks per cell, phase 2 is cheap, and the 64×64 low-resolution
 # attention is what remains.

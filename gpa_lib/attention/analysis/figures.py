@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -225,16 +226,19 @@ def headline_figure(sweep, quality, memory_methods: Sequence[str] = ("materialis
     for method in memory_methods:
         part = sweep[sweep.method == method]
         (line,) = axes[0].plot(part.tokens, part.model_mib, "-", label=f"{method} model")
-        axes[0].plot(part.tokens, part.measured_mib, "o", color=line.get_color(), label="measured")
+        axes[0].plot(
+            part.tokens, part.measured_mib, "o", color=line.get_color(), label=f"{method} measured"
+        )
     _log_log(axes[0], "peak extra memory (MiB)")
     axes[0].legend(fontsize=8)
     axes[0].set_title("cost: exact attention grows with tokens², GPA about linearly")
+    seen = quality[quality.knob == "topk"]
     for kind, marker in (("image-like", "o-"), ("random", "s--")):
-        part = quality[(quality.knob == "topk") & (quality.features == kind)]
+        part = seen[seen.features == kind]
         axes[1].plot(100 * part.keys_fraction, 100 * part.mass_mean, marker, label=kind)
-    axes[1].plot([0, 100], [0, 100], "k:", lw=1, label="mass = keys seen")
+    diagonal = np.geomspace(100 * seen.keys_fraction.min(), 100, 20)
+    axes[1].plot(diagonal, diagonal, "k:", lw=1, label="mass = keys seen")
     axes[1].set_xscale("log")
-    axes[1].set_xlim(left=None, right=100)
     axes[1].set_xlabel("keys each query sees (% of all keys; topk grows to the right)")
     axes[1].set_ylabel("softmax mass kept (%)")
     axes[1].legend(fontsize=8)
