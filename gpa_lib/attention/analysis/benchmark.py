@@ -92,10 +92,15 @@ def _inputs(cfg: AttentionBenchConfig, size: int, device: torch.device):
     return [t.requires_grad_(cfg.training) for t in qkv]
 
 
-def _sizes(cfg: AttentionBenchConfig, size: int, dtype_bytes: int) -> AttentionSizes:
-    return AttentionSizes(
-        q_grid=(size, size),
-        k_grid=(size, size),
+def square_sizes(cfg: Any, side: int, *, dtype_bytes: int, **changes: Any) -> AttentionSizes:
+    """:class:`AttentionSizes` of a ``side x side`` query grid and key grid for a benchmark config.
+
+    ``cfg`` carries ``batch``, ``heads``, ``head_dim``, ``pool``, ``cell`` and ``topk``; ``changes``
+    override any field (``affinity=...``). One builder for every benchmark.
+    """
+    fields = dict(
+        q_grid=(side, side),
+        k_grid=(side, side),
         head_dim=cfg.head_dim,
         heads=cfg.heads,
         batch=cfg.batch,
@@ -103,8 +108,12 @@ def _sizes(cfg: AttentionBenchConfig, size: int, dtype_bytes: int) -> AttentionS
         cell=cfg.cell,
         topk=cfg.topk,
         dtype_bytes=dtype_bytes,
-        affinity=cfg.affinity,
     )
+    return AttentionSizes(**{**fields, **changes})
+
+
+def _sizes(cfg: AttentionBenchConfig, size: int, dtype_bytes: int) -> AttentionSizes:
+    return square_sizes(cfg, size, dtype_bytes=dtype_bytes, affinity=cfg.affinity)
 
 
 def _call(method: str, cfg: AttentionBenchConfig, q, k, v):
