@@ -25,10 +25,10 @@
 #   {glue:text}`ch1_mem_ratio_model:.0f`× less peak memory than a materialised score matrix; the
 #   measured peak memory matches the model within {glue:text}`ch1_mem_model_max_err_pct:.1f`%
 #   ([predicted against measured](#ch1-sweep)).
-# - **What it keeps.** On image-like features GPA keeps {glue:text}`ch1_mass_image:.2f` of the
-#   softmax mass while looking at {glue:text}`ch1_quality_keys_pct:.1f`% of the keys; on random
-#   features it keeps {glue:text}`ch1_mass_random:.2f`, about the share of keys it sees
-#   ([what GPA keeps](#ch1-quality)).
+# - **What it keeps.** Looking at {glue:text}`ch1_quality_keys_pct:.1f`% of the keys, GPA keeps
+#   {glue:text}`ch1_mass_image:.2f` of the softmax mass on image-like features
+#   ({glue:text}`ch1_mass_words_image`) and {glue:text}`ch1_mass_random:.2f` on random features
+#   ({glue:text}`ch1_mass_words_random`) ([what GPA keeps](#ch1-quality)).
 # - **Training memory.** With `recompute` a training step at {glue:text}`ch1_train_size`² needs
 #   {glue:text}`ch1_train_rec_over_sdpa:.1f`× the memory of fused SDPA, against
 #   {glue:text}`ch1_train_ref_over_sdpa:.1f`× for `reference` ([training](#ch1-training)).
@@ -304,13 +304,12 @@ quality.figure
 # *Top row:* mean share of the exact softmax mass on the keys GPA keeps; *bottom row:* relative output
 # error, both against the knob on the horizontal axis (log scale). An error above 1 means GPA's output is
 # further from the exact one than zero is: with random features exact attention averages almost all
-# values to nearly nothing, GPA averages a few. On image-like features GPA keeps far
-# more mass than the fraction of keys it looks at; on random features it keeps about that fraction,
-# because nothing tells phase 1 where the mass is. At the benchmark setting of
-# {glue:text}`ch1_topk` blocks per cell ({glue:text}`ch1_quality_keys_pct:.1f`% of the keys) the image-like
-# features keep {glue:text}`ch1_mass_image:.2f` of the mass with a relative output error of
-# {glue:text}`ch1_err_image:.2f`, the random ones {glue:text}`ch1_mass_random:.2f` and
-# {glue:text}`ch1_err_random:.2f`. At a fixed key budget, smaller blocks (small `pool`) make phase 1
+# values to nearly nothing, GPA averages a few. At the benchmark setting of {glue:text}`ch1_topk`
+# blocks per cell ({glue:text}`ch1_quality_keys_pct:.1f`% of the keys) the image-like features keep
+# {glue:text}`ch1_mass_image:.2f` of the mass ({glue:text}`ch1_mass_words_image`) with a relative
+# output error of {glue:text}`ch1_err_image:.2f`; the random ones keep
+# {glue:text}`ch1_mass_random:.2f` ({glue:text}`ch1_mass_words_random`: nothing tells phase 1 where
+# the mass is) with an error of {glue:text}`ch1_err_random:.2f`. At a fixed key budget, smaller blocks (small `pool`) make phase 1
 # more expensive (next section). On the image-like features pool {glue:text}`ch1_pool_small` keeps
 # {glue:text}`ch1_pool_mass_word` mass than pool {glue:text}`ch1_pool_large`
 # ({glue:text}`ch1_mass_pool_small:.2f` against {glue:text}`ch1_mass_pool_large:.2f`) yet has the
@@ -394,8 +393,8 @@ tradeoff.figure
 # backends, and of exact attention with a materialised score matrix or fused SDPA, which do not
 # depend on the knobs. *Bottom:* mean share of the exact softmax mass on the keys GPA keeps, beside
 # the share of keys it looks at, and the relative output error. Memory and time grow with
-# `topk`·`pool`² (the keys each query sees); on image-like features the kept mass stays above the
-# share of keys seen, on random features close to it. Computing the whole grid took
+# `topk`·`pool`² (the keys each query sees); compare the kept mass with the share of keys seen for
+# each kind of features. Computing the whole grid took
 # {glue:text}`ch1_tradeoff_s:.1f` s.
 
 # %% [markdown]

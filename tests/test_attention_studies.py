@@ -131,6 +131,12 @@ def test_measured_studies_on_a_tiny_grid():
     assert split.table.setting.tolist() == ["authors' defaults", "benchmark setting"]
 
 
+def test_mass_against_keys_says_about_only_within_a_factor_one_and_a_half():
+    assert studies.mass_against_keys(0.12, 0.1) == "about the share of keys it sees"
+    assert studies.mass_against_keys(0.5, 0.1) == "5.0× the share of keys it sees"
+    assert studies.mass_against_keys(0.02, 0.1) == "0.20 of the share of keys it sees"
+
+
 def test_quality_study_and_the_headline_figure():
     inputs = studies.quality_inputs(size=16, heads=1, head_dim=8, seed=0)
     quality = studies.quality_study(

@@ -221,7 +221,7 @@ def _growth_sentence(records: list[dict], methods: Sequence[str]) -> str:
             continue
         growth = growth_words([r["tokens"] for r in runs], [r["times_s"] for r in runs], method)
         groups.setdefault(growth["word"], []).append(
-            f"`{method}` ({growth['lo']:.1f} to {growth['hi']:.1f})"
+            f"`{method}` (slope {growth['lo']:.1f} to {growth['hi']:.1f})"
         )
     said = {
         "linear": "grew about linearly in the tokens",
@@ -294,6 +294,17 @@ def _knob_settings(pool, cell, topk, topk_values, pool_values, cell_values):
     )
 
 
+def mass_against_keys(mass: float, keys_fraction: float) -> str:
+    """The kept softmax mass against the share of keys seen, in words: "about" within a factor 1.5
+    either way, else the factor."""
+    ratio = mass / keys_fraction
+    if 1 / 1.5 <= ratio <= 1.5:
+        return "about the share of keys it sees"
+    if ratio > 1:
+        return f"{ratio:.1f}× the share of keys it sees"
+    return f"{ratio:.2f} of the share of keys it sees"
+
+
 def quality_study(
     inputs: dict[str, tuple], *, pool: int, cell: int, topk: int, topk_values, pool_values,
     cell_values, affinity: str,
@@ -344,6 +355,12 @@ def quality_study(
         "ch1_mass_pool_large": float(large.mass_mean),
         "ch1_err_pool_small": float(small.error_total),
         "ch1_err_pool_large": float(large.error_total),
+        **{
+            f"ch1_mass_words_{kind.split('-')[0]}": mass_against_keys(
+                at.loc[kind, "mass_mean"], at.loc[kind, "keys_fraction"]
+            )
+            for kind in ("image-like", "random")
+        },
         "ch1_pool_mass_word": "more" if small.mass_mean > large.mass_mean else "less",
         "ch1_pool_err_word": "larger" if small.error_total > large.error_total else "smaller",
     }
