@@ -441,15 +441,9 @@ else:
 if profile != "smoke":
     write_result(
         "ch1_gpa_complexity",
-        {
-            "sweep": sweep.data["sweep"].to_dict(orient="records"),
-            "quality": quality.data["quality"].to_dict(orient="records"),
-            "split": split.data["split"].to_dict(orient="records"),
-            "training": training.data["training"].to_dict(orient="records"),
-            "high_resolution_model": high_res.table.to_dict(orient="records"),
-            "tradeoff": tradeoff.table.to_dict(orient="records"),
-            "machine": machine,
-        },
+        studies.result_payload(
+            sweep, quality, split, training, high_res, tradeoff, machine=machine
+        ),
         profile=profile,
         wall_time_s=time.perf_counter() - start_time,
     )

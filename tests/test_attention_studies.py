@@ -184,3 +184,12 @@ def test_chapter_one_cells_are_calls():
     assert max(len(lines) for lines in code) <= 20
     assert source.count("glue(") == 0  # glued through glue_all only
     assert all(len(ln) <= 100 for lines in code for ln in lines)
+
+
+def test_the_result_payload_keeps_unrounded_tables():
+    sizes = studies.benchmark_sizes(heads=4, head_dim=32, pool=4, cell=8, topk=8)
+    high = studies.high_resolution_study(sizes)
+    payload = studies.result_payload(high, studies.cost_model_study(sizes), machine=MACHINE)
+    assert set(payload) == {"high_resolution_model", "machine"}
+    shares = [row["phase1_share"] for row in payload["high_resolution_model"]]
+    assert shares != [round(x, 3) for x in shares]  # the rounded copy is for display only

@@ -67,6 +67,17 @@ def method_names() -> pd.DataFrame:
     return names.str.split(" ", n=1).str[1].str.strip("()").rename("what it is").to_frame()
 
 
+def result_payload(*parts: Study, machine: dict[str, float]) -> dict[str, Any]:
+    """The chapter's result file: every table the studies keep in ``data`` (unrounded, as
+    records) and the machine's measured rates."""
+    payload: dict[str, Any] = {}
+    for part in parts:
+        for name, table in part.data.items():
+            if isinstance(table, pd.DataFrame):
+                payload[name] = table.to_dict(orient="records")
+    return payload | {"machine": machine}
+
+
 # ---------------------------------------------------------------------------- the algorithm
 
 
@@ -442,7 +453,7 @@ def high_resolution_study(sizes: AttentionSizes, sides=(256, 512, 1024, 2048)) -
         "ch1_fixed_2048_dense_over_gpa": float(saving[2048, name]),
         "ch1_fixed_limit": float(sizes.pool**4 * 2),  # p^4 (D + Dv) / D with Dv = D
     }
-    return Study(values, table=table.round(3))
+    return Study(values, table=table.round(3), data={"high_resolution_model": table})
 
 
 # ------------------------------------------------------------------------- the three knobs
@@ -465,7 +476,7 @@ def tradeoff_study(inputs: dict[str, tuple], machine: dict[str, float], *, initi
     fig = tradeoff_figure(
         table, features=list(inputs), initial=initial, q_grid=(side, side), k_grid=(side, side)
     )
-    return Study(values, table=table, figure=fig)
+    return Study(values, table=table, figure=fig, data={"tradeoff": table})
 
 
 # ------------------------------------------------------------------------ against a GPU
