@@ -158,7 +158,7 @@ def training_figure(training, methods: Sequence[str]) -> Figure:
         spread = [part.ms - part.ms_min, part.ms_max - part.ms]
         axes[1].errorbar(part.tokens, part.ms, yerr=spread, fmt="o-", capsize=3, label=method)
     _log_log(axes[0], "peak extra memory of a training step (MiB)")
-    _log_log(axes[1], "time per step (ms, median; bars: fastest to slowest call)")
+    _log_log(axes[1], "time per step (ms; median, bars: call range)")
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     return _closed(fig)
