@@ -96,8 +96,7 @@ from gpa_lib.attention.kernel.build import cuda_kernel_available, find_nvcc
 from gpa_lib.attention.kernel.host_build import compiler
 from gpa_lib.attention.kernel.evidence import emulated_case_report, phase1_evidence
 from gpa_lib.attention.synthetic import image_features, textured_image
-from gpa_lib.bench.attention import training_memory_against_sdpa
-from gpa_lib.bench.machine import stored_machines
+from gpa_lib.attention.analysis.stored import stored_machines, training_memory_against_sdpa
 from gpa_lib.results import device_description, provenance
 
 torch.manual_seed(seed)

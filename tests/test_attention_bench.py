@@ -70,7 +70,7 @@ def test_training_bench_measures_steps_with_gradients(tmp_path, capsys):
 
 
 def test_training_summary_compares_backends_at_the_target_size():
-    from gpa_lib.bench.attention import PRESETS, summarise_training
+    from gpa_lib.attention.analysis.benchmark import PRESETS, summarise_training
 
     cfg = PRESETS["training"]
     records = [

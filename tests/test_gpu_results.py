@@ -10,9 +10,9 @@ import pytest
 
 from gpa_lib.attention.analysis import gpu_results, gpu_targets
 from gpa_lib.attention.analysis.complexity import AttentionSizes, phase1_floor, phase1_flops
+from gpa_lib.attention.analysis.stored import stored_machines
 from gpa_lib.bench.kernel import stored_kernel_results
 from gpa_lib.bench.kernel_results import format_table
-from gpa_lib.bench.machine import stored_machines
 from gpa_lib.results import RESULTS_DIR
 
 H200 = "NVIDIA H200"
@@ -149,7 +149,7 @@ def test_floor_model_uses_the_rates_given():
 
 
 def test_training_memory_against_sdpa_reads_the_stored_bench():
-    from gpa_lib.bench.attention import training_memory_against_sdpa
+    from gpa_lib.attention.analysis.stored import training_memory_against_sdpa
 
     memory = training_memory_against_sdpa(threads=2)
     assert memory["below"] == ["cpu"] and "reference" in memory["above"]

@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
 import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
+
+# The stored machines are read by the chapters; their home is the analysis layer.
+from gpa_lib.attention.analysis.stored import read_ceilings as read_ceilings  # noqa: E402
+from gpa_lib.attention.analysis.stored import stored_machines as stored_machines  # noqa: E402
 
 # The run's identity lives with the rest of the provenance; re-exported for the GPU scripts.
 from gpa_lib.results import SOURCE_COMMIT_ENV as SOURCE_COMMIT_ENV
@@ -272,27 +274,6 @@ def machine_facts(seconds: float = 10.0, **sizes: Any) -> dict[str, Any]:
     # Clocks right after the products: the card's state as found (never set here).
     facts["nvidia_smi_after"] = nvidia_smi_facts(("clocks.sm", "clocks.mem", "temperature.gpu"))
     return facts
-
-
-def read_ceilings(path: str | os.PathLike) -> dict[str, Any]:
-    """The two roofline rates of a stored ``machine_*.json``, with the GPU and date they belong to."""
-    result = json.loads(Path(path).read_text())
-    ceilings = result["ceilings"]
-    return {
-        "source": Path(path).name,
-        "gpu": result["gpu"]["name"],
-        "date": result["provenance"]["date"][:10],
-        "bf16_flops_per_s": float(ceilings["bf16_flops_per_s"]),
-        "bytes_per_s": float(ceilings["bytes_per_s"]),
-    }
-
-
-def stored_machines(results_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
-    """:func:`read_ceilings` of every ``machine_*.json`` in the results folder, by file name."""
-    from gpa_lib.results import RESULTS_DIR
-
-    folder = Path(results_dir) if results_dir is not None else RESULTS_DIR
-    return [read_ceilings(p) for p in sorted(folder.glob("machine_*.json"))]
 
 
 def summary_line(facts: dict[str, Any]) -> str:

@@ -387,7 +387,7 @@ def floor_rates(
     machine: dict[str, Any] | None, flops_per_s: float, bytes_per_s: float
 ) -> dict[str, Any]:
     """The rates floors divide by: a stored machine's measured ceilings
-    (:func:`gpa_lib.bench.machine.stored_machines`), else the given ones; ``source`` in words."""
+    (:func:`gpa_lib.attention.analysis.stored.stored_machines`), else the given ones; ``source`` in words."""
     if machine is None:
         return {
             "flops_per_s": flops_per_s,

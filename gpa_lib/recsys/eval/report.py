@@ -1,7 +1,7 @@
 """What the chapters glue: intervals and verdicts in words, computed here so notebooks only call.
 
 Every function returns plain values (``{glue key: value}`` dicts or strings); :func:`glue_all`
-hands such a dict to ``myst_nb.glue`` (imported only then, so the library works without the book
+(:mod:`gpa_lib.glue`) hands such a dict to ``myst_nb.glue`` (imported only then, so the library works without the book
 extras).
 """
 
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from gpa_lib.glue import glue_all as glue_all  # the one glue helper, re-exported for chapter 5
 
 
 def verdict(lo: float, hi: float) -> str:
@@ -27,15 +29,6 @@ def interval_glue(key: str, stats: Mapping[str, Any], value: str = "diff") -> di
         f"{key}_lo": float(stats["lo"]),
         f"{key}_hi": float(stats["hi"]),
     }
-
-
-def glue_all(values: Mapping[str, Any]) -> None:
-    """``myst_nb.glue(key, value, display=False)`` for every item (in a notebook only); numpy
-    scalars become Python numbers, which the book's number formats need."""
-    from myst_nb import glue
-
-    for key, value in values.items():
-        glue(key, value.item() if hasattr(value, "item") else value, display=False)
 
 
 # ---------------------------------------------------------------------- the backtest JSON
