@@ -94,3 +94,25 @@ def test_a_folder_of_another_study_and_bad_arguments_are_refused(tmp_path):
         run_study(spec(1), tmp_path, shard=(4, 4))
     with pytest.raises(ValueError, match="repeat"):
         StudySpec("backtest", (tiny_store(0), tiny_store(0)), MODELS, "smoke", PROTOCOL)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_the_command_line_runs_shards_and_writes_the_merge_when_all_are_done(tmp_path, capsys):
+    from gpa_lib.bench.recsys import main
+
+    args = [
+        "--study", "backtest", "--store", "smoke", "--customers", "500", "--weeks", "20",
+        "--stores", "2", "--cutoffs", "2", "--test-weeks", "2", "--step-weeks", "2",
+        "--seeds", "0", "--eval-customers", "100", "--n-boot", "20", "--profile", "smoke",
+        "--models", "popularity,static_cf", "--results-dir", str(tmp_path),
+        "--study-dir", str(tmp_path / "shards"),
+    ]  # fmt: skip
+    assert main([*args, "--shard", "0/2"]) == 0
+    assert "still to run" in capsys.readouterr().out
+    assert not (tmp_path / "backtest_stores.json").exists()
+    assert main([*args, "--shard", "1/2"]) == 0
+    payload = json.loads((tmp_path / "backtest_stores.json").read_text())
+    assert payload["stores"] == [0, 1] and payload["shards"] == 4
+    assert payload["summary"]["static_cf"]["warm/auc"]["n"] == 2
+    with pytest.raises(SystemExit, match="--shard='2/2'"):
+        main([*args, "--shard", "2/2"])
