@@ -80,7 +80,7 @@ CLAIMS: dict[str, tuple[Claim, ...]] = {
         Claim(
             "lstm_vs_dna",
             "lstm",
-            "the LSTM's dynamic style beats Fashion DNA's static style on known articles",
+            "the LSTM beats Fashion DNA (one static style in the same DNA space) on known articles",
             "lstm", "fashion_dna", "warm", "auc", 1, "backtest",
         ),
         Claim(

@@ -191,7 +191,8 @@ def context_glue(prefix: str, ablation: Mapping[str, Any]) -> dict[str, float]:
 
 def verdict_glue(prefix: str, judgements: list[Judgement]) -> dict[str, Any]:
     """``{prefix}_{claim}_verdict`` (the word), ``_gap``, ``_lo``, ``_hi`` (floats), ``_text``
-    ("+0.009 [+0.001, +0.016]"), ``_p`` and ``_p_holm`` for every claim."""
+    ("+0.009 [+0.001, +0.016]"), ``_p`` and ``_p_holm`` for every claim, and ``_others``: the same
+    gap in the other runs in words ("none" when there is none)."""
     out: dict[str, Any] = {}
     for j in judgements:
         key, i = f"{prefix}_{j.claim.name}", j.evidence.interval
@@ -199,4 +200,18 @@ def verdict_glue(prefix: str, judgements: list[Judgement]) -> dict[str, Any]:
         out[f"{key}_gap"], out[f"{key}_lo"], out[f"{key}_hi"] = i.estimate, i.lo, i.hi
         out[f"{key}_text"] = i.text(3)
         out[f"{key}_p"], out[f"{key}_p_holm"] = j.evidence.p_value, j.p_holm
+        out[f"{key}_others"] = (
+            "; ".join(f"{run}: {i.text(3)}" for run, i in j.evidence.replications) or "none"
+        )
     return out
+
+
+def tracking_glue(prefix: str, claims_payload: Mapping[str, Any]) -> dict[str, float]:
+    """R² and cosine of the LSTM's and Fashion DNA's styles against the true current style, from a
+    committed ``ch5_claims.json``: keys ``{prefix}_trk_{lstm|dna}_{r2|cosine}``."""
+    models = claims_payload["style_tracking"]["models"]
+    return {
+        f"{prefix}_trk_{short}_{metric}": models[name][metric]["mean"]
+        for short, name in (("lstm", "lstm"), ("dna", "fashion_dna"))
+        for metric in ("r2", "cosine")
+    }
