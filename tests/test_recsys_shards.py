@@ -30,8 +30,13 @@ def tiny_store(seed: int):
     return replace(PRESETS["smoke"], n_customers=500, n_weeks=20, seed=seed)
 
 
-def without_timings(payload: dict) -> dict:
-    return {k: v for k, v in payload.items() if k != "fit_seconds"}
+def without_timings(payload):
+    """``payload`` without its wall times (every ``fit_seconds``, at any depth)."""
+    if isinstance(payload, dict):
+        return {k: without_timings(v) for k, v in payload.items() if k != "fit_seconds"}
+    if isinstance(payload, list):
+        return [without_timings(v) for v in payload]
+    return payload
 
 
 def spec(n_stores: int) -> StudySpec:
@@ -116,3 +121,12 @@ def test_the_command_line_runs_shards_and_writes_the_merge_when_all_are_done(tmp
     assert payload["summary"]["static_cf"]["warm/auc"]["n"] == 2
     with pytest.raises(SystemExit, match="--shard='2/2'"):
         main([*args, "--shard", "2/2"])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_parallel_jobs_write_the_same_shards(tmp_path):
+    study = spec(2)
+    run_study(study, tmp_path / "serial")
+    assert sorted(run_study(study, tmp_path / "parallel", jobs=2)) == sorted(shard_ids(study))
+    serial, parallel = merge(study, tmp_path / "serial"), merge(study, tmp_path / "parallel")
+    assert without_timings(serial) == without_timings(parallel)
