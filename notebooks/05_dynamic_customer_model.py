@@ -35,7 +35,8 @@
 #   {glue:text}`ch5_lstm_tracks_style_verdict`.** Cosine to the true style
 #   {glue:text}`ch5_trk_lstm_cosine:.3f` against {glue:text}`ch5_trk_dna_cosine:.3f` for the static
 #   style (gap {glue:text}`ch5_lstm_tracks_style_text`); R² {glue:text}`ch5_trk_lstm_r2:.4f` against
-#   {glue:text}`ch5_trk_dna_r2:.4f`.
+#   {glue:text}`ch5_trk_dna_r2:.4f` (one store, one cutoff, one training seed; from this chapter's
+#   last full run, `data/results/ch5_claims.json`, which the section on style tracking recomputes).
 # - **The LSTM beats popularity (MAP@12, all candidates): {glue:text}`ch5_lstm_vs_popularity_verdict`**
 #   ({glue:text}`ch5_lstm_vs_popularity_text`; other runs: {glue:text}`ch5_lstm_vs_popularity_others`).
 #

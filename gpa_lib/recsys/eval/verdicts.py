@@ -25,6 +25,12 @@ STUDY_FILES = {
     "dna_variants": "dna_variants",
     "style_tracking": "ch5_claims",
 }
+#: The studies each family reads: its claims' own and the runs that replicate them. Chapter 5's
+#: style tracking is the chapter's own result (``ch5_claims.json`` of its last full run).
+FAMILY_STUDIES = {
+    "fashion_dna": ("backtest", "dna_variants"),
+    "lstm": ("backtest", "ablation", "drift", "style_tracking"),
+}
 ONE_STORE = "block bootstrap within one store (cutoffs, customers, seeds)"
 
 
@@ -110,12 +116,16 @@ def committed_evidence(claim: Claim, results: Mapping[str, Mapping[str, Any]]) -
     return Evidence(primary, primary.normal_p(), method, tuple(replications))
 
 
-def load_committed(results_dir: Any = None) -> dict[str, dict[str, Any]]:
-    """Every payload of :data:`STUDY_FILES` that is committed (missing files are left out)."""
+def load_committed(
+    studies: tuple[str, ...] = tuple(STUDY_FILES), results_dir: Any = None
+) -> dict[str, dict[str, Any]]:
+    """The committed payloads of ``studies`` (names of :data:`STUDY_FILES`; missing files are
+    left out)."""
     from gpa_lib.results import RESULTS_DIR, read_result
 
     out = {}
-    for study, name in STUDY_FILES.items():
+    for study in studies:
+        name = STUDY_FILES[study]
         try:
             out[study] = read_result(name, RESULTS_DIR if results_dir is None else results_dir)
         except FileNotFoundError:
@@ -127,13 +137,13 @@ def committed_verdicts(
     paper: str, results: Mapping[str, Mapping[str, Any]] | None = None, *, alpha: float = 0.05
 ) -> list[Judgement]:
     """The family ``paper`` of :data:`CLAIMS` judged on the committed results."""
-    results = load_committed() if results is None else results
+    results = load_committed(FAMILY_STUDIES[paper]) if results is None else results
     claims = CLAIMS[paper]
     return judge(claims, {c.name: committed_evidence(c, results) for c in claims}, alpha=alpha)
 
 
 def verdict_table(judgements: list[Judgement], digits: int = 3):
-    """One row per claim: the claim, the gap with its interval, p and Holm p, the verdict, and the
+    """One row per claim: the claim, the verdict, the gap with its interval, p and Holm p, and the
     same gap in the other runs."""
     import pandas as pd
 
@@ -143,10 +153,10 @@ def verdict_table(judgements: list[Judgement], digits: int = 3):
         rows.append(
             {
                 "claim": c.text,
+                "verdict": j.verdict,
                 "gap (95% interval)": f"{c.a} - {c.b}, {c.metric} ({c.slice}): "
                 + ev.interval.text(digits),
                 "p (Holm)": f"{p_text(ev.p_value)} ({p_text(j.p_holm)})",
-                "verdict": j.verdict,
                 "other runs of the same store seed": "; ".join(
                     f"{run}: {i.text(digits)}" for run, i in ev.replications
                 )
