@@ -40,16 +40,18 @@ def _store_label(study: str, payload: Mapping[str, Any]) -> str:
     return f"{study} ({size})"
 
 
-def _comparison(payload: Mapping[str, Any], claim: Claim) -> Interval | None:
-    for row in payload.get("comparisons", ()):
-        if (row["a"], row["b"], row["slice"], row["metric"]) == (
-            claim.a,
-            claim.b,
-            claim.slice,
-            claim.metric,
-        ):
+def _row(rows: Any, claim: Claim, **extra: Any) -> Interval | None:
+    """The interval of the first row ``{"a", "b", "slice", "metric", "diff", "lo", "hi", ...}``
+    that is the claim's gap (and matches ``extra``)."""
+    wanted = {"a": claim.a, "b": claim.b, "slice": claim.slice, "metric": claim.metric, **extra}
+    for row in rows:
+        if all(row.get(k) == v for k, v in wanted.items()):
             return Interval(row["diff"], row["lo"], row["hi"], 0.95, ONE_STORE, 1)
     return None
+
+
+def _comparison(payload: Mapping[str, Any], claim: Claim) -> Interval | None:
+    return _row(payload.get("comparisons", ()), claim)
 
 
 def _drift(payload: Mapping[str, Any], claim: Claim, drift: float) -> Interval | None:
@@ -61,16 +63,7 @@ def _drift(payload: Mapping[str, Any], claim: Claim, drift: float) -> Interval |
 
 
 def _dna_variants(payload: Mapping[str, Any], claim: Claim) -> Interval | None:
-    for row in payload.get("image_gain", ()):
-        if (row["store"], row["a"], row["b"], row["slice"], row["metric"]) == (
-            "images",
-            claim.a,
-            claim.b,
-            claim.slice,
-            claim.metric,
-        ):
-            return Interval(row["diff"], row["lo"], row["hi"], 0.95, ONE_STORE, 1)
-    return None
+    return _row(payload.get("image_gain", ()), claim, store="images")
 
 
 def _style_tracking(payload: Mapping[str, Any], claim: Claim) -> Interval | None:
