@@ -112,3 +112,17 @@ def test_the_committed_results_give_a_word_to_every_claim():
         assert all(f"chX_{c.name}_verdict" in glue for c in claims)
     ctx = context_glue("chX", results["ablation"])
     assert ctx["chX_ctx_context"] > 0 and ctx["chX_ctx_personal"] < ctx["chX_ctx_personal_hi"]
+
+
+def test_the_protocol_labels_its_comparisons():
+    from types import SimpleNamespace
+
+    from gpa_lib.recsys.eval.backtest import SLICES, metric_names
+    from gpa_lib.recsys.eval.bootstrap import Bootstrap, comparisons
+
+    keys = [(m, s, k) for m in ("lstm", "static_cf") for s in SLICES for k in metric_names(12)]
+    boot = Bootstrap({k: 0.5 for k in keys}, {k: np.full(20, 0.5) for k in keys})
+    rows = comparisons(boot, ["lstm", "static_cf"], SimpleNamespace(k=12))
+    primary = [r for r in rows if not r["exploratory"]]
+    assert [r["primary"] for r in primary] == ["lstm_vs_static_cf"]
+    assert all("significant" not in r for r in rows)
