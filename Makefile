@@ -76,7 +76,9 @@ studies: $(STAMP)
 # the chapters name: shards under _build/studies/, resumable, merged into data/results/*_stores.json
 # with hierarchical intervals and Holm-adjusted verdicts. Days on a 2-core machine: spread the
 # shards over machines with --shard I/N (the same command on each, then once more to merge), or
-# over local cores with JOBS.
+# over local cores with JOBS. The verdicts use the hierarchical bootstrap's p; the sign-flip p over
+# stores stands beside it and cannot go below 2/2^STORES (0.0625 for 5 stores): with so few stores
+# the bootstrap's intervals are optimistic, and STORES=8 gives the sign-flip test room.
 STORES ?= 5
 JOBS ?= 1
 studies-stores: $(STAMP)

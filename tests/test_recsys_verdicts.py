@@ -11,6 +11,7 @@ from gpa_lib.recsys.eval.claims import (
     Claim,
     Evidence,
     evidence_from_bootstrap,
+    evidence_from_store_gaps,
     judge,
     label_exploratory,
 )
@@ -126,3 +127,16 @@ def test_the_protocol_labels_its_comparisons():
     primary = [r for r in rows if not r["exploratory"]]
     assert [r["primary"] for r in primary] == ["lstm_vs_static_cf"]
     assert all("significant" not in r for r in rows)
+
+
+def test_evidence_from_per_store_gaps_alone():
+    ev = evidence_from_store_gaps(np.array([0.02, 0.01, 0.03, 0.02, 0.015, 0.025]))
+    assert ev.interval.estimate == pytest.approx(0.02) and ev.interval.lo > 0
+    assert ev.p_value == pytest.approx(2 / 64) and ev.interval.n == 6
+    # five stores: sign flips never reach 0.05, whatever the gaps
+    five = evidence_from_store_gaps(np.full(5, 0.02))
+    assert five.p_value == pytest.approx(0.0625)
+    assert judge([CLAIM], {"x": five})[0].verdict == "not supported"
+    assert evidence_from_store_gaps(np.full(5, 0.02), p_method="bootstrap").p_value < 0.01
+    with pytest.raises(ValueError, match="no finite"):
+        evidence_from_store_gaps(np.array([np.nan]))

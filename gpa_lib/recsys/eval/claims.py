@@ -207,6 +207,36 @@ def evidence_from_bootstrap(
     return Evidence(boot.gap(a, b), p, how)
 
 
+def evidence_from_store_gaps(
+    store_gaps: np.ndarray,
+    *,
+    p_method: str = "sign_flip",
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Evidence:
+    """Evidence from paired estimates alone, one per independent unit (a store, or a cutoff):
+    their mean, a percentile bootstrap interval over the units, and p from sign flips of the units
+    (``"sign_flip"``, the default) or from the bootstrap replicates (``"bootstrap"``). For when
+    only per-unit summaries exist; with per-customer values use :func:`evidence_from_bootstrap`."""
+    gaps = np.asarray(store_gaps, dtype=np.float64)
+    gaps = gaps[np.isfinite(gaps)]
+    if not gaps.size:
+        raise ValueError("store_gaps has no finite value")
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(gaps.size, np.full(gaps.size, 1 / gaps.size), size=n_boot)
+    replicates = weights @ gaps / gaps.size  # (n_boot,)
+    method = f"bootstrap over {gaps.size} unit(s)"
+    interval = Interval.from_replicates(
+        float(gaps.mean()), replicates, level=level, method=method, n=int(gaps.size)
+    )
+    if p_method == "sign_flip":
+        return Evidence(interval, sign_flip_p(gaps, seed=seed), f"sign flips of {gaps.size} units")
+    if p_method == "bootstrap":
+        return Evidence(interval, bootstrap_p(replicates), method)
+    raise ValueError(f"p_method={p_method!r} must be 'bootstrap' or 'sign_flip'")
+
+
 def label_exploratory(rows: Iterable[Mapping[str, Any]], claims: Iterable[Claim]) -> list[dict]:
     """The comparison rows (``{"a", "b", "slice", "metric", ...}``) with ``"primary"``: the name of
     the claim the row is, or ``None``, and ``"exploratory"``: True for every row that is no claim."""
