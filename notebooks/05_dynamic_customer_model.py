@@ -26,10 +26,12 @@
 #   the other runs of the same store seed points the other way: {glue:text}`ch5_lstm_vs_static_cf_others`.
 # - **How much of the lead is personal: none that we can measure.** The LSTM's lead over Fashion
 #   DNA on known articles ({glue:text}`ch5_lstm_vs_dna_text`, {glue:text}`ch5_lstm_vs_dna_verdict`)
-#   is the article-context term: the paper's LSTM without it reaches AUC
-#   {glue:text}`ch5_ctx_paper_auc:.3f` against Fashion DNA's {glue:text}`ch5_ctx_dna_auc:.3f`, the
-#   term adds {glue:text}`ch5_ctx_context:+.3f`, and against the non-personal model with the same
-#   article features ours is {glue:text}`ch5_lstm_personal_text`
+#   is the article-context term, which knows nothing about the customer. In the ablation
+#   ({glue:text}`ch5_abl_customers:,` customers, same preset and seed) the paper's LSTM without it
+#   reaches AUC {glue:text}`ch5_ctx_paper_auc:.3f` against Fashion DNA's
+#   {glue:text}`ch5_ctx_dna_auc:.3f`, the term adds {glue:text}`ch5_ctx_context:+.3f`
+#   ({glue:text}`ch5_ctx_context_lo:+.3f` to {glue:text}`ch5_ctx_context_hi:+.3f`), and against the
+#   non-personal model with the same article features ours is {glue:text}`ch5_lstm_personal_text`
 #   ({glue:text}`ch5_lstm_personal_verdict`).
 # - **The LSTM's style is not closer to the true current style:
 #   {glue:text}`ch5_lstm_tracks_style_verdict`.** Cosine to the true style
