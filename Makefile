@@ -84,6 +84,9 @@ JOBS ?= 1
 studies-stores: $(STAMP)
 	$(PY) -m gpa_lib.bench recsys --study backtest --customers 20000 --stores $(STORES) --jobs $(JOBS)
 	$(PY) -m gpa_lib.bench recsys --study ablation --customers 10000 --stores $(STORES) --jobs $(JOBS)
+	for d in 0 0.7; do $(PY) -m gpa_lib.bench recsys --study backtest --customers 10000 --weeks 78 \
+	  --cutoffs 3 --seeds 0,1 --eval-customers 5000 --models static_cf,fashion_dna,lstm \
+	  --stores $(STORES) --jobs $(JOBS) --drift $$d --name drift$${d}_stores || exit 1; done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -130,3 +130,19 @@ def test_parallel_jobs_write_the_same_shards(tmp_path):
     assert sorted(run_study(study, tmp_path / "parallel", jobs=2)) == sorted(shard_ids(study))
     serial, parallel = merge(study, tmp_path / "serial"), merge(study, tmp_path / "parallel")
     assert without_timings(serial) == without_timings(parallel)
+
+
+def test_the_command_line_gives_every_store_its_own_seed_and_the_drift():
+    import argparse
+
+    from gpa_lib.bench.recsys import add_arguments, resolve_defaults, result_name, study_spec
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = resolve_defaults(
+        parser.parse_args(["--store", "smoke", "--stores", "3", "--seed", "4", "--drift", "0.0"])
+    )
+    stores = study_spec(args).stores
+    assert [s.seed for s in stores] == [4, 5, 6] and {s.drift for s in stores} == {0.0}
+    assert {s.n_customers for s in stores} == {PRESETS["smoke"].n_customers}
+    assert result_name(args) == "backtest_stores"

@@ -238,6 +238,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     sharded.add_argument("--jobs", type=int, default=None, help="shards run in parallel processes")
     sharded.add_argument(
+        "--drift",
+        type=float,
+        default=None,
+        help="the stores' drift of tastes (default: the preset's); with --stores, the multi-store "
+        "drift control is --study backtest --drift D per drift",
+    )
+    sharded.add_argument(
         "--study-dir", default=None, help="folder of the shard files (default _build/studies/NAME)"
     )
     parser.add_argument(
@@ -504,7 +511,8 @@ def check_clean(args: argparse.Namespace) -> None:
 
 
 def is_sharded(args: argparse.Namespace) -> bool:
-    return any(getattr(args, n, None) is not None for n in ("stores", "shard", "jobs", "study_dir"))
+    names = ("stores", "shard", "jobs", "study_dir", "drift")
+    return any(getattr(args, n, None) is not None for n in names)
 
 
 def parse_shard(value: str | None) -> tuple[int, int]:
@@ -535,6 +543,8 @@ def study_spec(args: argparse.Namespace) -> StudySpec:
         overrides["n_customers"] = args.customers
     if args.weeks is not None:
         overrides["n_weeks"] = args.weeks
+    if args.drift is not None:
+        overrides["drift"] = args.drift
     n_stores = 1 if args.stores is None else args.stores
     if n_stores < 1:
         raise SystemExit(f"--stores={n_stores} must be >= 1")
