@@ -45,7 +45,7 @@ def test_cutoffs_and_seeds_widen_the_interval():
     boot = block_bootstrap({"a": shifted, "b": steady}, n_boot=100)
     gap = boot.gap("a", "b")
     assert gap["lo"] == pytest.approx(0.01) and gap["hi"] == pytest.approx(0.01)
-    assert gap["significant"]
+    assert gap["excludes_zero"]
 
 
 def test_nan_values_are_left_out():

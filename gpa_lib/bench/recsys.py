@@ -29,6 +29,16 @@ block-bootstrap intervals (:mod:`gpa_lib.recsys.eval.dna_variants`); writes
 ``data/results/dna_variants.json``, which chapter 4 renders. Into ``data/results`` it writes only
 from a clean commit (``--allow-dirty`` overrides), since the chapter cites that commit.
 
+``--stores N``, ``--shard i/n`` or ``--jobs N`` run ``backtest``, ``ablation`` or
+``sasrec-softmax`` as shards over ``N`` stores (store seeds ``--seed`` to ``--seed + N - 1``, each
+a :class:`~gpa_lib.recsys.sim.config.SimConfig` of the preset with that seed):
+:mod:`gpa_lib.recsys.eval.shards`. Each (store, cutoff, training seed) is one file under
+``--study-dir`` (default ``_build/studies/<name>``); a rerun skips the files that exist, so a killed
+study resumes; ``--shard i/n`` runs every n-th shard (one machine or job each), ``--jobs N`` runs
+shards in N processes. When every shard is there the study is merged with hierarchical intervals
+(stores, cutoffs, customers) and the claims it measures are judged; it writes
+``data/results/<study>_stores.json`` (``--name`` to change).
+
 ``--data PATH`` runs the same protocol on a user's folder instead of a simulated store: the
 interactions format (``data/interactions.md``), H&M's layout (``data/hm.md``) or a Parquet save,
 auto-detected (``--layout`` to choose). Defaults sized to the data are printed first
@@ -60,6 +70,7 @@ from gpa_lib.recsys.eval.dna_variants import IMAGE_BATCH, IMAGE_DIM, variants_st
 from gpa_lib.recsys.eval.experiments import drift_sweep, scoring_time
 from gpa_lib.recsys.eval.own_data import backtest_own_data, parse_params, summary_table
 from gpa_lib.recsys.eval.protocol import ProtocolConfig, run_protocol
+from gpa_lib.recsys.eval.shards import StudySpec, merge, missing_shards, run_study
 from gpa_lib.recsys.models.presets import MODEL_CLASSES, MODEL_PARAMS, PROFILES, model_factories
 from gpa_lib.recsys.sim import PRESETS, simulate_config, simulate_preset
 from gpa_lib.results import (
@@ -214,6 +225,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="MODEL.KEY=VALUE",
         help="a model setting, e.g. lstm.steps=2000 (repeatable; not tuned over)",
+    )
+    sharded = parser.add_argument_group(
+        "a study as shards over stores (backtest, ablation, sasrec-softmax)",
+        "any of these runs the study through gpa_lib.recsys.eval.shards",
+    )
+    sharded.add_argument(
+        "--stores", type=int, default=None, help="stores (simulation seeds --seed, --seed+1, ...)"
+    )
+    sharded.add_argument(
+        "--shard", default=None, metavar="I/N", help="run shards I, I+N, I+2N, ... (0 <= I < N)"
+    )
+    sharded.add_argument("--jobs", type=int, default=None, help="shards run in parallel processes")
+    sharded.add_argument(
+        "--drift",
+        type=float,
+        default=None,
+        help="the stores' drift of tastes (default: the preset's); with --stores, the multi-store "
+        "drift control is --study backtest --drift D per drift",
+    )
+    sharded.add_argument(
+        "--study-dir", default=None, help="folder of the shard files (default _build/studies/NAME)"
     )
     parser.add_argument(
         "--allow-dirty",
@@ -478,9 +510,84 @@ def check_clean(args: argparse.Namespace) -> None:
         )
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def is_sharded(args: argparse.Namespace) -> bool:
+    names = ("stores", "shard", "jobs", "study_dir", "drift")
+    return any(getattr(args, n, None) is not None for n in names)
+
+
+def parse_shard(value: str | None) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)``; ``None`` -> ``(0, 1)``."""
+    if value is None:
+        return 0, 1
+    try:
+        index, count = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise SystemExit(f"--shard={value!r} must be I/N with integers, e.g. 0/4") from None
+    if not 0 <= index < count:
+        raise SystemExit(f"--shard={value!r}: need 0 <= I < N")
+    return index, count
+
+
+def result_name(args: argparse.Namespace) -> str:
+    default = {
+        "timing": "recsys_bench",
+        "dna-variants": "dna_variants",
+        "sasrec-softmax": "sasrec_softmax",
+    }.get(args.study, args.study)
+    return args.name or (f"{default}_stores" if is_sharded(args) else default)
+
+
+def study_spec(args: argparse.Namespace) -> StudySpec:
+    overrides = {}
+    if args.customers is not None:
+        overrides["n_customers"] = args.customers
+    if args.weeks is not None:
+        overrides["n_weeks"] = args.weeks
+    if args.drift is not None:
+        overrides["drift"] = args.drift
+    n_stores = 1 if args.stores is None else args.stores
+    if n_stores < 1:
+        raise SystemExit(f"--stores={n_stores} must be >= 1")
+    stores = tuple(
+        replace(PRESETS[args.store], seed=args.seed + i, **overrides) for i in range(n_stores)
+    )
+    return StudySpec(
+        args.study, stores, tuple(study_models(args)), args.profile, protocol_config(args)
+    )
+
+
+def run_sharded_study(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The study as shards (:mod:`gpa_lib.recsys.eval.shards`); the merged payload when every
+    shard is done, else None (the other shards still have to run)."""
+    if args.study not in ("backtest", "ablation", "sasrec-softmax"):
+        raise SystemExit(
+            f"--stores/--shard/--jobs run backtest, ablation or sasrec-softmax, not {args.study}"
+        )
+    spec = study_spec(args)
+    folder = Path(args.study_dir or Path("_build") / "studies" / result_name(args))
+    run_study(
+        spec,
+        folder,
+        shard=parse_shard(args.shard),
+        jobs=args.jobs or 1,
+        threads=args.threads,
+        progress=True,
+    )
+    missing = missing_shards(spec, folder)
+    if missing:
+        print(f"{len(missing)} shard(s) still to run in {folder}; the merge waits for them")
+        return None
+    payload = merge(spec, folder)
+    payload["study_dir"] = str(folder)
+    payload["threads"] = args.threads
+    return payload
+
+
+def run(args: argparse.Namespace) -> dict[str, Any] | None:
     if getattr(args, "data", None) is not None:
         return run_own_data(args)
+    if is_sharded(args):
+        return run_sharded_study(args)
     if args.study == "dna-variants":
         return run_dna_variants_study(args)
     if args.study in ("backtest", "ablation", "sasrec-softmax"):
@@ -552,12 +659,8 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
             out, payload, profile="own-data", wall_time_s=time.perf_counter() - tic
         )
         print(f"wrote {path}")
-    elif not args.no_write:
-        name = args.name or {
-            "timing": "recsys_bench",
-            "dna-variants": "dna_variants",
-            "sasrec-softmax": "sasrec_softmax",
-        }.get(args.study, args.study)
+    elif payload is not None and not args.no_write:
+        name = result_name(args)
         path = write_result(
             name,
             payload,

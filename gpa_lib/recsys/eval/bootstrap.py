@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from gpa_lib.recsys.eval.backtest import SLICES, BacktestResult, metric_names
+from gpa_lib.recsys.eval.claims import CLAIMS, label_exploratory
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Bootstrap:
             "diff": self.point[a] - self.point[b],
             "lo": lo,
             "hi": hi,
-            "significant": bool(lo > 0 or hi < 0),
+            "excludes_zero": bool(lo > 0 or hi < 0),
         }
 
 
@@ -158,6 +159,9 @@ COMPARISONS = (
 
 
 def comparisons(boot: Bootstrap, models: list[str], config: Any) -> list[dict[str, Any]]:
+    """Every gap of :data:`COMPARISONS` on every slice and metric; a row that is one of the papers'
+    claims (:data:`gpa_lib.recsys.eval.claims.CLAIMS`) names it under ``"primary"``, every other row
+    is ``"exploratory"`` (its interval is shown, never called significant)."""
     out = []
     for a, b in COMPARISONS:
         if a in models and b in models:
@@ -167,4 +171,4 @@ def comparisons(boot: Bootstrap, models: list[str], config: Any) -> list[dict[st
                         {"a": a, "b": b, "slice": s, "metric": metric}
                         | boot.gap((a, s, metric), (b, s, metric))
                     )
-    return out
+    return label_exploratory(out, [c for family in CLAIMS.values() for c in family])
