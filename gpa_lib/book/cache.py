@@ -38,6 +38,7 @@ RENDER_ONLY = frozenset(
         "book/quiet.py",
         "book/parameters_page.py",
         "book/site.py",
+        "book/agreement.py",
     }
 )
 #: Files of the pinned environment, relative to the project root (a missing one hashes as absent).
