@@ -23,7 +23,7 @@ help:
 	@echo "make lock      rewrite constraints.txt from the current .venv"
 	@echo "make clean     remove _build"
 
-$(STAMP): pyproject.toml constraints.txt scripts/install_lightfm.sh
+$(STAMP): pyproject.toml setup.py constraints.txt scripts/install_lightfm.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[book,dev,anchors]"
 	bash scripts/install_lightfm.sh $(PY)
