@@ -39,6 +39,7 @@ RENDER_ONLY = frozenset(
         "book/parameters_page.py",
         "book/site.py",
         "book/agreement.py",
+        "book/checks.py",
     }
 )
 #: Files of the pinned environment, relative to the project root (a missing one hashes as absent).
