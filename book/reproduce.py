@@ -107,5 +107,5 @@ times
 # The chapters run on built-in synthetic data by default, so the book builds anywhere without
 # downloads. Readers with the real datasets point the loaders at them:
 #
-# - **DeepFashion** in the Pose-Transfer layout (PATN, GFLA): see `data/deepfashion.md`.
-# - **H&M Personalized Fashion Recommendations** transactions: see `data/hm.md`.
+# - **DeepFashion** in the Pose-Transfer layout (PATN, GFLA): see the data card [`data/deepfashion.md`](../data/deepfashion.md).
+# - **H&M Personalized Fashion Recommendations** transactions: see the data card [`data/hm.md`](../data/hm.md).

@@ -40,6 +40,7 @@ RENDER_ONLY = frozenset(
         "book/site.py",
         "book/agreement.py",
         "book/checks.py",
+        "book/bibstyle.py",
     }
 )
 #: Files of the pinned environment, relative to the project root (a missing one hashes as absent).

@@ -31,6 +31,7 @@ from gpa_lib.book.cache import (
 from gpa_lib.book.errors import BookError
 from gpa_lib.book.glue import glued_values
 from gpa_lib.book.project import BookProject, Notebook
+from gpa_lib.book.style import RC_ENV, RC_FILE
 from gpa_lib.results import atomic_write_bytes, atomic_write_json, write_result
 
 KERNEL = "python3"
@@ -146,6 +147,7 @@ def execute_one(
             "GPA_LIB_RESULTS_DIR": str(staged_results),
             "GPA_PROFILE": profile,
             "PYTHONHASHSEED": "0",
+            RC_ENV: str(RC_FILE),  # the book's figure size, DPI and fonts (gpa_lib/book/style.py)
         }
         if run_summary is not None:  # an environment variable: no build path in a notebook's cells
             env[RUN_SUMMARY_ENV] = str(run_summary)

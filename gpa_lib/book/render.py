@@ -56,6 +56,13 @@ def stage(project: BookProject, profile: str) -> Path:
             src / PAGE_DIR,
             ignore=shutil.ignore_patterns("*.py", "__pycache__"),
         )
+    for (
+        entry
+    ) in project.toc_entries():  # prose pages outside book/, such as the data cards data/*.md
+        page = project.root / f"{entry}.md"
+        if page.is_file() and not (src / f"{entry}.md").exists():
+            (src / entry).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(page, src / f"{entry}.md")
     if PAGE in project.toc_entries():
         write_parameters_page(project, src)
     done = executed_dir(project, profile)
