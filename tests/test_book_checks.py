@@ -76,3 +76,13 @@ def test_footer_check_catches_a_disagreement(tmp_path):
         "ch.html says it ran in 5 s, book/reproduce.html says 6",
         "book/reproduce.html gives other 3 s, which its page does not state",
     ]
+
+
+@pytest.mark.notebooks
+def test_running_and_building_the_book_writes_no_file_of_the_work_tree(smoke_build):
+    """Nothing outside the build folder changes: no committed result, no stray file in notebooks/."""
+    project, _ = smoke_build
+    if project.git_status_change is None:
+        pytest.skip("not a git checkout")
+    before, after = project.git_status_change
+    assert after == before

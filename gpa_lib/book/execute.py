@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from gpa_lib.book.agreement import Agreement, compare_result_files
+from gpa_lib.book.agreement import Agreement
 from gpa_lib.book.cache import (
     CacheRecord,
     cache_key,
@@ -30,9 +29,18 @@ from gpa_lib.book.cache import (
 )
 from gpa_lib.book.errors import BookError
 from gpa_lib.book.glue import glued_values
+from gpa_lib.book.outputs import (
+    committed_results_dir,
+    compare_with_committed,
+    executed_dir,
+    own_result_paths,
+    publish_results,
+    publish_to_committed,
+    results_dir_for,
+)
 from gpa_lib.book.project import BookProject, Notebook
 from gpa_lib.book.style import RC_ENV, RC_FILE
-from gpa_lib.results import atomic_write_bytes, atomic_write_json, write_result
+from gpa_lib.results import atomic_write_json, write_result
 
 KERNEL = "python3"
 #: The runner tells a summary page (book/reproduce.py) where the run's summary is through this
@@ -60,25 +68,6 @@ class RunRecord:
         if self.status == "reused":
             return f"unchanged (executed in {self.executed_s:.1f} s)"
         return "; ".join(part for part in (self.reason, self.error) if part)
-
-
-def executed_dir(project: BookProject, profile: str) -> Path:
-    return project.build_dir / "executed" / profile
-
-
-def results_dir_for(project: BookProject, profile: str) -> Path:
-    """Where a run keeps the result JSON its chapters wrote: ``_build/executed/<profile>/results``.
-
-    Every profile: a reader's run never writes the committed ``data/results/``; ``--publish`` copies
-    the results there explicitly (:func:`publish_to_committed`). The cache's "results missing" check
-    looks here too.
-    """
-    return executed_dir(project, profile) / "results"
-
-
-def committed_results_dir(project: BookProject) -> Path:
-    """The committed results the book renders and a run's results are compared with."""
-    return project.root / "data" / "results"
 
 
 def to_ipynb(notebook: Notebook, target: Path) -> Path:
@@ -207,31 +196,6 @@ def execute_one(
                 results=results,
             ).write(out_dir)
         return RunRecord(notebook.name, "ok", seconds, executed_s=seconds)
-
-
-def publish_results(staged: Path, results_dir: Path) -> dict[str, str]:
-    """Move the result files a chapter wrote into ``results_dir``; return file name -> sha256."""
-    published = {}
-    for path in sorted(staged.iterdir()):
-        if path.is_file() and not path.name.startswith("."):
-            payload = path.read_bytes()
-            atomic_write_bytes(results_dir / path.name, payload)
-            published[path.name] = hashlib.sha256(payload).hexdigest()
-    return published
-
-
-def own_result_paths(project: BookProject, profile: str, results: dict[str, str]) -> set[str]:
-    """The chapter's result files as paths relative to the project root (how inputs name files).
-
-    Both the run's copy and the committed one: chapter 2 under ``gpu`` reads the committed
-    ``kernel_bench_*.json`` that it also writes, and a published output of its own is no input.
-    """
-    own = {f"data/results/{name}" for name in results}
-    try:
-        rel = results_dir_for(project, profile).relative_to(project.root)
-    except ValueError:
-        return own
-    return own | {(rel / name).as_posix() for name in results}
 
 
 def scrub_build_paths(path: Path, project: BookProject, notebook: Notebook) -> None:
@@ -372,29 +336,6 @@ def run_notebooks(
     return records
 
 
-def compare_with_committed(project: BookProject, profile: str, names: list[str]) -> list[Agreement]:
-    """Per result file the named notebooks own: does this run's copy agree with ``data/results/``?"""
-    built, committed = results_dir_for(project, profile), committed_results_dir(project)
-    agreements = []
-    for name in names:
-        record = CacheRecord.read(executed_dir(project, profile), name)
-        for file in sorted(record.results) if record else []:
-            if (built / file).is_file():
-                agreements.append(compare_result_files(built / file, committed / file))
-    return agreements
-
-
-def publish_to_committed(project: BookProject, profile: str, names: list[str]) -> list[Path]:
-    """Copy the result files the named notebooks own from the run's folder into ``data/results/``."""
-    built, committed = results_dir_for(project, profile), committed_results_dir(project)
-    published = []
-    for name in names:
-        record = CacheRecord.read(executed_dir(project, profile), name)
-        for file in sorted(record.results) if record else []:
-            published.append(atomic_write_bytes(committed / file, (built / file).read_bytes()))
-    return published
-
-
 def chapter_wall_s(executed: Path) -> float | None:
     """The wall time a chapter glued about itself (the one key ending in ``_wall_s``), else None."""
     if not executed.is_file():
@@ -462,7 +403,7 @@ def format_table(records: list[RunRecord], agreements: list[Agreement] = ()) -> 
         f"{len(records) - reused} executed, {reused} reused"
     )
     if agreements:
-        width = max(len(a.name) for a in agreements + [Agreement("result file", "")])
+        width = max(len(a.name) for a in [*agreements, Agreement("result file", "")])
         lines += ["", f"{'result file':<{width}}  vs data/results/ (the committed copy)"]
         lines.append("-" * (width + 40))
         lines += [f"{a.name:<{width}}  {a.line}" for a in agreements]
