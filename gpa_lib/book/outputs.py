@@ -62,24 +62,29 @@ def own_result_paths(project: BookProject, profile: str, results: dict[str, str]
     return own | {(rel / name).as_posix() for name in results}
 
 
+def owned_results(project: BookProject, profile: str, names: list[str]) -> list[str]:
+    """File names of the results the named notebooks own (their cache records) that this run holds."""
+    built = results_dir_for(project, profile)
+    files = []
+    for name in names:
+        record = CacheRecord.read(executed_dir(project, profile), name)
+        files += [f for f in sorted(record.results if record else {}) if (built / f).is_file()]
+    return files
+
+
 def compare_with_committed(project: BookProject, profile: str, names: list[str]) -> list[Agreement]:
     """Per result file the named notebooks own: does this run's copy agree with ``data/results/``?"""
     built, committed = results_dir_for(project, profile), committed_results_dir(project)
-    agreements = []
-    for name in names:
-        record = CacheRecord.read(executed_dir(project, profile), name)
-        for file in sorted(record.results) if record else []:
-            if (built / file).is_file():
-                agreements.append(compare_result_files(built / file, committed / file))
-    return agreements
+    return [
+        compare_result_files(built / f, committed / f)
+        for f in owned_results(project, profile, names)
+    ]
 
 
 def publish_to_committed(project: BookProject, profile: str, names: list[str]) -> list[Path]:
     """Copy the result files the named notebooks own from the run's folder into ``data/results/``."""
     built, committed = results_dir_for(project, profile), committed_results_dir(project)
-    published = []
-    for name in names:
-        record = CacheRecord.read(executed_dir(project, profile), name)
-        for file in sorted(record.results) if record else []:
-            published.append(atomic_write_bytes(committed / file, (built / file).read_bytes()))
-    return published
+    return [
+        atomic_write_bytes(committed / f, (built / f).read_bytes())
+        for f in owned_results(project, profile, names)
+    ]
