@@ -342,7 +342,7 @@ def chapter_wall_s(executed: Path) -> float | None:
         return None
     found = [v for k, v in glued_values(executed).items() if k.endswith(CHAPTER_WALL_SUFFIX)]
     try:
-        return round(float(found[0]), 2) if len(found) == 1 else None
+        return float(found[0]) if len(found) == 1 else None  # unrounded: formatted as the footer is
     except ValueError:
         return None
 
