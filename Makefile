@@ -11,10 +11,11 @@ FORCE ?=
 RUN_FLAGS := --profile $(PROFILE) --jobs $(JOBS)$(if $(FORCE), --force)
 PYTEST_ARGS ?=
 
-.PHONY: help book notebooks html test lint format kernel-check gpu-run studies studies-stores lock clean
+.PHONY: help book results notebooks html test lint format kernel-check gpu-run studies studies-stores lock clean
 
 help:
 	@echo "make book      execute the notebooks whose inputs changed (PROFILE=$(PROFILE), FORCE=1: all) and render _build/html"
+	@echo "make results   execute as make book, then copy the chapters' results into data/results (the committed ones)"
 	@echo "make test      ruff, unit tests, smoke-profile notebooks and a warnings-as-errors book build"
 	@echo "make kernel-check   compile the CUDA source with nvcc for sm_80 and sm_90"
 	@echo "make gpu-run OUT=dir   the prepared GPU run (scripts/gpu_run.sh): results into dir"
@@ -23,7 +24,7 @@ help:
 	@echo "make lock      rewrite constraints.txt from the current .venv"
 	@echo "make clean     remove _build"
 
-$(STAMP): pyproject.toml constraints.txt scripts/install_lightfm.sh
+$(STAMP): pyproject.toml setup.py constraints.txt scripts/install_lightfm.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[book,dev,anchors]"
 	bash scripts/install_lightfm.sh $(PY)
@@ -32,6 +33,11 @@ $(STAMP): pyproject.toml constraints.txt scripts/install_lightfm.sh
 book: $(STAMP)
 	$(PY) -m gpa_lib.book run $(RUN_FLAGS)
 	$(PY) -m gpa_lib.book build --profile $(PROFILE)
+
+# A reader's `make book` writes results under _build only and reports whether they agree with the
+# committed data/results; refreshing the committed files is this explicit target.
+results: $(STAMP)
+	$(PY) -m gpa_lib.book run $(RUN_FLAGS) --publish
 
 notebooks: $(STAMP)
 	$(PY) -m gpa_lib.book run $(RUN_FLAGS)

@@ -41,15 +41,18 @@
 # .venv/bin/papermill notebooks/01_gpa_complexity.ipynb out.ipynb -p profile smoke  # by hand
 # ```
 #
-# Results of the `full` and `gpu` profiles are written as JSON with provenance (commit, device,
-# library versions, date, wall time) to `data/results/`; smoke runs write theirs under `_build/`.
+# Chapters write their results as JSON with provenance (commit, device, library versions, date, wall
+# time) under `_build/executed/<profile>/results/`; the run's summary says for each file whether its
+# numbers agree with the committed copy in `data/results/` (within a relative 1e-6, timings and
+# provenance left out). A run never rewrites the committed files: refreshing them is its own command,
+# `make results` (`python -m gpa_lib.book run --profile full --publish`).
 
 # %% tags=["parameters"]
 profile = "full"
-run_summary = ""  # path of the run summary; the runner injects it
 
 # %%
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -57,15 +60,28 @@ from myst_nb import glue
 
 from gpa_lib.results import device_description
 
+# The runner names the run's summary in an environment variable (no build path in this page).
+run_summary = os.environ.get("GPA_BOOK_RUN_SUMMARY", "")
 summary = (
     json.loads(Path(run_summary).read_text())
     if run_summary
     else {"profile": profile, "notebooks": []}
 )
 chapters = [r for r in summary["notebooks"] if r["name"] != "reproduce"]
-times = pd.DataFrame(chapters, columns=["name", "seconds", "status", "executed_at"]).rename(
-    columns={"name": "notebook", "seconds": "wall time (s)", "executed_at": "executed (UTC)"}
+times = pd.DataFrame(
+    chapters, columns=["name", "chapter_s", "seconds", "status", "executed_at"]
+).rename(
+    columns={
+        "name": "notebook",
+        "chapter_s": "chapter ran in (s)",
+        "seconds": "wall time (s)",
+        "executed_at": "executed (UTC)",
+    }
 )
+# Whole seconds, as the chapters' last lines state them ("This chapter ran in N s").
+times["chapter ran in (s)"] = [
+    "—" if pd.isna(s) else f"{s:.0f}" for s in times["chapter ran in (s)"]
+]
 device = device_description()
 glue("repro_profile", summary["profile"], display=False)
 glue("repro_n_notebooks", len(chapters), display=False)
@@ -80,7 +96,9 @@ times
 # The pages of this build come from {glue:text}`repro_n_notebooks` chapter notebook(s) executed under
 # the {glue:text}`repro_profile` profile in {glue:text}`repro_total_s:.1f` seconds of wall time in total,
 # on {glue:text}`repro_cpu`; GPU: {glue:text}`repro_gpu`. The table above lists each notebook's wall
-# time as measured by the runner (kernel start included) and when it ran: `python -m gpa_lib.book run`
+# time as measured by the runner (kernel start included) and when it ran; *chapter ran in* is the time
+# the chapter measured itself and states in its last line (empty for a chapter that states none), read
+# from the same executed notebook, so the two pages cannot disagree. `python -m gpa_lib.book run`
 # executes a chapter again only when its source, parameters, the library, the pinned environment or a
 # data file it reads changed, and otherwise reuses the executed notebook (`--force` runs them all).
 #
@@ -89,5 +107,5 @@ times
 # The chapters run on built-in synthetic data by default, so the book builds anywhere without
 # downloads. Readers with the real datasets point the loaders at them:
 #
-# - **DeepFashion** in the Pose-Transfer layout (PATN, GFLA): see `data/deepfashion.md`.
-# - **H&M Personalized Fashion Recommendations** transactions: see `data/hm.md`.
+# - **DeepFashion** in the Pose-Transfer layout (PATN, GFLA): see the data card [`data/deepfashion.md`](../data/deepfashion.md).
+# - **H&M Personalized Fashion Recommendations** transactions: see the data card [`data/hm.md`](../data/hm.md).

@@ -18,14 +18,33 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = REPO_ROOT / "data" / "results"
-#: The notebook runner points smoke runs elsewhere so that tests never overwrite committed results.
+#: Where an installed wheel (Binder's image aside: Colab, ``pip install gpa_lib @ git+...``) keeps the
+#: committed results: ``setup.py`` packages ``data/results/*.json`` as ``gpa_lib/stored_results``.
+PACKAGED_RESULTS_DIR = Path(__file__).resolve().parent / "stored_results"
+#: The notebook runner points chapters elsewhere so that a run never overwrites committed results.
 RESULTS_ENV = "GPA_LIB_RESULTS_DIR"
 
 
+def is_source_checkout(root: Path = REPO_ROOT) -> bool:
+    """Is ``gpa_lib`` imported from the project folder (a clone, an editable install)?"""
+    return (root / "pyproject.toml").is_file() and (root / "data" / "results").is_dir()
+
+
+def committed_results_dir() -> Path:
+    """The committed results: ``data/results`` of a checkout, else the copy packaged in the wheel."""
+    return REPO_ROOT / "data" / "results" if is_source_checkout() else PACKAGED_RESULTS_DIR
+
+
+RESULTS_DIR = committed_results_dir()
+
+
 def default_results_dir() -> Path:
-    """``$GPA_LIB_RESULTS_DIR`` when set (the runner sets it), else ``data/results``."""
-    return Path(os.environ.get(RESULTS_ENV, RESULTS_DIR))
+    """Where results are written: ``$GPA_LIB_RESULTS_DIR`` when set (the runner sets it), else
+    ``data/results`` of a checkout; an installed wheel writes to ``./results`` of the working
+    folder, never into its own package data."""
+    if RESULTS_ENV in os.environ:
+        return Path(os.environ[RESULTS_ENV])
+    return RESULTS_DIR if is_source_checkout() else Path.cwd() / "results"
 
 
 def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> Path:
@@ -250,7 +269,8 @@ def result_exists(name: str, results_dir: str | os.PathLike | None = None) -> bo
 
 
 def read_result(name: str, results_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The stored result ``<name>.json``, by default from the committed ``data/results``.
+    """The stored result ``<name>.json``, by default from the committed ``data/results`` (in an
+    installed wheel, its packaged copy: :data:`PACKAGED_RESULTS_DIR`).
 
     The one reader of results JSON. ``$GPA_LIB_RESULTS_DIR`` redirects writes only: a chapter run by
     the book runner writes into a private folder but renders the committed benchmark results.

@@ -296,7 +296,7 @@ plt.show()
 # ## Does GPA find the right source?
 #
 # The renderer knows, for every target pixel on the person, which source pixel shows the same point
-# of the same garment (`SyntheticPoses.correspondence`, described in `data/synthetic_poses.md`). On
+# of the same garment (`SyntheticPoses.correspondence`, described in [`data/synthetic_poses.md`](../data/synthetic_poses.md)). On
 # the first {glue:text}`ch3_acc_pairs` held-out pairs, {glue:text}`ch3_truth_visible_pct:.0f`% of the
 # target foreground has a visible source; for {glue:text}`ch3_truth_hidden_pct:.0f`% it is hidden in
 # the source (covered by another part, or off the part in that pose) and
@@ -568,7 +568,7 @@ scaling_table(scaling_result)
 #
 # The numbers above are on synthetic people. The same code trains on DeepFashion In-shop in the
 # Pose-Transfer layout used by PATN, GFLA and the GPA authors (`gpa_lib.pose.data.deepfashion`, see
-# `data/deepfashion.md` for the files). With the data at `ROOT`:
+# [`data/deepfashion.md`](../data/deepfashion.md) for the files). With the data at `ROOT`:
 #
 # ```bash
 # python -m gpa_lib.pose.train --preset gpa-gpu --deepfashion ROOT --out runs/gpa-df

@@ -42,6 +42,20 @@ def smoke_build(tmp_path_factory):
     from gpa_lib.book import BookProject, build_book, run_notebooks
 
     project = BookProject(build_dir=tmp_path_factory.mktemp("smoke_build"))
+    before = git_status(project.root)
     records = run_notebooks(project, "smoke", jobs=1)
     assert all(r.status == "ok" for r in records)
-    return project, build_book(project, "smoke")
+    index = build_book(project, "smoke")
+    # what the run and the build changed in the work tree besides their build folder (None: no git)
+    project.git_status_change = None if before is None else (before, git_status(project.root))
+    return project, index
+
+
+def git_status(root) -> str | None:
+    """``git status --porcelain`` of the project (tracked changes and untracked files), None outside git."""
+    import subprocess
+
+    proc = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=False
+    )
+    return proc.stdout if proc.returncode == 0 else None

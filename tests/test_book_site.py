@@ -12,7 +12,14 @@ import yaml
 
 from gpa_lib.book import BookProject
 from gpa_lib.book.__main__ import main
-from gpa_lib.book.site import BINDER_POSTBUILD, binder_generated_files, check_links, site_config
+from gpa_lib.book.site import (
+    BINDER_POSTBUILD,
+    binder_generated_files,
+    check_links,
+    check_setup_cells,
+    site_config,
+    staged_config,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny_book"
@@ -87,6 +94,7 @@ def test_tiny_book_links_are_checked_and_a_broken_one_is_caught(tmp_path: Path, 
     assert "git+https://github.com/example/tiny@main" in published.cells[0].source
     project = BookProject(root)
     assert check_links(project, html) == []
+    assert check_setup_cells(project, html) == []
 
     (html / "notebooks" / "01_tiny.ipynb").unlink()
     problems = check_links(project, html)
@@ -94,3 +102,58 @@ def test_tiny_book_links_are_checked_and_a_broken_one_is_caught(tmp_path: Path, 
     assert any("Colab opens notebooks/01_tiny.ipynb" in p for p in problems)
     (root / "binder" / "postBuild").write_text("echo nothing\n")
     assert any("Binder opens notebooks/01_tiny.ipynb" in p for p in check_links(project, html))
+
+
+@pytest.mark.parametrize(
+    ("url", "configured"),
+    [
+        ("https://github.com/example/tiny", True),
+        ("https://github.com/gpa-compendium/gpa-compendium", False),
+        ("", False),
+        ("https://gitlab.com/example/tiny", False),
+    ],
+)
+def test_only_a_real_github_repository_gets_launch_buttons(tmp_path: Path, url: str, configured):
+    root = tmp_path / "book"
+    shutil.copytree(FIXTURE, root)
+    (root / "_config.yml").write_text(
+        (root / "_config.yml").read_text() + LAUNCH.replace("https://github.com/example/tiny", url)
+    )
+    project = BookProject(root)
+    assert site_config(project)["configured"] is configured
+    staged = yaml.safe_load(staged_config(project))
+    has_launch = "colab_url" in staged["launch_buttons"] and "repository" in staged
+    assert has_launch is configured
+
+
+def test_a_launch_link_without_a_configured_repository_is_caught(tmp_path: Path):
+    root = tmp_path / "book"
+    shutil.copytree(FIXTURE, root)
+    placeholder = LAUNCH.replace("example/tiny", "gpa-compendium/gpa-compendium")
+    (root / "_config.yml").write_text((root / "_config.yml").read_text() + placeholder)
+    html = tmp_path / "html"
+    (html / "notebooks").mkdir(parents=True)
+    colab = (
+        "https://colab.research.google.com/github/gpa-compendium/gpa-compendium/blob/main/x.ipynb"
+    )
+    (html / "notebooks" / "01_tiny.html").write_text(f'<a href="{colab}">Colab</a>')
+    problems = check_links(BookProject(root), html)
+    assert len(problems) == 1 and "names no repository" in problems[0]
+
+
+@pytest.mark.notebooks
+def test_placeholder_repository_builds_without_launch_buttons(tmp_path: Path, capsys):
+    root = tmp_path / "book"
+    shutil.copytree(FIXTURE, root)
+    placeholder = LAUNCH.replace("example/tiny", "gpa-compendium/gpa-compendium")
+    (root / "_config.yml").write_text((root / "_config.yml").read_text() + placeholder)
+    code = main(["all", "--profile", "smoke", "--root", str(root)])
+    assert code == 0, capsys.readouterr()
+    html = root / "_build" / "html-smoke"
+    page = (html / "notebooks" / "01_tiny.html").read_text()
+    assert "mybinder.org" not in page and "colab.research.google.com" not in page
+    assert "gpa-compendium/gpa-compendium" not in page
+    assert 'href="01_tiny.ipynb"' in page
+    published = nbformat.read(html / "notebooks" / "01_tiny.ipynb", as_version=4)
+    assert not any("google.colab" in c.source for c in published.cells)
+    assert check_setup_cells(BookProject(root), html) == []

@@ -57,18 +57,34 @@ def test_mathjax_is_served_with_the_book(smoke_build):
 
 
 def test_every_launch_and_download_link_points_at_a_provided_file(smoke_build):
-    """Binder: the repository after binder/postBuild; Colab and download: the built site's notebooks."""
-    from gpa_lib.book.site import check_links, launch_and_download_links, launch_hosts
+    """Every launch and download link is checked against the one repository setting of _config.yml.
+
+    The committed _config.yml names a placeholder repository: the pages then have no Binder or Colab
+    button and no Colab setup cell, only the download of the executed notebook beside each page.
+    """
+    from gpa_lib.book.site import (
+        check_links,
+        check_setup_cells,
+        launch_and_download_links,
+        launch_hosts,
+        site_config,
+    )
 
     project, index = smoke_build
     html = index.parent
     assert check_links(project, html) == []
+    assert check_setup_cells(project, html) == []
+    cfg = site_config(project)
     links = launch_and_download_links(html, launch_hosts(project))
     for nb in project.notebooks():
         page = f"{nb.toc_entry}.html"
         urls = [url for p, url in links if p == page]
-        assert any("mybinder.org" in u for u in urls), page
-        assert any("colab.research.google.com" in u for u in urls), page
+        launch = [u for u in urls if "://" in u]
+        if cfg["configured"]:
+            assert any(u.startswith(f"{cfg['launch']['binderhub_url']}/v2/gh/") for u in launch)
+            assert any("colab.research.google.com" in u for u in launch), page
+        else:
+            assert launch == [], page
         assert f"{nb.name}.ipynb" in urls, (
             page
         )  # the download button: the executed notebook beside it

@@ -1,6 +1,7 @@
 """The notebook pipeline: validate profiles, execute chapters with papermill, render with Jupyter Book.
 
-Command line: ``python -m gpa_lib.book run|build|clean --profile smoke|full|gpu [--only NAME] [--jobs N]``.
+Command line: ``python -m gpa_lib.book run|build|clean --profile smoke|full|gpu [--only NAME] [--jobs N]``;
+``run --publish`` also copies the run's results into the committed ``data/results/``.
 """
 
 from gpa_lib.book.errors import BookError

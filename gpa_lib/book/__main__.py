@@ -1,7 +1,9 @@
-"""python -m gpa_lib.book run|build|clean --profile NAME [--only NOTEBOOK] [--force] [--jobs N] [--root DIR]
+"""python -m gpa_lib.book run|build|clean --profile NAME [--only NOTEBOOK] [--force] [--publish] [--jobs N]
 
 `run` executes only the notebooks whose inputs changed since their last successful execution (source,
-parameters, library, pinned environment, declared data files); `--force` executes them all.
+parameters, library, pinned environment, declared data files); `--force` executes them all. Results
+stay under _build/executed/<profile>/results and are compared with data/results/; `--publish` copies
+them there.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         help="execute even the notebooks whose cached execution is up to date",
     )
     parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="run: also copy the chapters' result files and book_run_<profile>.json into "
+        "data/results/ (the committed results; `make results`); without it nothing there is written",
+    )
+    parser.add_argument(
         "--jobs", type=int, default=1, help="notebooks executed in parallel (default 1)"
     )
     parser.add_argument(
@@ -70,7 +78,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"removed the {args.profile!r} outputs under {project.build_dir}")
             return 0
         if args.command in ("run", "all"):
-            run_notebooks(project, args.profile, only=args.only, jobs=args.jobs, force=args.force)
+            run_notebooks(
+                project,
+                args.profile,
+                only=args.only,
+                jobs=args.jobs,
+                force=args.force,
+                publish=args.publish,
+            )
         if args.command in ("build", "all"):
             build_book(project, args.profile)
     except BookError as err:

@@ -38,6 +38,9 @@ RENDER_ONLY = frozenset(
         "book/quiet.py",
         "book/parameters_page.py",
         "book/site.py",
+        "book/agreement.py",
+        "book/checks.py",
+        "book/bibstyle.py",
     }
 )
 #: Files of the pinned environment, relative to the project root (a missing one hashes as absent).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from gpa_lib.book.agreement import Agreement
 from gpa_lib.book.cache import (
     CacheRecord,
     cache_key,
@@ -28,10 +28,27 @@ from gpa_lib.book.cache import (
     why_run,
 )
 from gpa_lib.book.errors import BookError
+from gpa_lib.book.glue import glued_values
+from gpa_lib.book.outputs import (
+    committed_results_dir,
+    compare_with_committed,
+    executed_dir,
+    own_result_paths,
+    publish_results,
+    publish_to_committed,
+    results_dir_for,
+)
 from gpa_lib.book.project import BookProject, Notebook
-from gpa_lib.results import atomic_write_bytes, atomic_write_json, write_result
+from gpa_lib.book.style import RC_ENV, RC_FILE
+from gpa_lib.results import atomic_write_json, write_result
 
 KERNEL = "python3"
+#: The runner tells a summary page (book/reproduce.py) where the run's summary is through this
+#: variable rather than a parameter, so no absolute path of the build machine lands in its cells.
+RUN_SUMMARY_ENV = "GPA_BOOK_RUN_SUMMARY"
+#: A chapter that states its own wall time glues it under a key ending in this suffix (``ch1_wall_s``);
+#: the run summary carries that value, so the reproduce table and the chapter's footer agree.
+CHAPTER_WALL_SUFFIX = "_wall_s"
 
 
 @dataclass
@@ -51,17 +68,6 @@ class RunRecord:
         if self.status == "reused":
             return f"unchanged (executed in {self.executed_s:.1f} s)"
         return "; ".join(part for part in (self.reason, self.error) if part)
-
-
-def executed_dir(project: BookProject, profile: str) -> Path:
-    return project.build_dir / "executed" / profile
-
-
-def results_dir_for(project: BookProject, profile: str) -> Path:
-    """Where notebooks write result JSON: the committed data/results for real profiles, the build folder for smoke."""
-    if profile == "smoke":
-        return executed_dir(project, profile) / "results"
-    return project.root / "data" / "results"
 
 
 def to_ipynb(notebook: Notebook, target: Path) -> Path:
@@ -107,6 +113,7 @@ def execute_one(
     extra: dict | None = None,
     *,
     parts: dict | None = None,
+    run_summary: Path | None = None,
 ) -> RunRecord:
     """Execute one notebook into ``_build/executed/<profile>/<name>.ipynb``; written only when it succeeds.
 
@@ -129,7 +136,10 @@ def execute_one(
             "GPA_LIB_RESULTS_DIR": str(staged_results),
             "GPA_PROFILE": profile,
             "PYTHONHASHSEED": "0",
+            RC_ENV: str(RC_FILE),  # the book's figure size, DPI and fonts (gpa_lib/book/style.py)
         }
+        if run_summary is not None:  # an environment variable: no build path in a notebook's cells
+            env[RUN_SUMMARY_ENV] = str(run_summary)
         cmd = [
             sys.executable,
             "-m",
@@ -170,6 +180,7 @@ def execute_one(
         CacheRecord.path_for(out_dir, notebook.name).unlink(
             missing_ok=True
         )  # never a stale pairing
+        scrub_build_paths(output, project, notebook)
         os.replace(output, executed)
         (out_dir / f"{notebook.name}.failed.ipynb").unlink(missing_ok=True)
         if parts is not None:
@@ -187,25 +198,15 @@ def execute_one(
         return RunRecord(notebook.name, "ok", seconds, executed_s=seconds)
 
 
-def publish_results(staged: Path, results_dir: Path) -> dict[str, str]:
-    """Move the result files a chapter wrote into ``results_dir``; return file name -> sha256."""
-    published = {}
-    for path in sorted(staged.iterdir()):
-        if path.is_file() and not path.name.startswith("."):
-            payload = path.read_bytes()
-            atomic_write_bytes(results_dir / path.name, payload)
-            published[path.name] = hashlib.sha256(payload).hexdigest()
-    return published
-
-
-def own_result_paths(project: BookProject, profile: str, results: dict[str, str]) -> set[str]:
-    """The chapter's result files as paths relative to the project root (how inputs name files)."""
-    folder = results_dir_for(project, profile)
-    try:
-        rel = folder.relative_to(project.root)
-    except ValueError:
-        return set()
-    return {(rel / name).as_posix() for name in results}
+def scrub_build_paths(path: Path, project: BookProject, notebook: Notebook) -> None:
+    """Replace papermill's absolute input and output paths (the build machine's) with relative names."""
+    nb = nbformat.read(path, as_version=4)
+    meta = nb.metadata.get("papermill")
+    if not meta:
+        return
+    meta["input_path"] = notebook.source.relative_to(project.root).with_suffix(".ipynb").as_posix()
+    meta["output_path"] = f"{notebook.name}.ipynb"
+    nbformat.write(nb, path)
 
 
 def _last_line(text: str) -> str:
@@ -220,12 +221,20 @@ def run_notebooks(
     only: str | None = None,
     jobs: int = 1,
     force: bool = False,
+    publish: bool = False,
     echo=print,
 ) -> list[RunRecord]:
     """Validate, then bring the chapters up to date (``jobs`` at a time), then the summary pages.
 
     A notebook whose cache key matches its record is reused; ``force`` executes every selected notebook.
+    Results stay under ``_build``; the table says whether each agrees with ``data/results/``.
+    ``publish`` then copies them (and ``book_run_<profile>.json``) into ``data/results/``.
     """
+    if publish and profile == "smoke":
+        raise BookError(
+            "--publish copies results into data/results/, the committed results; "
+            "the smoke profile's tiny runs are not results: use --profile full or gpu"
+        )
     project.validate(profile)  # every notebook, before anything runs
     if jobs < 1:
         raise BookError(f"--jobs {jobs} must be at least 1")
@@ -246,9 +255,13 @@ def run_notebooks(
     done: list[RunRecord] = []
     failures: dict[str, RunRecord] = {}
 
-    def run(nb: Notebook, extra: dict | None = None, extra_inputs: dict | None = None) -> RunRecord:
+    def run(
+        nb: Notebook,
+        extra_inputs: dict | None = None,
+        summary: Path | None = None,
+    ) -> RunRecord:
         start = time.perf_counter()
-        params = project.parameters_for(nb, profile) | (extra or {})
+        params = project.parameters_for(nb, profile)
         record = CacheRecord.read(out_dir, nb.name)
         own = own_result_paths(project, profile, record.results) if record else set()
         parts = key_parts(
@@ -271,7 +284,7 @@ def run_notebooks(
                 nb.name, "reused", time.perf_counter() - start, executed_s=record.seconds
             )
         else:
-            result = execute_one(project, nb, profile, extra, parts=parts)
+            result = execute_one(project, nb, profile, parts=parts, run_summary=summary)
             result.reason = reason
             if result.status != "ok":
                 failures[nb.name] = result
@@ -285,11 +298,10 @@ def run_notebooks(
         records = list(pool.map(run, chapters))
     summary = _write_summary(summary_path, project, profile, failures)
     for page in pages:  # summary pages read the chapters' times, so they run last
-        records.append(
-            run(page, {"run_summary": str(summary_path)}, {"run_summary": sha256_json(summary)})
-        )
+        records.append(run(page, {"run_summary": sha256_json(summary)}, summary_path))
     _write_summary(summary_path, project, profile, failures, pages=True)
     executed = [r for r in records if r.status != "reused"]
+    agreements = compare_with_committed(project, profile, [nb.name for nb in notebooks])
     atomic_write_json(
         out_dir / "last_run.json",
         {
@@ -297,19 +309,24 @@ def run_notebooks(
             "only": only,
             "force": force,
             "notebooks": [asdict(r) for r in records],
+            "results": [asdict(a) | {"line": a.line} for a in agreements],
         },
     )
-    if profile != "smoke" and not only and executed:
-        entries = json.loads(summary_path.read_text())["notebooks"]
-        write_result(
-            f"book_run_{profile}",
-            {"notebooks": entries, "executed_this_run": [r.name for r in executed]},
-            profile=profile,
-            wall_time_s=sum(r.seconds for r in executed),
-            results_dir=results_dir_for(project, profile),
-        )
-    echo(format_table(records))
+    echo(format_table(records, agreements))
     failed = [r for r in records if r.status in ("failed", "timeout")]
+    if publish and not failed:
+        for path in publish_to_committed(project, profile, [nb.name for nb in notebooks]):
+            echo(f"published {path.relative_to(project.root)}")
+        if not only:
+            entries = json.loads(summary_path.read_text())["notebooks"]
+            path = write_result(
+                f"book_run_{profile}",
+                {"notebooks": entries, "executed_this_run": [r.name for r in executed]},
+                profile=profile,
+                wall_time_s=sum(r.seconds for r in executed),
+                results_dir=committed_results_dir(project),
+            )
+            echo(f"published {path.relative_to(project.root)}")
     if failed:
         first = failed[0]
         raise BookError(
@@ -317,6 +334,17 @@ def run_notebooks(
             + (f" (and {len(failed) - 1} more failed)" if len(failed) > 1 else "")
         )
     return records
+
+
+def chapter_wall_s(executed: Path) -> float | None:
+    """The wall time a chapter glued about itself (the one key ending in ``_wall_s``), else None."""
+    if not executed.is_file():
+        return None
+    found = [v for k, v in glued_values(executed).items() if k.endswith(CHAPTER_WALL_SUFFIX)]
+    try:
+        return float(found[0]) if len(found) == 1 else None  # unrounded: formatted as the footer is
+    except ValueError:
+        return None
 
 
 def _write_summary(
@@ -350,6 +378,7 @@ def _write_summary(
                     "name": nb.name,
                     "status": "ok",
                     "seconds": record.seconds,
+                    "chapter_s": chapter_wall_s(out_dir / f"{nb.name}.ipynb"),
                     "executed_at": record.executed_at,
                 }
             )
@@ -362,8 +391,9 @@ def _write_summary(
     return summary
 
 
-def format_table(records: list[RunRecord]) -> str:
-    """One line per notebook: this run's seconds, ok/reused/failed/timeout, and why it ran."""
+def format_table(records: list[RunRecord], agreements: list[Agreement] = ()) -> str:
+    """One line per notebook: this run's seconds, ok/reused/failed/timeout, and why it ran; then one
+    line per result file: does it agree with the committed ``data/results/`` copy."""
     width = max([len(r.name) for r in records] + [8])
     lines = [f"{'notebook':<{width}}  {'seconds':>8}  {'status':<7}  why", "-" * (width + 40)]
     lines += [f"{r.name:<{width}}  {r.seconds:8.1f}  {r.status:<7}  {r.why}" for r in records]
@@ -372,4 +402,9 @@ def format_table(records: list[RunRecord]) -> str:
         f"{'total':<{width}}  {sum(r.seconds for r in records):8.1f}  "
         f"{len(records) - reused} executed, {reused} reused"
     )
+    if agreements:
+        width = max(len(a.name) for a in [*agreements, Agreement("result file", "")])
+        lines += ["", f"{'result file':<{width}}  vs data/results/ (the committed copy)"]
+        lines.append("-" * (width + 40))
+        lines += [f"{a.name:<{width}}  {a.line}" for a in agreements]
     return "\n".join(lines)

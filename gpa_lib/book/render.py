@@ -18,8 +18,10 @@ from gpa_lib.book.project import PAGE_DIR, BookProject
 from gpa_lib.book.quiet import quiet_copy
 from gpa_lib.book.site import (
     check_links,
+    check_setup_cells,
     point_buttons_at_published_notebooks,
     publish_notebooks,
+    staged_config,
 )
 
 #: Files copied from the project root into the staged source tree.
@@ -47,12 +49,20 @@ def stage(project: BookProject, profile: str) -> Path:
     src.mkdir(parents=True)
     for name in ROOT_FILES:
         shutil.copy2(project.root / name, src / name)
+    (src / "_config.yml").write_text(staged_config(project))  # buttons only for a real repository
     if (project.root / PAGE_DIR).is_dir():
         shutil.copytree(
             project.root / PAGE_DIR,
             src / PAGE_DIR,
             ignore=shutil.ignore_patterns("*.py", "__pycache__"),
         )
+    for (
+        entry
+    ) in project.toc_entries():  # prose pages outside book/, such as the data cards data/*.md
+        page = project.root / f"{entry}.md"
+        if page.is_file() and not (src / f"{entry}.md").exists():
+            (src / entry).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(page, src / f"{entry}.md")
     if PAGE in project.toc_entries():
         write_parameters_page(project, src)
     done = executed_dir(project, profile)
@@ -116,7 +126,7 @@ def build_book(project: BookProject, profile: str, *, echo=print) -> Path:
         copy_mathjax(component, site / "_static" / "mathjax")
     publish_notebooks(project, executed_dir(project, profile), site)
     point_buttons_at_published_notebooks(project, site)
-    broken = check_links(project, site)
+    broken = check_links(project, site) + check_setup_cells(project, site)
     if broken:
         raise BookError(
             f"{len(broken)} launch or download link(s) point at no file: {broken[0]}"

@@ -32,18 +32,54 @@ COLAB_HOST = "colab.research.google.com"
 HREF = re.compile(r'href="([^"]+)"')
 
 
+#: ``repository: url:`` of a copy nobody has pointed at its own repository yet. Binder and Colab would
+#: open a repository that does not exist, so the build leaves their buttons (and the repository and
+#: issues buttons) out until ``_config.yml`` names a real GitHub repository.
+PLACEHOLDER_REPOSITORIES = frozenset({"gpa-compendium/gpa-compendium"})
+#: Launch settings of ``launch_buttons`` that point at a service which opens the repository.
+LAUNCH_KEYS = ("binderhub_url", "jupyterhub_url", "colab_url")
+#: ``html`` settings of buttons that link to the repository.
+REPOSITORY_BUTTONS = ("use_repository_button", "use_issues_button", "use_edit_page_button")
+
+
 def site_config(project: BookProject) -> dict:
+    """The one repository setting (``repository:`` of ``_config.yml``) and what the buttons derive from it.
+
+    ``configured`` is false when the URL is empty, not on GitHub (Binder's ``gh`` provider and Colab's
+    ``github`` path need GitHub) or a placeholder of :data:`PLACEHOLDER_REPOSITORIES`.
+    """
     config = yaml.safe_load((project.root / "_config.yml").read_text()) or {}
     repository = config.get("repository") or {}
-    url = str(repository.get("url", "")).rstrip("/")
-    org_repo = "/".join(urlsplit(url).path.strip("/").split("/")[:2]) if url else ""
+    url = str(repository.get("url") or "").rstrip("/")
+    parts = urlsplit(url)
+    org_repo = "/".join(parts.path.strip("/").split("/")[:2]) if url else ""
+    configured = (
+        parts.netloc == "github.com"
+        and org_repo.count("/") == 1
+        and org_repo not in PLACEHOLDER_REPOSITORIES
+    )
     return {
         "url": url,
         "org_repo": org_repo,
+        "configured": configured,
         "branch": repository.get("branch", "main"),
         "notebooks_branch": (config.get("gpa_book") or {}).get("notebooks_branch", ""),
         "launch": config.get("launch_buttons") or {},
     }
+
+
+def staged_config(project: BookProject) -> str:
+    """``_config.yml`` as the build renders it: without launch and repository buttons when the
+    repository is not configured (see :func:`site_config`), verbatim otherwise."""
+    text = (project.root / "_config.yml").read_text()
+    if site_config(project)["configured"]:
+        return text
+    config = yaml.safe_load(text) or {}
+    config.pop("repository", None)
+    launch = config.get("launch_buttons") or {}
+    config["launch_buttons"] = {k: v for k, v in launch.items() if k not in LAUNCH_KEYS}
+    config["html"] = (config.get("html") or {}) | {key: False for key in REPOSITORY_BUTTONS}
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
 
 
 def colab_setup_cell(project: BookProject):
@@ -70,7 +106,7 @@ def publish_notebooks(project: BookProject, executed: Path, html: Path) -> list[
         if not source.exists():
             continue
         notebook = nbformat.read(source, as_version=4)
-        if site_config(project)["url"]:
+        if site_config(project)["configured"]:
             notebook.cells.insert(0, colab_setup_cell(project))
         target = html / f"{nb.toc_entry}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +129,7 @@ def point_buttons_at_published_notebooks(project: BookProject, html: Path) -> No
             f'href="{sibling}"',
             text,
         )
-        if cfg["notebooks_branch"] and cfg["org_repo"]:
+        if cfg["notebooks_branch"] and cfg["configured"]:
             old = f"https://{COLAB_HOST}/github/{cfg['org_repo']}/blob/{cfg['branch']}/"
             new = f"https://{COLAB_HOST}/github/{cfg['org_repo']}/blob/{cfg['notebooks_branch']}/"
             text = text.replace(
@@ -118,9 +154,11 @@ def binder_generated_files(root: Path) -> set[str]:
 
 
 def launch_hosts(project: BookProject) -> set[str]:
+    """The hosts of the launch services ``_config.yml`` names, whether or not the build shows them
+    (with no repository configured the check must still see a stray Binder or Colab link)."""
     launch = site_config(project)["launch"]
-    urls = (launch.get(key, "") for key in ("binderhub_url", "jupyterhub_url", "colab_url"))
-    return {urlsplit(url).netloc for url in urls if url}
+    urls = (launch.get(key, "") for key in LAUNCH_KEYS)
+    return {urlsplit(url).netloc for url in urls if url} | {COLAB_HOST}
 
 
 def launch_and_download_links(html: Path, hosts: set[str]) -> list[tuple[str, str]]:
@@ -144,10 +182,16 @@ def check_links(project: BookProject, html: Path) -> list[str]:
     """Problems, one line each: a launch or download link whose file nobody provides."""
     cfg = site_config(project)
     repo_files = binder_generated_files(project.root)
+    binder = str(cfg["launch"].get("binderhub_url") or "").rstrip("/")
     problems = []
     for page, url in launch_and_download_links(html, launch_hosts(project)):
         parts = urlsplit(url)
-        if parts.netloc == COLAB_HOST:
+        if parts.netloc and not cfg["configured"]:
+            problems.append(
+                f"{page}: launch link {url}, but _config.yml names no repository "
+                f"(repository: url: {cfg['url'] or 'unset'})"
+            )
+        elif parts.netloc == COLAB_HOST:
             prefix = f"/github/{cfg['org_repo']}/blob/{cfg['notebooks_branch'] or cfg['branch']}/"
             if not parts.path.startswith(prefix):
                 problems.append(f"{page}: Colab link {url} is not on branch {prefix}")
@@ -162,7 +206,7 @@ def check_links(project: BookProject, html: Path) -> list[str]:
             urlpath = parse_qs(parts.query).get("urlpath", [""])[0]
             tree = re.search(r"(?:^|/)tree/(.+)$", urlpath)  # lab/tree/PATH or tree/PATH
             path = unquote(tree.group(1)) if tree else ""
-            if not parts.path.endswith(f"/{cfg['org_repo']}/{cfg['branch']}"):
+            if not url.startswith(f"{binder}/v2/gh/{cfg['org_repo']}/{cfg['branch']}?"):
                 problems.append(
                     f"{page}: Binder link {url} is not for {cfg['org_repo']}@{cfg['branch']}"
                 )
@@ -174,4 +218,24 @@ def check_links(project: BookProject, html: Path) -> list[str]:
             target = (html / page).parent / unquote(parts.path)
             if not target.resolve().is_file():
                 problems.append(f"{page}: download link {url} points at no file of the built site")
+    return problems
+
+
+def check_setup_cells(project: BookProject, html: Path) -> list[str]:
+    """Problems with the Colab setup cell of the published notebooks: present exactly when a repository
+    is configured, and installing from that repository and branch."""
+    cfg = site_config(project)
+    expected = f"git+{cfg['url']}@{cfg['branch']}"
+    problems = []
+    for nb in project.notebooks():
+        path = html / f"{nb.toc_entry}.ipynb"
+        if not path.is_file():
+            continue
+        cells = nbformat.read(path, as_version=4).cells
+        setup = [c for c in cells if "colab-setup" in c.metadata.get("tags", [])]
+        if not cfg["configured"]:
+            if setup:
+                problems.append(f"{path.name}: a Colab setup cell, but no repository is configured")
+        elif len(setup) != 1 or expected not in setup[0].source:
+            problems.append(f"{path.name}: no Colab setup cell that installs {expected}")
     return problems
