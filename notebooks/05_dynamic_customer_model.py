@@ -150,7 +150,7 @@ glue_all(
 )
 verdict_table(verdicts)
 
-# %%
+# %% tags=["remove-cell"]
 store, protocol = bench["store"], bench["protocol"]
 glue_all(
     {
@@ -282,7 +282,7 @@ backtest_figure(bench, initial={"model": "lstm", "slice": "warm", "metric": "auc
 # ceiling). *Right:* the chosen metric per test cutoff, the mean over training seeds, the chosen model
 # highlighted: how much of the spread is time. The tables above hold the same numbers.
 
-# %%
+# %% tags=["remove-cell"]
 glue_gaps = {
     "lstm_cf_known_auc": ("lstm", "static_cf", "auc", "warm"),
     "lstm_cf_known_map": ("lstm", "static_cf", "map@12", "warm"),
@@ -878,7 +878,7 @@ timing_shown
 # At 1.4 million customers and 105,000 articles the fits take a GPU or patience: the LSTM and Fashion
 # DNA train on samples of customers already, and `max_customers` bounds the evaluation.
 
-# %%
+# %% tags=["remove-cell"]
 wall_s = time.perf_counter() - start_time
 if profile != "smoke":
     write_result(

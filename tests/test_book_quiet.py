@@ -28,8 +28,9 @@ HEADER = "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#   
         'wall_s = time.perf_counter() - start\nglue("wall", wall_s, display=False)',
         'if profile != "smoke":\n    write_result("x", {"a": rows.to_dict()}, profile=profile)\nglue("w", w)',
         'for name in names:\n    glue(f"k_{name}", float(table[name]), display=False)',
+        "glue_all(study.values)",
     ],
-    ids=["one-glue", "clock", "write-result", "loop"],
+    ids=["one-glue", "clock", "write-result", "loop", "glue-all"],
 )
 def test_glue_only(source: str):
     assert is_glue_only(source)

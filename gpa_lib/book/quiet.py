@@ -6,7 +6,7 @@ Two kinds of cell are noise on a rendered page:
   when it only restates the parameters cell (the published ``full`` profile), else ``hide-cell``, so
   a ``smoke`` or ``gpu`` page still shows, one click away, which values it ran with. It runs on the
   staged copy at build time; the executed notebook keeps the cell untagged.
-- cells that only glue values (and write the chapter's result file): every statement is a ``glue(...)``
+- cells that only glue values (and write the chapter's result file): every statement is a ``glue(...)``, ``glue_all(...)``
   or ``write_result(...)`` call, an ``if``/``for`` over such calls, or an assignment of plain
   arithmetic feeding them, and the cell shows nothing. :func:`glue_only_cells` finds them;
   ``python -m gpa_lib.book quiet`` tags them ``remove-cell`` in the chapter sources (``--check`` only
@@ -25,7 +25,7 @@ import nbformat
 
 #: The tag given to glue-only cells in the sources.
 GLUE_TAG = "remove-cell"
-BOOKKEEPING_CALLS = frozenset({"glue", "write_result"})
+BOOKKEEPING_CALLS = frozenset({"glue", "glue_all", "write_result"})
 #: Calls allowed on the right-hand side of an assignment in a glue-only cell: conversions and the clock.
 PLAIN_CALLS = frozenset(
     {"float", "int", "str", "len", "round", "min", "max", "abs", "perf_counter"}
