@@ -34,6 +34,18 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
+def emulation():
+    """The CUDA kernels' host emulation (``gpa_lib.attention.kernel.emulation``), built once; skips
+    without a host C++ compiler."""
+    from gpa_lib.attention.kernel import emulation, host_build
+
+    if host_build.compiler() is None:
+        pytest.skip("no C++ compiler (g++) to build the kernel emulation")
+    emulation.emulation_library()
+    return emulation
+
+
+@pytest.fixture(scope="session")
 def smoke_build(tmp_path_factory):
     """Every chapter executed under the smoke profile and the book built (-W): (project, index.html).
 

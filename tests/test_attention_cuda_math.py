@@ -147,16 +147,6 @@ def test_fused_path_traces_without_graph_breaks():
 # --- the CUDA kernels, executed by the host emulation ---------------------------------------
 
 
-@pytest.fixture(scope="module")
-def emulation():
-    from gpa_lib.attention.kernel import emulation, host_build
-
-    if host_build.compiler() is None:
-        pytest.skip("no C++ compiler (g++) to build the kernel emulation")
-    emulation.emulation_library()
-    return emulation
-
-
 @pytest.mark.parametrize("name", list(EMULATION_CASES))
 def test_emulated_kernels_match_the_reference(emulation, name):
     case = EMULATION_CASES[name]

@@ -22,16 +22,6 @@ from gpa_lib.attention.problem import check_inputs
 from gpa_lib.attention.selection import select_key_blocks_flat
 
 
-@pytest.fixture(scope="module")
-def emulation():
-    from gpa_lib.attention.kernel import emulation, host_build
-
-    if host_build.compiler() is None:
-        pytest.skip("no C++ compiler (g++) to build the kernel emulation")
-    emulation.emulation_library()
-    return emulation
-
-
 def _problem(q, k, pool, cell, topk, affinity="dot"):
     return check_inputs(q, k, k, pool=pool, cell=cell, topk=topk, affinity=affinity)
 
