@@ -435,7 +435,7 @@ else:
 # and cached, and nothing is compiled per shape). At the authors' settings phase 1 is a full
 # 64×64-grid attention whatever the resolution; fused with the cell averaging and the top-k it takes
 # {glue:text}`ch1_official_phase1_share_pct:.0f`% of the `cpu` backend's time at
-# {glue:text}`ch1_official_largest`. {glue:text}`ch1_official_share_note`
+# {glue:text}`ch1_official_largest`. {glue:text}`ch1_official_phase1_note`
 
 # %% tags=["remove-cell"]
 if profile != "smoke":

@@ -89,13 +89,13 @@ def test_stored_runs_that_are_missing_read_as_missing(tmp_path):
 def test_official_comparison_shares_are_in_zero_one(tmp_path):
     table, values = official_comparison()
     assert table["cpu phase 1 share"].between(0, 1).all()
-    assert "128²" in values["ch1_official_share_note"]  # the stored 1.08 is named, not shown
+    assert "128²" in values["ch1_official_phase1_note"]  # the stored 1.08 is named, not shown
     stored = json.loads((RESULTS_DIR / "official_gpa.json").read_text())
     for record in stored["records"]:
         record["cpu_phase1_median_s"] = record["cpu_median_s"] / 2
     (tmp_path / "official_gpa.json").write_text(json.dumps(stored))
     table, values = official_comparison(results_dir=tmp_path)
-    assert (table["cpu phase 1 share"] == 0.5).all() and values["ch1_official_share_note"] == ""
+    assert (table["cpu phase 1 share"] == 0.5).all() and values["ch1_official_phase1_note"] == ""
 
 
 # ---------------------------------------------------------------------------- studies

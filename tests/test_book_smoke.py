@@ -5,6 +5,8 @@ The build is the session fixture ``smoke_build`` of conftest.py, shared with tes
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from gpa_lib.book import BookProject, glued_values, run_notebooks
@@ -26,8 +28,8 @@ def test_every_chapter_glues_what_its_prose_cites(smoke_build):
         cited = set()
         for line in nb.source.read_text().splitlines():
             if line.startswith("#") and "{glue:" in line:
-                for part in line.split("{glue:")[1:]:
-                    cited.add(part.split("`")[1].split(":")[0])
+                cited.update(re.findall(r"\{glue:(?:text|md)?\}`([^`:]+)", line))  # inline roles
+                cited.update(re.findall(r"\{glue:figure\}\s+(\S+)", line))  # figure directives
         missing = cited - set(glued_values(executed / f"{nb.name}.ipynb"))
         assert not missing, f"{nb.name} cites glue keys it never glued: {sorted(missing)}"
 
