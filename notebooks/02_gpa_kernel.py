@@ -23,45 +23,64 @@
 # H200, collects the evidence that the kernel computes the right numbers, and reports what it measured
 # on a GPU.
 #
-# **Where this chapter was run.** {glue:text}`ch2_where`
+# ## In short
 #
-# **Measured on a GPU.** The kernel ran on a GPU on {glue:text}`ch2_gpu_date`: one
-# {glue:text}`ch2_gpu_gpu`, torch {glue:text}`ch2_gpu_torch`, project commit
-# {glue:text}`ch2_gpu_commit`. Of the kernel issue's {glue:text}`ch2_gpu_targets_total` targets,
-# {glue:text}`ch2_gpu_targets_met` are met, {glue:text}`ch2_gpu_targets_not_met` are not met and
-# {glue:text}`ch2_gpu_targets_unmeasured` could not be measured. {glue:text}`ch2_gpu_targets_in_words`
-#
-# - Phase 1 takes {glue:text}`ch2_gpu_outside_phase2_large_pct:.0f`% of the layer's forward+backward
-#   time at {glue:text}`ch2_gpu_large_grid` ({glue:text}`ch2_gpu_layer_fwd_bwd_large_ms:.0f` ms in all,
-#   the fused phase 2 {glue:text}`ch2_gpu_phase2_fwd_bwd_large_ms:.1f` ms of it), and
-#   {glue:text}`ch2_gpu_outside_phase2_small_pct:.0f`% at {glue:text}`ch2_gpu_small_grid`. In that run phase 1
-#   ran as chunked float32 PyTorch products, {glue:text}`ch2_gpu_phase1_over_floor_large:.0f`×
-#   above the {glue:text}`ch2_gpu_phase1_floor_large_ms:.1f` ms floor of a two-pass kernel at
-#   {glue:text}`ch2_gpu_large_grid`.
-# - The fused phase 2 runs at {glue:text}`ch2_gpu_phase2_fwd_over_floor_min:.1f`–{glue:text}`ch2_gpu_phase2_fwd_over_floor_max:.1f`×
+# - **Targets: {glue:text}`ch2_targets_verdict`.** The kernel ran on one {glue:text}`ch2_gpu_gpu` on
+#   {glue:text}`ch2_gpu_date` (torch {glue:text}`ch2_gpu_torch`, project commit
+#   {glue:text}`ch2_gpu_commit`). Of the kernel issue's {glue:text}`ch2_gpu_targets_total` targets,
+#   {glue:text}`ch2_gpu_targets_met` are met, {glue:text}`ch2_gpu_targets_not_met` are not met and
+#   {glue:text}`ch2_gpu_targets_unmeasured` could not be measured ([the targets](#ch2-targets)).
+#   {glue:text}`ch2_gpu_targets_in_words`
+# - **Where the time goes.** Phase 1 (the layer's time outside the fused phase 2) takes
+#   {glue:text}`ch2_gpu_outside_phase2_large_pct:.0f`% of the layer's forward+backward time at
+#   {glue:text}`ch2_gpu_large_grid` ({glue:text}`ch2_gpu_layer_fwd_bwd_large_ms:.0f` ms in all, the
+#   fused phase 2 {glue:text}`ch2_gpu_phase2_fwd_bwd_large_ms:.1f` ms of it), and
+#   {glue:text}`ch2_gpu_outside_phase2_small_pct:.0f`% at {glue:text}`ch2_gpu_small_grid`. In that
+#   run phase 1 ran as chunked float32 PyTorch products,
+#   {glue:text}`ch2_gpu_phase1_over_floor_large:.0f`× above the
+#   {glue:text}`ch2_gpu_phase1_floor_large_ms:.1f` ms floor of a two-pass kernel at
+#   {glue:text}`ch2_gpu_large_grid` ([where the time goes](#ch2-split)).
+# - **The fused phase 2** runs at {glue:text}`ch2_gpu_phase2_fwd_over_floor_min:.1f`–{glue:text}`ch2_gpu_phase2_fwd_over_floor_max:.1f`×
 #   its floor forward and {glue:text}`ch2_gpu_phase2_fwd_bwd_over_floor_min:.1f`–{glue:text}`ch2_gpu_phase2_fwd_bwd_over_floor_max:.1f`×
-#   forward+backward. FlexAttention runs the same forward on the same selection in
-#   {glue:text}`ch2_gpu_flex_fwd_small_ms:.3f` ms at {glue:text}`ch2_gpu_small_grid`, against the kernel's
-#   {glue:text}`ch2_gpu_phase2_fwd_small_ms:.3f` ms: the kernel is slower
-#   ({glue:text}`ch2_gpu_phase2_vs_flex_fwd_small:.2f`× Flex's speed).
-# - Against dense SDPA (flash) at {glue:text}`ch2_gpu_small_grid` the whole layer is {glue:text}`ch2_gpu_layer_vs_sdpa_fwd_small:.1f`×
-#   faster forward and {glue:text}`ch2_gpu_layer_vs_sdpa_fwd_bwd_small:.1f`× forward+backward.
-# - Pose training of `gpa-gpu` through `backend=None` {glue:text}`ch2_gpu_pose_auto_status`.
+#   forward+backward ([the floor](#ch2-floor), [measured against it](#ch2-split)). FlexAttention runs the same forward on the same
+#   selection in {glue:text}`ch2_gpu_flex_fwd_small_ms:.3f` ms at {glue:text}`ch2_gpu_small_grid`,
+#   against the kernel's {glue:text}`ch2_gpu_phase2_fwd_small_ms:.3f` ms: the kernel is slower
+#   ({glue:text}`ch2_gpu_phase2_vs_flex_fwd_small:.2f`× Flex's speed; [against
+#   others](#ch2-others)).
+# - **Against dense SDPA** (flash) at {glue:text}`ch2_gpu_small_grid` the whole layer is
+#   {glue:text}`ch2_gpu_layer_vs_sdpa_fwd_small:.1f`× faster forward and
+#   {glue:text}`ch2_gpu_layer_vs_sdpa_fwd_bwd_small:.1f`× forward+backward
+#   ([against others](#ch2-others)).
+# - **Pose training** of `gpa-gpu` through `backend=None` {glue:text}`ch2_gpu_pose_auto_status`.
 #   On the reference backend it took {glue:text}`ch2_gpu_pose_reference_step_ms:.0f` ms per step and
 #   {glue:text}`ch2_gpu_pose_reference_peak_gb:.1f` GB at its peak; `dense-gpu` (SDPA) took
 #   {glue:text}`ch2_gpu_pose_dense_step_ms:.0f` ms and {glue:text}`ch2_gpu_pose_dense_peak_gb:.1f` GB
-#   at the same batch of {glue:text}`ch2_gpu_pose_dense_batch`.
+#   at the same batch of {glue:text}`ch2_gpu_pose_dense_batch`
+#   ([not measured yet](#ch2-not-measured)).
+# - **Built and checked under emulation, not measured on a GPU.** Since that run, phase 1 has a
+#   fused kernel of its own, which the `"cuda"` backend uses, and the phase-2 kernel covers head
+#   dim 16, the pose generator's, so `gpa-gpu` trains on the kernel through `backend=None`. Neither
+#   has run on a GPU: every number of the bullets above is from the older code, and none of the
+#   targets is met by a measurement until the prepared GPU run is repeated
+#   ([a fused phase 1](#ch2-phase1)).
+# - **Emulated agreement.** Executed on the CPU through the emulation, the phase-2 kernel passed
+#   {glue:text}`ch2_evidence_passed` of {glue:text}`ch2_evidence_total` checks against a float64
+#   reference, its largest error {glue:text}`ch2_evidence_worst:.2f` of the allowed bound
+#   ([evidence](#ch2-evidence)); the fused selection picked the same key blocks as the float32
+#   PyTorch selection for at least {glue:text}`ch2_p1_split_agreement_pct:.1f`% of the (cell, block)
+#   picks in the {glue:text}`ch2_p1_cases` configurations shown ([a fused phase 1](#ch2-phase1)).
 #
-# **Since that run, not yet measured on a GPU.** Phase 1 now has a fused kernel of its own (the
-# section *A fused phase 1* below), which the `"cuda"` backend uses, and the phase-2 kernel covers
-# head dim 16, the pose generator's, so `gpa-gpu` trains on the kernel through `backend=None`.
-# Executed on the CPU through the emulation, the fused selection picked the same key blocks as the
-# float32 PyTorch selection for at least {glue:text}`ch2_p1_split_agreement_pct:.1f`% of the (cell,
-# block) picks in the {glue:text}`ch2_p1_cases` configurations shown. Every number of the bullets
-# above is from the older code; none of the targets is met by a measurement until the prepared GPU run
-# is repeated.
+# ```{glue:figure} ch2_headline_figure
+# Time of each part of the layer on {glue:text}`ch2_gpu_gpu` ({glue:text}`ch2_gpu_date`, the older
+# code: phase 1 as chunked PyTorch products) against the grid, log-log. Solid: measured medians;
+# dashed: each part's floor at the run's own measured rates. How far each solid line lies above its
+# dashed one is the factor an implementation could still gain; the ratios are in the bullets above
+# and in the tables of [where the time goes](#ch2-split).
+# ```
+#
+# **Where this chapter was run.** {glue:text}`ch2_where`
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "full"
 seed = 0
 heads = 8  # attention heads of the benchmark setting (h)
@@ -74,51 +93,32 @@ figure_side = 32  # grid side of the tiling figure, tokens
 evidence = ["bf16_d64", "f16_d32_euclid", "f32_d128"]  # emulated kernel configurations to check
 # emulated phase-1 kernel configurations (PHASE1_CASES), on image features
 phase1_cases = ["d16_pose_gpu_setting", "d64_benchmark_setting", "d128_nine_rows_euclid"]
-compile_check = (
-    True  # compile the CUDA source with nvcc (sm_80, sm_90) and show registers per kernel
-)
+compile_check = True  # compile the CUDA source with nvcc (sm_80, sm_90), show registers
 live_benchmark = False  # re-measure on this machine's GPU (the gpu profile)
 target_gpu = "NVIDIA H200"  # the GPU the kernel issue states its targets for
 
-# %%
-import matplotlib.pyplot as plt
-import pandas as pd
+# %% tags=["hide-input"]
 import torch
-from IPython.display import display
-from matplotlib.patches import Rectangle
-from myst_nb import glue
 
-from gpa_lib.attention import select_key_blocks, to_heads
-from gpa_lib.attention.analysis import gpu_results, gpu_targets
-from gpa_lib.attention.analysis.complexity import H200_BF16_FLOPS_PER_S, H200_BYTES_PER_S
-from gpa_lib.attention.analysis.figures import mark_blocks, outline_cells, show_grid_image
-from gpa_lib.attention.kernel.build import cuda_kernel_available, find_nvcc
-from gpa_lib.attention.kernel.host_build import compiler
-from gpa_lib.attention.kernel.evidence import emulated_case_report, phase1_evidence
-from gpa_lib.attention.synthetic import image_features, textured_image
-from gpa_lib.attention.analysis.stored import stored_machines, training_memory_against_sdpa
-from gpa_lib.results import device_description, provenance
+from gpa_lib.attention.analysis import gpu_results
+from gpa_lib.attention.analysis import kernel_studies as ks
+from gpa_lib.glue import glue_all
 
-torch.manual_seed(seed)
-device = device_description()
-kernel_ok, kernel_reason = cuda_kernel_available(build=live_benchmark)
-runs = gpu_results.newest_kernel_runs()  # GPU name -> newest complete kernel_bench_*.json
-if live_benchmark and kernel_ok:
-    from gpa_lib.bench.kernel import KernelBenchConfig, run_kernel_bench
+_ = torch.manual_seed(seed)
 
-    live = run_kernel_bench(KernelBenchConfig())
-    live["provenance"] = provenance(profile=profile, gpu=torch.cuda.get_device_name())
-    runs[live["provenance"]["gpu"]] = live
-gpu_run = runs.get(target_gpu)
-glue("ch2_where", gpu_results.where_sentence(device, runs, kernel_reason), display=False)
-memory = training_memory_against_sdpa(threads=2)
-glue("ch2_cpu_training_memory", memory["sentence"] if memory else "not measured", display=False)
-pose_runs = gpu_results.stored_pose_runs(target_gpu)
-numbers = gpu_targets.chapter_numbers(gpu_run, pose_runs, gpu_results.stored_probe(target_gpu))
-for key, value in numbers.items():
-    glue(f"ch2_gpu_{key}", value, display=False)
-targets = gpu_targets.target_table(gpu_run, pose_runs) if gpu_run else None
-targets[["target", "measured", "verdict", "note"]] if targets is not None else "no GPU run stored"
+# %% [markdown]
+# (ch2-targets)=
+# ## The kernel issue's targets
+#
+# The targets the kernel issue states for {glue:text}`ch2_gpu_gpu`, against the newest complete
+# benchmark of that GPU stored with the book (or re-measured live under the `gpu` profile).
+
+# %% tags=["hide-input"]
+gpu = ks.gpu_run_study(target_gpu=target_gpu, profile=profile, live_benchmark=live_benchmark)
+gpu_run, probe = gpu.data["gpu_run"], gpu.data["probe"]
+headline = ks.time_against_floor_figure(gpu_run) if gpu_run else None
+glue_all(gpu.values | ({"ch2_headline_figure": headline} if headline else {}))
+gpu.table
 
 # %% [markdown]
 # *The kernel issue's targets against the stored run named above: the measured value, and whether
@@ -126,6 +126,7 @@ targets[["target", "measured", "verdict", "note"]] if targets is not None else "
 # rerun replaces it.*
 
 # %% [markdown]
+# (ch2-tiling)=
 # ## How the kernel is tiled
 #
 # Phase 1 gives every query cell a list of `topk` key blocks. The kernel launches one thread block per
@@ -135,54 +136,12 @@ targets[["target", "measured", "verdict", "note"]] if targets is not None else "
 # never exist in global memory. On fp16/bf16 the products $S = QK^\top$ and $O = PV$ run on the tensor
 # cores (`mma.sync`); fp32 inputs use plain fused multiply-adds. The figure shows one cell and its tile.
 
-# %%
-image = textured_image(figure_side, seed=seed)  # (3, H, W) in [0, 1], one pixel per token
-features = to_heads(image_features(image, head_dim, seed=seed), 1)  # (1, 1, H, W, D)
-fig_topk = min(topk, (figure_side // pool) ** 2)
-selection = select_key_blocks(features, features, pool=pool, cell=cell, topk=fig_topk)
-cells_side, blocks_side = figure_side // cell, figure_side // pool
-chosen_cell = (cells_side // 2, cells_side // 2 - 1)
-chosen_blocks = selection[0, 0, chosen_cell[0], chosen_cell[1]].tolist()
-
-fig, axes = plt.subplots(1, 3, figsize=(14, 4.6), gridspec_kw={"width_ratios": [1, 1, 1.5]})
-show_grid_image(axes[0], image, lines=cell, title="query grid: cells of c×c tokens")
-show_grid_image(axes[1], image, lines=pool, title="key grid: blocks of p×p tokens")
-outline_cells(axes[0], [chosen_cell], cell, ["red"])
-mark_blocks(axes[1], chosen_blocks, pool, blocks_side, "red", filled=False, numbered=True)
-for ax in axes[:2]:
-    ax.set_xlabel("x (tokens)")
-    ax.set_ylabel("y (tokens)")
-# the shared-memory tile: c^2 queries x topk*p^2 gathered keys, in mma tiles of 16 x 16
-n_q, n_k = cell * cell, fig_topk * pool * pool
-ax = axes[2]
-ax.set_xlim(0, n_k)
-ax.set_ylim(n_q, 0)
-for rank in range(fig_topk):
-    ax.add_patch(
-        Rectangle(
-            (rank * pool * pool, 0), pool * pool, n_q, color=plt.cm.tab10(rank % 10), alpha=0.35
-        )
-    )
-    ax.text(
-        (rank + 0.5) * pool * pool,
-        n_q / 2,
-        f"block\n{chosen_blocks[rank]}",
-        ha="center",
-        va="center",
-        fontsize=8,
-    )
-for x in range(0, n_k + 1, 16):
-    ax.axvline(x, color="black", lw=0.4)
-for y in range(0, n_q + 1, 16):
-    ax.axhline(y, color="black", lw=0.4)
-ax.set_xlabel("gathered keys of the cell (index in shared memory)")
-ax.set_ylabel("queries of the cell")
-ax.set_title(f"score tile S: {n_q} × {n_k}, 16×16 tensor-core tiles")
-fig.tight_layout()
-plt.show()
-glue("ch2_tile_queries", n_q, display=False)
-glue("ch2_tile_keys", n_k, display=False)
-glue("ch2_fig_topk", fig_topk, display=False)
+# %% tags=["hide-input"]
+tiling = ks.tiling_study(
+    figure_side=figure_side, head_dim=head_dim, pool=pool, cell=cell, topk=topk, seed=seed
+)
+glue_all(tiling.values)
+tiling.figure
 
 # %% [markdown]
 # *Left:* the query grid cut into cells; the red cell is the one followed here. *Middle:* the key grid
@@ -210,6 +169,7 @@ glue("ch2_fig_topk", fig_topk, display=False)
 # the selection gives that inverse map), so no floating-point atomics are needed and the gradients are
 # bitwise deterministic.
 #
+# (ch2-floor)=
 # ## The floor: how fast phase 2 could possibly be
 #
 # The benchmark setting is B = 1, {glue:text}`ch2_heads` heads × {glue:text}`ch2_head_dim` channels,
@@ -223,25 +183,11 @@ glue("ch2_fig_topk", fig_topk, display=False)
 # queries and $N_b$ key blocks, twice: a kernel that keeps no score matrix needs one pass for each
 # row's softmax statistics and one for the cell means and the running top-k.
 
-# %%
-glue("ch2_heads", heads, display=False)
-glue("ch2_head_dim", head_dim, display=False)
-glue("ch2_cell", cell, display=False)
-glue("ch2_pool", pool, display=False)
-glue("ch2_topk", topk, display=False)
-glue("ch2_keys_per_query", topk * pool * pool, display=False)
-machine = next((m for m in stored_machines() if m["gpu"] == target_gpu), None)
-rates = gpu_results.floor_rates(machine, H200_BF16_FLOPS_PER_S, H200_BYTES_PER_S)
-glue("ch2_rate_tflops", rates["flops_per_s"] / 1e12, display=False)
-glue("ch2_bandwidth_tbs", rates["bytes_per_s"] / 1e12, display=False)
-glue("ch2_rates_source", rates["source"], display=False)
+# %% tags=["hide-input"]
 settings = dict(heads=heads, head_dim=head_dim, pool=pool, cell=cell, topk=topk)
-floors = gpu_results.floor_model(
-    sides, **settings, flops_per_s=rates["flops_per_s"], bytes_per_s=rates["bytes_per_s"]
-)
-for key, value in gpu_results.floor_model_numbers(floors).items():
-    glue(f"ch2_{key}", value, display=False)
-floors.style.format(precision=3)
+floor = ks.floor_study(sides=sides, **settings, target_gpu=target_gpu)
+glue_all(floor.values)
+floor.table
 
 # %% [markdown]
 # Phase 2 of GPA is **{glue:text}`ch2_floor_bound`-bound** at this setting: with only
@@ -256,6 +202,7 @@ floors.style.format(precision=3)
 # {glue:text}`ch2_phase1_floor_largest_ms:.1f` ms, is {glue:text}`ch2_phase1_floor_over_phase2_largest:.0f`×
 # phase 2's forward floor.
 #
+# (ch2-split)=
 # ## Measured on a GPU: where the time goes
 #
 # The benchmark (`python -m gpa_lib.bench kernel`) times, per grid, the fused phase 2 on a fixed
@@ -267,10 +214,10 @@ floors.style.format(precision=3)
 # The tables below are computed from the newest complete run of {glue:text}`ch2_gpu_gpu`
 # ({glue:text}`ch2_gpu_date`); the `gpu` profile re-measures live.
 
-# %%
-split = gpu_results.layer_split(gpu_run) if gpu_run else None
-glue("ch2_split", gpu_results.split_sentence(split) if gpu_run else "Not measured.", display=False)
-split.style.format(precision=3) if split is not None else "no GPU run stored"
+# %% tags=["hide-input"]
+split = ks.layer_split_study(gpu_run)
+glue_all(split.values)
+split.table
 
 # %% [markdown]
 # *Per grid: the fused phase 2, the whole layer, phase 1 in the layer (the layer's forward time less
@@ -285,27 +232,28 @@ split.style.format(precision=3) if split is not None else "no GPU run stored"
 # {glue:text}`ch2_gpu_probe_tf32_changed_pct:.1f`% of the cells. None of these comes near the
 # {glue:text}`ch2_gpu_phase1_floor_large_ms:.1f` ms floor: phase 1 needs a kernel of its own.
 
-# %%
-probe = gpu_results.stored_probe(target_gpu)
-gpu_results.phase1_chunk_table(probe).style.format(precision=3) if probe else "no probe stored"
+# %% tags=["hide-input"]
+ks.probe_table(probe)
 
 # %% [markdown]
 # *Phase 1 alone (ms, median) per grid and score-chunk size in elements, float32 products and TF32
 # products, and the share of cells whose selection TF32 left unchanged.*
 
-# %%
-distances = gpu_results.floor_distances(gpu_run) if gpu_run else None
-sentence = gpu_results.floor_sentence(distances) if gpu_run else "Not measured."
-glue("ch2_floor_distances", sentence, display=False)
-distances.style.format(precision=3) if distances is not None else "no GPU run stored"
+# %% tags=["hide-input"]
+distances = ks.floor_distance_study(gpu_run)
+glue_all(distances.values)
+distances.table
 
 # %% [markdown]
 # *Per grid: each part's floor at the run's own measured ceilings and how many times its measured
 # time is above it.* {glue:text}`ch2_floor_distances`
 
-# %%
-others = gpu_results.against_others(gpu_run) if gpu_run else None
-others.style.format(precision=3) if others is not None else "no GPU run stored"
+# %% [markdown]
+# (ch2-others)=
+# ### Against dense SDPA and FlexAttention
+
+# %% tags=["hide-input"]
+ks.against_others_table(gpu_run)
 
 # %% [markdown]
 # *Per grid: dense SDPA (flash) against the whole layer, and FlexAttention against the fused phase 2
@@ -315,10 +263,11 @@ others.style.format(precision=3) if others is not None else "no GPU run stored"
 # cannot train either. Every measurement of the run, including the `reference` backend and the whole
 # `flex` and `reference` layers:
 
-# %%
-gpu_results.measurement_table(runs)
+# %% tags=["hide-input"]
+gpu_results.measurement_table(gpu.data["runs"])
 
 # %% [markdown]
+# (ch2-evidence)=
 # ## Evidence that the kernel computes the right numbers
 #
 # Without a GPU, the CUDA source is still executed: `csrc/gpa_emulation.h` compiles the same `.cu` file
@@ -328,26 +277,10 @@ gpu_results.measurement_table(runs)
 # PyTorch reference computed in the same precision, plus a rounding floor. The selections come from
 # GPA's own phase 1 on image-like features.
 
-# %%
-evidence_rows = []
-if compiler() is None:
-    print("No host C++ compiler (g++): the emulated kernel cannot be run here.")
-else:
-    for name in evidence:  # cases of EMULATION_CASES, on image features and GPA's own selection
-        for row in emulated_case_report(name, features="image", seed=seed):
-            evidence_rows.append(
-                {"configuration": name, **row, "error / bound": row["kernel_error"] / row["bound"]}
-            )
-evidence_table = pd.DataFrame(evidence_rows)
-n_ok = int(evidence_table["ok"].sum()) if len(evidence_table) else 0
-glue("ch2_evidence_passed", n_ok, display=False)
-glue("ch2_evidence_total", len(evidence_table), display=False)
-glue(
-    "ch2_evidence_worst",
-    float(evidence_table["error / bound"].max()) if len(evidence_table) else float("nan"),
-    display=False,
-)
-evidence_table.style.format(precision=3) if len(evidence_table) else "emulation not run"
+# %% tags=["hide-input"]
+emulated = ks.emulated_evidence_study(evidence, seed=seed)
+glue_all(emulated.values)
+emulated.table
 
 # %% [markdown]
 # {glue:text}`ch2_evidence_passed` of {glue:text}`ch2_evidence_total` checks (output, dq, dk and dv per
@@ -359,6 +292,7 @@ evidence_table.style.format(precision=3) if len(evidence_table) else "emulation 
 # anything about speed. Those checks are in `tests/test_attention_cuda.py` and run on any machine with
 # a CUDA GPU.
 #
+# (ch2-phase1)=
 # ## A fused phase 1
 #
 # Phase 1 was chunked PyTorch: a float32 score matrix per chunk of cells, exponentiated, averaged over
@@ -384,16 +318,10 @@ evidence_table.style.format(precision=3) if len(evidence_table) else "emulation 
 # oracle's, computed in float64. The first column is the control: the float32 selection against the
 # float64 one.
 
-# %%
-if compiler() is None:
-    print("No host C++ compiler (g++): the emulated kernel cannot be run here.")
-else:
-    phase1_table, phase1_glue = phase1_evidence(phase1_cases, seed=seed)
-    phase1_glue["ch2_p1_split_agreement_pct"] = 100 * phase1_glue["ch2_p1_split_agreement"]
-    phase1_glue["ch2_p1_single_agreement_pct"] = 100 * phase1_glue["ch2_p1_single_agreement"]
-    for key, value in phase1_glue.items():
-        glue(key, value, display=False)
-    display(phase1_table.style.format(precision=4).hide(axis="index"))
+# %% tags=["hide-input"]
+phase1 = ks.phase1_study(phase1_cases, seed=seed)
+glue_all(phase1.values)
+phase1.table
 
 # %% [markdown]
 # *Per configuration: head dim, low-resolution rows per cell, key blocks and topk; the share of picks
@@ -410,47 +338,20 @@ else:
 # the device. Not known without a GPU: its speed, and whether its one thread per cell merging the
 # top-k lists is the bottleneck the two-pass floor leaves out.
 #
+# (ch2-registers)=
 # ## Registers and shared memory per kernel
 
-# %%
-nvcc = find_nvcc()
-if compile_check and nvcc:
-    from gpa_lib.attention.kernel.check import run_check
-
-    code, report, kernels = run_check()
-    regs = pd.DataFrame(
-        [
-            {
-                "kernel": r.kernel,
-                "arch": f"sm_{r.arch}",
-                "registers": r.registers,
-                "spill bytes": r.spill_stores + r.spill_loads,
-                "shared memory (bytes)": r.smem,
-                "blocks per SM (est.)": r.blocks_per_sm,
-            }
-            for r in kernels
-        ]
-    )
-    glue(
-        "ch2_compile_status",
-        f"{len(regs)} kernel builds, {int((regs['spill bytes'] > 0).sum())} with register spills, most registers {int(regs['registers'].max())} per thread",
-        display=False,
-    )
-    display(regs.pivot_table(index="kernel", columns="arch", values="registers"))
-else:
-    reason = "nvcc not found" if not nvcc else "skipped in this profile"
-    glue(
-        "ch2_compile_status",
-        f"not compiled in this run ({reason}); make kernel-check compiles it",
-        display=False,
-    )
-    print(f"compile check: {reason}")
+# %% tags=["hide-input"]
+registers = ks.registers_study(compile_check)
+glue_all(registers.values)
+registers.table
 
 # %% [markdown]
 # Compiled with `nvcc -Xptxas -v` for sm_80 (A100) and sm_90 (H100, H200):
 # {glue:text}`ch2_compile_status`. `make kernel-check` prints the full table and fails on any spill; it
 # runs inside `make test` on every machine with nvcc.
 #
+# (ch2-not-measured)=
 # ## What is not measured yet
 #
 # - The kernel's backward against FlexAttention's: Flex's backward did not compile for GPA's key

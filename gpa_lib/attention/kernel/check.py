@@ -208,6 +208,33 @@ def format_table(reports: list[KernelReport]) -> str:
     return "\n".join(lines)
 
 
+def registers_table(reports: list[KernelReport]):
+    """One row per kernel build: registers per thread, spill bytes, dynamic shared memory and the
+    estimated resident blocks per SM."""
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "kernel": r.kernel,
+                "arch": f"sm_{r.arch}",
+                "registers": r.registers,
+                "spill bytes": r.spill_stores + r.spill_loads,
+                "shared memory (bytes)": r.smem,
+                "blocks per SM (est.)": r.blocks_per_sm,
+            }
+            for r in reports
+        ]
+    )
+
+
+def compile_status(table) -> str:
+    """The sentence chapter 2 glues about a :func:`registers_table`: builds, spills, most registers."""
+    spills = int((table["spill bytes"] > 0).sum())
+    most = int(table["registers"].max())
+    return f"{len(table)} kernel builds, {spills} with register spills, most registers {most} per thread"
+
+
 def run_check(
     archs: tuple[str, ...] = ARCHS, use_cache: bool = True
 ) -> tuple[int, str, list[KernelReport]]:
