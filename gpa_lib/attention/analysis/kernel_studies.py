@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import matplotlib.pyplot as plt
-import pandas as pd
 from matplotlib.patches import Rectangle
 
 from gpa_lib.attention.analysis import gpu_results, gpu_targets
@@ -179,7 +178,9 @@ def floor_study(
         "ch2_bandwidth_tbs": rates["bytes_per_s"] / 1e12,
         "ch2_rates_source": rates["source"],
     }
-    values |= {f"ch2_{key}": value for key, value in gpu_results.floor_model_numbers(floors).items()}
+    values |= {
+        f"ch2_{key}": value for key, value in gpu_results.floor_model_numbers(floors).items()
+    }
     return Study(values=values, table=floors.style.format(precision=3), data={"floors": floors})
 
 
@@ -197,9 +198,9 @@ def layer_split_study(gpu_run: dict[str, Any] | None) -> Study:
 
 def probe_table(probe: dict[str, Any] | None):
     """Phase 1 alone per grid and score-chunk size, from the stored probe (or why there is none)."""
-    return gpu_results.phase1_chunk_table(probe).style.format(precision=3) if probe else (
-        "no probe stored"
-    )
+    if not probe:
+        return "no probe stored"
+    return gpu_results.phase1_chunk_table(probe).style.format(precision=3)
 
 
 def floor_distance_study(gpu_run: dict[str, Any] | None) -> Study:
