@@ -26,6 +26,12 @@ def test_targets_verdict_says_none_some_all_or_no_run():
     assert ks.targets_verdict({}).startswith("No GPU run is stored")
 
 
+def test_flex_words_follow_the_speed():
+    assert ks.flex_words(0.92) == "the kernel is slower"
+    assert ks.flex_words(1.3) == "the kernel is faster"
+    assert ks.flex_words(float("nan")) == ks.flex_words(None) == "no comparison was measured"
+
+
 def test_gpu_run_study_reads_the_stored_run_and_glues_its_numbers():
     study = ks.gpu_run_study(target_gpu=H200, profile="smoke", live_benchmark=False)
     values = study.values

@@ -21,8 +21,8 @@ NO_RUN = "no GPU run stored"
 NO_COMPILER = "No host C++ compiler (g++): the emulated kernel cannot be run here."
 
 __all__ = [
-    "NO_RUN", "NO_COMPILER", "gpu_run_study", "tiling_figure", "tiling_study", "floor_study",
-    "layer_split_study", "probe_table", "floor_distance_study", "against_others_table",
+    "NO_RUN", "NO_COMPILER", "targets_verdict", "flex_words", "live_kernel_run", "gpu_run_study",
+    "tiling_figure", "tiling_study", "floor_study", "layer_split_study", "probe_table", "floor_distance_study", "against_others_table",
     "emulated_evidence_study", "phase1_study", "registers_study", "time_against_floor_figure",
 ]  # fmt: skip
 
@@ -55,6 +55,14 @@ def targets_verdict(numbers: dict[str, Any]) -> str:
     return f"{met} of {total} targets are met"
 
 
+def flex_words(speed: float | None) -> str:
+    """The fused phase 2's forward against FlexAttention's in words, from its speed relative to
+    Flex's (above 1: faster)."""
+    if speed is None or speed != speed:
+        return "no comparison was measured"
+    return "the kernel is " + ("slower" if speed < 1 else "faster" if speed > 1 else "as fast")
+
+
 def gpu_run_study(*, target_gpu: str, profile: str, live_benchmark: bool) -> Study:
     """The newest complete kernel benchmark of every GPU (re-measured live when asked and the kernel
     builds), the kernel issue's targets against the run of ``target_gpu``, and the chapter's GPU
@@ -77,6 +85,7 @@ def gpu_run_study(*, target_gpu: str, profile: str, live_benchmark: bool) -> Stu
     numbers = gpu_targets.chapter_numbers(gpu_run, pose_runs, probe)
     values = {
         "ch2_targets_verdict": targets_verdict(numbers),
+        "ch2_flex_words": flex_words(numbers.get("phase2_vs_flex_fwd_small")),
         "ch2_where": gpu_results.where_sentence(device, runs, kernel_reason),
         "ch2_cpu_training_memory": memory["sentence"] if memory else "not measured",
     } | {f"ch2_gpu_{key}": value for key, value in numbers.items()}
