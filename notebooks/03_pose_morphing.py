@@ -58,74 +58,25 @@ import tempfile
 
 import matplotlib.pyplot as plt
 import torch
-from myst_nb import glue
+from IPython.display import display
 
-from gpa_lib.pose.config import MODEL_NAMES, PRESETS
-from gpa_lib.pose.data import SyntheticPoses
-from gpa_lib.pose.experiment import compare_models, result_payload
-from gpa_lib.pose.figures import (
-    MODEL_LABELS,
-    accuracy_table,
-    architecture_figure,
-    plot_accuracy,
-    plot_copy_attention,
-    plot_memory,
-    plot_outputs,
-    plot_pairs,
-    plot_scaling,
-    plot_tradeoff,
-    plot_training_curves,
-    results_table,
-    scaling_table,
-    seeds_table,
-)
-from gpa_lib.pose.studies import largest_side_within, scaling_steps
+from gpa_lib.glue import glue_all
+from gpa_lib.pose import studies
+from gpa_lib.pose.config import PRESETS
+from gpa_lib.pose.figures import architecture_figure, plot_outputs
 from gpa_lib.results import RESULTS_DIR, read_result, write_result
 
 torch.set_num_threads(num_threads)
 gpa_config = PRESETS[f"gpa-{scale}"]
-size = gpa_config.size
-glue("ch3_size", size, display=False)
-glue("ch3_n_pixels", size * size, display=False)
-for key in ("pool", "cell", "topk"):
-    glue(f"ch3_{key}", getattr(gpa_config.model, key), display=False)
-glue("ch3_keys_per_query", gpa_config.model.topk * gpa_config.model.pool**2, display=False)
-
+glue_all(studies.setting_values(gpa_config))
 # The benchmark's results (python -m gpa_lib.bench pose ...), committed with their provenance: read
 # from data/results whatever the profile (smoke runs write their own results elsewhere).
 seeds_result = read_result("pose_seeds", RESULTS_DIR)
 tradeoff_result = read_result("pose_tradeoff", RESULTS_DIR)
 scaling_result = read_result("pose_scaling", RESULTS_DIR)
-seed_models = seeds_result["models"]
-differences = seeds_result["differences"]
-glue("ch3_seed_n", len(seed_models["gpa"]["runs"]), display=False)
-glue("ch3_seed_steps", seed_models["gpa"]["runs"][0]["steps"], display=False)
-glue("ch3_seed_n_test", seeds_result["data"]["test_pairs"], display=False)
-glue("ch3_seed_machine", seeds_result["machine"], display=False)
-for name, entry in differences.items():
-    for metric in ("ssim", "l1_fg"):
-        glue(f"ch3_seed_{name}_{metric}", entry[metric]["mean"], display=False)
-        glue(f"ch3_seed_{name}_{metric}_lo", entry[metric]["ci95"][0], display=False)
-        glue(f"ch3_seed_{name}_{metric}_hi", entry[metric]["ci95"][1], display=False)
-for name, entry in seed_models.items():
-    glue(f"ch3_seed_{name}_ssim", entry["pooled"]["ssim"]["mean"], display=False)
-    glue(f"ch3_seed_{name}_n", len(entry["runs"]), display=False)
-# Accuracy glue keys: ch3_acc_<selection>_<metric>_<grid side> for the GPA generator,
-# ch3_acc_densemodel_... for the dense one; selections gpa, random, all (every key, same q and k).
-accuracy_keys = {"gpa/recall": "gpa_recall", "random/recall": "random_recall",
-                 "gpa/mass_r1": "gpa_mass_r1", "random/mass_r1": "random_mass_r1",
-                 "dense/mass_r1": "all_mass_r1", "gpa/argmax_r1": "gpa_argmax_r1",
-                 "dense/argmax_r1": "all_argmax_r1", "selected_mass": "kept_mass"}  # fmt: skip
-for name, prefix in (("gpa", "ch3_acc"), ("dense", "ch3_acc_densemodel")):
-    for layer, metrics in seed_models[name]["accuracy_pooled"].items():
-        side = layer.split("x")[0]
-        for metric, key in accuracy_keys.items():
-            glue(f"{prefix}_{key}_{side}", metrics[metric]["mean"], display=False)
-            glue(f"{prefix}_{key}_{side}_lo", metrics[metric]["ci95"][0], display=False)
-            glue(f"{prefix}_{key}_{side}_hi", metrics[metric]["ci95"][1], display=False)
-for status, share in seeds_result["truth_status"].items():
-    glue(f"ch3_truth_{status}_pct", 100 * share, display=False)
-glue("ch3_acc_pairs", seeds_result["data"]["accuracy_pairs"], display=False)
+seeds = studies.seeds_study(seeds_result)
+accuracy = studies.accuracy_study(seeds_result)
+glue_all(seeds.values | accuracy.values)
 
 # %% [markdown]
 # ## The data
@@ -135,10 +86,7 @@ glue("ch3_acc_pairs", seeds_result["data"]["accuracy_pairs"], display=False)
 # limb: a model that only knows the target pose cannot guess it, it has to fetch it from the source.
 
 # %%
-examples = SyntheticPoses(8, size=size, seed=gpa_config.test_seed)
-fig = plot_pairs([examples[i] for i in range(8)], n_cols=4)
-fig.suptitle("Held-out synthetic pairs (source | target)", fontsize=10)
-plt.show()
+studies.examples_study(gpa_config).figure
 
 # %% [markdown]
 # *Eight held-out pairs, each shown as source and target, {glue:text}`ch3_size` pixels square. The
@@ -164,7 +112,7 @@ plt.show()
 # {glue:text}`ch3_keys_per_query` keys only.
 
 # %%
-fig = architecture_figure(gpa_config.model, size=size)
+architecture_figure(gpa_config.model, size=gpa_config.size)
 plt.show()
 
 # %% [markdown]
@@ -188,44 +136,17 @@ plt.show()
 # {glue:text}`ch3_seed_n_test` held-out pairs.
 
 # %%
-workdir = run_dir or tempfile.mkdtemp(prefix="pose_morphing_")
 overrides = dict(
-    steps=steps,
-    n_train=n_train,
-    n_test=n_test,
-    n_val=min(64, n_test),
-    batch_size=batch_size,
-    eval_every=eval_every,
-    checkpoint_every=eval_every,
-    num_threads=num_threads,
-    seed=seed,
-)
-comparison = compare_models(
-    scale,
-    tuple(models),
-    overrides=overrides,
-    out_dir=workdir,
+    steps=steps, n_train=n_train, n_test=n_test, n_val=min(64, n_test), batch_size=batch_size,
+    eval_every=eval_every, checkpoint_every=eval_every, num_threads=num_threads, seed=seed,
+)  # fmt: skip
+trained = studies.comparison_study(
+    scale, models, overrides, out_dir=run_dir or tempfile.mkdtemp(prefix="pose_morphing_"),
     num_workers=data_workers,
-    memory_only=tuple(n for n in ("dense",) if n not in models),
-)
-payload = result_payload(comparison)
+)  # fmt: skip
+comparison, payload = trained.data["comparison"], trained.data["payload"]
 path = write_result("pose_morphing", payload, profile=profile, wall_time_s=comparison.wall_time_s)
-runs = comparison.runs
-targets = payload["targets"]
-
-glue("ch3_steps", steps, display=False)
-glue("ch3_seed", seed, display=False)
-glue("ch3_batch", batch_size, display=False)
-glue("ch3_n_train", len(comparison.train_data), display=False)
-glue("ch3_n_test", len(comparison.test_data), display=False)
-glue("ch3_models_trained", " and ".join(MODEL_LABELS[n] for n in models), display=False)
-glue("ch3_total_train_min", targets["total_train_time_s"]["value"] / 60, display=False)
-for name in models:
-    glue(f"ch3_{name}_train_s", payload["models"][name]["train_time_s"], display=False)
-for name in MODEL_NAMES:
-    runs_of = seed_models[name]["runs"]
-    glue(f"ch3_bench_{name}_train_s", sum(r["train_time_s"] for r in runs_of) / len(runs_of),
-         display=False)  # fmt: skip
+glue_all(trained.values)
 
 # %% [markdown]
 # ## Training
@@ -240,8 +161,7 @@ for name in MODEL_NAMES:
 # before and after every run are in `data/results/pose_seeds.json`): timings on a shared machine vary.
 
 # %%
-fig = plot_training_curves(comparison)
-plt.show()
+trained.figure
 
 # %% [markdown]
 # *Left: training loss (L1 + foreground L1 + (1 − SSIM)), a moving average. Right: SSIM on the first
@@ -250,7 +170,7 @@ plt.show()
 # ## Results on held-out pairs, over seeds
 
 # %%
-seeds_table(seeds_result)
+seeds.table
 
 # %% [markdown]
 # *Per model: held-out metrics over {glue:text}`ch3_seed_n` training seeds (initial weights and data
@@ -277,7 +197,7 @@ seeds_table(seeds_result)
 # attention is expensive and where GPA stands in for dense attention.
 
 # %%
-results_table(payload)
+trained.table
 
 # %% [markdown]
 # *The models trained in this notebook (one seed): mean ± standard error over the
@@ -286,7 +206,7 @@ results_table(payload)
 # what it would be with a materialised score matrix.*
 
 # %%
-fig = plot_outputs(comparison, list(range(n_show)))
+plot_outputs(comparison, list(range(n_show)))
 plt.show()
 
 # %% [markdown]
@@ -314,9 +234,8 @@ plt.show()
 # with the same phase 1 applied to them. Intervals: the same bootstrap over seeds and pairs.
 
 # %%
-fig = plot_accuracy(seeds_result)
-plt.show()
-accuracy_table(seeds_result)
+display(accuracy.figure)
+accuracy.table
 
 # %% [markdown]
 # *Left: selection recall of GPA's phase 1 against random blocks; right: attention mass within one
@@ -349,15 +268,7 @@ accuracy_table(seeds_result)
 # within them, per pixel.
 
 # %%
-pair = comparison.test_data.batch(torch.tensor([1]))
-mask = pair["target_mask"][0, 0]
-ys, xs = torch.nonzero(mask > 0, as_tuple=True)
-picks = torch.linspace(0, len(ys) - 1, 4).round().long()
-pixels = [(int(ys[i]), int(xs[i])) for i in picks]
-truth_map, _ = SyntheticPoses(2, size=size, seed=gpa_config.test_seed).correspondence(1)
-truth = [tuple(int(c) for c in truth_map[:, y, x]) for y, x in pixels]
-fig = plot_copy_attention(runs["gpa"].model, pair, pixels, truth)
-plt.show()
+studies.copy_attention_study(comparison, gpa_config).figure
 
 # %% [markdown]
 # *Left: a held-out target with four query pixels on the person. Right: the source, the key blocks
@@ -372,38 +283,9 @@ plt.show()
 # dense attention. Next to it, the dense generator trained as such.
 
 # %%
-fig = plot_tradeoff(tradeoff_result)
-plt.show()
-curve = {point["topk"]: point for point in tradeoff_result["gpa"]["curve"]}
-trained_topk = tradeoff_result["gpa"]["trained_topk"]
-dense_point = tradeoff_result["dense"]
-glue("ch3_tradeoff_seed", tradeoff_result["seed"], display=False)
-glue("ch3_tradeoff_pairs", tradeoff_result["n_test"], display=False)
-glue("ch3_tradeoff_acc_pairs", tradeoff_result["accuracy_pairs"], display=False)
-glue("ch3_to_min_topk", min(curve), display=False)
-glue("ch3_to_max_topk", max(curve), display=False)
-for label, topk in (("min", min(curve)), ("trained", trained_topk), ("max", max(curve))):
-    glue(f"ch3_to_ssim_{label}", curve[topk]["ssim"]["mean"], display=False)
-    glue(f"ch3_to_mem_{label}_mib", curve[topk]["peak_training_bytes"] / 2**20, display=False)
-    glue(f"ch3_to_ms_{label}", curve[topk]["largest_call_time"]["median_s"] * 1e3, display=False)
-glue("ch3_to_dense_ssim", dense_point["ssim"]["mean"], display=False)
-glue("ch3_to_dense_mib", dense_point["peak_training_bytes"] / 2**20, display=False)
-glue("ch3_to_dense_ms", dense_point["largest_call_time"]["median_s"] * 1e3, display=False)
-glue("ch3_to_machine", tradeoff_result["machine"], display=False)
-retrained = sorted(tradeoff_result.get("retrained", []), key=lambda point: point["topk"])
-retrained_parts = []
-for point in retrained:
-    switched = curve.get(point["topk"])
-    lo, hi = point["ssim"]["ci95"]
-    text = f"topk {point['topk']}: {point['ssim']['mean']:.4f} [{lo:.4f}, {hi:.4f}] retrained"
-    if switched is not None:
-        text += f" against {switched['ssim']['mean']:.4f} when only switched at test time"
-    retrained_parts.append(text)
-glue(
-    "ch3_to_retrained",
-    "; ".join(retrained_parts) if retrained_parts else "no retrained runs are stored",
-    display=False,
-)
+tradeoff = studies.tradeoff_study(tradeoff_result)
+glue_all(tradeoff.values)
+tradeoff.figure
 
 # %% [markdown]
 # *Against test-time `topk` (log scale; each layer uses at most all of its blocks): top left, held-out
@@ -429,20 +311,9 @@ glue(
 # ## Memory
 
 # %%
-mem = targets["memory_ratio_training_vs_materialised_dense"]
-mem_fused = targets["memory_ratio_training_vs_fused_dense"]
-mem_fwd = targets["memory_ratio_forward_vs_materialised_dense"]
-glue("ch3_gpa_backend", mem["gpa_backend"] or "automatic", display=False)
-glue("ch3_mem_gpa_mib", mem["gpa_bytes"] / 2**20, display=False)
-glue("ch3_mem_dense_mib", mem["dense_bytes"] / 2**20, display=False)
-glue("ch3_mem_ratio", mem["ratio"], display=False)
-glue("ch3_mem_ratio_fwd", mem_fwd["ratio"], display=False)
-glue("ch3_mem_fused_mib", mem_fused["dense_bytes"] / 2**20, display=False)
-glue("ch3_mem_fused_ratio", mem_fused["ratio"], display=False)
-glue("ch3_mem_reference_mib", mem_fused["gpa_reference_bytes"] / 2**20, display=False)
-glue("ch3_mem_reference_fused_ratio", mem_fused["reference_ratio"], display=False)
-fig = plot_memory(comparison)
-plt.show()
+memory = studies.memory_study(comparison, payload)
+glue_all(memory.values)
+memory.figure
 
 # %% [markdown]
 # *Peak memory of the largest attention call for one pair, measured (CPU allocator events through the
@@ -484,57 +355,10 @@ plt.show()
 # extrapolation is an upper bound, since the convolutions grow only with the pixel count).
 
 # %%
-fig = plot_scaling(scaling_result)
-plt.show()
-points = {(p["model"], p["size"]): p for p in scaling_result["points"]}
-sizes = sorted({p["size"] for p in scaling_result["points"]})
-glue("ch3_scaling_sizes", " and ".join(str(s) for s in sizes), display=False)
-glue("ch3_scaling_steps", scaling_result["steps"], display=False)
-glue("ch3_scaling_n_seeds", len(scaling_result["seeds"]), display=False)
-glue("ch3_scaling_machine", scaling_result["machine"], display=False)
-glue("ch3_scaling_max_step_s", scaling_result["max_step_s"], display=False)
-cost_only = scaling_result["cost_only"]
-glue(
-    "ch3_scaling_cost_sizes",
-    " and ".join(str(s) for s in sorted({p["size"] for p in cost_only})) or "no larger sizes",
-    display=False,
-)
-for side in sizes:
-    gpa_point, dense_point = points[("gpa", side)], points[("dense", side)]
-    gpa_step, dense_step = (p["step_cost"]["median_s"] for p in (gpa_point, dense_point))
-    glue(f"ch3_sc_time_ratio_{side}", dense_step / gpa_step, display=False)
-    glue(f"ch3_sc_gpa_step_s_{side}", gpa_step, display=False)
-    glue(f"ch3_sc_dense_step_s_{side}", dense_step, display=False)
-    glue(
-        f"ch3_sc_mem_ratio_{side}",
-        gpa_point["step_cost"]["peak_bytes"] / dense_point["step_cost"]["peak_bytes"],
-        display=False,
-    )
-    gap = scaling_result["differences"][str(side)]["ssim"]
-    glue(f"ch3_sc_ssim_gap_{side}", gap["mean"], display=False)
-    glue(f"ch3_sc_ssim_gap_{side}_lo", gap["ci95"][0], display=False)
-    glue(f"ch3_sc_ssim_gap_{side}_hi", gap["ci95"][1], display=False)
-glue("ch3_sc_small", sizes[0], display=False)
-glue("ch3_sc_large", sizes[-1], display=False)
-# Step time per model and side, measured or extrapolated, against the budgets.
-scaling_rows = scaling_steps(scaling_result)
-book_budget_label, book_budget_s = next(iter(scaling_result["budgets_s"].items()))
-glue("ch3_sc_book_budget_s", book_budget_s, display=False)
-for name in ("gpa", "dense"):
-    fits = largest_side_within(scaling_rows, name, book_budget_label)
-    smallest = [r for r in scaling_rows if r["model"] == name][0]
-    clause = (
-        f"up to {fits}²"
-        if fits
-        else f"at none of the measured sides ({smallest['side']}² already takes "
-        f"{smallest['step_s']:.2f} s)"
-    )
-    glue(f"ch3_sc_{name}_fits_book", clause, display=False)
-    largest = [r for r in scaling_rows if r["model"] == name][-1]
-    glue(f"ch3_sc_{name}_largest_side", largest["side"], display=False)
-    glue(f"ch3_sc_{name}_largest_step_s", largest["step_s"], display=False)
-    glue(f"ch3_sc_{name}_largest_how", largest["how"], display=False)
-scaling_table(scaling_result)
+scaling = studies.scaling_study(scaling_result)
+glue_all(scaling.values)
+display(scaling.figure)
+scaling.table
 
 # %% [markdown]
 # *Left: median time of one training step (forward, loss, backward) of a fresh generator, log scale,
