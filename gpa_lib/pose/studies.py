@@ -218,6 +218,50 @@ def _interval_values(key: str, entry: dict[str, Any]) -> dict[str, Any]:
     return {key: entry["mean"], f"{key}_lo": entry["ci95"][0], f"{key}_hi": entry["ci95"][1]}
 
 
+def verdict(entry: dict[str, Any]) -> str:
+    """How a paired difference (``ci95``) compares with zero: "above", "below" or "not separated
+    from" (the interval contains 0)."""
+    lo, hi = entry["ci95"]
+    return "above" if lo > 0 else "below" if hi < 0 else "not separated from"
+
+
+def threads_text(threads: int) -> str:
+    """``"1 torch thread"``, ``"2 torch threads"``; 0 or less: torch's default."""
+    if threads <= 0:
+        return "torch's default number of threads"
+    return f"{threads} torch thread{'s' if threads != 1 else ''}"
+
+
+def run_record(payload: dict[str, Any]) -> str:
+    """Where a benchmark ran and how loaded the machine was, from its record alone: the provenance's
+    CPU, cores, torch threads and date, and the range of the 1-minute load averages it stored."""
+    loads: list[float] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key.startswith("load") and isinstance(value, list) and value:
+                    loads.append(float(value[0]))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk({k: v for k, v in payload.items() if k != "provenance"})
+    provenance = payload["provenance"]
+    device = provenance["device"]
+    text = (
+        f"{device['cpu']} ({device['cpu_count']} cores), {threads_text(device['torch_threads'])}, "
+        f"{provenance['date'][:10]}"
+    )
+    if loads:
+        text += (
+            f" (1-minute load average {min(loads):.1f} to {max(loads):.1f} where it was recorded)"
+        )
+    return text
+
+
 def setting_values(config) -> dict[str, Any]:
     """The GPA generator's image size and GPA knobs (a :class:`~gpa_lib.pose.config.TrainConfig`)."""
     model = config.model
@@ -249,10 +293,12 @@ def seeds_study(seeds: dict[str, Any]) -> Study:
         "ch3_seed_steps": models["gpa"]["runs"][0]["steps"],
         "ch3_seed_n_test": seeds["data"]["test_pairs"],
         "ch3_seed_machine": seeds["machine"],
+        "ch3_seed_where": run_record(seeds),
     }
     for name, entry in seeds["differences"].items():
         for metric in ("ssim", "l1_fg"):
             values |= _interval_values(f"ch3_seed_{name}_{metric}", entry[metric])
+        values[f"ch3_seed_{name}_ssim_word"] = verdict(entry["ssim"])
     for name, entry in models.items():
         values[f"ch3_seed_{name}_ssim"] = entry["pooled"]["ssim"]["mean"]
         values[f"ch3_seed_{name}_n"] = len(entry["runs"])
@@ -311,6 +357,7 @@ def comparison_study(
         "ch3_steps": overrides["steps"],
         "ch3_seed": overrides["seed"],
         "ch3_batch": overrides["batch_size"],
+        "ch3_threads": threads_text(overrides["num_threads"]),
         "ch3_n_train": len(comparison.train_data),
         "ch3_n_test": len(comparison.test_data),
         "ch3_models_trained": " and ".join(MODEL_LABELS[n] for n in models),
@@ -379,6 +426,10 @@ def tradeoff_study(tradeoff: dict[str, Any]) -> Study:
         "ch3_to_dense_mib": dense["peak_training_bytes"] / MiB,
         "ch3_to_dense_ms": dense["largest_call_time"]["median_s"] * 1e3,
         "ch3_to_machine": tradeoff["machine"],
+        "ch3_to_where": run_record(tradeoff),
+        "ch3_to_threads": threads_text(tradeoff["threads"]),
+        "ch3_to_mem_max_over_trained": values["ch3_to_mem_max_mib"]
+        / values["ch3_to_mem_trained_mib"],
         "ch3_to_retrained": _retrained_text(tradeoff, curve),
     }
     return Study(values=values, figure=_closed(plot_tradeoff(tradeoff)))
@@ -406,6 +457,16 @@ def memory_study(comparison, payload: dict[str, Any]) -> Study:
     return Study(values=values, figure=_closed(plot_memory(comparison)))
 
 
+def headline_study(seeds: dict[str, Any], payload: dict[str, Any]) -> Study:
+    """The one figure of the chapter's summary (:func:`~gpa_lib.pose.figures.headline_figure`),
+    glued as ``ch3_headline_figure``: GPA's SSIM against the other generators and the memory of
+    the largest attention call, from the same records as the sections that cite them."""
+    from gpa_lib.pose.figures import headline_figure
+
+    figure = _closed(headline_figure(seeds, payload))
+    return Study(values={"ch3_headline_figure": figure}, figure=figure)
+
+
 def _joined(sides) -> str:
     return " and ".join(str(s) for s in sides)
 
@@ -423,6 +484,7 @@ def scaling_study(scaling: dict[str, Any]) -> Study:
         "ch3_scaling_steps": scaling["steps"],
         "ch3_scaling_n_seeds": len(scaling["seeds"]),
         "ch3_scaling_machine": scaling["machine"],
+        "ch3_scaling_where": run_record(scaling),
         "ch3_scaling_max_step_s": scaling["max_step_s"],
         "ch3_scaling_cost_sizes": _joined(cost_sizes) or "no larger sizes",
         "ch3_sc_small": sizes[0],
@@ -439,6 +501,7 @@ def scaling_study(scaling: dict[str, Any]) -> Study:
         )
     rows = scaling_steps(scaling)
     budget_label, values["ch3_sc_book_budget_s"] = next(iter(scaling["budgets_s"].items()))
+    values["ch3_sc_book_budget_what"] = budget_label.split(":", 1)[-1].strip()
     for name in ("gpa", "dense"):
         own = [r for r in rows if r["model"] == name]
         fits = largest_side_within(rows, name, budget_label)
