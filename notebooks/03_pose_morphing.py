@@ -55,10 +55,11 @@
 #
 # ```{glue:figure} ch3_headline_figure
 # *Left:* GPA's held-out SSIM minus that of each other generator, paired on the same pairs and
-# seeds, with 95% intervals; left of the line GPA is worse. *Right:* peak memory of the largest
-# attention call in a training step for one pair (log scale), for GPA on the `recompute` backend it
-# trains with and on the `reference` backend, and for dense attention on the fused kernel and with
-# a materialised score matrix.
+# seeds, with 95% intervals, from the committed several-seed benchmark; left of the line GPA is
+# worse. *Right:* peak memory of the largest attention call in a training step for one pair (log
+# scale) in this chapter's run: GPA on the backend it trains with (and on `reference`, which keeps
+# its attention weights, when that is another), dense attention on the fused kernel and with a
+# materialised score matrix (`scores`).
 # ```
 #
 # **Everything here is measured on synthetic data** (`gpa_lib.pose.data.SyntheticPoses`, no
@@ -345,11 +346,11 @@ tradeoff.figure
 # such reaches {glue:text}`ch3_to_dense_ssim:.4f`. The largest call's training step takes
 # {glue:text}`ch3_to_ms_trained:.0f` ms at the trained `topk`, {glue:text}`ch3_to_ms_max:.0f` ms with
 # all blocks and {glue:text}`ch3_to_dense_ms:.0f` ms on fused SDPA; with all blocks it needs
-# {glue:text}`ch3_to_mem_max_over_trained:.1f` times the memory it needs at the trained `topk`. The
-# memory in MiB is the [memory](#ch3-memory) section's, measured with this chapter's
-# {glue:text}`ch3_threads`; this benchmark ran with {glue:text}`ch3_to_threads`, and the
-# fused kernel's peak on the CPU depends on the thread count, so its dense line is not the same
-# number.
+# {glue:text}`ch3_to_mem_max_over_trained:.1f` times the memory it needs at the trained `topk`. For
+# the memory in MiB against dense attention, the chapter quotes one measurement, the
+# [memory](#ch3-memory) section's, taken with {glue:text}`ch3_threads`. This benchmark ran with
+# {glue:text}`ch3_to_threads`, and on the CPU the fused kernel's peak depends on the thread count, so
+# the dense line of the memory panel is lower than the number quoted there.
 #
 # Trained with another `topk` (same seed, steps and pairs; the squares of the top-left panel), the
 # generator's SSIM is: {glue:text}`ch3_to_retrained` (95% intervals over pairs, one seed each).

@@ -279,7 +279,7 @@ def examples_study(config, *, n: int = 8, n_cols: int = 4, width: float = 7.0) -
     fig = plot_pairs(
         [examples[i] for i in range(n)], n_cols=n_cols, panel_inches=width / (2 * n_cols)
     )
-    fig.suptitle("Held-out synthetic pairs (source | target)", fontsize=10)
+    fig.suptitle("Held-out synthetic pairs (source | target)", fontsize=9, y=1.08)
     return Study(values={}, figure=_closed(fig))
 
 

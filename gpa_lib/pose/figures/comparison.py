@@ -22,17 +22,19 @@ MODEL_LABELS = {
 MODEL_COLOURS = {"gpa": "tab:red", "dense": "tab:blue", "coarse": "tab:green", "unet": "tab:gray"}
 
 
-def compact(fig, size: float = 7.5):
+def compact(fig, size: float = 7.5, rect=(0, 0, 1, 1)):
     """Fit ``fig`` to the book's 7-inch column: axis labels, titles, ticks and legends at ``size``
-    points at most (the book's style sets 11 to 13), then a tight layout."""
+    points at most (the book's style sets 11 to 13), then a tight layout within ``rect``."""
     for ax in fig.axes:
+        for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+            current = min((t.get_fontsize() for t in axis.get_ticklabels()), default=size)
+            ax.tick_params(axis=name, which="both", labelsize=min(size, current))
         texts = [ax.xaxis.label, ax.yaxis.label, ax.title]
-        texts += ax.get_xticklabels() + ax.get_yticklabels()
         legend = ax.get_legend()
         texts += legend.get_texts() if legend is not None else []
         for text in texts:
             text.set_fontsize(min(text.get_fontsize(), size))
-    fig.tight_layout()
+    fig.tight_layout(rect=rect)
     return fig
 
 

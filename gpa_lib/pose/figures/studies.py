@@ -96,9 +96,10 @@ def plot_accuracy(payload: dict, models: tuple[str, ...] = ("gpa", "dense")):
                    label=MODE_LABELS[mode], color=f"C{j}")  # fmt: skip
         ax.set_xticks(
             np.arange(len(bars)),
-            [f"{n} generator\n{layer}" for n, layer, _ in bars],
-            fontsize=8,
+            [f"{n}\n{layer}" for n, layer, _ in bars],
+            fontsize=7,
         )
+        ax.set_xlabel("generator, layer (grid)")
         ax.set_ylim(0, 1)
     axes[0].set_ylabel("selection recall (share of pixels)")
     axes[1].set_ylabel("attention mass within 1 px of the truth")
@@ -194,7 +195,7 @@ def plot_scaling(payload: dict):
     (too slow to measure) crosses on a dotted line."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(7, 2.8))
+    fig, axes = plt.subplots(1, 3, figsize=(7, 3.2))
     for name in ("gpa", "dense"):
         points = sorted(
             (p for p in payload["points"] if p["model"] == name), key=lambda p: p["size"]
@@ -248,8 +249,8 @@ def plot_scaling(payload: dict):
         ax.set_xticks(sorted(every_size))
     axes[2].set_xticks(sorted({p["size"] for p in payload["points"]}))
     axes[1].set_yscale("log")
-    axes[0].legend(fontsize=7)
-    return compact(fig)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=4, fontsize=7)
+    return compact(fig, rect=(0, 0, 1, 0.9))
 
 
 def scaling_table(payload: dict):
@@ -284,19 +285,18 @@ def headline_figure(seeds: dict, payload: dict):
         left.errorbar(entry["mean"], row, xerr=[[entry["mean"] - lo], [hi - entry["mean"]]],
                       fmt="o", color=MODEL_COLOURS[name], capsize=3)  # fmt: skip
     left.axvline(0, color="black", linewidth=0.8)
-    left.set_yticks(range(len(others)), [f"− {MODEL_LABELS[n]}" for n in others], fontsize=8)
+    left.set_yticks(range(len(others)), [MODEL_LABELS[n] for n in others], fontsize=8)
     left.set_ylim(len(others) - 0.5, -0.5)
-    left.set_xlabel("GPA's SSIM minus the other's", fontsize=8)
+    left.set_xlabel("GPA's held-out SSIM minus that of …", fontsize=8)
     left.tick_params(labelsize=7)
     training = payload["targets"]["memory_ratio_training_vs_fused_dense"]
     materialised = payload["targets"]["memory_ratio_training_vs_materialised_dense"]
-    bars = {
-        "GPA\n(recompute)": training["gpa_bytes"],
-        "GPA\n(reference)": training["gpa_reference_bytes"],
-        "dense\n(fused SDPA)": training["dense_bytes"],
-        "dense\n(score matrix)": materialised["dense_bytes"],
-    }
-    colours = ["tab:red", "mistyrose", "tab:blue", "lightsteelblue"]
+    backend = training["gpa_backend"] or "automatic"
+    bars = {f"GPA\n{backend}": training["gpa_bytes"]}
+    if backend != "reference":
+        bars["GPA\nreference"] = training["gpa_reference_bytes"]
+    bars |= {"dense\nfused": training["dense_bytes"], "dense\nscores": materialised["dense_bytes"]}
+    colours = ["tab:red", "mistyrose"][: len(bars) - 2] + ["tab:blue", "lightsteelblue"]
     drawn = right.bar(range(len(bars)), [b / MiB for b in bars.values()], color=colours,
                       edgecolor="black")  # fmt: skip
     right.bar_label(drawn, fmt="%.3g", fontsize=7)
