@@ -24,13 +24,13 @@
 # Intervals are 95%, over training seeds and held-out pairs (a two-level bootstrap); "GPA" is the
 # copying generator with GPA at its two finest scales.
 #
-# - **Against dense attention, GPA loses quality.** GPA's held-out SSIM is
+# - **Against dense attention.** GPA's held-out SSIM is
 #   {glue:text}`ch3_seed_gpa_minus_dense_ssim_word` that of the same generator with dense attention
 #   at every scale: GPA − dense = {glue:text}`ch3_seed_gpa_minus_dense_ssim:.4f`
 #   ({glue:text}`ch3_seed_gpa_minus_dense_ssim_lo:.4f` to
 #   {glue:text}`ch3_seed_gpa_minus_dense_ssim_hi:.4f`; {glue:text}`ch3_seed_n` seeds of
 #   {glue:text}`ch3_seed_steps` steps each) ([results over seeds](#ch3-seeds)).
-# - **Against the generators without fine-scale attention, GPA gains.** GPA − coarse attention
+# - **Against the generators without attention at the fine scales.** GPA − coarse attention
 #   only = {glue:text}`ch3_seed_gpa_minus_coarse_ssim:.3f`
 #   ({glue:text}`ch3_seed_gpa_minus_coarse_ssim_lo:.3f` to
 #   {glue:text}`ch3_seed_gpa_minus_coarse_ssim_hi:.3f`, GPA
@@ -38,20 +38,22 @@
 #   {glue:text}`ch3_seed_gpa_minus_unet_ssim:.3f` ({glue:text}`ch3_seed_gpa_minus_unet_ssim_lo:.3f`
 #   to {glue:text}`ch3_seed_gpa_minus_unet_ssim_hi:.3f`, GPA
 #   {glue:text}`ch3_seed_gpa_minus_unet_ssim_word` it) ([results over seeds](#ch3-seeds)).
-# - **GPA's selection finds the source.** For {glue:text}`ch3_acc_gpa_recall_64:.2f`
+# - **Finding the source.** For {glue:text}`ch3_acc_gpa_recall_64:.2f`
 #   ({glue:text}`ch3_acc_gpa_recall_64_lo:.2f` to {glue:text}`ch3_acc_gpa_recall_64_hi:.2f`) of the
 #   target pixels whose true source is visible, the pixel-copying layer's selected blocks contain
 #   it; as many random blocks do for {glue:text}`ch3_acc_random_recall_64:.2f`
 #   ([does GPA find the right source?](#ch3-accuracy)).
 # - **Memory of the largest attention call.** A training step needs
-#   {glue:text}`ch3_mem_gpa_mib:.2f` MiB with GPA: {glue:text}`ch3_mem_fused_ratio:.2f` times fused
+#   {glue:text}`ch3_mem_gpa_mib:.2f` MiB with GPA (this chapter's run, {glue:text}`ch3_threads`): {glue:text}`ch3_mem_fused_ratio:.2f` times fused
 #   dense attention (PyTorch's SDPA, {glue:text}`ch3_mem_fused_mib:.2f` MiB) and
 #   {glue:text}`ch3_mem_ratio:.3f` times dense attention with a materialised score matrix
 #   ({glue:text}`ch3_mem_dense_mib:.0f` MiB) ([memory](#ch3-memory)).
 # - **Time at higher resolution.** In the committed scaling benchmark a dense training step takes
 #   {glue:text}`ch3_sc_time_ratio_96:.1f` times as long as a GPA step at
-#   {glue:text}`ch3_sc_large`² pixels; GPA's SSIM minus dense's after the same steps is
-#   {glue:text}`ch3_sc_ssim_gap_96:.4f` there ([resolution scaling](#ch3-scaling)).
+#   {glue:text}`ch3_sc_large`² pixels; GPA's SSIM minus dense's after the same
+#   {glue:text}`ch3_scaling_steps` steps is {glue:text}`ch3_sc_ssim_gap_96:.4f`
+#   ({glue:text}`ch3_sc_ssim_gap_96_lo:.4f` to {glue:text}`ch3_sc_ssim_gap_96_hi:.4f`,
+#   {glue:text}`ch3_scaling_n_seeds` seeds) there ([resolution scaling](#ch3-scaling)).
 #
 # ```{glue:figure} ch3_headline_figure
 # *Left:* GPA's held-out SSIM minus that of each other generator, paired on the same pairs and
@@ -68,8 +70,9 @@
 # (`python -m gpa_lib.bench pose seeds|tradeoff|scaling`) whose committed JSON
 # (`data/results/pose_seeds.json`, `pose_tradeoff.json`, `pose_scaling.json`, each with the machine,
 # its thread count and the load averages it recorded) this chapter reads. The training curves, the
-# pictures and the memory measurement come from this chapter's own run (two generators, one seed,
-# {glue:text}`ch3_threads`), whose numbers it writes to `pose_morphing.json`.
+# pictures and the memory measurement come from this chapter's own run
+# ({glue:text}`ch3_models_trained`, seed {glue:text}`ch3_seed`, {glue:text}`ch3_threads`), whose
+# numbers it writes to `pose_morphing.json`.
 
 # %% tags=["parameters", "hide-input"]
 profile = "full"
