@@ -44,8 +44,9 @@
 #   it; as many random blocks do for {glue:text}`ch3_acc_random_recall_64:.2f`
 #   ([does GPA find the right source?](#ch3-accuracy)).
 # - **Memory of the largest attention call.** A training step needs
-#   {glue:text}`ch3_mem_gpa_mib:.2f` MiB with GPA (this chapter's run, {glue:text}`ch3_threads`): {glue:text}`ch3_mem_fused_ratio:.2f` times fused
-#   dense attention (PyTorch's SDPA, {glue:text}`ch3_mem_fused_mib:.2f` MiB) and
+#   {glue:text}`ch3_mem_gpa_mib:.2f` MiB with GPA (this chapter's run, {glue:text}`ch3_threads`):
+#   {glue:text}`ch3_mem_fused_ratio:.2f` times fused dense attention (PyTorch's SDPA,
+#   {glue:text}`ch3_mem_fused_mib:.2f` MiB) and
 #   {glue:text}`ch3_mem_ratio:.3f` times dense attention with a materialised score matrix
 #   ({glue:text}`ch3_mem_dense_mib:.0f` MiB) ([memory](#ch3-memory)).
 # - **Time at higher resolution.** In the committed scaling benchmark a dense training step takes
@@ -461,8 +462,9 @@ scaling.table
 # (ch3-not-shown)=
 # ## What this chapter does not show, and why
 #
-# - **No DeepFashion numbers.** The data set needs a licence and a download, and this book downloads
-#   nothing; the commands above run the same code on it.
+# - **No DeepFashion numbers.** DeepFashion has to be requested from its maintainers (an agreement
+#   for non-commercial research) and this book downloads nothing; the commands above run the same
+#   code on it.
 # - **No FID or LPIPS.** Both need pretrained networks, which are not downloaded; SSIM, PSNR and L1
 #   are what is measured.
 # - **No GPU training.** Every number is from a CPU; the `gpu` profile trains at paper scale, and its
