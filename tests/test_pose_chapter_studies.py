@@ -76,4 +76,35 @@ def test_chapter_studies_on_a_tiny_comparison(tmp_path):
     example = studies.copy_attention_study(comparison, PRESETS["gpa-tiny"], n_pixels=2)
     assert len(example.figure.axes) == 3
     assert studies.examples_study(PRESETS["gpa-tiny"], n=2, n_cols=2).figure.get_figwidth() == 7
+    for figure in (trained.figure, memory.figure, example.figure):
+        assert figure.get_figwidth() == 7  # the book's column
     assert not plt.get_fignums()
+
+
+def test_verdict_words_follow_the_interval():
+    assert studies.verdict({"ci95": [0.01, 0.02]}) == "above"
+    assert studies.verdict({"ci95": [-0.02, -0.01]}) == "below"
+    assert studies.verdict({"ci95": [-0.01, 0.02]}) == "not separated from"
+
+
+def test_run_record_reads_provenance_and_loads_only():
+    payload = {
+        "machine": "a label written by hand",
+        "provenance": {"date": "2026-12-01T11:20:25+00:00",
+                       "device": {"cpu": "AMD EPYC", "cpu_count": 2, "torch_threads": 1}},
+        "runs": [{"load_before": [0.5, 1, 1], "load_after": [3.25, 2, 2]}],
+    }  # fmt: skip
+    text = studies.run_record(payload)
+    assert text == (
+        "AMD EPYC (2 cores), 1 torch thread, 2026-12-01 "
+        "(1-minute load average 0.5 to 3.2 where it was recorded)"
+    )
+    assert "by hand" not in text
+    assert studies.threads_text(2) == "2 torch threads"
+
+
+def test_headline_figure_is_one_column_wide(committed):
+    payload = read_result("pose_morphing", RESULTS_DIR)
+    figure = studies.headline_study(committed["seeds"], payload).figure
+    assert figure.get_figwidth() == 7
+    assert len(figure.axes) == 2
