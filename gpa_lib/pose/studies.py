@@ -1,10 +1,16 @@
-"""Studies of a trained generator that the chapter-3 benchmark runs (``python -m gpa_lib.bench pose``).
+"""Chapter 3's studies: those of a trained generator that its benchmark runs
+(``python -m gpa_lib.bench pose``), and one function per section of the chapter.
 
 - :func:`tradeoff_point`: GPA's selection has no parameters, so ``topk`` can change at test time;
   one point of the curve is the held-out SSIM, the correspondence accuracy, the kept attention mass,
   and the memory and time of the largest attention call at one ``topk``.
 - :func:`step_cost`: time and peak memory of one training step of a generator (forward, loss and
   backward), for the resolution scaling of GPA against dense attention.
+- The chapter's sections (:func:`seeds_study`, :func:`accuracy_study`, :func:`comparison_study`,
+  :func:`tradeoff_study`, :func:`memory_study`, :func:`scaling_study`, :func:`headline_study`...):
+  each returns a :class:`~gpa_lib.attention.analysis.study.Study` of a table, a figure and the
+  ``{glue key: value}`` dict its prose cites; the chapter displays them and glues the dict with
+  :func:`gpa_lib.glue.glue_all`.
 """
 
 from __future__ import annotations
