@@ -354,7 +354,7 @@ tradeoff.figure
 # the memory in MiB against dense attention, the chapter quotes one measurement, the
 # [memory](#ch3-memory) section's, taken with {glue:text}`ch3_threads`. This benchmark ran with
 # {glue:text}`ch3_to_threads`, and on the CPU the fused kernel's peak depends on the thread count, so
-# the dense line of the memory panel is lower than the number quoted there.
+# the dense line of the memory panel is not that number.
 #
 # Trained with another `topk` (same seed, steps and pairs; the squares of the top-left panel), the
 # generator's SSIM is: {glue:text}`ch3_to_retrained` (95% intervals over pairs, one seed each).
