@@ -26,6 +26,7 @@ from gpa_lib.pose.figures.pairs import (
 )
 from gpa_lib.pose.figures.studies import (
     accuracy_table,
+    headline_figure,
     plot_accuracy,
     plot_scaling,
     plot_tradeoff,
@@ -36,6 +37,7 @@ from gpa_lib.pose.figures.studies import (
 __all__ = [
     "LIMB_COLOURS",
     "accuracy_table",
+    "headline_figure",
     "plot_accuracy",
     "plot_scaling",
     "plot_tradeoff",

@@ -22,13 +22,29 @@ MODEL_LABELS = {
 MODEL_COLOURS = {"gpa": "tab:red", "dense": "tab:blue", "coarse": "tab:green", "unet": "tab:gray"}
 
 
+def compact(fig, size: float = 7.5, rect=(0, 0, 1, 1)):
+    """Fit ``fig`` to the book's 7-inch column: axis labels, titles, ticks and legends at ``size``
+    points at most (the book's style sets 11 to 13), then a tight layout within ``rect``."""
+    for ax in fig.axes:
+        for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+            current = min((t.get_fontsize() for t in axis.get_ticklabels()), default=size)
+            ax.tick_params(axis=name, which="both", labelsize=min(size, current))
+        texts = [ax.xaxis.label, ax.yaxis.label, ax.title]
+        legend = ax.get_legend()
+        texts += legend.get_texts() if legend is not None else []
+        for text in texts:
+            text.set_fontsize(min(text.get_fontsize(), size))
+    fig.tight_layout(rect=rect)
+    return fig
+
+
 def architecture_figure(config: ModelConfig, size: int = 64):
     """A block diagram of the copying generator of ``config`` at ``size`` px: networks and attention."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     S = config.n_scales
-    fig, ax = plt.subplots(figsize=(11, 1.1 * S + 1.6))
+    fig, ax = plt.subplots(figsize=(7, 0.8 * S + 1.1))
     ax.set_xlim(0, 11)
     ax.set_ylim(-0.9, S - 0.2)
     ax.axis("off")
@@ -45,7 +61,7 @@ def architecture_figure(config: ModelConfig, size: int = 64):
                 linewidth=0.8,
             )
         )
-        ax.text(x + w / 2, y, text, ha="center", va="center", fontsize=8)
+        ax.text(x + w / 2, y, text, ha="center", va="center", fontsize=6)
 
     def arrow(x0, y0, x1, y1, colour="black", style="-|>", text=None):
         ax.add_patch(
@@ -55,7 +71,7 @@ def architecture_figure(config: ModelConfig, size: int = 64):
         )
         if text:
             ax.text(
-                (x0 + x1) / 2, (y0 + y1) / 2 + 0.12, text, ha="center", fontsize=7, color=colour
+                (x0 + x1) / 2, (y0 + y1) / 2 + 0.12, text, ha="center", fontsize=5.5, color=colour
             )
 
     colours = {"dense": "tab:blue", "gpa": "tab:red", "none": "lightgray"}
@@ -78,16 +94,16 @@ def architecture_figure(config: ModelConfig, size: int = 64):
             )
             arrow(4.15, y, 6.95, y, colours[kind], text=f"{detail}\ncopies {what}")
         else:
-            ax.text(5.55, y - 0.05, "no attention", ha="center", fontsize=7, color="gray")
+            ax.text(5.55, y - 0.05, "no attention", ha="center", fontsize=5.5, color="gray")
         if s > 0:
             arrow(1.2, y + 0.7, 1.2, y + 0.3)  # the encoder goes down in resolution
             arrow(8.0, y + 0.3, 8.0, y + 0.7)  # the decoder goes up
-    ax.text(1.2, S - 0.55, "source image + source pose", ha="center", fontsize=8)
-    ax.text(10.1, S - 0.55, "target pose", ha="center", fontsize=8)
-    ax.text(8.0, -0.75, "the decoder starts at the coarsest scale", ha="center", fontsize=8)
+    ax.text(1.2, S - 0.55, "source image + source pose", ha="center", fontsize=6.5)
+    ax.text(10.1, S - 0.55, "target pose", ha="center", fontsize=6.5)
+    ax.text(8.0, -0.75, "the decoder starts at the coarsest scale", ha="center", fontsize=6.5)
     ax.set_title(
         "Attention-copying generator: keys from the source, queries from the target pose",
-        fontsize=10,
+        fontsize=8,
     )
     return fig
 
@@ -96,7 +112,7 @@ def plot_training_curves(comparison: Comparison, smooth: int = 20):
     """Training loss (moving average over ``smooth`` steps) and validation SSIM against the step."""
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7, 2.8))
     for name, run in comparison.runs.items():
         h = run.result.history
         loss = np.asarray(h["loss"])
@@ -121,8 +137,7 @@ def plot_training_curves(comparison: Comparison, smooth: int = 20):
     right.set_xlabel("optimisation step")
     right.set_ylabel("validation SSIM")
     right.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return compact(fig)
 
 
 def plot_outputs(comparison: Comparison, indices: Sequence[int]):
@@ -140,7 +155,7 @@ def plot_outputs(comparison: Comparison, indices: Sequence[int]):
     fig, axes = plt.subplots(
         len(indices),
         len(columns),
-        figsize=(1.5 * len(columns), 1.6 * len(indices)),
+        figsize=(7, 7 / len(columns) * 1.1 * len(indices)),
         squeeze=False,
         gridspec_kw={"wspace": 0.03, "hspace": 0.03},
     )
@@ -219,7 +234,7 @@ def plot_copy_attention(
 
     looks = copy_attention(model, batch, pixels)
     fig, axes = plt.subplots(
-        1, 1 + len(looks), figsize=(2.2 * (1 + len(looks)), 2.6), squeeze=False
+        1, 1 + len(looks), figsize=(7, 7 / (1 + len(looks)) * 1.3), squeeze=False
     )
     axes = axes[0]
     axes[0].imshow(to_numpy_image(batch["target"][0]))
@@ -251,8 +266,7 @@ def plot_copy_attention(
         ax.set_xlabel("x (pixels)", fontsize=7)
         ax.set_ylabel("y (pixels)", fontsize=7)
         ax.tick_params(labelsize=6)
-    fig.tight_layout()
-    return fig
+    return compact(fig)
 
 
 def plot_memory(comparison: Comparison):
@@ -271,7 +285,7 @@ def plot_memory(comparison: Comparison):
         f"{MODEL_LABELS[n]} (reference backend)" for n in extra
     ]
     labels = [textwrap.fill(label, 14) for label in labels]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3.2), sharey=True)
     width = 0.38
     for ax, phase in zip(axes, ("forward", "training"), strict=True):
         key = f"peak_{phase}_bytes"
@@ -297,7 +311,7 @@ def plot_memory(comparison: Comparison):
                 edgecolor="black",
             )
             ax.bar_label(bars, fmt="%.2g", fontsize=7)
-        ax.set_xticks(np.arange(len(labels)), labels, fontsize=8)
+        ax.set_xticks(np.arange(len(labels)), labels, fontsize=6)
         ax.set_yscale("log")
         ax.set_title(
             "inference (one pair)" if phase == "forward" else "training step (one pair)", fontsize=9
@@ -308,8 +322,7 @@ def plot_memory(comparison: Comparison):
         Patch(facecolor="white", edgecolor="black", label="dense layers: fused kernel"),
     ]
     axes[0].legend(handles=handles, fontsize=7)
-    fig.tight_layout()
-    return fig
+    return compact(fig)
 
 
 def results_table(payload: dict):

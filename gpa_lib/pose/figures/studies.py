@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gpa_lib.pose.figures.comparison import MODEL_COLOURS, MODEL_LABELS
+from gpa_lib.pose.figures.comparison import MODEL_COLOURS, MODEL_LABELS, compact
 
 MiB = 2**20
 #: How the accuracy modes are labelled in figures and tables.
@@ -78,7 +78,7 @@ def plot_accuracy(payload: dict, models: tuple[str, ...] = ("gpa", "dense")):
     """Bars with 95% intervals: selection recall (left) and attention mass within 1 pixel (right)."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(7, 3.0))
     bars = []  # (label, layer, metric entries)
     for name in models:
         for layer, metrics in payload["models"].get(name, {}).get("accuracy_pooled", {}).items():
@@ -96,16 +96,16 @@ def plot_accuracy(payload: dict, models: tuple[str, ...] = ("gpa", "dense")):
                    label=MODE_LABELS[mode], color=f"C{j}")  # fmt: skip
         ax.set_xticks(
             np.arange(len(bars)),
-            [f"{n} generator\n{layer}" for n, layer, _ in bars],
-            fontsize=8,
+            [f"{n}\n{layer}" for n, layer, _ in bars],
+            fontsize=7,
         )
+        ax.set_xlabel("generator, layer (grid)")
         ax.set_ylim(0, 1)
     axes[0].set_ylabel("selection recall (share of pixels)")
     axes[1].set_ylabel("attention mass within 1 px of the truth")
     axes[0].legend(fontsize=8)
     axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return compact(fig)
 
 
 def _curve(points: list[dict], key) -> np.ndarray:
@@ -125,7 +125,7 @@ def plot_tradeoff(payload: dict):
     curve = payload["gpa"]["curve"]
     dense = payload.get("dense")
     topk = _curve(curve, lambda p: p["topk"])
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    fig, axes = plt.subplots(2, 2, figsize=(7, 5.6))
     gpa_colour, dense_colour = MODEL_COLOURS["gpa"], MODEL_COLOURS["dense"]
 
     ax = axes[0, 0]
@@ -186,8 +186,7 @@ def plot_tradeoff(payload: dict):
     for ax in axes.flat:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("topk (key blocks per cell; clipped to all blocks of a layer)")
-    fig.tight_layout()
-    return fig
+    return compact(fig)
 
 
 def plot_scaling(payload: dict):
@@ -196,7 +195,7 @@ def plot_scaling(payload: dict):
     (too slow to measure) crosses on a dotted line."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(7, 3.2))
     for name in ("gpa", "dense"):
         points = sorted(
             (p for p in payload["points"] if p["model"] == name), key=lambda p: p["size"]
@@ -250,9 +249,8 @@ def plot_scaling(payload: dict):
         ax.set_xticks(sorted(every_size))
     axes[2].set_xticks(sorted({p["size"] for p in payload["points"]}))
     axes[1].set_yscale("log")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=4, fontsize=7)
+    return compact(fig, rect=(0, 0, 1, 0.9))
 
 
 def scaling_table(payload: dict):
@@ -268,3 +266,43 @@ def scaling_table(payload: dict):
         for r in scaling_steps(payload)
     ]  # fmt: skip
     return pd.DataFrame(rows).set_index(["model", "side (px)"])
+
+
+def headline_figure(seeds: dict, payload: dict):
+    """The chapter's result in one figure, 7 inches wide.
+
+    Left: GPA's held-out SSIM minus each other generator's (paired, 95% intervals over seeds and
+    pairs, from the several-seed benchmark ``seeds``); right: peak memory of the largest attention
+    call in a training step for one pair (``payload``: the chapter's own comparison, its targets).
+    """
+    import matplotlib.pyplot as plt
+
+    others = [n for n in ("dense", "coarse", "unet") if f"gpa_minus_{n}" in seeds["differences"]]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7, 2.8), width_ratios=(1.2, 1))
+    for row, name in enumerate(others):
+        entry = seeds["differences"][f"gpa_minus_{name}"]["ssim"]
+        lo, hi = entry["ci95"]
+        left.errorbar(entry["mean"], row, xerr=[[entry["mean"] - lo], [hi - entry["mean"]]],
+                      fmt="o", color=MODEL_COLOURS[name], capsize=3)  # fmt: skip
+    left.axvline(0, color="black", linewidth=0.8)
+    left.set_yticks(range(len(others)), [MODEL_LABELS[n] for n in others], fontsize=8)
+    left.set_ylim(len(others) - 0.5, -0.5)
+    left.set_xlabel("GPA's held-out SSIM minus that of …", fontsize=8)
+    left.tick_params(labelsize=7)
+    training = payload["targets"]["memory_ratio_training_vs_fused_dense"]
+    materialised = payload["targets"]["memory_ratio_training_vs_materialised_dense"]
+    backend = training["gpa_backend"] or "automatic"
+    bars = {f"GPA\n{backend}": training["gpa_bytes"]}
+    if backend != "reference":
+        bars["GPA\nreference"] = training["gpa_reference_bytes"]
+    bars |= {"dense\nfused": training["dense_bytes"], "dense\nscores": materialised["dense_bytes"]}
+    colours = ["tab:red", "mistyrose"][: len(bars) - 2] + ["tab:blue", "lightsteelblue"]
+    drawn = right.bar(range(len(bars)), [b / MiB for b in bars.values()], color=colours,
+                      edgecolor="black")  # fmt: skip
+    right.bar_label(drawn, fmt="%.3g", fontsize=7)
+    right.set_xticks(range(len(bars)), list(bars), fontsize=7)
+    right.set_yscale("log")
+    right.set_ylabel("MiB, largest call, training step", fontsize=8)
+    right.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    return fig
