@@ -520,4 +520,8 @@ def scaling_study(scaling: dict[str, Any]) -> Study:
         values[f"ch3_sc_{name}_largest_side"] = own[-1]["side"]
         values[f"ch3_sc_{name}_largest_step_s"] = own[-1]["step_s"]
         values[f"ch3_sc_{name}_largest_how"] = own[-1]["how"]
-    return Study(values=values, table=scaling_table(scaling), figure=_closed(plot_scaling(scaling)))
+    return Study(
+        values=values,
+        table=scaling_table(scaling_steps(scaling)),
+        figure=_closed(plot_scaling(scaling)),
+    )

@@ -253,17 +253,16 @@ def plot_scaling(payload: dict):
     return compact(fig, rect=(0, 0, 1, 0.9))
 
 
-def scaling_table(payload: dict):
-    """Per model and image side: the training step (s), measured or extrapolated, and the budgets it fits."""
+def scaling_table(steps: list[dict]):
+    """Per model and image side: the training step (s), measured or extrapolated, and the budgets it
+    fits; ``steps`` are the rows of :func:`gpa_lib.pose.studies.scaling_steps`."""
     import pandas as pd
-
-    from gpa_lib.pose.studies import scaling_steps
 
     rows = [
         {"model": MODEL_LABELS.get(r["model"], r["model"]), "side (px)": r["side"],
          "step (s)": round(r["step_s"], 3), "how": r["how"],
          **{f"fits {label}": ok for label, ok in r["fits"].items()}}
-        for r in scaling_steps(payload)
+        for r in steps
     ]  # fmt: skip
     return pd.DataFrame(rows).set_index(["model", "side (px)"])
 
