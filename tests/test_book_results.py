@@ -124,10 +124,13 @@ def test_a_deleted_result_reruns_its_chapter_whatever_data_results_holds(book: P
         ({"a": [1.0, 2.1], "where": "x"}, "differs"),
         ({"a": [1.0], "where": "x"}, "differs"),
         ({"a": [1.0, 2.0], "b": True}, "differs"),
+        ({"a": [1.0, 2.0], "where": "x", "rows": [{"ms": 9.0}]}, "match"),  # a timing column
     ],
 )
 def test_agreement_rule(tmp_path: Path, old: dict, status: str):
     new = {"a": [1.0, 2.0 + 1e-9], "where": "y", "provenance": {"profile": "full", "date": 1}}
+    if "rows" in old:
+        new = new | {"rows": [{"ms": 16.0}]}
     (tmp_path / "new.json").write_text(json.dumps(new))
     (tmp_path / "old.json").write_text(json.dumps(old | {"provenance": {"profile": "full"}}))
     assert compare_result_files(tmp_path / "new.json", tmp_path / "old.json").status == status

@@ -22,7 +22,7 @@ from gpa_lib.book.glue import glued_values
 #: times, first-call costs, dates and where a run happened.
 TIMING_KEYS = (
     r"(wall|_s$|_ms|seconds|time|speedup|speed_up|first_call|gflops|tflops|per_s|where|date|cpu"
-    r"|machine|official_(min|max)_speedup|floor_ratio|train_min)"
+    r"|machine|official_(min|max)_speedup|floor_ratio|train_min|^ms$)"
 )
 
 
