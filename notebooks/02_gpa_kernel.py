@@ -95,7 +95,6 @@ evidence = ["bf16_d64", "f16_d32_euclid", "f32_d128"]  # emulated kernel configu
 # emulated phase-1 kernel configurations (PHASE1_CASES), on image features
 phase1_cases = ["d16_pose_gpu_setting", "d64_benchmark_setting", "d128_nine_rows_euclid"]
 compile_check = True  # compile the CUDA source with nvcc (sm_80, sm_90), show registers
-live_benchmark = False  # re-measure on this machine's GPU (the gpu profile)
 target_gpu = "NVIDIA H200"  # the GPU the kernel issue states its targets for
 
 # %% tags=["hide-input"]
@@ -112,10 +111,10 @@ _ = torch.manual_seed(seed)
 # ## The kernel issue's targets
 #
 # The targets the kernel issue states for {glue:text}`ch2_gpu_gpu`, against the newest complete
-# benchmark of that GPU stored with the book (or re-measured live under the `gpu` profile).
+# benchmark of that GPU stored with the book (`python -m gpa_lib.bench kernel` measures a new one).
 
 # %% tags=["hide-input"]
-gpu = ks.gpu_run_study(target_gpu=target_gpu, profile=profile, live_benchmark=live_benchmark)
+gpu = ks.gpu_run_study(target_gpu=target_gpu)
 gpu_run, probe = gpu.data["gpu_run"], gpu.data["probe"]
 headline = ks.time_against_floor_figure(gpu_run) if gpu_run else None
 glue_all(gpu.values | ({"ch2_headline_figure": headline} if headline else {}))
@@ -213,7 +212,8 @@ floor.table
 # forward+backward, as the median of CUDA-event timings after warm-up, with peak memory; it writes
 # `data/results/kernel_bench_<gpu>.json` with the device, driver, torch version, commit and date.
 # The tables below are computed from the newest complete run of {glue:text}`ch2_gpu_gpu`
-# ({glue:text}`ch2_gpu_date`); the `gpu` profile re-measures live.
+# ({glue:text}`ch2_gpu_date`); `python -m gpa_lib.bench kernel` (or `scripts/gpu_run.sh`) measures
+# a new run into `data/results/`, which this chapter then reads.
 
 # %% tags=["hide-input"]
 split = ks.layer_split_study(gpu_run)

@@ -33,7 +33,7 @@ def test_flex_words_follow_the_speed():
 
 
 def test_gpu_run_study_reads_the_stored_run_and_glues_its_numbers():
-    study = ks.gpu_run_study(target_gpu=H200, profile="smoke", live_benchmark=False)
+    study = ks.gpu_run_study(target_gpu=H200)
     values = study.values
     assert {"ch2_where", "ch2_cpu_training_memory", "ch2_targets_verdict"} <= set(values)
     assert all(key.startswith("ch2_") for key in values)

@@ -21,25 +21,13 @@ NO_RUN = "no GPU run stored"
 NO_COMPILER = "No host C++ compiler (g++): the emulated kernel cannot be run here."
 
 __all__ = [
-    "NO_RUN", "NO_COMPILER", "targets_verdict", "flex_words", "live_kernel_run", "gpu_run_study",
+    "NO_RUN", "NO_COMPILER", "targets_verdict", "flex_words", "gpu_run_study",
     "tiling_figure", "tiling_study", "floor_study", "layer_split_study", "probe_table", "floor_distance_study", "against_others_table",
     "emulated_evidence_study", "phase1_study", "registers_study", "time_against_floor_figure",
 ]  # fmt: skip
 
 
 # ------------------------------------------------------------------------- the stored GPU run
-
-
-def live_kernel_run(profile: str) -> dict[str, Any]:
-    """Re-measure the kernel benchmark on this machine's GPU (the ``gpu`` profile), with provenance."""
-    import torch
-
-    from gpa_lib.bench.kernel import KernelBenchConfig, run_kernel_bench
-    from gpa_lib.results import provenance
-
-    live = run_kernel_bench(KernelBenchConfig())
-    live["provenance"] = provenance(profile=profile, gpu=torch.cuda.get_device_name())
-    return live
 
 
 def targets_verdict(numbers: dict[str, Any]) -> str:
@@ -63,21 +51,18 @@ def flex_words(speed: float | None) -> str:
     return "the kernel is " + ("slower" if speed < 1 else "faster" if speed > 1 else "as fast")
 
 
-def gpu_run_study(*, target_gpu: str, profile: str, live_benchmark: bool) -> Study:
-    """The newest complete kernel benchmark of every GPU (re-measured live when asked and the kernel
-    builds), the kernel issue's targets against the run of ``target_gpu``, and the chapter's GPU
-    numbers (``ch2_gpu_*``), where it was run (``ch2_where``) and chapter 1's training memory
+def gpu_run_study(*, target_gpu: str) -> Study:
+    """The newest complete kernel benchmark of every GPU stored in ``data/results`` (a new one is
+    measured by ``python -m gpa_lib.bench kernel`` or the prepared GPU run), the kernel issue's
+    targets against the run of ``target_gpu``, and the chapter's GPU numbers (``ch2_gpu_*``), where it was run (``ch2_where``) and chapter 1's training memory
     against SDPA (``ch2_cpu_training_memory``). ``data``: ``runs``, ``gpu_run``, ``probe``."""
     from gpa_lib.attention.analysis.stored import training_memory_against_sdpa
     from gpa_lib.attention.kernel.build import cuda_kernel_available
     from gpa_lib.results import device_description
 
     device = device_description()
-    kernel_ok, kernel_reason = cuda_kernel_available(build=live_benchmark)
+    _, kernel_reason = cuda_kernel_available(build=False)
     runs = gpu_results.newest_kernel_runs()  # GPU name -> newest complete kernel_bench_*.json
-    if live_benchmark and kernel_ok:
-        live = live_kernel_run(profile)
-        runs[live["provenance"]["gpu"]] = live
     gpu_run = runs.get(target_gpu)
     memory = training_memory_against_sdpa(threads=2)
     pose_runs = gpu_results.stored_pose_runs(target_gpu)
