@@ -54,8 +54,9 @@ def flex_words(speed: float | None) -> str:
 def gpu_run_study(*, target_gpu: str) -> Study:
     """The newest complete kernel benchmark of every GPU stored in ``data/results`` (a new one is
     measured by ``python -m gpa_lib.bench kernel`` or the prepared GPU run), the kernel issue's
-    targets against the run of ``target_gpu``, and the chapter's GPU numbers (``ch2_gpu_*``), where it was run (``ch2_where``) and chapter 1's training memory
-    against SDPA (``ch2_cpu_training_memory``). ``data``: ``runs``, ``gpu_run``, ``probe``."""
+    targets against the run of ``target_gpu``, and the chapter's GPU numbers (``ch2_gpu_*``), where
+    it was run (``ch2_where``) and chapter 1's training memory against SDPA
+    (``ch2_cpu_training_memory``). ``data``: ``runs``, ``gpu_run``, ``probe``."""
     from gpa_lib.attention.analysis.stored import training_memory_against_sdpa
     from gpa_lib.attention.kernel.build import cuda_kernel_available
     from gpa_lib.results import device_description
