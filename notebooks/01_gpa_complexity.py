@@ -69,8 +69,6 @@ pool = 4  # key block side (tokens) of the benchmark setting
 cell = 8  # query cell side (tokens)
 topk = 8  # key blocks per cell
 figure_size = 128  # side of the synthetic person images in the algorithm figure (pixels)
-figure_cell = 8  # cell side used in that figure (pixels)
-figure_topk = 6  # blocks per cell in that figure
 sweep_sizes = [32, 48, 64, 96, 128]  # grid sides for predicted against measured cost
 sweep_methods = ["sdpa", "materialised", "auto", "reference", "phase1"]
 sweep_repeats = 3  # timed calls per point (median)
@@ -126,8 +124,7 @@ _ = torch.manual_seed(seed)
 
 # %% tags=["hide-input"]
 algorithm = studies.algorithm_study(
-    figure_size=figure_size, figure_cell=figure_cell, figure_topk=figure_topk, pool=pool,
-    heads=heads, head_dim=head_dim, seed=seed,
+    figure_size=figure_size, pool=pool, heads=heads, head_dim=head_dim, seed=seed,
 )  # fmt: skip
 glue_all(algorithm.values)
 algorithm.figure

@@ -52,12 +52,13 @@ def method_names() -> pd.DataFrame:
 
 
 def algorithm_study(
-    *, figure_size: int, figure_cell: int, figure_topk: int, pool: int, heads: int,
-    head_dim: int, seed: int,
+    *, figure_size: int, pool: int, heads: int, head_dim: int, seed: int, figure_cell: int = 8,
+    figure_topk: int = 6,
 ) -> Study:  # fmt: skip
     """Phases 1 to 3 as cross-attention between two poses of a synthetic person: three query cells
     on the target (top, middle and bottom of the person), their selected blocks on the source and
-    the block scores of the first one."""
+    the block scores of the first one. ``figure_size`` is the image side and ``figure_cell`` the
+    cell side in pixels, ``figure_topk`` the blocks each cell keeps."""
     from gpa_lib.attention import cell_block_scores, select_key_blocks, to_heads
     from gpa_lib.attention.synthetic import image_features
     from gpa_lib.pose.data import SyntheticPoses
