@@ -240,6 +240,7 @@ def phase1_study(names, *, seed: int) -> Study:
     table, values = phase1_evidence(names, seed=seed)
     values["ch2_p1_split_agreement_pct"] = 100 * values["ch2_p1_split_agreement"]
     values["ch2_p1_single_agreement_pct"] = 100 * values["ch2_p1_single_agreement"]
+    values["ch2_p1_seed"] = seed
     shown = table.style.format(precision=4).hide(axis="index")
     return Study(values=values, table=shown, data={"phase1": table})
 
