@@ -68,55 +68,15 @@ import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import torch
-from myst_nb import glue
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
 
-from gpa_lib.recsys.backtest import evaluate, rolling_cutoffs, test_window
-from gpa_lib.recsys.data.stats import plot_store_overview, store_summary
-from gpa_lib.recsys.eval.analysis import (
-    heldout_r2,
-    metrics_table,
-    neighbour_agreement,
-    pca_2d,
-    plot_dna_map,
-    plot_neighbours,
-    tsne_2d,
-)
-from gpa_lib.recsys.eval.dna_claims import (
-    angle_agreement,
-    matched_outside_gap,
-    plot_reliability,
-    purchase_calibration,
-)
-from gpa_lib.recsys.eval.dna_variants import (
-    IMAGE_DIM,
-    VARIANT_LABELS,
-    plot_variants,
-    variant_params,
-    variants_glue,
-    variants_table,
-)
-from gpa_lib.recsys.eval.metrics import bootstrap_ci
-from gpa_lib.recsys.eval.report import (
-    compare_word,
-    gap,
-    gap_sentence,
-    glue_all,
-    interval_glue,
-    load_backtest,
-    load_study,
-    overlap_verdict,
-    summary_table,
-    verdict,
-)
+from gpa_lib.glue import glue_all
+from gpa_lib.recsys.data.stats import plot_store_overview
+from gpa_lib.recsys.eval import dna_studies
 from gpa_lib.recsys.eval.verdicts import committed_verdicts, verdict_glue, verdict_table
-from gpa_lib.recsys.models import make_model
-from gpa_lib.recsys.models.base import article_onehot
-from gpa_lib.recsys.sim import PRESETS, simulate_preset
-from gpa_lib.results import result_exists, write_result
+from gpa_lib.results import write_result
 
 start_time = time.perf_counter()
 torch.set_num_threads(threads)
@@ -130,24 +90,8 @@ verdict_table(dna_verdicts)
 # ## The simulated store
 
 # %%
-tic = time.perf_counter()
-store_config = PRESETS[store]
-data = simulate_preset(store, seed=seed, progress=False)
-simulate_s = time.perf_counter() - tic
-summary = store_summary(data)
-glue("ch4_n_items", summary["n_items"], display=False)
-glue("ch4_n_orders", summary["n_orders"], display=False)
-glue("ch4_n_customers", store_config.n_customers, display=False)
-glue("ch4_n_weeks", store_config.n_weeks, display=False)
-glue("ch4_n_articles", summary["n_articles"], display=False)
-glue("ch4_simulate_s", simulate_s, display=False)
-glue("ch4_orders_per_year", summary["median_orders_per_customer_year"], display=False)
-glue("ch4_items_per_order", summary["mean_items_per_order"], display=False)
-glue("ch4_return_pct", 100 * summary["return_rate"], display=False)
-glue("ch4_life_weeks", summary["median_article_life_weeks"], display=False)
-glue("ch4_store", store, display=False)
-glue("ch4_image_share_pct", 100 * store_config.image_share, display=False)
-glue("ch4_attribute_share_pct", 100 * store_config.attribute_share, display=False)
+data, summary, store_values = dna_studies.simulate_store(store, seed)
+glue_all(store_values)
 fig = plot_store_overview(data)
 plt.show()
 
@@ -180,47 +124,17 @@ plt.show()
 # catalogue launches in the test window, whether they sell or not (`gpa_lib.recsys.backtest`).
 
 # %%
-cutoff = rolling_cutoffs(data, 1, test_weeks)[0]
-window = test_window(data, cutoff, test_weeks, max_customers=eval_customers, seed=seed)
-past = data.window(end=cutoff)  # nothing on or after the cutoff, and no ground truth
-tic = time.perf_counter()
-# the inputs and the training sample; the rest of the settings from the preset
-dna_params = variant_params(dna_inputs) | {"n_train_customers": train_customers}
-dna_model = make_model("fashion_dna", models, random_state=seed, **dna_params).fit(
-    past, until=cutoff
+fit = dna_studies.fit_dna(
+    data,
+    store,
+    models=models,
+    dna_inputs=dna_inputs,
+    train_customers=train_customers,
+    test_weeks=test_weeks,
+    eval_customers=eval_customers,
+    seed=seed,
 )
-fit_s = time.perf_counter() - tic
-scores = dna_model.score(window.customers, window.candidates)
-metrics = evaluate(scores, window)
-auc_known = float(np.nanmean(metrics["warm", "auc"]))
-auc_new = float(np.nanmean(metrics["cold", "auc"]))
-glue("ch4_test_weeks", test_weeks, display=False)
-glue("ch4_cutoff", str(cutoff.date()), display=False)
-glue("ch4_fit_s", fit_s, display=False)
-glue("ch4_dna_dim", dna_model.dna_dim, display=False)
-glue("ch4_dna_inputs", VARIANT_LABELS[dna_inputs], display=False)
-glue("ch4_image_dim", dna_params["image_dim"], display=False)
-glue(
-    "ch4_image_clause",
-    (
-        f"In this store, part of each article's latent position "
-        f"({100 * store_config.image_share:.0f}% of its variance, against "
-        f"{100 * store_config.attribute_share:.0f}% from the attributes) is drawn from two values "
-        "that only the image shows, a tone and a length (`data/simulator.md`), so the image says "
-        "something the attribute table does not."
-        if store_config.image_share > 0
-        else "In this store each image is drawn from the article's attributes plus pixel noise, "
-        "so it says nothing the attribute table does not."
-    ),
-    display=False,
-)
-glue("ch4_n_train_customers", len(dna_model.train_customers_), display=False)
-glue("ch4_candidates", len(window.candidates), display=False)
-glue("ch4_new_candidates", int(window.cold.sum()), display=False)
-glue("ch4_eval_customers", len(window.customers), display=False)
-glue("ch4_auc_known", auc_known, display=False)
-glue("ch4_auc_new", auc_new, display=False)
-glue("ch4_cold_ratio", auc_new / auc_known, display=False)
+glue_all(fit.values)
 
 # %% [markdown]
 # Fitted at the cutoff {glue:text}`ch4_cutoff` in {glue:text}`ch4_fit_s:.0f` s
@@ -245,24 +159,9 @@ glue("ch4_cold_ratio", auc_new / auc_known, display=False)
 # hybrid model a practitioner would use for cold start), popularity and the simulator's oracle:
 
 # %%
-bench = load_backtest()
-rows = ["popularity", "lightfm", "fashion_dna", "oracle"]
-subset = {**bench, "models": [m for m in rows if m in bench["models"]]}
-dna_summary = bench["summary"]["fashion_dna"]
-dna_lightfm = gap(bench, "fashion_dna", "lightfm", "auc", "cold")
-glue_all(
-    {
-        "ch4_bench_cutoffs": len(bench["windows"]),
-        "ch4_bench_seeds": len(bench["protocol"]["seeds"]),
-        "ch4_bench_customers": bench["store"]["customers"],
-        "ch4_bench_preset": bench["store"]["preset"],
-        "ch4_bench_dna_new": dna_summary["cold/auc"]["mean"],
-        "ch4_bench_dna_known": dna_summary["warm/auc"]["mean"],
-        "ch4_bench_dna_ratio": dna_summary["cold/auc"]["mean"] / dna_summary["warm/auc"]["mean"],
-        "ch4_bench_dna_lightfm": gap_sentence(dna_lightfm),
-    }
-)
-pd.concat([summary_table(subset, "auc"), summary_table(subset, "map@12", digits=4)], axis=1)
+bench_values, bench_table = dna_studies.bench_study()
+glue_all(bench_values)
+bench_table
 
 # %% [markdown]
 # Means over seeds, cutoffs and customers with 95% block-bootstrap intervals (over cutoffs,
@@ -276,29 +175,10 @@ pd.concat([summary_table(subset, "auc"), summary_table(subset, "map@12", digits=
 # shows what each buys.
 
 # %%
-tic = time.perf_counter()
-deep_model = make_model(
-    "fashion_dna", models, random_state=seed, hidden=deep_hidden, **dna_params
-).fit(past, until=cutoff)
-deep_fit_s = time.perf_counter() - tic
-deep_metrics = evaluate(deep_model.score(window.customers, window.candidates), window)
-depth = metrics_table(
-    {"linear": metrics, "deep": deep_metrics},
-    {"linear (preset)": "linear", "two hidden layers": "deep"},
+depth_values, depth = dna_studies.depth_study(
+    fit, models=models, deep_hidden=deep_hidden, seed=seed
 )
-linear_row, deep_row = depth.iloc[0], depth.iloc[1]
-glue_all(
-    {
-        "ch4_deep_hidden": deep_hidden,
-        "ch4_deep_auc_known": deep_row["auc known"],
-        "ch4_deep_auc_new": deep_row["auc new"],
-        "ch4_deep_map": deep_row["map@12 all"],
-        "ch4_linear_map": linear_row["map@12 all"],
-        "ch4_deep_known_word": compare_word(deep_row["auc known"], linear_row["auc known"]),
-        "ch4_deep_new_word": compare_word(deep_row["auc new"], linear_row["auc new"]),
-        "ch4_deep_map_word": compare_word(deep_row["map@12 all"], linear_row["map@12 all"]),
-    }
-)
+glue_all(depth_values)
 depth.round(3)
 
 # %% [markdown]
@@ -339,29 +219,10 @@ depth.round(3)
 # stores' gains is what the image's own information buys.
 
 # %%
-variants_result = load_study("dna_variants") if result_exists("dna_variants") else None
-images_store = PRESETS["images"]
-glue_all(
-    {
-        **variants_glue(variants_result),
-        "ch4_var_image_share_pct": 100 * images_store.image_share,
-        "ch4_var_attribute_share_pct": 100 * images_store.attribute_share,
-        "ch4_var_image_dim": (
-            variants_result["stores"]["images"]["settings"]["both"]["image_dim"]
-            if variants_result is not None
-            else IMAGE_DIM
-        ),
-    }
-)
-if variants_result is not None:
-    fig = plot_variants(variants_result, "auc")
+variants_values, variants_figure, variants_shown = dna_studies.variants_study()
+glue_all(variants_values)
+if variants_figure is not None:
     plt.show()
-    variants_shown = variants_table(variants_result)
-else:
-    variants_shown = (
-        "no stored study: python -m gpa_lib.bench recsys --study dna-variants "
-        "writes data/results/dna_variants.json"
-    )
 variants_shown
 
 # %% [markdown]
@@ -385,22 +246,8 @@ variants_shown
 # purchases with the network frozen (`FashionDNA.fit_customers` does the same for any customer later).
 
 # %%
-in_training = np.isin(window.customers, dna_model.train_customers_)
-inside = dict(
-    zip(("mean", "lo", "hi"), bootstrap_ci(metrics["all", "auc"][in_training]), strict=True)
-)
-outside = dict(
-    zip(("mean", "lo", "hi"), bootstrap_ci(metrics["all", "auc"][~in_training]), strict=True)
-)
-auc_in, auc_out = inside["mean"], outside["mean"]
-glue_all(
-    {
-        "ch4_eval_in_training": int(in_training.sum()),
-        **interval_glue("ch4_auc_in_training", inside, value="mean"),
-        **interval_glue("ch4_auc_outside", outside, value="mean"),
-        "ch4_in_out_verdict": overlap_verdict(inside, outside),
-    }
-)
+training_values, inside, outside = dna_studies.training_study(fit)
+glue_all(training_values)
 
 # %% [markdown]
 # Of the evaluated customers, {glue:text}`ch4_eval_in_training:,` were in the network's training
@@ -413,20 +260,8 @@ glue_all(
 # past orders (exact strata; each stratum weighted by its customers outside training).
 
 # %%
-matched = matched_outside_gap(
-    metrics["all", "auc"], in_training, window.past_orders, n_boot=500, seed=seed
-)
-glue_all(
-    {
-        **interval_glue("ch4_matched_gap", matched["gap"], value="mean"),
-        **interval_glue("ch4_matched_outside", matched["outside"], value="mean"),
-        **interval_glue("ch4_matched_inside", matched["inside_matched"], value="mean"),
-        "ch4_matched_gap_verdict": verdict(matched["gap"]["lo"], matched["gap"]["hi"]),
-        "ch4_matched_strata": matched["strata"],
-        "ch4_matched_n_outside": matched["n_outside"],
-        "ch4_matched_dropped": matched["dropped_outside"],
-    }
-)
+matched_values, matched = dna_studies.matched_study(fit, seed=seed)
+glue_all(matched_values)
 
 # %% [markdown]
 # Matched on past orders ({glue:text}`ch4_matched_strata` strata,
@@ -449,51 +284,11 @@ glue_all(
 # too) recalibrated the same way: the probability a shop would get without any customer model.
 
 # %%
-pop_window_days = 28  # popularity's window for the probability comparison
-popularity = make_model("popularity", models, window_days=pop_window_days).fit(past, until=cutoff)
-popularity_logit = popularity.score(window.customers, window.candidates)
-calibration = purchase_calibration(
-    {
-        "Fashion DNA": scores,
-        "popularity": np.stack([popularity_logit, popularity_logit == 0], axis=-1),
-    },
-    window.relevant,
-    raw=("Fashion DNA",),
-    gaps=(("Fashion DNA (recalibrated)", "popularity (recalibrated)"),),
-    seed=seed,
+calibration_values, calibration, fig = dna_studies.calibration_study(
+    fit, models=models, seed=seed, pop_window_days=28
 )
-fig = plot_reliability(calibration)
 plt.show()
-ll = calibration["models"]
-(ll_gap,) = calibration["gaps"]  # Fashion DNA - popularity, both recalibrated
-ll_verdict = verdict(ll_gap["lo"], ll_gap["hi"])
-glue_all(
-    {
-        **interval_glue("ch4_ll_dna_raw", ll["Fashion DNA (raw)"]["log_loss"], value="mean"),
-        **interval_glue("ch4_ll_dna", ll["Fashion DNA (recalibrated)"]["log_loss"], value="mean"),
-        **interval_glue("ch4_ll_pop", ll["popularity (recalibrated)"]["log_loss"], value="mean"),
-        "ch4_ll_base_rate_pct": 100 * calibration["base_rate"],
-        "ch4_ll_heldout": calibration["n_heldout"],
-        "ch4_pop_window_days": pop_window_days,
-        "ch4_dna_negatives": dna_model.n_negatives,
-        "ch4_ll_platt_a": ll["Fashion DNA (recalibrated)"]["platt"][0],
-        "ch4_ll_platt_b": ll["Fashion DNA (recalibrated)"]["platt"][1],
-        "ch4_ll_raw_top_pred": ll["Fashion DNA (raw)"]["bins"][-1]["predicted"],
-        "ch4_ll_raw_top_obs": ll["Fashion DNA (raw)"]["bins"][-1]["observed"],
-        **interval_glue("ch4_ll_gap", ll_gap),
-        "ch4_ll_gap_verdict": ll_verdict,
-        "ch4_ll_gap_conclusion": {
-            "above zero": "No: on this store the sales counts give the better probability",
-            "below zero": "Yes: on this store the DNA gives the better probability",
-            "includes zero": "The two cannot be told apart on this store",
-        }[ll_verdict],
-        "ch4_ll_gap_word": {
-            "above zero": "higher (worse) than popularity's",
-            "below zero": "lower (better) than popularity's",
-            "includes zero": "not separated from popularity's",
-        }[ll_verdict],
-    }
-)
+glue_all(calibration_values)
 
 # %% [markdown]
 # Reliability on the {glue:text}`ch4_ll_heldout:,` held-out customers: each point is a tenth of the
@@ -519,22 +314,10 @@ glue_all(
 # ## A map of DNA space
 
 # %%
-recent = np.flatnonzero((data.articles["launch"] >= cutoff - pd.Timedelta(weeks=52)).to_numpy())
-rng = np.random.default_rng(seed)
-shown = np.sort(rng.choice(recent, min(map_articles, len(recent)), replace=False))
-article_ids = data.articles.index.to_numpy()
-dna_shown = dna_model.dna(article_ids[shown])
-coordinates, variance_share = pca_2d(dna_shown)
-tic = time.perf_counter()
-embedded = tsne_2d(dna_shown, seed=seed)
-tsne_s = time.perf_counter() - tic
-categories = data.articles["category"].to_numpy()[shown]
-fig, axes = plt.subplots(1, 2, figsize=(16, 6.5), constrained_layout=True)
-plot_dna_map(coordinates, categories, variance_share, ax=axes[0], legend=False)
-plot_dna_map(embedded, categories, title="Fashion DNA, t-SNE by angle", ax=axes[1])
+rng = np.random.default_rng(seed)  # draws the map's, the queries' and the checks' articles
+map_values, fig = dna_studies.dna_map(data, fit, rng, map_articles=map_articles, seed=seed)
 plt.show()
-glue("ch4_map_articles", len(shown), display=False)
-glue("ch4_pca_share_pct", float(100 * variance_share.sum()), display=False)
+glue_all(map_values)
 
 # %% [markdown]
 # {glue:text}`ch4_map_articles:,` articles launched in the year before the cutoff, coloured by
@@ -549,51 +332,12 @@ glue("ch4_pca_share_pct", float(100 * variance_share.sum()), display=False)
 # ## Similar articles: the angle between DNA vectors
 
 # %%
-new_articles = window.candidates[window.cold]
-queries = rng.choice(new_articles, n_queries, replace=False)
-neighbours, angles = dna_model.similar(queries, n=n_neighbours)
-attributes = data.articles[["category", "colour", "pattern"]].astype(str)
-captions = attributes["colour"] + " " + attributes["pattern"] + "\n" + attributes["category"]
-fig = plot_neighbours(data.images, article_ids, queries, neighbours, angles, captions)
+fig = dna_studies.neighbour_figure(data, fit, rng, n_queries=n_queries, n_neighbours=n_neighbours)
 plt.show()
-n_category_sample, n_category_neighbours = 500, 5  # articles drawn, neighbours checked per article
-sample = rng.choice(article_ids[recent], n_category_sample, replace=False)
-same_category, base_rate = neighbour_agreement(
-    dna_model, data.articles, sample, "category", n=n_category_neighbours
+neighbour_values, neighbours, angles_vs_truth = dna_studies.neighbour_study(
+    data, fit, rng, n_neighbours=n_neighbours, seed=seed
 )
-glue("ch4_category_sample", n_category_sample, display=False)
-glue("ch4_category_neighbours", n_category_neighbours, display=False)
-glue("ch4_n_neighbours_shown", n_neighbours, display=False)
-glue("ch4_same_category_pct", 100 * same_category, display=False)
-glue("ch4_same_category_chance_pct", 100 * base_rate, display=False)
-known_pool = article_ids[recent][
-    data.articles["launch"].to_numpy()[recent] < cutoff.to_datetime64()
-]
-angle_sets = {
-    "known": rng.choice(known_pool, min(600, len(known_pool)), replace=False),
-    "new": rng.choice(new_articles, min(600, len(new_articles)), replace=False),
-}
-n_angle_neighbours = 10  # nearest neighbours compared, by DNA angle and by true angle
-glue("ch4_angle_neighbours", n_angle_neighbours, display=False)
-angles_vs_truth = {
-    name: angle_agreement(
-        dna_model.dna(ids),
-        data.truth.article_latent[data.articles.index.get_indexer(ids)],
-        n_neighbours=n_angle_neighbours,
-        n_boot=100,
-        seed=seed,
-    )
-    for name, ids in angle_sets.items()
-}
-for name, result in angles_vs_truth.items():
-    glue_all(
-        {
-            **interval_glue(f"ch4_angle_rho_{name}", result["spearman"], value="mean"),
-            **interval_glue(f"ch4_angle_nn_{name}", result["neighbour_overlap"], value="mean"),
-            f"ch4_angle_chance_{name}": result["neighbour_chance"],
-            f"ch4_angle_n_{name}": result["articles"],
-        }
-    )
+glue_all(neighbour_values)
 
 # %% [markdown]
 # Each row: a new article (launched after the cutoff, never sold when the model was fitted) and the
@@ -627,59 +371,9 @@ for name, result in angles_vs_truth.items():
 # map from the model's vectors predicts the truth on articles (or customers) the map was not fitted on.
 
 # %%
-truth = data.truth
-known = np.flatnonzero((data.articles["launch"] < cutoff).to_numpy())
-dna_known = dna_model.dna(article_ids[known])
-r2_latent = heldout_r2(dna_known, truth.article_latent[known], seed=seed)
-r2_attribute_part = heldout_r2(dna_known, truth.article_attribute_latent[known], seed=seed)
-has_image_part = truth.config.image_share > 0
-r2_image_part = (
-    heldout_r2(dna_known, truth.article_image_latent[known], seed=seed)
-    if has_image_part
-    else float("nan")
-)
-ceiling = heldout_r2(
-    article_onehot(data.articles.iloc[known]), truth.article_latent[known], seed=seed
-)
-cutoff_week = int((cutoff - data.start).days // 7) - 1
-true_style = truth.customer_style(cutoff_week)
-purchases = past.transactions["customer"].value_counts()
-regular = data.customers.index.get_indexer(purchases.index[purchases >= regular_min])
-r2_style = heldout_r2(
-    dna_model.styles(data.customers.index[regular]), true_style[regular], seed=seed
-)
-base_style_r2 = heldout_r2(
-    dna_model.styles(data.customers.index[regular]), truth.customer_base_style[regular], seed=seed
-)
-glue("ch4_r2_latent", r2_latent, display=False)
-glue("ch4_r2_attribute_part", r2_attribute_part, display=False)
-glue("ch4_r2_ceiling", ceiling, display=False)
-glue("ch4_r2_image_part", r2_image_part, display=False)
-glue("ch4_r2_vs_ceiling", compare_word(r2_latent, ceiling, "above", "below", "at"), display=False)
-glue("ch4_r2_style", r2_style, display=False)
-glue("ch4_r2_base_style", base_style_r2, display=False)
-glue("ch4_regular_customers", len(regular), display=False)
-glue("ch4_regular_min", regular_min, display=False)
-pd.DataFrame(
-    {
-        "held-out R²": [
-            r2_latent,
-            ceiling,
-            r2_attribute_part,
-            r2_image_part,
-            r2_style,
-            base_style_r2,
-        ],
-    },
-    index=[
-        "DNA -> article latent",
-        "one-hot attributes -> article latent (ceiling of tags only)",
-        "DNA -> attribute part of the latent",
-        "DNA -> image part of the latent",
-        "style -> customer's style at the cutoff",
-        "style -> customer's static base style",
-    ],
-).round(3)
+truth_values, r2, r2_table = dna_studies.truth_study(data, fit, regular_min=regular_min, seed=seed)
+glue_all(truth_values)
+r2_table
 
 # %% [markdown]
 # A linear map from DNA explains {glue:text}`ch4_r2_latent:.2f` of the variance of the true article
@@ -698,38 +392,13 @@ pd.DataFrame(
 # %% tags=["remove-cell"]
 wall_s = time.perf_counter() - start_time
 if profile != "smoke":
-    write_result(
-        "ch4_fashion_dna",
-        {
-            "cutoff": str(cutoff.date()),
-            "store": summary,
-            "store_preset": store,
-            "dna_inputs": dna_inputs,
-            "dna_params": dna_params,
-            "fit_seconds": fit_s,
-            "auc_known": auc_known,
-            "auc_new": auc_new,
-            "cold_ratio": auc_new / auc_known,
-            "depth_comparison": depth.reset_index().to_dict(orient="records"),
-            "auc_in_training": auc_in,
-            "auc_outside_training": auc_out,
-            "same_category_neighbours": same_category,
-            "outside_training_matched": matched,
-            "purchase_calibration": calibration,
-            "angle_vs_truth": angles_vs_truth,
-            "r2": {
-                "dna_latent": r2_latent,
-                "attributes_latent_ceiling": ceiling,
-                "dna_attribute_part": r2_attribute_part,
-                "dna_image_part": r2_image_part,
-                "style_now": r2_style,
-                "style_base": base_style_r2,
-            },
-        },
-        profile=profile,
-        wall_time_s=wall_s,
-    )
-glue("ch4_wall_s", wall_s, display=False)
+    payload = dna_studies.result_payload(
+        store=store, summary=summary, dna_inputs=dna_inputs, fit=fit, depth=depth,
+        inside=inside, outside=outside, neighbours=neighbours, matched=matched,
+        calibration=calibration, angles_vs_truth=angles_vs_truth, r2=r2,
+    )  # fmt: skip
+    write_result("ch4_fashion_dna", payload, profile=profile, wall_time_s=wall_s)
+glue_all({"ch4_wall_s": wall_s})
 
 # %% [markdown]
 # This chapter ran in {glue:text}`ch4_wall_s:.0f` s.
