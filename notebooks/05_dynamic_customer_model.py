@@ -106,6 +106,7 @@ from gpa_lib.recsys.eval.tracking import (
 from gpa_lib.recsys.models.presets import make_model
 from gpa_lib.recsys.sim import simulate_preset
 from gpa_lib.interactive.backtest import backtest_figure
+from gpa_lib.glue import glue_all
 from gpa_lib.recsys.eval.report import (
     MODEL_LABELS,
     best_model,
@@ -113,7 +114,6 @@ from gpa_lib.recsys.eval.report import (
     gap,
     gap_glue,
     gap_sentence,
-    glue_all,
     interval_glue,
     load_backtest,
     load_study,

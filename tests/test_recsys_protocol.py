@@ -109,7 +109,7 @@ def test_glue_all_hands_plain_python_numbers(monkeypatch):
     import sys
     import types
 
-    from gpa_lib.recsys.eval.report import glue_all
+    from gpa_lib.glue import glue_all
 
     seen = {}
     fake = types.ModuleType("myst_nb")

@@ -1,16 +1,13 @@
 """What the chapters glue: intervals and verdicts in words, computed here so notebooks only call.
 
-Every function returns plain values (``{glue key: value}`` dicts or strings); :func:`glue_all`
-(:mod:`gpa_lib.glue`) hands such a dict to ``myst_nb.glue`` (imported only then, so the library works without the book
-extras).
+Every function returns plain values (``{glue key: value}`` dicts or strings); chapters hand such a
+dict to ``myst_nb.glue`` with :func:`gpa_lib.glue.glue_all`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-
-from gpa_lib.glue import glue_all as glue_all  # the one glue helper, re-exported for chapter 5
 
 
 def verdict(lo: float, hi: float) -> str:
