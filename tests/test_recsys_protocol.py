@@ -118,3 +118,25 @@ def test_glue_all_hands_plain_python_numbers(monkeypatch):
     glue_all({"a": np.float64(0.5), "b": np.int64(3), "c": "text"})
     assert seen == {"a": 0.5, "b": 3, "c": "text"}
     assert type(seen["a"]) is float and type(seen["b"]) is int
+
+
+def test_full_grids_give_every_model_the_same_trials_and_popularity_1_to_28_days():
+    from gpa_lib.recsys.eval.protocol import SEARCH_SPACE
+
+    sizes = {name: len(settings) for name, settings in SEARCH_SPACE["full"].items()}
+    assert set(sizes.values()) == {9}, sizes
+    windows = [s["window_days"] for s in SEARCH_SPACE["full"]["popularity"]]
+    assert (min(windows), max(windows)) == (1, 28)
+
+
+def test_grid_edges_names_the_axes_where_the_choice_is_extreme():
+    from gpa_lib.recsys.eval.protocol import _grid, grid_edges
+
+    grid = _grid(hidden=(32, 64, 128), lr=(1e-3, 3e-3, 1e-2), loss=("warp",))
+    assert grid_edges(grid, {"hidden": 64, "lr": 3e-3, "loss": "warp"}) == {}
+    assert grid_edges(grid, {"hidden": 128, "lr": 1e-3, "loss": "warp"}) == {
+        "hidden": "high",
+        "lr": "low",
+    }
+    assert grid_edges(_grid(a=(1, 2)), {"a": 2}) == {}  # two values: every choice is an edge
+    assert grid_edges(grid, None) == {}

@@ -3,8 +3,10 @@ several seeds at rolling test cutoffs, and put block-bootstrap intervals on ever
 
 1. **Validation.** One cutoff before the test cutoffs (its window ends where the first test window
    starts). Every model gets the same budget: the fixed grid :data:`SEARCH_SPACE` (the same number of
-   settings for each), scored by ``tune_metric`` on all candidates; the best setting is kept. The
-   LSTM is tuned on the Fashion DNA chosen just before it.
+   settings for each: nine on ``full``, popularity's windows from 1 to 28 days), scored by
+   ``tune_metric`` on all candidates; the best setting is kept, and where it sits on the edge of
+   its grid the tuning record says so (:func:`grid_edges`). The LSTM is tuned on the Fashion DNA
+   chosen just before it.
 2. **Test.** For each training seed, every model is refitted with its chosen setting at every test
    cutoff (:func:`~gpa_lib.recsys.eval.backtest.run_backtest`), next to the simulator's oracle
    (:class:`~gpa_lib.recsys.eval.oracle.SimulatorOracle`) when the data has a truth.
@@ -80,18 +82,18 @@ def _grid(**axes: Iterable[Any]) -> list[dict[str, Any]]:
 
 #: Settings tried on the validation cutoff, per model profile; every model gets the same number.
 SEARCH_SPACE: dict[str, dict[str, list[dict[str, Any]]]] = {
-    "full": {
-        "popularity": _grid(window_days=(3, 7, 14, 28)),
-        "static_cf": _grid(factors=(16, 32), l2=(1e-4, 1e-3)),
-        "implicit_als": _grid(factors=(32, 64), regularization=(0.1, 1.0)),
-        "implicit_bpr": _grid(factors=(32, 64), learning_rate=(0.01, 0.05)),
-        "lightfm": _grid(loss=("warp", "bpr"), no_components=(16, 32)),
-        "fashion_dna": _grid(dna_dim=(16, 32), epochs=(4, 8)),
-        "lstm": _grid(hidden=(32, 48), lr=(3e-3, 1e-2)),
-        "sasrec": _grid(hidden=(32, 64), lr=(1e-3, 3e-3)),
-        "lstm_paper": _grid(hidden=(32, 48), lr=(3e-3, 1e-2)),
-        "context_popularity": _grid(n_negatives=(4, 16), max_items=(100_000, 300_000)),
-        "static_cf_dna": _grid(factors=(16, 32), l2=(1e-4, 1e-3)),
+    "full": {  # nine settings each, centred on the earlier 2x2 grids' winners; see edges()
+        "popularity": _grid(window_days=(1, 2, 3, 5, 7, 10, 14, 21, 28)),
+        "static_cf": _grid(factors=(8, 16, 32), l2=(3e-4, 1e-3, 3e-3)),
+        "implicit_als": _grid(factors=(16, 32, 64), alpha=(0.5, 2.0, 8.0)),
+        "implicit_bpr": _grid(factors=(16, 32, 64), learning_rate=(3e-3, 1e-2, 3e-2)),
+        "lightfm": _grid(no_components=(16, 32, 64), epochs=(3, 6, 12)),
+        "fashion_dna": _grid(dna_dim=(8, 16, 32), epochs=(2, 4, 8)),
+        "lstm": _grid(hidden=(32, 64, 128), lr=(3e-3, 1e-2, 3e-2)),
+        "sasrec": _grid(hidden=(32, 64, 128), lr=(1e-3, 3e-3, 1e-2)),
+        "lstm_paper": _grid(hidden=(32, 64, 128), lr=(3e-3, 1e-2, 3e-2)),
+        "context_popularity": _grid(epochs=(1, 2, 4), max_iter=(10, 50, 200)),
+        "static_cf_dna": _grid(factors=(8, 16, 32), l2=(3e-4, 1e-3, 3e-3)),
     },
     "smoke": {
         "popularity": _grid(window_days=(7, 14)),
@@ -107,6 +109,22 @@ SEARCH_SPACE: dict[str, dict[str, list[dict[str, Any]]]] = {
         "static_cf_dna": _grid(l2=(1e-4, 1e-3)),
     },
 }
+
+
+def grid_edges(settings: list[dict[str, Any]], chosen: Mapping[str, Any] | None) -> dict[str, str]:
+    """``{axis: "low" | "high"}`` for every numeric axis of the grid ``settings`` with at least three
+    values on which ``chosen`` sits at the smallest or largest value: the best setting may lie
+    outside the grid there. ``grid_edges(_grid(a=(1, 2, 3)), {"a": 3})`` -> ``{"a": "high"}``."""
+    out: dict[str, str] = {}
+    for axis, value in (chosen or {}).items():
+        values = sorted({s[axis] for s in settings if isinstance(s.get(axis), int | float)})
+        if len(values) < 3 or not isinstance(value, int | float):
+            continue
+        if value == values[0]:
+            out[axis] = "low"
+        elif value == values[-1]:
+            out[axis] = "high"
+    return out
 
 
 for _space in SEARCH_SPACE.values():  # the softmax control searches SASRec's grid
@@ -241,7 +259,7 @@ def tune(
     progress: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """``{model: {"chosen": setting, "trials": [{"setting", "value", "fit_seconds"}]}}`` on the
-    validation cutoff; each model tries every setting of ``search_space[model]`` (default
+    validation cutoff (``"edges"``: :func:`grid_edges` of the chosen setting); each model tries every setting of ``search_space[model]`` (default
     ``SEARCH_SPACE[profile]``) on top of its profile's settings and ``params[model]``."""
     names = check_model_names(names)
     space = SEARCH_SPACE[profile] if search_space is None else search_space
@@ -302,7 +320,11 @@ def tune(
             if value > best[0] or best[1] is None:
                 best = (value, setting, model)
         else:
-            out[name] = {"chosen": best[1], "trials": trials}
+            out[name] = {
+                "chosen": best[1],
+                "trials": trials,
+                "edges": grid_edges(space[name], best[1]),
+            }
             best_models[name] = best[2]
     bar.close()
     for name, steps in tuning_steps.items():

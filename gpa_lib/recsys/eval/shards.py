@@ -47,6 +47,13 @@ from gpa_lib.recsys.sim import simulate_config
 from gpa_lib.recsys.sim.config import SimConfig
 from gpa_lib.stats import hierarchical_bootstrap, sign_flip_p
 
+#: The claims' studies a sharded study of each kind can judge: backtest and ablation run the same
+#: protocol, so one store study with the models of both judges the claims of both.
+STUDY_CLAIMS: dict[str, tuple[str, ...]] = {
+    "backtest": ("backtest", "ablation"),
+    "ablation": ("backtest", "ablation"),
+}
+
 
 @dataclass(frozen=True)
 class StudySpec:
@@ -214,9 +221,8 @@ def run_study(
     pending = [s for s in mine if not shard_path(folder, s).exists()]
     stores = sorted({s[0] for s in pending} - {s for s in _tuned(spec, folder)})
     work = [(spec, str(folder), s, threads) for s in pending]
-    if jobs == 1:
-        for store in stores:
-            tune_store(spec, folder, store)
+    if jobs == 1:  # store by store: a store is tuned just before its first shard, so a study
+        # stopped early leaves whole stores behind
         ran = [item[2] for item in work if _run_one(item)]
     else:
         with ProcessPoolExecutor(jobs) as pool:
@@ -305,7 +311,13 @@ def merge(spec: StudySpec, folder: Path, *, alpha: float = 0.05) -> dict[str, An
     ]
     claims_out = []
     for family in CLAIMS.values():
-        measured = [c for c in family if c.study == spec.kind and c.a in models and c.b in models]
+        measured = [
+            c
+            for c in family
+            if c.study in STUDY_CLAIMS.get(spec.kind, (spec.kind,))
+            and c.a in models
+            and c.b in models
+        ]
         if not measured:
             continue
         evidence = {c.name: evidence_from_bootstrap(boot, c) for c in measured}
