@@ -110,15 +110,15 @@ def algorithm_figure(
     scores of the first cell; ``selection`` is (cells, topk) block indices, ``heat`` (Hk/p, Wk/p)."""
     colours = ["tab:red", "tab:cyan", "tab:orange"][: len(shown_cells)]
     size = target_image.shape[-1]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 5))
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.7))
     show_grid_image(axes[0], target_image, title="target (queries): cells")
-    show_grid_image(axes[1], source_image, title=f"source (keys): each cell's top-{topk} blocks")
+    show_grid_image(axes[1], source_image, title=f"source (keys): top-{topk} blocks")
     outline_cells(axes[0], shown_cells, cell, colours)
     for blocks, colour in zip(selection.tolist(), colours, strict=True):
         mark_blocks(axes[1], blocks, pool, size // pool, colour)
     im = axes[2].imshow(heat.numpy(), extent=(0, size, size, 0), cmap="magma")
-    fig.colorbar(im, ax=axes[2], label="mean of P over the cell's low-res queries")
-    axes[2].set_title("source: block scores of the red cell")
+    fig.colorbar(im, ax=axes[2], label="mean P over the cell")
+    axes[2].set_title("block scores, red cell")
     axes[2].set_xlabel("x (pixels)")
     axes[2].set_ylabel("y (pixels)")
     fig.tight_layout()
@@ -127,7 +127,7 @@ def algorithm_figure(
 
 def sweep_figure(sweep, methods: Sequence[str]) -> Figure:
     """Peak memory and time per call against tokens: the model as lines, measurements as dots."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for method, colour in zip(methods, palette[: len(methods)], strict=True):
         part = sweep[sweep.method == method]
@@ -141,9 +141,9 @@ def sweep_figure(sweep, methods: Sequence[str]) -> Figure:
             )
     _log_log(axes[0], "peak extra memory (MiB)")
     _log_log(axes[1], "time per call (ms)")
-    axes[0].legend(fontsize=7, ncol=2)
-    axes[0].set_title("memory: model (lines) and measurement (dots)")
-    axes[1].set_title("time: roofline prediction (lines) and median measurement (dots)")
+    axes[0].legend(fontsize=8, ncol=2)
+    axes[0].set_title("memory: model (lines), measured (dots)")
+    axes[1].set_title("time: roofline (lines), median (dots)")
     fig.tight_layout()
     return _closed(fig)
 
@@ -151,7 +151,7 @@ def sweep_figure(sweep, methods: Sequence[str]) -> Figure:
 def training_figure(training, methods: Sequence[str]) -> Figure:
     """Peak memory and median time of one training step against tokens, one line per method;
     the time panel draws the range of the timed calls as error bars."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.0))
     for method in methods:
         part = training[training.method == method].dropna(subset=["ms"])
         axes[0].plot(part.tokens, part.peak_mib, "o-", label=method)
@@ -173,7 +173,7 @@ QUALITY_AXES = {
 
 def quality_figure(quality, size: int) -> Figure:
     """Kept softmax mass (top row) and relative output error (bottom row) against each knob."""
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharey="row")
+    fig, axes = plt.subplots(2, 3, figsize=(10, 6.4), sharey="row")
     for column, knob in enumerate(QUALITY_AXES):
         for kind, marker in (("image-like", "o-"), ("random", "s--")):
             part = quality[(quality.knob == knob) & (quality.features == kind)]
@@ -222,7 +222,7 @@ def headline_figure(sweep, quality, memory_methods: Sequence[str] = ("materialis
     """The chapter's result in one figure: peak memory of exact attention with a score matrix
     against GPA over resolution (measured dots, model lines), and the softmax mass GPA keeps
     against the share of keys it sees, as ``topk`` grows."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     for method in memory_methods:
         part = sweep[sweep.method == method]
         (line,) = axes[0].plot(part.tokens, part.model_mib, "-", label=f"{method} model")
@@ -231,7 +231,7 @@ def headline_figure(sweep, quality, memory_methods: Sequence[str] = ("materialis
         )
     _log_log(axes[0], "peak extra memory (MiB)")
     axes[0].legend(fontsize=8)
-    axes[0].set_title("cost: exact attention grows with tokens², GPA about linearly")
+    axes[0].set_title("cost: exact ∝ tokens², GPA ∝ tokens")
     seen = quality[quality.knob == "topk"]
     for kind, marker in (("image-like", "o-"), ("random", "s--")):
         part = seen[seen.features == kind]
@@ -239,9 +239,9 @@ def headline_figure(sweep, quality, memory_methods: Sequence[str] = ("materialis
     diagonal = np.geomspace(100 * seen.keys_fraction.min(), 100, 20)
     axes[1].plot(diagonal, diagonal, "k:", lw=1, label="mass = keys seen")
     axes[1].set_xscale("log")
-    axes[1].set_xlabel("keys each query sees (% of all keys; topk grows to the right)")
+    axes[1].set_xlabel("keys each query sees (% of all; topk →)")
     axes[1].set_ylabel("softmax mass kept (%)")
     axes[1].legend(fontsize=8)
-    axes[1].set_title("what it keeps: structure puts the mass on few keys")
+    axes[1].set_title("kept: the mass sits on few keys")
     fig.tight_layout()
     return _closed(fig)

@@ -264,20 +264,21 @@ def plot_shares(shares: pd.DataFrame, title: str, top: int = 8, ax=None):
 
 
 def plot_store_overview(data: SalesData):
-    """A 2 x 3 figure: weekly sales, basket sizes, article life, returns, season and colour shares."""
+    """A 3 x 2 figure (10 in wide, the page's column): weekly sales, basket sizes, article life,
+    returns, season and colour shares."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(16, 8), constrained_layout=True)
+    fig, axes = plt.subplots(3, 2, figsize=(10, 11), constrained_layout=True)
     plot_weekly_sales(data, axes[0, 0])
     plot_basket_sizes(data, axes[0, 1])
-    plot_article_life(data, axes[0, 2])
+    plot_article_life(data, axes[1, 0])
     if data.transactions["returned"].notna().any():
-        plot_returns(data, "category", axes[1, 0])
+        plot_returns(data, "category", axes[1, 1])
     else:
-        axes[1, 0].set_axis_off()
-        axes[1, 0].text(0.5, 0.5, "returns unknown", ha="center")
-    plot_shares(season_shares(data), "category shares (season)", ax=axes[1, 1])
-    plot_shares(trend_shares(data)["colour"], "colour shares (trends)", ax=axes[1, 2])
+        axes[1, 1].set_axis_off()
+        axes[1, 1].text(0.5, 0.5, "returns unknown", ha="center")
+    plot_shares(season_shares(data), "category shares (season)", ax=axes[2, 0])
+    plot_shares(trend_shares(data)["colour"], "colour shares (trends)", ax=axes[2, 1])
     return fig
 
 
