@@ -141,8 +141,8 @@ def backtest_figure(
         column_widths=[0.45, 0.55],
         horizontal_spacing=0.2,
         subplot_titles=(
-            f"mean and {100 * level:.0f}% block-bootstrap interval",
-            "per test cutoff (mean over training seeds)",
+            f"mean, {100 * level:.0f}% interval",
+            "per test cutoff (mean of seeds)",
         ),
     )
     v0 = start_view["traces"][0]

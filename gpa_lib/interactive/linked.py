@@ -79,6 +79,10 @@ class Control:
         return [str(v) for v in (self.labels if self.values is None else self.values)]
 
 
+#: The height (pixels) of a row of dropdowns, for Plotly's 13 px default font.
+ROW_PX = 34
+
+
 @dataclass(frozen=True)
 class UpdateGroup:
     """Updates that depend on the controls named in ``on``.
@@ -141,38 +145,53 @@ class LinkedFigure:
             }
             for i, c in enumerate(sliders)
         ]
-        step = 1.0 / max(1, len(menus))
+        rows = self._menu_places(menus)
         layout_menus = [
             {
                 "name": c.name,
                 "type": "dropdown",
                 "active": c.initial,
                 "buttons": [{"label": label, "method": "skip", "args": []} for label in c.labels],
-                "x": i * step + 0.08,
+                "x": 0.0,
                 "xanchor": "left",
-                "y": 1.25,
+                "y": y,
                 "yanchor": "top",
                 "showactive": True,
             }
-            for i, c in enumerate(menus)
+            for c, y in zip(menus, rows, strict=True)
         ]
         labels = [
             {
                 "text": f"{c.title}:",
-                "x": i * step + 0.075,
+                "x": 0.0,
                 "xanchor": "right",
-                "y": 1.23,
+                "xshift": -8,
+                "y": y - 0.02,
                 "yanchor": "top",
                 "xref": "paper",
                 "yref": "paper",
                 "showarrow": False,
             }
-            for i, c in enumerate(menus)
+            for c, y in zip(menus, rows, strict=True)
         ]
         annotations = list(self.figure.layout.annotations or []) + labels
         self.figure.update_layout(sliders=layout_sliders, updatemenus=layout_menus)
         if labels:
             self.figure.update_layout(annotations=annotations)
+
+    def _menu_places(self, menus: Sequence[Control]) -> list[float]:
+        """The ``y`` (paper units) of each dropdown: one row each, from the top of the figure down,
+        the menus' left edges on the plot's left edge and their labels in the left margin, so no
+        menu, however long its choices, covers another's label. Widens the top margin to hold
+        the rows (and the subplot titles below them)."""
+        margin = self.figure.layout.margin
+        top = 100 if margin.t is None else margin.t
+        bottom = 80 if margin.b is None else margin.b
+        top = max(top, 12 + ROW_PX * len(menus) + 36) if menus else top
+        if menus:
+            self.figure.update_layout(margin={"t": top})
+        plot_h = max(self.height - top - bottom, 100)
+        return [1.0 + (top - 12 - ROW_PX * row) / plot_h for row in range(len(menus))]
 
     def spec(self) -> dict:
         """What the script receives: the figure, the controls and the update tables (JSON-ready)."""
