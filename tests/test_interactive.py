@@ -152,7 +152,7 @@ def test_backtest_figure_reads_the_results_layout():
     seeds = payload["per_cutoff"]["lstm"]["cold/auc"]
     assert view["2"]["y"] == pytest.approx([(seeds[0][0] + seeds[1][0]) / 2, seeds[0][1]])
     assert spec["data"][0]["x"] == view["0"]["x"]  # starts at the chosen view
-    assert "90% block-bootstrap" in spec["layout"]["annotations"][0]["text"]
+    assert "90% interval" in spec["layout"]["annotations"][0]["text"]
 
 
 def test_backtest_figure_rejects_unknown_metrics():

@@ -197,7 +197,7 @@ def backtest_figure(
     ]  # fmt: skip
     caption = (
         f"backtest of {len(models)} models over {len(cutoffs)} test cutoffs: {', '.join(metrics)} "
-        f"by slice ({', '.join(slice_labels.get(s, s) for s in slices)}), {100 * level:.0f}% intervals"
+        f"by slice ({', '.join(slice_labels.get(s, s) for s in slices)}), {100 * level:.0f}% block-bootstrap intervals"
     )
     return LinkedFigure(
         fig,
