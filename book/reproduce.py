@@ -67,7 +67,7 @@ summary = (
     if run_summary
     else {"profile": profile, "notebooks": []}
 )
-chapters = [r for r in summary["notebooks"] if r["name"] != "reproduce"]
+chapters = [r for r in summary["notebooks"] if r["name"] not in ("intro", "reproduce")]  # pages
 times = pd.DataFrame(
     chapters, columns=["name", "chapter_s", "seconds", "status", "executed_at"]
 ).rename(

@@ -1,0 +1,167 @@
+"""The book's results on one screen: each paper's claims, what the chapters measured, and their
+verdicts, read from the values the chapters glued in this run.
+
+:data:`HEADLINES` declares the rows: the claim as the paper makes it, a sentence template over the
+chapter's glue keys (``{ch1_mass_image:.2f}``), the glue key holding the chapter's verdict word
+where the chapter states one, and the section it links to. :func:`headline_table` fills them from
+the executed notebooks of a run (:func:`gpa_lib.book.glue.glued_values`), so the intro page
+(``book/intro.py``, run after the chapters) cannot disagree with the chapters it summarises.
+"""
+
+from __future__ import annotations
+
+import ast
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gpa_lib.book.glue import glued_values
+
+#: What a cell shows when a key it needs was not glued in this run (a chapter failed or was skipped).
+MISSING = "not in this run"
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One row: a claim of a paper and where the book answers it."""
+
+    paper: str  # the paper, short
+    claim: str  # the claim in words
+    measured: str  # a template over glue keys: "{ch1_mass_image:.2f} of the mass"
+    chapter: str  # the executed notebook's name, e.g. "01_gpa_complexity"
+    anchor: str  # the section's label in that chapter, e.g. "ch1-quality"
+    verdict: str | None = None  # the glue key of the chapter's verdict word, if it states one
+
+    def keys(self) -> list[str]:
+        """The glue keys this row reads."""
+        fields = [f for _, f, _, _ in string.Formatter().parse(self.measured) if f]
+        return fields + ([self.verdict] if self.verdict else [])
+
+
+GPA = "Grid Partitioned Attention"
+POSE = "Pose morphing (GPA paper)"
+DNA = "Fashion DNA"
+LSTM = "LSTM customer model"
+
+#: The rows of the intro's table, in reading order.
+HEADLINES: tuple[Headline, ...] = (
+    Headline(
+        GPA,
+        "GPA needs a small fraction of the memory of full attention",
+        "{ch1_mem_ratio_model:.0f}× less peak memory than a materialised score matrix at 128² "
+        "(cost model; measured within {ch1_mem_model_max_err_pct:.1f}%), but a training step with "
+        "the recompute backend needs {ch1_train_rec_over_sdpa:.1f}× the memory of fused SDPA",
+        "01_gpa_complexity",
+        "ch1-sweep",
+    ),
+    Headline(
+        GPA,
+        "GPA approximates full attention on images",
+        "seeing {ch1_quality_keys_pct:.1f}% of the keys, GPA keeps {ch1_mass_image:.2f} of the "
+        "softmax mass on image-like features ({ch1_mass_words_image}) and {ch1_mass_random:.2f} on "
+        "random ones",
+        "01_gpa_complexity",
+        "ch1-quality",
+    ),
+    Headline(
+        GPA,
+        "GPA is fast in practice (against the authors' code, CPU)",
+        "our automatic backend takes {ch1_official_min_speedup:.1f}× to "
+        "{ch1_official_max_speedup:.1f}× less time per call",
+        "01_gpa_complexity",
+        "ch1-official",
+    ),
+    Headline(
+        GPA,
+        "A fused CUDA kernel makes GPA fast on the GPU",
+        "{ch2_targets_verdict}: {ch2_gpu_targets_met} of {ch2_gpu_targets_total} targets met in "
+        "the one GPU run; the whole layer is {ch2_gpu_layer_vs_sdpa_fwd_bwd_small:.1f}× faster than "
+        "dense SDPA forward+backward at {ch2_gpu_small_grid}",
+        "02_gpa_kernel",
+        "ch2-targets",
+    ),
+    Headline(
+        POSE,
+        "Attention copying with GPA re-renders a person in a new pose",
+        "held-out SSIM, GPA − dense attention = {ch3_seed_gpa_minus_dense_ssim:.4f} "
+        "({ch3_seed_gpa_minus_dense_ssim_lo:.4f} to {ch3_seed_gpa_minus_dense_ssim_hi:.4f}): GPA "
+        "{ch3_seed_gpa_minus_dense_ssim_word} dense, {ch3_seed_gpa_minus_unet_ssim_word} the U-Net",
+        "03_pose_morphing",
+        "ch3-seeds",
+    ),
+    Headline(
+        POSE,
+        "GPA makes attention affordable in the generator",
+        "the largest attention call needs {ch3_mem_fused_ratio:.2f}× the memory of fused SDPA and "
+        "{ch3_mem_ratio:.3f}× that of dense attention with a materialised score matrix",
+        "03_pose_morphing",
+        "ch3-memory",
+    ),
+)
+
+
+def parse_glued(text: str) -> Any:
+    """A glued value from its ``text/plain`` form: numbers and quoted strings as Python values,
+    anything else as the text itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _plain(value: Any) -> Any:
+    return value.replace("`", "") if isinstance(value, str) else value
+
+
+def fill(headline: Headline, values: Mapping[str, Any]) -> tuple[str, str]:
+    """``(measured sentence, verdict)`` of one row from glued ``values``; :data:`MISSING` where a
+    key is absent. Code quotes (backticks) are dropped: the table is plain text."""
+    missing = [k for k in headline.keys() if k not in values]
+    if missing:
+        return f"{MISSING} (needs {', '.join(missing)})", MISSING
+    measured = headline.measured.format(**{k: _plain(v) for k, v in values.items()})
+    verdict = str(_plain(values[headline.verdict])) if headline.verdict else "no verdict stated"
+    return measured, verdict
+
+
+def headline_table(
+    executed_dir: str | Path,
+    headlines: Sequence[Headline] = HEADLINES,
+) -> pd.DataFrame:
+    """One row per headline: paper, claim, what was measured, verdict and a MyST reference to the
+    section (``{ref}`chapter 1 <ch1-sweep>```, resolved by the section's label), from the
+    executed notebooks ``<executed_dir>/<chapter>.ipynb`` of a run."""
+    executed_dir = Path(executed_dir)
+    cache: dict[str, dict[str, Any]] = {}
+    rows = []
+    for h in headlines:
+        if h.chapter not in cache:
+            path = executed_dir / f"{h.chapter}.ipynb"
+            raw = glued_values(path) if path.exists() else {}
+            cache[h.chapter] = {k: parse_glued(v) for k, v in raw.items()}
+        measured, verdict = fill(h, cache[h.chapter])
+        rows.append(
+            {
+                "paper": h.paper,
+                "claim": h.claim,
+                "measured in this book": measured,
+                "verdict": verdict,
+                "where": f"{{ref}}`chapter {h.chapter[:2].lstrip('0')} <{h.anchor}>`",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """The table as Markdown (pipes in cells escaped), for ``IPython.display.Markdown`` glued and
+    pasted with ``{glue:md}`` and ``:format: myst`` (so the table and the references render)."""
+    columns = list(table.columns)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in table.itertuples(index=False):
+        cells = [str(c).replace("|", "\\|").replace("\n", " ") for c in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
