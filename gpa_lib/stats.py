@@ -10,6 +10,9 @@ simulated worlds), then cutoffs within each drawn store, then customers within e
 exactly what :func:`gpa_lib.recsys.eval.bootstrap.block_bootstrap` draws (tested), so the
 single-store intervals of the committed results are its special case.
 
+:func:`direction_verdict` words one claim about the sign of a gap from its interval (or from a
+measurement without one).
+
 :func:`bootstrap_p`, :func:`sign_flip_p` and :func:`holm` turn the replicates or the per-store
 estimates of several paired gaps into p-values and Holm-adjusted p-values.
 
@@ -348,3 +351,21 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     adjusted = np.minimum(1.0, (m - np.arange(m)) * p[order])
     out[order] = np.maximum.accumulate(adjusted)
     return out
+
+
+def direction_verdict(lo: float, hi: float, direction: int = 1) -> str:
+    """The verdict on one claim that a gap lies above 0 (``direction=+1``) or below 0 (``-1``), from
+    its interval ``[lo, hi]`` (``lo == hi`` for a measurement without one, such as a deterministic
+    peak memory): **supported** when the whole interval lies on the claimed side, **contradicted**
+    when it lies on the other, **not supported** when it holds 0 (or is not finite).
+    ``direction_verdict(0.1, 0.3)`` -> ``"supported"``."""
+    if direction not in (1, -1):
+        raise ValueError(f"direction={direction} must be +1 or -1")
+    lo, hi = sorted((float(lo), float(hi)))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "not supported"
+    if direction * lo > 0 and direction * hi > 0:
+        return "supported"
+    if direction * lo < 0 and direction * hi < 0:
+        return "contradicted"
+    return "not supported"

@@ -24,11 +24,14 @@
 #   {glue:text}`ch1_flops_ratio_dense_gpa:.0f`× fewer FLOPs than dense attention and
 #   {glue:text}`ch1_mem_ratio_model:.0f`× less peak memory than a materialised score matrix; the
 #   measured peak memory matches the model within {glue:text}`ch1_mem_model_max_err_pct:.1f`%
-#   ([predicted against measured](#ch1-sweep)).
+#   ([predicted against measured](#ch1-sweep)). The paper's memory claim against its baseline,
+#   exact attention with a score matrix: **{glue:text}`ch1_verdict_memory`**; against fused exact
+#   attention in a training step (exploratory, below): **{glue:text}`ch1_verdict_memory_fused`**.
 # - **What it keeps.** Looking at {glue:text}`ch1_quality_keys_pct:.1f`% of the keys, GPA keeps
 #   {glue:text}`ch1_mass_image:.2f` of the softmax mass on image-like features
 #   ({glue:text}`ch1_mass_words_image`) and {glue:text}`ch1_mass_random:.2f` on random features
-#   ({glue:text}`ch1_mass_words_random`) ([what GPA keeps](#ch1-quality)).
+#   ({glue:text}`ch1_mass_words_random`) ([what GPA keeps](#ch1-quality)). The paper's inductive
+#   bias, that image structure puts the attention on few blocks: **{glue:text}`ch1_verdict_bias`**.
 # - **Training memory.** With `recompute` a training step at {glue:text}`ch1_train_size`² needs
 #   {glue:text}`ch1_train_rec_over_sdpa:.1f`× the memory of fused SDPA, against
 #   {glue:text}`ch1_train_ref_over_sdpa:.1f`× for `reference` ([training](#ch1-training)).

@@ -51,7 +51,8 @@
 # - **Against dense SDPA** (flash) at {glue:text}`ch2_gpu_small_grid` the whole layer is
 #   {glue:text}`ch2_gpu_layer_vs_sdpa_fwd_small:.1f`× faster forward and
 #   {glue:text}`ch2_gpu_layer_vs_sdpa_fwd_bwd_small:.1f`× forward+backward
-#   ([against others](#ch2-others)).
+#   ([against others](#ch2-others)). The paper's claim that GPA is faster than dense attention,
+#   on this GPU run: **{glue:text}`ch2_verdict_speed`**.
 # - **Pose training** of `gpa-gpu` through `backend=None` {glue:text}`ch2_gpu_pose_auto_status`.
 #   On the reference backend it took {glue:text}`ch2_gpu_pose_reference_step_ms:.0f` ms per step and
 #   {glue:text}`ch2_gpu_pose_reference_peak_gb:.1f` GB at its peak; `dense-gpu` (SDPA) took

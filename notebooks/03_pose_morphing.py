@@ -37,7 +37,9 @@
 #   {glue:text}`ch3_seed_gpa_minus_coarse_ssim_word` it); GPA − U-Net =
 #   {glue:text}`ch3_seed_gpa_minus_unet_ssim:.3f` ({glue:text}`ch3_seed_gpa_minus_unet_ssim_lo:.3f`
 #   to {glue:text}`ch3_seed_gpa_minus_unet_ssim_hi:.3f`, GPA
-#   {glue:text}`ch3_seed_gpa_minus_unet_ssim_word` it) ([results over seeds](#ch3-seeds)).
+#   {glue:text}`ch3_seed_gpa_minus_unet_ssim_word` it) ([results over seeds](#ch3-seeds)). The
+#   paper's claim that copying through attention beats a generator without it:
+#   **{glue:text}`ch3_verdict_vs_unet`** (on the U-Net, the primary comparison).
 # - **Finding the source.** For {glue:text}`ch3_acc_gpa_recall_64:.2f`
 #   ({glue:text}`ch3_acc_gpa_recall_64_lo:.2f` to {glue:text}`ch3_acc_gpa_recall_64_hi:.2f`) of the
 #   target pixels whose true source is visible, the pixel-copying layer's selected blocks contain
@@ -48,7 +50,8 @@
 #   {glue:text}`ch3_mem_fused_ratio:.2f` times fused dense attention (PyTorch's SDPA,
 #   {glue:text}`ch3_mem_fused_mib:.2f` MiB) and
 #   {glue:text}`ch3_mem_ratio:.3f` times dense attention with a materialised score matrix
-#   ({glue:text}`ch3_mem_dense_mib:.0f` MiB) ([memory](#ch3-memory)).
+#   ({glue:text}`ch3_mem_dense_mib:.0f` MiB) ([memory](#ch3-memory)). GPA needs less memory than
+#   fused dense attention here: **{glue:text}`ch3_verdict_memory`**.
 # - **Time at higher resolution.** In the committed scaling benchmark a dense training step takes
 #   {glue:text}`ch3_sc_time_ratio_96:.1f` times as long as a GPA step at
 #   {glue:text}`ch3_sc_large`² pixels; GPA's SSIM minus dense's after the same

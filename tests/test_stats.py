@@ -180,3 +180,16 @@ def test_holm_against_the_textbook_example():
     np.testing.assert_allclose(holm(p), [0.03, 0.06, 0.06, 0.02])
     out = holm([0.01, np.nan, 0.2])
     assert math.isnan(out[1]) and out[0] == pytest.approx(0.02) and out[2] == pytest.approx(0.2)
+
+
+def test_direction_verdict_reads_the_interval_against_the_claimed_side():
+    from gpa_lib.stats import direction_verdict
+
+    assert direction_verdict(0.1, 0.3) == "supported"
+    assert direction_verdict(-0.3, -0.1) == "contradicted"
+    assert direction_verdict(-0.1, 0.3) == "not supported"
+    assert direction_verdict(-0.3, -0.1, direction=-1) == "supported"
+    assert direction_verdict(0.57, 0.57, direction=-1) == "contradicted"  # a measurement
+    assert direction_verdict(float("nan"), float("nan")) == "not supported"
+    with pytest.raises(ValueError, match="direction=0"):
+        direction_verdict(0.1, 0.2, direction=0)

@@ -28,6 +28,7 @@ from gpa_lib.attention.analysis.complexity import (
 )
 from gpa_lib.attention.analysis.measure import growth_words, speed_words
 from gpa_lib.attention.analysis.study import Study, square
+from gpa_lib.stats import direction_verdict
 
 MiB = 2**20
 CPU = torch.device("cpu")
@@ -169,6 +170,10 @@ def training_study(config: AttentionBenchConfig, sizes: Sequence[int]) -> Study:
     for key, (a, b) in TRAINING_SPEED_WORDS.items():
         values[key] = speed_words(times[a], times[b], a, b)["phrase"]
     values["ch1_train_growth"] = _growth_sentence(records, GPA_TRAINING)
+    # exploratory: GPA (recompute) needs less training memory than fused exact attention (SDPA)
+    values["ch1_verdict_memory_fused"] = direction_verdict(
+        *[values["ch1_train_rec_over_sdpa"] - 1] * 2, direction=-1
+    )
     table = training.pivot(index="size", columns="method", values=["peak_mib", "ms"]).round(2)
     fig = figures.training_figure(training, cfg.methods)
     return Study(values, table=table, figure=fig, data={"training": training})
