@@ -10,3 +10,8 @@ Subpackages:
 """
 
 __version__ = "0.1.0"
+
+# The book runner records which committed results a chapter reads (gpa_lib/read_log.py).
+from gpa_lib.read_log import install_from_env as _install_read_log  # noqa: E402
+
+_install_read_log()

@@ -40,6 +40,8 @@ from gpa_lib.book.outputs import (
 )
 from gpa_lib.book.project import BookProject, Notebook
 from gpa_lib.book.style import RC_ENV, RC_FILE
+from gpa_lib.read_log import ENV as READ_LOG_ENV
+from gpa_lib.read_log import read_log
 from gpa_lib.results import atomic_write_json, write_result
 
 KERNEL = "python3"
@@ -106,6 +108,12 @@ def first_error(path: Path) -> str | None:
     return None
 
 
+def reads_path(out_dir: Path, name: str) -> Path:
+    """Where the runner keeps the committed results a notebook opened in its last successful
+    execution (a JSON list of paths relative to the project root; :mod:`gpa_lib.read_log`)."""
+    return Path(out_dir) / f"{name}.reads.json"
+
+
 def execute_one(
     project: BookProject,
     notebook: Notebook,
@@ -140,6 +148,7 @@ def execute_one(
         }
         if run_summary is not None:  # an environment variable: no build path in a notebook's cells
             env[RUN_SUMMARY_ENV] = str(run_summary)
+        env[READ_LOG_ENV] = str(work / "reads.log")  # the committed results it opens
         cmd = [
             sys.executable,
             "-m",
@@ -181,6 +190,10 @@ def execute_one(
             missing_ok=True
         )  # never a stale pairing
         scrub_build_paths(output, project, notebook)
+        atomic_write_json(
+            reads_path(out_dir, notebook.name),
+            [os.path.relpath(p, project.root) for p in read_log(work / "reads.log")],
+        )
         os.replace(output, executed)
         (out_dir / f"{notebook.name}.failed.ipynb").unlink(missing_ok=True)
         if parts is not None:
