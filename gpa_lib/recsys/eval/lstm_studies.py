@@ -29,6 +29,7 @@ from gpa_lib.recsys.eval.report import (
     summary_table,
     windows_table,
 )
+from gpa_lib.recsys.eval.verdicts import context_glue, tracking_glue, verdict_glue, verdict_table
 from gpa_lib.results import result_exists
 
 #: The backtest's gaps the *Results* section states: ``{key: (a, b, metric, slice)}``.
@@ -95,6 +96,26 @@ def results_table(payload: Mapping[str, Any], models: list[str] | None = None) -
     return pd.concat(
         [summary_table(shown, "auc"), summary_table(shown, "map@12", digits=4)], axis=1
     )
+
+
+def single_store_study(
+    judgements: list, bench: Mapping[str, Any], results_dir: Any = None
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """*The claims on one store*: the LSTM paper's claims judged on the committed single-store
+    results (``judgements``: :func:`~gpa_lib.recsys.eval.verdicts.committed_verdicts`), the
+    ablation's personal and context gaps, the committed style tracking, and how many exploratory
+    comparisons the backtest and the ablation report."""
+    ablation = load_study("ablation", results_dir)
+    values = (
+        verdict_glue("ch5", judgements)
+        | context_glue("ch5", ablation)
+        | tracking_glue("ch5", load_study("ch5_claims", results_dir))
+        | {
+            "ch5_n_comparisons_backtest": len(bench["comparisons"]),
+            "ch5_n_comparisons_ablation": len(ablation["comparisons"]),
+        }
+    )
+    return values, verdict_table(judgements)
 
 
 def design_study(bench: Mapping[str, Any]) -> dict[str, Any]:

@@ -172,11 +172,12 @@ def write_chapter_result(
     seed: int,
     track_store: str,
     track_customers: int,
-    commits: Mapping[str, str],
+    studies: Mapping[str, Mapping[str, Any]],
     wall_s: float,
 ) -> dict[str, float]:
-    """Write ``ch5_claims.json`` (the style-tracking result and the commits of the studies the
-    chapter rendered) unless ``profile`` is ``smoke``; return the chapter's wall time as glue."""
+    """Write ``ch5_claims.json`` (the style-tracking result and the commit of each study the
+    chapter rendered, ``studies``: ``{"backtest": payload, ...}``) unless ``profile`` is ``smoke``;
+    return the chapter's wall time as glue (``ch5_wall_s``)."""
     from gpa_lib.results import write_result
 
     if profile != "smoke":
@@ -186,7 +187,7 @@ def write_chapter_result(
             "style_paths": paths,
             "store": {"preset": track_store, "customers": track_customers, "seed": seed},
             "cutoff": str(run.cutoff.date()),
-            **{f"{study}_commit": commit for study, commit in commits.items()},
+            **{f"{name}_commit": study["provenance"]["commit"] for name, study in studies.items()},
             "timing_seconds": {"style_tracking": run.seconds},
         }
         write_result("ch5_claims", payload, profile=profile, wall_time_s=wall_s)
