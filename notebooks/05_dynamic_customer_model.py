@@ -586,7 +586,8 @@ glue_all(timing_values)
 timing_table
 
 # %% [markdown]
-# {glue:text}`ch5_timing_sentence`
+# The timing study at full size (`python -m gpa_lib.bench recsys --study timing`, which writes
+# `data/results/recsys_bench.json`): {glue:text}`ch5_timing_sentence`
 #
 # ## With the H&M data
 #

@@ -261,7 +261,7 @@ def softmax_study(results_dir: Any = None) -> tuple[dict[str, str], pd.DataFrame
     (``ch5_sas_softmax_sentence``) and the study's MAP@12 table; a sentence saying what to run
     (and no table) when ``sasrec_softmax.json`` is not stored."""
     if not result_exists("sasrec_softmax", results_dir):
-        sentence = "the study is not stored (it writes `data/results/sasrec_softmax.json`)."
+        sentence = "the study is not stored (it writes data/results/sasrec_softmax.json)."
         return {"ch5_sas_softmax_sentence": sentence}, None
     study = load_study("sasrec_softmax", results_dir)
     rows = {key: gap(study, a, b, metric, s) for key, (a, b, metric, s) in SOFTMAX_GAPS.items()}
@@ -292,19 +292,15 @@ def speed_study(
 
 
 def timing_study(results_dir: Any = None) -> tuple[dict[str, str], pd.DataFrame | None]:
-    """The full-size timing study (``recsys_bench.json``) in one sentence and one table; a sentence
-    saying what to run (and no table) when it is not stored."""
+    """The full-size timing study (``recsys_bench.json``) in one sentence (the chapter names the
+    command before it) and one table; a sentence saying it is not stored (and no table) without it."""
     if not result_exists("recsys_bench", results_dir):
-        sentence = (
-            "No timing study is stored: `python -m gpa_lib.bench recsys --study timing` writes "
-            "`data/results/recsys_bench.json`."
-        )
+        sentence = "it is not stored, so no table is shown."
         return {"ch5_timing_sentence": sentence}, None
     timing = load_study("recsys_bench", results_dir)
     store = timing["store"]
     sentence = (
-        f"At full size (`python -m gpa_lib.bench recsys --study timing`, commit "
-        f"{_commit(timing['provenance'])}, {timing['threads']} torch threads): each "
+        f"at commit {_commit(timing['provenance'])} with {timing['threads']} torch threads, each "
         f"model fitted once on the {store['items_before_cutoff']:,} items before one cutoff "
         f"of a {store['customers']:,}-customer store, then scoring every one of those "
         f"customers against the {timing['models'][0]['articles']} articles on sale after it. "
