@@ -6,7 +6,9 @@ seeds within it, with the tuning fixed. The p-value of each claim is read off th
 were normal (:meth:`gpa_lib.stats.Interval.normal_p`), because the files kept no replicates. The
 same comparison in the other committed runs of the same store seed (a smaller store in the ablation,
 the drift control) is the claim's replication. Verdicts from one store are provisional: the
-multi-store study (``make studies``) is what the claims were declared for.
+multi-store study (``make studies``) is what the claims were declared for; once its
+``claims_stores.json`` is committed, :mod:`gpa_lib.recsys.eval.store_verdicts` judges the claims on
+it and shows these single-store results beside them as replications.
 """
 
 from __future__ import annotations
