@@ -50,6 +50,7 @@ torch.set_num_threads(threads)
 bench = load_backtest()
 
 # %% [markdown]
+# (ch5-in-short)=
 # ## In short
 #
 # Each of the paper's claims is a primary comparison, judged by the rule of

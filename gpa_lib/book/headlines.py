@@ -107,6 +107,38 @@ HEADLINES: tuple[Headline, ...] = (
         "ch3-memory",
         "ch3_verdict_memory",
     ),
+    Headline(
+        LSTM,
+        "The LSTM beats static collaborative filtering (known articles)",
+        "AUC gap {ch5_short_lstm_vs_static_cf_gap:+.3f} ({ch5_short_lstm_vs_static_cf_lo:+.3f} to {ch5_short_lstm_vs_static_cf_hi:+.3f}), positive in {ch5_short_lstm_vs_static_cf_n_positive} of {ch5_short_lstm_vs_static_cf_n_stores} store(s)",
+        "05_dynamic_customer_model",
+        "ch5-in-short",
+        "ch5_short_lstm_vs_static_cf_verdict",
+    ),
+    Headline(
+        LSTM,
+        "The LSTM beats popularity",
+        "MAP@12 gap {ch5_short_lstm_vs_popularity_gap:+.4f} ({ch5_short_lstm_vs_popularity_lo:+.4f} to {ch5_short_lstm_vs_popularity_hi:+.4f}), positive in {ch5_short_lstm_vs_popularity_n_positive} of {ch5_short_lstm_vs_popularity_n_stores} store(s)",
+        "05_dynamic_customer_model",
+        "ch5-in-short",
+        "ch5_short_lstm_vs_popularity_verdict",
+    ),
+    Headline(
+        LSTM,
+        "The LSTM's lead is personal (against a non-personal model with its article features)",
+        "AUC gap {ch5_short_lstm_personal_gap:+.3f} ({ch5_short_lstm_personal_lo:+.3f} to {ch5_short_lstm_personal_hi:+.3f}), positive in {ch5_short_lstm_personal_n_positive} of {ch5_short_lstm_personal_n_stores} store(s)",
+        "05_dynamic_customer_model",
+        "ch5-in-short",
+        "ch5_short_lstm_personal_verdict",
+    ),
+    Headline(
+        LSTM,
+        "The LSTM tracks a customer's changing style (one store, one cutoff)",
+        "cosine to the true style gap {ch5_short_lstm_tracks_style_gap:+.3f} ({ch5_short_lstm_tracks_style_lo:+.3f} to {ch5_short_lstm_tracks_style_hi:+.3f})",
+        "05_dynamic_customer_model",
+        "ch5-in-short",
+        "ch5_short_lstm_tracks_style_verdict",
+    ),
 )
 
 
