@@ -370,7 +370,7 @@ memory.figure
 
 # %% [markdown]
 # *Peak memory of the largest attention call for one pair, measured (CPU allocator events through the
-# PyTorch profiler, `gpa_lib.attention.analysis.measure`): left for inference, right for a training step, the
+# PyTorch profiler, `gpa_lib.measure`): left for inference, right for a training step, the
 # gradients of the queries and keys included. Hatched: with the dense layers on an explicit score
 # matrix, plain: on the fused kernel. The pale bar is the GPA generator with its GPA layers on the
 # `reference` backend instead of the `recompute` backend it trains with. The U-Net has no attention.*

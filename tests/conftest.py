@@ -11,14 +11,9 @@ import pytest
 
 def gpu_skip_reason() -> str | None:
     """Why GPU tests cannot run on this machine, or None when a CUDA device is visible."""
-    import torch
+    from gpa_lib.results import gpu_unavailable_reason
 
-    if torch.cuda.is_available():
-        return None
-    build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-    return (
-        f"needs a CUDA GPU: torch.cuda.is_available() is False (torch {torch.__version__}, {build})"
-    )
+    return gpu_unavailable_reason()
 
 
 def pytest_collection_modifyitems(config, items):

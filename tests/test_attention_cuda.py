@@ -14,6 +14,7 @@ import math
 import pytest
 import torch
 
+from gpa_lib.attention.analysis import kernel_bench
 from gpa_lib.attention.analysis.complexity import (
     AttentionSizes,
     phase2_bytes,
@@ -21,6 +22,7 @@ from gpa_lib.attention.analysis.complexity import (
     phase2_flops,
     roofline_floor,
 )
+from gpa_lib.attention.analysis.kernel_results import summarise
 from gpa_lib.attention.backends import cuda as cuda_backend
 from gpa_lib.attention.backends.cuda import CudaBackend
 from gpa_lib.attention.backends.reference import attend_selected
@@ -34,7 +36,7 @@ from gpa_lib.attention.kernel.ops import (
     phase2_fused,
 )
 from gpa_lib.attention.problem import GPAProblem, check_inputs
-from gpa_lib.bench import kernel as kernel_bench
+from gpa_lib.bench import kernel as kernel_cli
 
 
 def problem(**changes) -> GPAProblem:
@@ -199,7 +201,7 @@ class TestBenchHarness:
         if torch.cuda.is_available():
             pytest.skip("this machine has a GPU")
         monkeypatch.setenv("GPA_LIB_RESULTS_DIR", str(tmp_path))
-        assert kernel_bench.main(["--quick"]) == 1
+        assert kernel_cli.main(["--quick"]) == 1
         assert "needs a CUDA GPU" in capsys.readouterr().out
         assert list(tmp_path.iterdir()) == []
 
@@ -220,7 +222,7 @@ class TestBenchHarness:
             for m, t in (("cuda", 1.0), ("sdpa", 30.0), ("flex", 2.0))
         ]
         records.append({"method": "cuda", "pass": "fwd+bwd", "side": 1024, "median_ms": 40.0})
-        summary = kernel_bench.summarise(records, kernel_bench.PRESETS["full"])
+        summary = summarise(records, kernel_bench.PRESETS["full"])
         assert (
             summary["speedup_vs_sdpa_fwd_256"] == 30.0 and summary["speedup_vs_flex_fwd_256"] == 2.0
         )

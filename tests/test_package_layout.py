@@ -86,6 +86,16 @@ def test_the_package_has_no_import_cycles():
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
+def test_nothing_outside_the_bench_imports_it():
+    """``gpa_lib.bench`` holds command lines only: the library never imports them."""
+    offenders = {
+        name: sorted(t for t in targets if t == "gpa_lib.bench" or t.startswith("gpa_lib.bench."))
+        for name, targets in import_graph().items()
+        if name != "gpa_lib.bench" and not name.startswith("gpa_lib.bench.")
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
 def test_the_cycle_finder_finds_a_planted_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None

@@ -16,8 +16,8 @@ Layout:
   ops), ``reference_math`` (the kernel's math in torch), ``emulation`` (the CUDA source run on the
   CPU), ``check`` (nvcc compile check), ``evidence`` (FlashAttention's tolerance rule), ``csrc/``.
   CPU: ``cpu`` (g++ build, ctypes call, autograd) and ``csrc_cpu/``;
-- ``analysis/``: ``complexity`` (FLOPs, bytes, peak memory, roofline floors), ``measure`` (peak
-  memory, timing), ``diagnostics`` (kept attention mass, output error), ``figures``.
+- ``analysis/``: ``complexity`` (FLOPs, bytes, peak memory, roofline floors), ``measure`` (the
+  words a range of times allows; the timer and peak memory are ``gpa_lib.measure``), ``diagnostics`` (kept attention mass, output error), ``figures``.
 
 :func:`explain_backends` says which backend ``backend=None`` picks and why the others were not.
 """

@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from gpa_lib.bench.machine import gpu_unavailable_reason, nvcc_version
+from gpa_lib.results import gpu_unavailable_reason, nvcc_version
 
 
 def smoke_call() -> float:
@@ -52,12 +52,12 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         args = parser.parse_args(args)
     reason = gpu_unavailable_reason()
     if reason is not None:
-        print(f"extension: {reason}")
+        print(f"extension: {reason}; nothing was built or written")
         return 1
     from gpa_lib.attention.kernel import build
 
     print(
-        f"nvcc: {nvcc_version()}; torch {torch.__version__} (CUDA {torch.version.cuda}); "
+        f"nvcc: {nvcc_version(build.find_nvcc())}; torch {torch.__version__} (CUDA {torch.version.cuda}); "
         f"TORCH_CUDA_ARCH_LIST={os.environ.get('TORCH_CUDA_ARCH_LIST', '(unset: the visible GPU)')}; "
         f"cache {build.cache_root()}",
         flush=True,

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from gpa_lib.bench.machine import gpu_unavailable_reason
+from gpa_lib.results import gpu_unavailable_reason
 
 #: The tools of the driver, in order, and whether each runs every case (False: the short set only).
 TOOLS = {"memcheck": True, "racecheck": False, "initcheck": False}
@@ -330,7 +330,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         args = parser.parse_args(args)
     reason = gpu_unavailable_reason()
     if reason is not None:
-        print(f"sanitize: {reason}")
+        print(f"sanitize: {reason}; nothing was run or written")
         return 1
     if args.run_cases:
         cases = all_cases(short=args.short)
