@@ -141,7 +141,7 @@ def project_commit(root: str | os.PathLike = REPO_ROOT) -> str:
 
 
 def source_digest(root: str | os.PathLike | None = None) -> str:
-    """A short hash of the library's sources (``gpa_lib/**/*.py`` and the kernel's ``csrc/``).
+    """A short hash of the library's sources (``gpa_lib/**/*.py`` and the kernels' ``csrc/``).
 
     The copy of the working tree that a GPU machine runs has no ``.git``: this digest, stored with
     each result, lets anyone check here which commit's code produced it (same digest, same code).
@@ -275,7 +275,7 @@ def driver_version() -> str:
 
 def nvcc_version(nvcc: str | None) -> str | None:
     """``release X.Y`` line of ``nvcc --version`` for the compiler at ``nvcc`` (the extension build's:
-    :func:`gpa_lib.attention.kernel.build.find_nvcc`); None without one."""
+    :func:`gpa_lib.attention.kernel.cuda.build.find_nvcc`); None without one."""
     out = _run([nvcc, "--version"]) if nvcc else None
     if not out:
         return None

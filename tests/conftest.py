@@ -30,9 +30,10 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def emulation():
-    """The CUDA kernels' host emulation (``gpa_lib.attention.kernel.emulation``), built once; skips
+    """The CUDA kernels' host emulation (``gpa_lib.attention.kernel.cuda.emulation``), built once; skips
     without a host C++ compiler."""
-    from gpa_lib.attention.kernel import emulation, host_build
+    from gpa_lib.attention.kernel import host_build
+    from gpa_lib.attention.kernel.cuda import emulation
 
     if host_build.compiler() is None:
         pytest.skip("no C++ compiler (g++) to build the kernel emulation")

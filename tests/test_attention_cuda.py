@@ -26,10 +26,10 @@ from gpa_lib.attention.analysis.kernel_results import summarise
 from gpa_lib.attention.backends import cuda as cuda_backend
 from gpa_lib.attention.backends.cuda import CudaBackend
 from gpa_lib.attention.backends.reference import attend_selected
-from gpa_lib.attention.kernel import build as cuda_ext
-from gpa_lib.attention.kernel import check as kernel_check
-from gpa_lib.attention.kernel.evidence import flash_rule as kernel_flash_rule
-from gpa_lib.attention.kernel.ops import (
+from gpa_lib.attention.kernel.cuda import build as cuda_ext
+from gpa_lib.attention.kernel.cuda import check as kernel_check
+from gpa_lib.attention.kernel.cuda.evidence import flash_rule as kernel_flash_rule
+from gpa_lib.attention.kernel.cuda.ops import (
     gpa_attention_fused,
     gpa_phase2_bwd,
     gpa_phase2_fwd,
@@ -267,7 +267,7 @@ def cuda_inputs(
 
 
 def flash_rule(name, ours, same_precision, exact, dtype):
-    """Assert FlashAttention's rule (:func:`gpa_lib.attention.kernel.evidence.flash_rule`)."""
+    """Assert FlashAttention's rule (:func:`gpa_lib.attention.kernel.cuda.evidence.flash_rule`)."""
     row = kernel_flash_rule(ours, same_precision, exact, dtype)
     assert row["ok"], (
         f"{name}: error {row['kernel_error']:.3g} > 2 x same-precision reference error "
@@ -411,7 +411,7 @@ def test_euclid_scale_matches_the_definition(kernel):
 @pytest.mark.parametrize("affinity", ["dot", "euclid"])
 @pytest.mark.parametrize("dim", [16, 64, 128])
 def test_fused_phase1_matches_the_oracle(kernel, dim, affinity):
-    from gpa_lib.attention.kernel.phase1 import select_key_blocks_fused, selection_agreement
+    from gpa_lib.attention.kernel.cuda.phase1 import select_key_blocks_fused, selection_agreement
     from gpa_lib.attention.selection import select_key_blocks_flat
 
     q, k, _, _, prob = cuda_inputs(
@@ -426,7 +426,7 @@ def test_fused_phase1_matches_the_oracle(kernel, dim, affinity):
 
 @pytest.mark.gpu
 def test_fused_phase1_at_the_benchmark_setting_agrees_on_999_of_1000_picks(kernel):
-    from gpa_lib.attention.kernel.phase1 import select_key_blocks_fused, selection_agreement
+    from gpa_lib.attention.kernel.cuda.phase1 import select_key_blocks_fused, selection_agreement
     from gpa_lib.attention.selection import select_key_blocks_flat
 
     gen = torch.Generator(device="cuda").manual_seed(0)

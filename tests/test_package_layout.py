@@ -18,7 +18,7 @@ from gpa_lib.attention.backends import (
     unregister_backend,
 )
 from gpa_lib.attention.backends.reference import attend_selected
-from gpa_lib.attention.kernel import build
+from gpa_lib.attention.kernel.cuda import build
 from gpa_lib.attention.selection import select_key_blocks_flat
 
 PACKAGE_ROOT = Path(gpa_lib.__file__).resolve().parent

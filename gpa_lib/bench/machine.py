@@ -38,7 +38,7 @@ from gpa_lib.results import (
 
 def machine_facts(seconds: float = 10.0, **sizes: Any) -> dict[str, Any]:
     """Everything ``python -m gpa_lib.bench machine`` stores (on CUDA device 0)."""
-    from gpa_lib.attention.kernel.build import find_nvcc
+    from gpa_lib.attention.kernel.cuda.build import find_nvcc
 
     facts: dict[str, Any] = {
         "gpu": torch_device_facts(0),

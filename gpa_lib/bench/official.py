@@ -112,7 +112,7 @@ def compare_one(authors: ModuleType, cfg: OfficialBenchConfig, side: int) -> dic
             record[f"{method}_max_abs_diff"] = (out - reference).abs().max().item()
             record[f"speedup_{method}_vs_authors"] = record["authors_median_s"] / timing["median_s"]
         if "cpu" in cfg.methods:  # phase 1 of the fused CPU backend alone: its share of the time
-            from gpa_lib.attention.kernel.cpu import cpu_select_key_blocks
+            from gpa_lib.attention.kernel.cpu.ops import cpu_select_key_blocks
             from gpa_lib.attention.problem import check_inputs
 
             problem = check_inputs(*heads, affinity="euclid", **gpa)

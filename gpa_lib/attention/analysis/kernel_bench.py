@@ -131,7 +131,7 @@ def method_call(
     """A zero-argument call returning the output (B, h, H, W, D) for one method."""
     from gpa_lib.attention import gpa_attention
     from gpa_lib.attention.backends.reference import attend_selected
-    from gpa_lib.attention.kernel.ops import phase2_fused
+    from gpa_lib.attention.kernel.cuda.ops import phase2_fused
 
     gpa = {"pool": cfg.pool, "cell": cfg.cell, "topk": cfg.topk, "affinity": cfg.affinity}
     if method == "phase1":
@@ -141,7 +141,7 @@ def method_call(
         # backend's fallback; the run of 2026-12-04 timed the CPU default, 2**22.
         return lambda: select_key_blocks_flat(q.detach(), k.detach(), problem)  # (B, h, K, k)
     if method == "phase1_fused":
-        from gpa_lib.attention.kernel.phase1 import select_key_blocks_fused
+        from gpa_lib.attention.kernel.cuda.phase1 import select_key_blocks_fused
 
         return lambda: select_key_blocks_fused(q.detach(), k.detach(), problem)  # (B, h, K, k)
     if method == "cuda":
@@ -292,7 +292,7 @@ def phase1_check(
 ) -> dict[str, float]:
     """The fused phase 1 against the torch oracle at this resolution: shared (cell, block) picks, and
     up to ``near_tie_max_side`` the worst kept-mass gap of a differing cell (float64 scores)."""
-    from gpa_lib.attention.kernel.phase1 import (
+    from gpa_lib.attention.kernel.cuda.phase1 import (
         pick_agreement,
         select_key_blocks_fused,
         selection_agreement,
