@@ -206,7 +206,7 @@ class TestBenchHarness:
         assert list(tmp_path.iterdir()) == []
 
     def test_the_default_run_is_the_issue_configuration(self):
-        cfg = kernel_bench.PRESETS["full"]
+        cfg = kernel_bench.KERNEL_BENCH_PRESETS["full"]
         assert (cfg.sizes, cfg.batch, cfg.heads, cfg.head_dim, cfg.dtype) == (
             (256, 512, 1024),
             1,
@@ -222,7 +222,7 @@ class TestBenchHarness:
             for m, t in (("cuda", 1.0), ("sdpa", 30.0), ("flex", 2.0))
         ]
         records.append({"method": "cuda", "pass": "fwd+bwd", "side": 1024, "median_ms": 40.0})
-        summary = summarise(records, kernel_bench.PRESETS["full"])
+        summary = summarise(records, kernel_bench.KERNEL_BENCH_PRESETS["full"])
         assert (
             summary["speedup_vs_sdpa_fwd_256"] == 30.0 and summary["speedup_vs_flex_fwd_256"] == 2.0
         )

@@ -38,7 +38,9 @@ def fake_measure(asked):
 
 
 def small_config(**changes):
-    cfg = dataclasses.replace(kernel_bench.PRESETS["full"], sizes=(256, 512), **changes)
+    cfg = dataclasses.replace(
+        kernel_bench.KERNEL_BENCH_PRESETS["full"], sizes=(256, 512), **changes
+    )
     return cfg
 
 
@@ -118,7 +120,7 @@ def test_the_stored_fields_are_milliseconds_from_the_one_timer(monkeypatch):
 
     monkeypatch.setattr(kernel_bench, "median_time", timer)
     monkeypatch.setattr(kernel_bench, "peak_memory", lambda fn, device: (None, 2**20))
-    cfg = kernel_bench.PRESETS["full"]
+    cfg = kernel_bench.KERNEL_BENCH_PRESETS["full"]
     record = kernel_bench.measure_call(lambda: None, cfg)
     assert record == {
         "median_ms": 2.0,
@@ -133,7 +135,9 @@ def test_the_stored_fields_are_milliseconds_from_the_one_timer(monkeypatch):
 
 def test_phase1_call_is_the_shared_selection():
     q, k, v = (torch.randn(1, 2, 16, 16, 8) for _ in range(3))  # (B, h, H, W, D)
-    cfg = dataclasses.replace(kernel_bench.PRESETS["quick"], heads=2, head_dim=8, topk=2)
+    cfg = dataclasses.replace(
+        kernel_bench.KERNEL_BENCH_PRESETS["quick"], heads=2, head_dim=8, topk=2
+    )
     problem = check_inputs(q, k, v, pool=4, cell=8, topk=2, affinity="dot")
     selection = select_key_blocks_flat(q, k, problem)  # (B, h, K, k)
     call = kernel_bench.method_call("phase1", cfg, q, k, v, None, problem)
@@ -180,7 +184,12 @@ def test_bench_one_runs_each_torch_method_on_the_cpu(monkeypatch):
     monkeypatch.setattr(kernel_bench, "_inputs", cpu_inputs)
     monkeypatch.setattr(kernel_bench, "measure_call", cpu_timer)
     cfg = dataclasses.replace(
-        kernel_bench.PRESETS["quick"], sizes=(32,), heads=2, head_dim=16, topk=2, dtype="float32"
+        kernel_bench.KERNEL_BENCH_PRESETS["quick"],
+        sizes=(32,),
+        heads=2,
+        head_dim=16,
+        topk=2,
+        dtype="float32",
     )
     for method, pass_ in [
         ("cuda", "fwd"),  # the custom op's CPU path

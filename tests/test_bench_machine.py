@@ -134,13 +134,13 @@ def test_pose_driver_times_the_resumed_steps_on_the_cpu(tmp_path, capsys):
     if reason is not None:
         pytest.skip(reason)
     argv = [
-        "--device", "cpu", "--preset", "gpa-tiny", "--steps", "5", "--warmup-steps", "2",
+        "--device", "cpu", "--preset", "gpa-smoke", "--steps", "5", "--warmup-steps", "2",
         "--batch-size", "4", "--n-train", "8", "--n-test", "4", "--work-dir", str(tmp_path),
     ]  # fmt: skip
     assert pose_run.main(argv) == 0
     out = capsys.readouterr().out
     assert "ms per step" in out.splitlines()[-1]
-    metrics = json.loads((tmp_path / "gpa-tiny" / "run" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "gpa-smoke" / "run" / "metrics.json").read_text())
     assert metrics["steps"] == 5  # the second call resumed the first run to --steps
 
 
@@ -154,20 +154,20 @@ def test_pose_driver_runs_every_preset_and_records_a_failing_one(tmp_path, monke
     real_main = train_cli.main
 
     def main(argv):
-        if argv[argv.index("--preset") + 1] == "gpa-tiny":
+        if argv[argv.index("--preset") + 1] == "gpa-smoke":
             raise RuntimeError("InductorError: flex_attention_backward does not compile")
         return real_main(argv)
 
     monkeypatch.setattr(train_cli, "main", main)
     argv = [
-        "--device", "cpu", "--presets", "gpa-tiny", "dense-tiny", "--steps", "4",
+        "--device", "cpu", "--presets", "gpa-smoke", "dense-smoke", "--steps", "4",
         "--warmup-steps", "2", "--batch-size", "4", "--n-train", "8", "--n-test", "4",
         "--work-dir", str(tmp_path), "--min-run-s", "1",
     ]  # fmt: skip
     assert pose_run.main(argv) == 1  # not every preset completed
     last = capsys.readouterr().out.splitlines()[-1]
-    assert "gpa-tiny (reference) FAILED: RuntimeError: InductorError" in last
-    assert "dense-tiny (reference)" in last and "ms per step" in last
+    assert "gpa-smoke (reference) FAILED: RuntimeError: InductorError" in last
+    assert "dense-smoke (reference)" in last and "ms per step" in last
 
 
 def test_pose_driver_reports_a_moved_entry_point(monkeypatch):

@@ -34,9 +34,9 @@ from typing import Any
 import torch
 
 from gpa_lib.attention.analysis.kernel_bench import (
+    KERNEL_BENCH_PRESETS,
     METHODS,
     PASSES,
-    PRESETS,
     KernelBenchConfig,
     run_kernel_bench,
 )
@@ -81,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> KernelBenchConfig:
-    cfg = PRESETS["quick" if args.quick else "full"]
+    cfg = KERNEL_BENCH_PRESETS["quick" if args.quick else "full"]
     changes = {
         name: getattr(args, name)
         for name in ("repeats", "affinity", "max_call_s", "time_budget_s")

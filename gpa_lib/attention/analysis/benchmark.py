@@ -73,7 +73,7 @@ class AttentionBenchConfig:
     training: bool = False  # time forward + backward (gradients of q, k, v) instead of inference
 
 
-PRESETS = {
+ATTENTION_BENCH_PRESETS = {
     "full": AttentionBenchConfig(),
     "quick": AttentionBenchConfig(sizes=(32, 64, 128), repeats=3, budget_s=5.0),
     "training": AttentionBenchConfig(

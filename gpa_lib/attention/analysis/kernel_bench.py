@@ -80,7 +80,7 @@ class KernelBenchConfig:
     seed: int = 0  # inputs are torch.randn under this seed
 
 
-PRESETS = {
+KERNEL_BENCH_PRESETS = {
     "full": KernelBenchConfig(),
     "quick": KernelBenchConfig(sizes=(256,), warmup=3),
 }
