@@ -1,5 +1,5 @@
-"""``python -m gpa_lib.bench machine`` and the small GPU-run subcommands, on any machine; the one
-timer and the ceilings of :mod:`gpa_lib.measure`, the machine facts of :mod:`gpa_lib.results`.
+"""``python -m gpa_lib.bench machine`` and the small GPU-run subcommands, on any machine; the machine
+facts of :mod:`gpa_lib.results` (the timer and the ceilings: ``tests/test_measure.py``).
 
 The timing code runs on the CPU at small sizes (the same functions time the GPU with CUDA events);
 without a GPU each subcommand says "needs a CUDA GPU" and writes nothing.
@@ -16,45 +16,9 @@ from gpa_lib import results
 from gpa_lib.attention.analysis.stored import stored_machines
 from gpa_lib.bench import __main__ as bench_cli
 from gpa_lib.bench import extension, machine, pose_run
-from gpa_lib.measure import measure_ceilings, median_time
 from gpa_lib.results import write_result
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
-
-
-def test_the_timer_takes_samples_of_several_calls_after_a_warm_up():
-    calls = []
-    timing = median_time(lambda: calls.append(1), warmup=2, repeats=5, sample_s=0.02, seconds=0.01)
-    assert timing["repeats"] >= 5 and timing["calls_per_sample"] >= 1
-    assert len(calls) == 2 + timing["repeats"] * timing["calls_per_sample"]
-    assert 0 < timing["min_s"] <= timing["median_s"] and timing["timer"] == "perf_counter"
-    assert timing["first_call_s"] > 0 and len(timing["times_s"]) == timing["repeats"]
-
-
-def test_the_timer_fits_the_repeats_to_the_budget_and_stops_a_slow_warm_up():
-    import time
-
-    calls = []
-
-    def slow():
-        calls.append(1)
-        time.sleep(0.02)
-
-    timing = median_time(slow, warmup=5, repeats=20, max_call_s=0.01, budget_s=0.05, min_repeats=3)
-    assert len(calls) == 2 + timing["repeats"]  # the second slow call ended the warm-up
-    assert timing["repeats"] == 3  # 0.05 s holds fewer than 3 calls of 20 ms: the floor of 3
-    fast = median_time(lambda: None, warmup=1, repeats=7, budget_s=1.0)
-    assert fast["repeats"] == 7  # within the budget, every repeat
-
-
-def test_ceilings_on_the_cpu_count_the_right_work():
-    ceilings = measure_ceilings("cpu", seconds=0.05, matmul_n=64, copy_bytes=2**16)
-    bf16 = ceilings["bf16_matmul"]
-    assert bf16["flops_per_call"] == 2 * 64**3 and bf16["dtype"] == "bfloat16"
-    assert ceilings["copy"]["bytes_moved_per_call"] == 2 * 2**16  # read + written
-    assert ceilings["bf16_flops_per_s"] == bf16["flops_per_s"] > 0
-    assert ceilings["bytes_per_s"] == ceilings["copy"]["bytes_per_s"] > 0
-    assert ceilings["fp32_matmul"]["dtype"] == "float32"
 
 
 def test_stored_ceilings_round_trip(tmp_path):
