@@ -1,25 +1,13 @@
 """``python -m gpa_lib.bench kernel``: the fused GPA CUDA kernel against the general-purpose options.
 
-On a CUDA GPU, for each square resolution (query grid = key grid; B=1, 8 heads x 64, bf16, cell 8,
-pool 4, topk 8 by default) it times, forward and forward+backward:
-
-- ``cuda``: phase 2 by the fused kernel (``gpa_lib::gpa_phase2_fwd`` on a fixed selection), and
-  ``cuda_gpa``: the whole ``gpa_attention(backend="cuda")`` with phase 1;
-- ``phase1``: phase 1 alone (``select_key_blocks_flat`` at the ``cuda`` backend's chunk size), forward
-  only: no gradient flows through a selection, so a training step pays its forward time once;
-- ``reference``: phase 2 by gather in torch (the reference backend), and ``reference_gpa``;
-- ``flex``: phase 2 as compiled FlexAttention with the equivalent BlockMask, layouts permuted and
-  the mask built outside the timed region (kernel against kernel), and ``flex_gpa``: the whole
-  ``gpa_attention(backend="flex")``;
-- ``sdpa``: dense ``scaled_dot_product_attention`` restricted to the flash backend, at the sizes where
-  it runs within ``max_dense_side``.
-
-The measurements are :mod:`gpa_lib.attention.analysis.kernel_bench`'s (median CUDA-event times, peak
-memory, floors at the ceilings of a ``machine_*.json`` given with ``--machine-json``, else at the
-stored H200 ones; the kernel's error against the reference); this module is the command line.
-JSON with provenance (device, driver, torch, commit, date) goes to ``data/results/kernel_bench_<gpu>[_quick].json`` (``$GPA_LIB_RESULTS_DIR`` to put it
-elsewhere), rewritten after every measurement with ``"complete": false`` until the run ends, so that
-a run killed from outside leaves what it measured. Without a CUDA GPU it says so and writes nothing.
+The command line over :mod:`gpa_lib.attention.analysis.kernel_bench`, whose docstring lists the
+methods and how each is timed (median CUDA-event times, peak memory, phase 2's floor at the ceilings
+of a ``machine_*.json`` given with ``--machine-json``, else at the stored H200 ones, and the kernel's
+error against the reference). JSON with provenance (device, driver, torch, commit, date) goes to
+``data/results/kernel_bench_<gpu>[_quick].json`` (``$GPA_LIB_RESULTS_DIR`` to put it elsewhere),
+rewritten after every measurement with ``"complete": false`` until the run ends, so that a run killed
+from outside leaves what it measured. Without a CUDA GPU it says so and writes nothing; ``--show
+JSON`` prints the table of a stored result on any machine.
 """
 
 from __future__ import annotations
