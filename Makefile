@@ -46,7 +46,7 @@ html: $(STAMP)
 	$(PY) -m gpa_lib.book build --profile $(PROFILE)
 
 kernel-check: $(STAMP)
-	$(PY) -m gpa_lib.attention.kernel.check
+	$(PY) -m gpa_lib.attention.kernel.cuda.check
 
 # No venv: on a lent GPU machine the system python3 holds torch (GPU_PYTHON to choose another).
 GPU_PYTHON ?= python3

@@ -3,6 +3,13 @@
 Every JSON under ``data/results/`` is written through :func:`write_result`, which adds a
 ``provenance`` block (commit, profile, device, library versions, date, wall time) and replaces
 the file atomically, so that an interrupted run never leaves a half-written result behind.
+
+It is also the one home of what a record says about where it was made: the commit
+(:func:`project_commit`, ``$GPA_LIB_SOURCE_COMMIT`` for a copy of the tree), the source digest
+(:func:`source_digest`), the device and versions (:func:`device_description`), and the GPU's facts
+that the GPU scripts store (:func:`torch_device_facts`, :func:`nvidia_smi_facts`,
+:func:`software_versions`, :func:`driver_version`, and :func:`gpu_unavailable_reason` when there is no
+GPU to measure).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -133,7 +141,7 @@ def project_commit(root: str | os.PathLike = REPO_ROOT) -> str:
 
 
 def source_digest(root: str | os.PathLike | None = None) -> str:
-    """A short hash of the library's sources (``gpa_lib/**/*.py`` and the kernel's ``csrc/``).
+    """A short hash of the library's sources (``gpa_lib/**/*.py`` and the kernels' ``csrc/``).
 
     The copy of the working tree that a GPU machine runs has no ``.git``: this digest, stored with
     each result, lets anyone check here which commit's code produced it (same digest, same code).
@@ -189,6 +197,125 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+# --------------------------------------------------------------------------- the GPU's facts
+
+#: Every GPU step of ``scripts/gpu_run.sh`` prints this phrase when it cannot run for want of a GPU.
+NO_GPU = "needs a CUDA GPU"
+
+#: Read-only ``nvidia-smi --query-gpu`` fields; never a field or option that changes the card's state.
+SMI_FIELDS = (
+    "name",
+    "driver_version",
+    "memory.total",
+    "pstate",
+    "clocks.sm",
+    "clocks.max.sm",
+    "clocks.mem",
+    "clocks.max.mem",
+    "power.draw",
+    "power.limit",
+    "temperature.gpu",
+)
+
+
+def gpu_unavailable_reason() -> str | None:
+    """Why nothing can be measured on a GPU here (None: torch sees a CUDA device); starts with
+    :data:`NO_GPU`."""
+    import torch
+
+    if torch.cuda.is_available():
+        return None
+    build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+    return f"{NO_GPU}: torch.cuda.is_available() is False here (torch {torch.__version__}, {build})"
+
+
+def gpu_slug(name: str) -> str:
+    """A file-name stem of a GPU name: ``'NVIDIA H200'`` -> ``'nvidia_h200'``."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "unknown_gpu"
+
+
+def _run(argv: list[str], timeout: float = 20.0) -> str | None:
+    """stdout of a short command, or None when it is missing, fails or hangs."""
+    try:
+        return subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def nvidia_smi_facts(fields: tuple[str, ...] = SMI_FIELDS) -> dict[str, Any]:
+    """GPU 0 as nvidia-smi reports it (``{}`` without nvidia-smi); field names as nvidia-smi's."""
+    out = _run(["nvidia-smi", f"--query-gpu={','.join(fields)}", "--format=csv,noheader"])
+    if out is None and fields != ("name", "driver_version"):
+        return nvidia_smi_facts(("name", "driver_version"))  # an older nvidia-smi lacks a field
+    if not out:
+        return {}
+    values = [v.strip() for v in out.strip().splitlines()[0].split(",")]
+    facts: dict[str, Any] = dict(zip(fields, values, strict=False))
+    header = _run(["nvidia-smi"]) or ""
+    match = re.search(r"CUDA Version:\s*([0-9.]+)", header)
+    if match:
+        facts["cuda_version"] = match.group(1)  # the newest CUDA the driver supports
+    return facts
+
+
+def driver_version() -> str:
+    """NVIDIA driver release as nvidia-smi reports it, else the CUDA driver API version torch reports."""
+    import torch
+
+    release = nvidia_smi_facts(("name", "driver_version")).get("driver_version")
+    if release:
+        return release
+    version = torch._C._cuda_getDriverVersion() if torch.cuda.is_available() else 0
+    return f"CUDA driver API {version // 1000}.{version % 1000 // 10}"
+
+
+def nvcc_version(nvcc: str | None) -> str | None:
+    """``release X.Y`` line of ``nvcc --version`` for the compiler at ``nvcc`` (the extension build's:
+    :func:`gpa_lib.attention.kernel.cuda.build.find_nvcc`); None without one."""
+    out = _run([nvcc, "--version"]) if nvcc else None
+    if not out:
+        return None
+    match = re.search(r"release [^\n]*", out)
+    return match.group(0) if match else out.strip().splitlines()[-1]
+
+
+def software_versions(nvcc: str | None = None) -> dict[str, Any]:
+    """torch, its CUDA and cuDNN, the nvcc at ``nvcc``, triton and numpy."""
+    from importlib import metadata
+
+    import torch
+
+    versions: dict[str, Any] = {
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "nvcc": nvcc_version(nvcc),
+    }
+    for name in ("triton", "numpy"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def torch_device_facts(index: int = 0) -> dict[str, Any]:
+    """Name, compute capability, multiprocessors, L2 and memory of CUDA device ``index``."""
+    import torch
+
+    props = torch.cuda.get_device_properties(index)
+    return {
+        "name": props.name,
+        "capability": f"{props.major}.{props.minor}",
+        "sm_count": props.multi_processor_count,
+        "l2_cache_bytes": getattr(props, "L2_cache_size", None),
+        "total_memory_bytes": props.total_memory,
+        "device_count": torch.cuda.device_count(),
+    }
 
 
 def library_versions(

@@ -94,9 +94,9 @@ from IPython.display import display
 from gpa_lib.attention.analysis import studies
 from gpa_lib.attention.analysis.benchmark import AttentionBenchConfig
 from gpa_lib.attention.analysis.figures import headline_figure, official_figure
-from gpa_lib.attention.analysis.measure import calibrate_cpu
 from gpa_lib.attention.analysis.stored import official_comparison, stored_training_bench
 from gpa_lib.glue import glue_all
+from gpa_lib.measure import calibrate_cpu
 from gpa_lib.results import write_result
 
 start_time = time.perf_counter()

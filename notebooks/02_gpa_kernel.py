@@ -18,7 +18,7 @@
 # {glue:text}`ch2_cpu_training_memory`. GPA is faster on a CPU than SDPA there. On a
 # GPU, a general-purpose sparse-attention engine such as FlexAttention can run GPA's phase 2 from a
 # block mask, but it does not know that every query of a cell shares the same few key blocks. This
-# chapter describes the kernel written for that pattern (`gpa_lib/attention/kernel/csrc/`, the `"cuda"`
+# chapter describes the kernel written for that pattern (`gpa_lib/attention/kernel/cuda/csrc/`, the `"cuda"`
 # backend of `gpa_attention`), computes the fastest time any phase-2 implementation could reach on an
 # H200, collects the evidence that the kernel computes the right numbers, and reports what it measured
 # on a GPU.

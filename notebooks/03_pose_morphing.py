@@ -80,7 +80,7 @@
 
 # %% tags=["parameters", "hide-input"]
 profile = "full"
-scale = "full"  # model presets "<model>-<scale>" of gpa_lib.pose.config.PRESETS
+scale = "full"  # model presets "<model>-<scale>" of gpa_lib.pose.config.TRAIN_PRESETS
 steps = 450  # optimisation steps of every model
 n_train = 2000  # training pairs, rendered once into a tensor cache
 n_test = 200  # fixed held-out pairs (new people, outfits and poses)
@@ -102,12 +102,12 @@ from IPython.display import display
 
 from gpa_lib.glue import glue_all
 from gpa_lib.pose import studies
-from gpa_lib.pose.config import PRESETS
+from gpa_lib.pose.config import TRAIN_PRESETS
 from gpa_lib.pose.figures import architecture_figure, plot_outputs
 from gpa_lib.results import RESULTS_DIR, read_result, write_result
 
 torch.set_num_threads(num_threads)
-gpa_config = PRESETS[f"gpa-{scale}"]
+gpa_config = TRAIN_PRESETS[f"gpa-{scale}"]
 glue_all(studies.setting_values(gpa_config))
 # The benchmark's results (python -m gpa_lib.bench pose ...), committed with their provenance: read
 # from data/results whatever the profile (smoke runs write their own results elsewhere).
@@ -373,7 +373,7 @@ memory.figure
 
 # %% [markdown]
 # *Peak memory of the largest attention call for one pair, measured (CPU allocator events through the
-# PyTorch profiler, `gpa_lib.attention.analysis.measure`): left for inference, right for a training step, the
+# PyTorch profiler, `gpa_lib.measure`): left for inference, right for a training step, the
 # gradients of the queries and keys included. Hatched: with the dense layers on an explicit score
 # matrix, plain: on the fused kernel. The pale bar is the GPA generator with its GPA layers on the
 # `reference` backend instead of the `recompute` backend it trains with. The U-Net has no attention.*

@@ -11,14 +11,9 @@ import pytest
 
 def gpu_skip_reason() -> str | None:
     """Why GPU tests cannot run on this machine, or None when a CUDA device is visible."""
-    import torch
+    from gpa_lib.results import gpu_unavailable_reason
 
-    if torch.cuda.is_available():
-        return None
-    build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-    return (
-        f"needs a CUDA GPU: torch.cuda.is_available() is False (torch {torch.__version__}, {build})"
-    )
+    return gpu_unavailable_reason()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -35,9 +30,10 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def emulation():
-    """The CUDA kernels' host emulation (``gpa_lib.attention.kernel.emulation``), built once; skips
+    """The CUDA kernels' host emulation (``gpa_lib.attention.kernel.cuda.emulation``), built once; skips
     without a host C++ compiler."""
-    from gpa_lib.attention.kernel import emulation, host_build
+    from gpa_lib.attention.kernel import host_build
+    from gpa_lib.attention.kernel.cuda import emulation
 
     if host_build.compiler() is None:
         pytest.skip("no C++ compiler (g++) to build the kernel emulation")

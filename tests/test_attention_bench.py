@@ -70,9 +70,9 @@ def test_training_bench_measures_steps_with_gradients(tmp_path, capsys):
 
 
 def test_training_summary_compares_backends_at_the_target_size():
-    from gpa_lib.attention.analysis.benchmark import PRESETS, summarise_training
+    from gpa_lib.attention.analysis.benchmark import ATTENTION_BENCH_PRESETS, summarise_training
 
-    cfg = PRESETS["training"]
+    cfg = ATTENTION_BENCH_PRESETS["training"]
     records = [
         {"size": 128, "method": m, "median_s": s, "peak_bytes": b}
         for m, s, b in (("sdpa", 2.0, 100), ("materialised", 4.0, 1000), ("recompute", 1.0, 50))

@@ -16,11 +16,11 @@ from gpa_lib.attention.analysis.complexity import (
     phase2_cost,
     selection_bytes,
 )
-from gpa_lib.attention.analysis.measure import median_time, peak_memory
 from gpa_lib.attention.backends.reference import attend_selected
 from gpa_lib.attention.exact import materialised_attention
 from gpa_lib.attention.problem import check_inputs
 from gpa_lib.attention.selection import PHASE1_CHUNK_ELEMENTS, select_key_blocks_flat
+from gpa_lib.measure import median_time, peak_memory
 
 CASES = [  # B, h, q grid, k grid, D, Dv, pool, cell, topk, dtype
     (

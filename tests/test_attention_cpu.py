@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from gpa_lib.attention import explain_backends, gpa_attention
-from gpa_lib.attention.kernel import cpu
+from gpa_lib.attention.kernel.cpu import build as cpu_build
+from gpa_lib.attention.kernel.cpu import ops as cpu_ops
 
 SETTING = {"pool": 2, "cell": 4, "topk": 3}
 
@@ -17,24 +18,24 @@ SETTING = {"pool": 2, "cell": 4, "topk": 3}
 @pytest.fixture
 def fresh_kernel_state(monkeypatch):
     """Forget the loaded library and any remembered failure, and restore them afterwards."""
-    monkeypatch.setattr(cpu, "_build_error", None)
-    cpu._library.cache_clear()
+    monkeypatch.setattr(cpu_build, "_build_error", None)
+    cpu_build._library.cache_clear()
     yield
-    getattr(cpu._library, "cache_clear", lambda: None)()  # a test may have replaced it
+    getattr(cpu_build._library, "cache_clear", lambda: None)()  # a test may have replaced it
 
 
 def test_the_library_key_follows_the_source_compiler_and_cpu(monkeypatch):
-    key = cpu.library_key("g++")
-    assert len(key) == 12 and cpu.library_key("g++") == key
-    monkeypatch.setattr(cpu, "_cpu_flags", lambda: "another cpu")
-    assert cpu.library_key("g++") != key
+    key = cpu_build.library_key("g++")
+    assert len(key) == 12 and cpu_build.library_key("g++") == key
+    monkeypatch.setattr(cpu_build, "_cpu_flags", lambda: "another cpu")
+    assert cpu_build.library_key("g++") != key
 
 
 def test_a_failed_build_falls_back_and_is_remembered(fresh_kernel_state, monkeypatch, caplog):
     def broken():
         raise RuntimeError("g++: internal compiler error")
 
-    monkeypatch.setattr(cpu, "_library", broken)
+    monkeypatch.setattr(cpu_build, "_library", broken)
     q = torch.randn(1, 2, 8, 8, 4)
     with caplog.at_level(logging.WARNING, logger="gpa_lib.attention"):
         out = gpa_attention(q, q, q, **SETTING)
@@ -45,7 +46,7 @@ def test_a_failed_build_falls_back_and_is_remembered(fresh_kernel_state, monkeyp
 
 
 def test_no_compiler_is_named(fresh_kernel_state, monkeypatch):
-    monkeypatch.setattr(cpu, "compiler", lambda: None)
+    monkeypatch.setattr(cpu_build, "compiler", lambda: None)
     q = torch.randn(1, 2, 8, 8, 4)
     assert "no C++ compiler for the fused CPU kernel" in explain_backends(q, q, q, **SETTING)["cpu"]
 
@@ -72,7 +73,7 @@ def test_the_fused_backward_has_the_reference_gradients(affinity, batch_heads, n
     threads(n_threads)
     B, h = batch_heads
     # Either each thread owns whole heads, or the threads share one head's keys via private sums.
-    assert cpu.heads_per_thread(B * h, n_threads) == (B * h % n_threads == 0)
+    assert cpu_ops.heads_per_thread(B * h, n_threads) == (B * h % n_threads == 0)
     generator = torch.Generator().manual_seed(B * 10 + h)
     q, k = (torch.randn(B, h, 8, 12, 5, dtype=torch.float64, generator=generator) for _ in "qk")
     v = torch.randn(B, h, 8, 12, 3, dtype=torch.float64, generator=generator)
@@ -102,4 +103,4 @@ def test_a_bad_block_index_in_the_backward_is_a_clear_error():
     selection = torch.full((1, 1, 4, 3), 99, dtype=torch.long)  # 16 key blocks: 99 is outside
     lse = torch.zeros(1, 1, 8, 8)
     with pytest.raises(ValueError, match="outside"):
-        cpu.cpu_phase2_backward(q, q, k, v, selection, None, lse, 2, 4, 0.5)
+        cpu_ops.cpu_phase2_backward(q, q, k, v, selection, None, lse, 2, 4, 0.5)

@@ -14,6 +14,7 @@ import math
 import pytest
 import torch
 
+from gpa_lib.attention.analysis import kernel_bench
 from gpa_lib.attention.analysis.complexity import (
     AttentionSizes,
     phase2_bytes,
@@ -21,20 +22,21 @@ from gpa_lib.attention.analysis.complexity import (
     phase2_flops,
     roofline_floor,
 )
+from gpa_lib.attention.analysis.kernel_results import summarise
 from gpa_lib.attention.backends import cuda as cuda_backend
 from gpa_lib.attention.backends.cuda import CudaBackend
 from gpa_lib.attention.backends.reference import attend_selected
-from gpa_lib.attention.kernel import build as cuda_ext
-from gpa_lib.attention.kernel import check as kernel_check
-from gpa_lib.attention.kernel.evidence import flash_rule as kernel_flash_rule
-from gpa_lib.attention.kernel.ops import (
+from gpa_lib.attention.kernel.cuda import build as cuda_ext
+from gpa_lib.attention.kernel.cuda import check as kernel_check
+from gpa_lib.attention.kernel.cuda.evidence import flash_rule as kernel_flash_rule
+from gpa_lib.attention.kernel.cuda.ops import (
     gpa_attention_fused,
     gpa_phase2_bwd,
     gpa_phase2_fwd,
     phase2_fused,
 )
 from gpa_lib.attention.problem import GPAProblem, check_inputs
-from gpa_lib.bench import kernel as kernel_bench
+from gpa_lib.bench import kernel as kernel_cli
 
 
 def problem(**changes) -> GPAProblem:
@@ -199,12 +201,12 @@ class TestBenchHarness:
         if torch.cuda.is_available():
             pytest.skip("this machine has a GPU")
         monkeypatch.setenv("GPA_LIB_RESULTS_DIR", str(tmp_path))
-        assert kernel_bench.main(["--quick"]) == 1
+        assert kernel_cli.main(["--quick"]) == 1
         assert "needs a CUDA GPU" in capsys.readouterr().out
         assert list(tmp_path.iterdir()) == []
 
     def test_the_default_run_is_the_issue_configuration(self):
-        cfg = kernel_bench.PRESETS["full"]
+        cfg = kernel_bench.KERNEL_BENCH_PRESETS["full"]
         assert (cfg.sizes, cfg.batch, cfg.heads, cfg.head_dim, cfg.dtype) == (
             (256, 512, 1024),
             1,
@@ -220,7 +222,7 @@ class TestBenchHarness:
             for m, t in (("cuda", 1.0), ("sdpa", 30.0), ("flex", 2.0))
         ]
         records.append({"method": "cuda", "pass": "fwd+bwd", "side": 1024, "median_ms": 40.0})
-        summary = kernel_bench.summarise(records, kernel_bench.PRESETS["full"])
+        summary = summarise(records, kernel_bench.KERNEL_BENCH_PRESETS["full"])
         assert (
             summary["speedup_vs_sdpa_fwd_256"] == 30.0 and summary["speedup_vs_flex_fwd_256"] == 2.0
         )
@@ -265,7 +267,7 @@ def cuda_inputs(
 
 
 def flash_rule(name, ours, same_precision, exact, dtype):
-    """Assert FlashAttention's rule (:func:`gpa_lib.attention.kernel.evidence.flash_rule`)."""
+    """Assert FlashAttention's rule (:func:`gpa_lib.attention.kernel.cuda.evidence.flash_rule`)."""
     row = kernel_flash_rule(ours, same_precision, exact, dtype)
     assert row["ok"], (
         f"{name}: error {row['kernel_error']:.3g} > 2 x same-precision reference error "
@@ -409,7 +411,7 @@ def test_euclid_scale_matches_the_definition(kernel):
 @pytest.mark.parametrize("affinity", ["dot", "euclid"])
 @pytest.mark.parametrize("dim", [16, 64, 128])
 def test_fused_phase1_matches_the_oracle(kernel, dim, affinity):
-    from gpa_lib.attention.kernel.phase1 import select_key_blocks_fused, selection_agreement
+    from gpa_lib.attention.kernel.cuda.phase1 import select_key_blocks_fused, selection_agreement
     from gpa_lib.attention.selection import select_key_blocks_flat
 
     q, k, _, _, prob = cuda_inputs(
@@ -424,7 +426,7 @@ def test_fused_phase1_matches_the_oracle(kernel, dim, affinity):
 
 @pytest.mark.gpu
 def test_fused_phase1_at_the_benchmark_setting_agrees_on_999_of_1000_picks(kernel):
-    from gpa_lib.attention.kernel.phase1 import select_key_blocks_fused, selection_agreement
+    from gpa_lib.attention.kernel.cuda.phase1 import select_key_blocks_fused, selection_agreement
     from gpa_lib.attention.selection import select_key_blocks_flat
 
     gen = torch.Generator(device="cuda").manual_seed(0)

@@ -13,15 +13,19 @@ import pytest
 import torch
 
 from gpa_lib.attention.backends.reference import attend_selected
-from gpa_lib.attention.kernel.evidence import EMULATION_CASES, case_inputs, emulated_case_report
-from gpa_lib.attention.kernel.ops import (
+from gpa_lib.attention.kernel.cuda.evidence import (
+    EMULATION_CASES,
+    case_inputs,
+    emulated_case_report,
+)
+from gpa_lib.attention.kernel.cuda.ops import (
     gpa_attention_fused,
     gpa_phase2_bwd,
     gpa_phase2_fwd,
     gpa_select,
     phase2_fused,
 )
-from gpa_lib.attention.kernel.reference_math import phase2_forward_math, selection_csr
+from gpa_lib.attention.kernel.cuda.reference_math import phase2_forward_math, selection_csr
 from gpa_lib.attention.problem import check_inputs
 from gpa_lib.attention.scores import key_bias, logit_scale
 

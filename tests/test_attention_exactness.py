@@ -185,7 +185,7 @@ def test_reference_runs_in_float32_and_half_precision():
 def test_dense_attention_keeps_the_fused_kernel_for_non_contiguous_inputs():
     """Permuted (non-contiguous) inputs must not fall back to a kernel that forms all Nq x Nk scores."""
     from gpa_lib.attention import dense_attention
-    from gpa_lib.attention.analysis.measure import peak_memory
+    from gpa_lib.measure import peak_memory
 
     torch.manual_seed(0)
     x = torch.randn(1, 32, 64, 64)  # (B, C, H, W) conv features

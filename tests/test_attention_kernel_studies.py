@@ -11,8 +11,8 @@ import pandas as pd
 
 from gpa_lib.attention.analysis import gpu_results
 from gpa_lib.attention.analysis import kernel_studies as ks
-from gpa_lib.attention.kernel.check import KernelReport, compile_status, registers_table
-from gpa_lib.attention.kernel.evidence import emulated_evidence
+from gpa_lib.attention.kernel.cuda.check import KernelReport, compile_status, registers_table
+from gpa_lib.attention.kernel.cuda.evidence import emulated_evidence
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = ROOT / "notebooks" / "02_gpa_kernel.py"

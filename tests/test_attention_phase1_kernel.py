@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gpa_lib.attention.kernel.evidence import (
+from gpa_lib.attention.kernel.cuda.evidence import (
     PHASE1_CASES,
     emulated_phase1_report,
     phase1_case_inputs,
 )
-from gpa_lib.attention.kernel.phase1 import (
+from gpa_lib.attention.kernel.cuda.phase1 import (
     PHASE1_MAX_ROWS_PER_CELL,
     fused_phase1_reason,
     phase1_operands,
@@ -132,7 +132,7 @@ def test_the_emulated_kernel_rejects_mismatched_lo_parts(emulation):
 
 
 def test_the_chapter_table_glues_the_worst_case(emulation):
-    from gpa_lib.attention.kernel.evidence import phase1_evidence
+    from gpa_lib.attention.kernel.cuda.evidence import phase1_evidence
 
     table, glue = phase1_evidence(["d32_two_batches_three_heads"], features="random")
     assert list(table["case"]) == ["d32_two_batches_three_heads"]

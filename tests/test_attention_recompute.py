@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from gpa_lib.attention import gpa_attention
-from gpa_lib.attention.analysis.measure import peak_memory
 from gpa_lib.attention.backends.recompute import attend_selected_recompute, recompute_chunk_cells
 from gpa_lib.attention.backends.reference import attend_selected
 from gpa_lib.attention.problem import check_inputs
 from gpa_lib.attention.selection import select_key_blocks_flat
+from gpa_lib.measure import peak_memory
 
 
 def _qkv(shape_q, shape_k, D, Dv, dtype=torch.float64, seed=0):

@@ -1,4 +1,5 @@
-"""The kernel benchmark's runner on any machine: order, time budget, partial writes, phase 1, floors.
+"""The kernel benchmark's runner on any machine: order, time budget, partial writes, phase 1, floors
+(:mod:`gpa_lib.attention.analysis.kernel_bench`, and its command line ``gpa_lib.bench.kernel``).
 
 The measurements themselves need a GPU; here a stand-in for ``bench_one`` records what is asked.
 """
@@ -11,9 +12,11 @@ import json
 import pytest
 import torch
 
+from gpa_lib.attention.analysis import kernel_bench
+from gpa_lib.attention.analysis.kernel_results import format_table
 from gpa_lib.attention.problem import check_inputs
 from gpa_lib.attention.selection import select_key_blocks_flat
-from gpa_lib.bench import kernel as kernel_bench
+from gpa_lib.bench import kernel as kernel_cli
 
 
 def fake_measure(asked):
@@ -35,7 +38,9 @@ def fake_measure(asked):
 
 
 def small_config(**changes):
-    cfg = dataclasses.replace(kernel_bench.PRESETS["full"], sizes=(256, 512), **changes)
+    cfg = dataclasses.replace(
+        kernel_bench.KERNEL_BENCH_PRESETS["full"], sizes=(256, 512), **changes
+    )
     return cfg
 
 
@@ -105,15 +110,34 @@ def test_floors_follow_the_given_ceilings():
     assert payload["ceilings"] == ceilings
 
 
-def test_warm_repeats_shrink_only_for_slow_calls():
-    assert kernel_bench.warmed_repeats(0.001, 20, 0.5) == 20
-    assert kernel_bench.warmed_repeats(1.0, 20, 0.5) == 10  # 20 calls of 0.5 s
-    assert kernel_bench.warmed_repeats(30.0, 20, 0.5) == 3
+def test_the_stored_fields_are_milliseconds_from_the_one_timer(monkeypatch):
+    """measure_call asks gpa_lib.measure for seconds and stores the kernel records' milliseconds."""
+    asked = {}
+
+    def timer(fn, **options):
+        asked.update(options)
+        return {"median_s": 0.002, "min_s": 0.001, "repeats": 20, "first_call_s": 1.5}
+
+    monkeypatch.setattr(kernel_bench, "median_time", timer)
+    monkeypatch.setattr(kernel_bench, "peak_memory", lambda fn, device: (None, 2**20))
+    cfg = kernel_bench.KERNEL_BENCH_PRESETS["full"]
+    record = kernel_bench.measure_call(lambda: None, cfg)
+    assert record == {
+        "median_ms": 2.0,
+        "min_ms": 1.0,
+        "repeats": 20,
+        "first_call_ms": 1500.0,
+        "peak_extra_bytes": 2**20,
+    }
+    assert asked["device"] == "cuda" and asked["min_repeats"] == 3
+    assert asked["budget_s"] == 20 * cfg.max_call_s and asked["max_call_s"] == cfg.max_call_s
 
 
 def test_phase1_call_is_the_shared_selection():
     q, k, v = (torch.randn(1, 2, 16, 16, 8) for _ in range(3))  # (B, h, H, W, D)
-    cfg = dataclasses.replace(kernel_bench.PRESETS["quick"], heads=2, head_dim=8, topk=2)
+    cfg = dataclasses.replace(
+        kernel_bench.KERNEL_BENCH_PRESETS["quick"], heads=2, head_dim=8, topk=2
+    )
     problem = check_inputs(q, k, v, pool=4, cell=8, topk=2, affinity="dot")
     selection = select_key_blocks_flat(q, k, problem)  # (B, h, K, k)
     call = kernel_bench.method_call("phase1", cfg, q, k, v, None, problem)
@@ -124,21 +148,21 @@ def test_the_table_shows_every_record_and_the_state(tmp_path, capsys):
     payload = kernel_bench.run_kernel_bench(
         small_config(), log=lambda line: None, measure=fake_measure([])
     )
-    table = kernel_bench.format_table(payload)
+    table = format_table(payload)
     assert "  256² cuda" in table and "no backward" in table
     n_records = len(kernel_bench.METHODS) * 4
     assert table.splitlines()[-1].startswith(f"kernel bench: {n_records} records, complete")
     path = tmp_path / "kernel_bench_test.json"
     path.write_text(json.dumps(payload))
-    assert kernel_bench.main(["--show", str(path)]) == 0  # no GPU needed
+    assert kernel_cli.main(["--show", str(path)]) == 0  # no GPU needed
     assert capsys.readouterr().out == table + "\n"
 
 
 def test_cli_options_reach_the_config():
     parser = __import__("argparse").ArgumentParser()
-    kernel_bench.add_arguments(parser)
+    kernel_cli.add_arguments(parser)
     args = parser.parse_args(["--max-call-s", "0.5", "--time-budget-s", "200", "--sizes", "256"])
-    cfg = kernel_bench.config_from_args(args)
+    cfg = kernel_cli.config_from_args(args)
     assert (cfg.max_call_s, cfg.time_budget_s, cfg.sizes) == (0.5, 200.0, (256,))
 
 
@@ -152,15 +176,20 @@ def test_bench_one_runs_each_torch_method_on_the_cpu(monkeypatch):
             torch.randn(shape, generator=generator).requires_grad_(requires_grad) for _ in range(3)
         ]  # q, k, v: (B, h, H, W, D)
 
-    def cpu_timer(fn, warmup, repeats, max_call_s):
+    def cpu_timer(fn, cfg):
         for _ in range(2):
             fn()
         return {"median_ms": 1.0, "min_ms": 1.0, "repeats": 2, "peak_extra_bytes": 0}
 
     monkeypatch.setattr(kernel_bench, "_inputs", cpu_inputs)
-    monkeypatch.setattr(kernel_bench, "time_cuda", cpu_timer)
+    monkeypatch.setattr(kernel_bench, "measure_call", cpu_timer)
     cfg = dataclasses.replace(
-        kernel_bench.PRESETS["quick"], sizes=(32,), heads=2, head_dim=16, topk=2, dtype="float32"
+        kernel_bench.KERNEL_BENCH_PRESETS["quick"],
+        sizes=(32,),
+        heads=2,
+        head_dim=16,
+        topk=2,
+        dtype="float32",
     )
     for method, pass_ in [
         ("cuda", "fwd"),  # the custom op's CPU path
@@ -193,9 +222,9 @@ def test_a_measurement_that_raises_is_recorded_and_the_run_goes_on():
 
 
 def test_the_driver_comes_from_the_machine_facts(monkeypatch):
-    from gpa_lib.bench import machine
+    from gpa_lib import results
 
-    monkeypatch.setattr(machine, "nvidia_smi_facts", lambda fields: {"driver_version": "580.1"})
-    assert kernel_bench.driver_version() == "580.1"
-    monkeypatch.setattr(machine, "nvidia_smi_facts", lambda fields: {})
-    assert kernel_bench.driver_version().startswith("CUDA driver API")
+    monkeypatch.setattr(results, "nvidia_smi_facts", lambda fields: {"driver_version": "580.1"})
+    assert results.driver_version() == "580.1"
+    monkeypatch.setattr(results, "nvidia_smi_facts", lambda fields: {})
+    assert results.driver_version().startswith("CUDA driver API")

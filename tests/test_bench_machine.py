@@ -1,4 +1,5 @@
-"""``python -m gpa_lib.bench machine`` and the small GPU-run subcommands, on any machine.
+"""``python -m gpa_lib.bench machine`` and the small GPU-run subcommands, on any machine; the machine
+facts of :mod:`gpa_lib.results` (the timer and the ceilings: ``tests/test_measure.py``).
 
 The timing code runs on the CPU at small sizes (the same functions time the GPU with CUDA events);
 without a GPU each subcommand says "needs a CUDA GPU" and writes nothing.
@@ -11,31 +12,13 @@ import json
 import pytest
 import torch
 
+from gpa_lib import results
+from gpa_lib.attention.analysis.stored import stored_machines
 from gpa_lib.bench import __main__ as bench_cli
 from gpa_lib.bench import extension, machine, pose_run
 from gpa_lib.results import write_result
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
-
-
-def test_time_op_takes_samples_after_a_warm_up():
-    calls = []
-    timing = machine.time_op(
-        lambda: calls.append(1), device=torch.device("cpu"), seconds=0.01, warmup_s=0.0
-    )
-    assert timing["samples"] >= 5 and timing["calls_per_sample"] >= 1
-    assert len(calls) >= 2 + timing["samples"] * timing["calls_per_sample"]
-    assert 0 < timing["min_s"] <= timing["median_s"] and timing["timer"] == "perf_counter"
-
-
-def test_ceilings_on_the_cpu_count_the_right_work():
-    ceilings = machine.measure_ceilings("cpu", seconds=0.05, matmul_n=64, copy_bytes=2**16)
-    bf16 = ceilings["bf16_matmul"]
-    assert bf16["flops_per_call"] == 2 * 64**3 and bf16["dtype"] == "bfloat16"
-    assert ceilings["copy"]["bytes_moved_per_call"] == 2 * 2**16  # read + written
-    assert ceilings["bf16_flops_per_s"] == bf16["flops_per_s"] > 0
-    assert ceilings["bytes_per_s"] == ceilings["copy"]["bytes_per_s"] > 0
-    assert ceilings["fp32_matmul"]["dtype"] == "float32"
 
 
 def test_stored_ceilings_round_trip(tmp_path):
@@ -44,29 +27,29 @@ def test_stored_ceilings_round_trip(tmp_path):
         "ceilings": {"bf16_flops_per_s": 7.9e14, "bytes_per_s": 4.3e12},
     }
     write_result("machine_nvidia_h200", facts, results_dir=tmp_path)
-    (stored,) = machine.stored_machines(tmp_path)
+    (stored,) = stored_machines(tmp_path)
     assert stored["gpu"] == "NVIDIA H200" and stored["source"] == "machine_nvidia_h200.json"
     assert (stored["bf16_flops_per_s"], stored["bytes_per_s"]) == (7.9e14, 4.3e12)
     assert len(stored["date"]) == 10
 
 
 def test_gpu_slug_and_source_digest(tmp_path):
-    assert machine.gpu_slug("NVIDIA H200") == "nvidia_h200"
-    assert machine.gpu_slug("NVIDIA H100 80GB HBM3") == "nvidia_h100_80gb_hbm3"
+    assert results.gpu_slug("NVIDIA H200") == "nvidia_h200"
+    assert results.gpu_slug("NVIDIA H100 80GB HBM3") == "nvidia_h100_80gb_hbm3"
     (tmp_path / "a.py").write_text("x = 1\n")
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "__pycache__" / "a.py").write_text("ignored")
-    first = machine.source_digest(tmp_path)
-    assert first == machine.source_digest(tmp_path) and len(first) == 16
+    first = results.source_digest(tmp_path)
+    assert first == results.source_digest(tmp_path) and len(first) == 16
     (tmp_path / "a.py").write_text("x = 2\n")
-    assert machine.source_digest(tmp_path) != first
+    assert results.source_digest(tmp_path) != first
 
 
 def test_run_identity_names_the_commit_it_was_given(monkeypatch):
-    monkeypatch.setenv(machine.SOURCE_COMMIT_ENV, "abc123")
-    identity = machine.run_identity()
+    monkeypatch.setenv(results.SOURCE_COMMIT_ENV, "abc123")
+    identity = results.run_identity()
     assert identity["source_commit"] == "abc123"
-    assert identity["source_digest"] == machine.source_digest()
+    assert identity["source_digest"] == results.source_digest()
 
 
 def test_cpu_dry_run_prints_the_ceilings(capsys):
@@ -115,13 +98,13 @@ def test_pose_driver_times_the_resumed_steps_on_the_cpu(tmp_path, capsys):
     if reason is not None:
         pytest.skip(reason)
     argv = [
-        "--device", "cpu", "--preset", "gpa-tiny", "--steps", "5", "--warmup-steps", "2",
+        "--device", "cpu", "--preset", "gpa-smoke", "--steps", "5", "--warmup-steps", "2",
         "--batch-size", "4", "--n-train", "8", "--n-test", "4", "--work-dir", str(tmp_path),
     ]  # fmt: skip
     assert pose_run.main(argv) == 0
     out = capsys.readouterr().out
     assert "ms per step" in out.splitlines()[-1]
-    metrics = json.loads((tmp_path / "gpa-tiny" / "run" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "gpa-smoke" / "run" / "metrics.json").read_text())
     assert metrics["steps"] == 5  # the second call resumed the first run to --steps
 
 
@@ -135,20 +118,20 @@ def test_pose_driver_runs_every_preset_and_records_a_failing_one(tmp_path, monke
     real_main = train_cli.main
 
     def main(argv):
-        if argv[argv.index("--preset") + 1] == "gpa-tiny":
+        if argv[argv.index("--preset") + 1] == "gpa-smoke":
             raise RuntimeError("InductorError: flex_attention_backward does not compile")
         return real_main(argv)
 
     monkeypatch.setattr(train_cli, "main", main)
     argv = [
-        "--device", "cpu", "--presets", "gpa-tiny", "dense-tiny", "--steps", "4",
+        "--device", "cpu", "--presets", "gpa-smoke", "dense-smoke", "--steps", "4",
         "--warmup-steps", "2", "--batch-size", "4", "--n-train", "8", "--n-test", "4",
         "--work-dir", str(tmp_path), "--min-run-s", "1",
     ]  # fmt: skip
     assert pose_run.main(argv) == 1  # not every preset completed
     last = capsys.readouterr().out.splitlines()[-1]
-    assert "gpa-tiny (reference) FAILED: RuntimeError: InductorError" in last
-    assert "dense-tiny (reference)" in last and "ms per step" in last
+    assert "gpa-smoke (reference) FAILED: RuntimeError: InductorError" in last
+    assert "dense-smoke (reference)" in last and "ms per step" in last
 
 
 def test_pose_driver_reports_a_moved_entry_point(monkeypatch):

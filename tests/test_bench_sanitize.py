@@ -20,7 +20,8 @@ def test_the_cases_and_the_short_set():
 
 def test_a_phase1_case_counts_the_picks_that_differ(monkeypatch):
     """The phase-1 case on the CPU, with the kernel executed by the emulation."""
-    from gpa_lib.attention.kernel import emulation, host_build, phase1
+    from gpa_lib.attention.kernel import host_build
+    from gpa_lib.attention.kernel.cuda import emulation, phase1
 
     if host_build.compiler() is None:
         return

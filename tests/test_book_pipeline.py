@@ -161,7 +161,7 @@ def test_not_a_book(tmp_path: Path, capsys):
 
 def test_every_profile_of_the_real_book_validates():
     """The gpu profile cannot run here; its parameters are still checked on every commit."""
-    from gpa_lib.pose.config import PRESETS
+    from gpa_lib.pose.config import TRAIN_PRESETS
 
     project = BookProject()
     assert set(project.profile_names()) == {"smoke", "full", "gpu"}
@@ -169,4 +169,4 @@ def test_every_profile_of_the_real_book_validates():
         project.validate(profile)
         pose = project.parameters_for(project.notebook("03_pose_morphing"), profile)
         scale = pose.get("scale", project.notebook("03_pose_morphing").parameters["scale"])
-        assert f"gpa-{scale}" in PRESETS
+        assert f"gpa-{scale}" in TRAIN_PRESETS

@@ -10,9 +10,8 @@ import pytest
 
 from gpa_lib.attention.analysis import gpu_results, gpu_targets
 from gpa_lib.attention.analysis.complexity import AttentionSizes, phase1_floor, phase1_flops
+from gpa_lib.attention.analysis.kernel_results import format_table, stored_kernel_results
 from gpa_lib.attention.analysis.stored import stored_machines
-from gpa_lib.bench.kernel import stored_kernel_results
-from gpa_lib.bench.kernel_results import format_table
 from gpa_lib.results import RESULTS_DIR
 
 H200 = "NVIDIA H200"

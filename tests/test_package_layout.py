@@ -18,7 +18,7 @@ from gpa_lib.attention.backends import (
     unregister_backend,
 )
 from gpa_lib.attention.backends.reference import attend_selected
-from gpa_lib.attention.kernel import build
+from gpa_lib.attention.kernel.cuda import build
 from gpa_lib.attention.selection import select_key_blocks_flat
 
 PACKAGE_ROOT = Path(gpa_lib.__file__).resolve().parent
@@ -84,6 +84,16 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_package_has_no_import_cycles():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_nothing_outside_the_bench_imports_it():
+    """``gpa_lib.bench`` holds command lines only: the library never imports them."""
+    offenders = {
+        name: sorted(t for t in targets if t == "gpa_lib.bench" or t.startswith("gpa_lib.bench."))
+        for name, targets in import_graph().items()
+        if name != "gpa_lib.bench" and not name.startswith("gpa_lib.bench.")
+    }
+    assert {name: found for name, found in offenders.items() if found} == {}
 
 
 def test_the_cycle_finder_finds_a_planted_cycle():

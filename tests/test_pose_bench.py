@@ -1,4 +1,4 @@
-"""python -m gpa_lib.bench pose on the tiny preset: every study runs and writes what chapter 3 reads."""
+"""python -m gpa_lib.bench pose at the smoke scale: every study runs and writes what chapter 3 reads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from gpa_lib.bench.pose import main
 
 
 def _run(tmp_path, *args):
-    common = ["--scale", "tiny", "--threads", "1", "--run-dir", str(tmp_path / "runs"),
+    common = ["--scale", "smoke", "--threads", "1", "--run-dir", str(tmp_path / "runs"),
               "--results-dir", str(tmp_path), "--accuracy-pairs", "4"]  # fmt: skip
     assert main([*args, *common]) == 0
 
@@ -62,7 +62,7 @@ def test_tradeoff_and_scaling_studies(tmp_path):
 def test_compare_models_measures_memory_of_untrained_models():
     from gpa_lib.pose.experiment import compare_models, result_payload
 
-    comparison = compare_models("tiny", ("gpa",), memory_only=("dense",))
+    comparison = compare_models("smoke", ("gpa",), memory_only=("dense",))
     assert set(comparison.runs) == {"gpa"} and set(comparison.memory_only) == {"dense"}
     payload = result_payload(comparison)
     fused = payload["targets"]["memory_ratio_training_vs_fused_dense"]

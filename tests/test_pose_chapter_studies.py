@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from gpa_lib.pose import studies
-from gpa_lib.pose.config import PRESETS
+from gpa_lib.pose.config import TRAIN_PRESETS
 from gpa_lib.results import RESULTS_DIR, read_result
 
 
@@ -27,7 +27,7 @@ def _plain(values: dict) -> None:
 
 
 def test_setting_values_follow_the_preset():
-    config = PRESETS["gpa-tiny"]
+    config = TRAIN_PRESETS["gpa-smoke"]
     values = studies.setting_values(config)
     assert values["ch3_n_pixels"] == config.size**2
     assert values["ch3_keys_per_query"] == config.model.topk * config.model.pool**2
@@ -66,7 +66,7 @@ def test_chapter_studies_on_a_tiny_comparison(tmp_path):
         steps=2, n_train=4, n_test=2, n_val=2, batch_size=2, eval_every=1, checkpoint_every=1,
         num_threads=1, seed=0,
     )  # fmt: skip
-    trained = studies.comparison_study("tiny", ["gpa"], overrides, out_dir=str(tmp_path))
+    trained = studies.comparison_study("smoke", ["gpa"], overrides, out_dir=str(tmp_path))
     _plain(trained.values)
     assert trained.values["ch3_steps"] == 2 and trained.values["ch3_n_test"] == 2
     assert list(trained.table.index) == ["GPA copying"]
@@ -76,9 +76,11 @@ def test_chapter_studies_on_a_tiny_comparison(tmp_path):
     assert memory.values["ch3_mem_fused_ratio"] == pytest.approx(
         memory.values["ch3_mem_gpa_mib"] / memory.values["ch3_mem_fused_mib"]
     )
-    example = studies.copy_attention_study(comparison, PRESETS["gpa-tiny"], n_pixels=2)
+    example = studies.copy_attention_study(comparison, TRAIN_PRESETS["gpa-smoke"], n_pixels=2)
     assert len(example.figure.axes) == 3
-    assert studies.examples_study(PRESETS["gpa-tiny"], n=2, n_cols=2).figure.get_figwidth() == 7
+    assert (
+        studies.examples_study(TRAIN_PRESETS["gpa-smoke"], n=2, n_cols=2).figure.get_figwidth() == 7
+    )
     for figure in (trained.figure, memory.figure, example.figure):
         assert figure.get_figwidth() == 7  # the book's column
     assert set(plt.get_fignums()) <= open_before

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from gpa_lib.pose.config import PRESETS, ModelConfig, model_config
+from gpa_lib.pose.config import TRAIN_PRESETS, ModelConfig, model_config
 from gpa_lib.pose.models import attention_memory, build_model, count_parameters
 from gpa_lib.pose.models.blocks import attend
 
@@ -23,7 +23,7 @@ def _inputs(batch=2, size=32, seed=0):
 @pytest.mark.parametrize("name", ["gpa", "coarse", "dense", "unet"])
 def test_every_model_maps_inputs_to_an_image_in_range(name):
     torch.manual_seed(0)
-    model = build_model(model_config(name, "tiny"))
+    model = build_model(model_config(name, "smoke"))
     out = model(*_inputs())
     assert out.shape == (2, 3, 32, 32)
     assert out.abs().max() <= 1
@@ -33,7 +33,7 @@ def test_every_model_maps_inputs_to_an_image_in_range(name):
 
 def test_full_scale_models_have_a_few_hundred_thousand_parameters_each():
     counts = {
-        name: count_parameters(build_model(PRESETS[f"{name}-full"].model))
+        name: count_parameters(build_model(TRAIN_PRESETS[f"{name}-full"].model))
         for name in ("gpa", "coarse", "dense", "unet")
     }
     assert all(2e5 <= c <= 8e5 for c in counts.values()), counts
@@ -43,7 +43,7 @@ def test_full_scale_models_have_a_few_hundred_thousand_parameters_each():
 
 def test_details_expose_copy_weights_and_gpa_selections():
     torch.manual_seed(0)
-    config = model_config("gpa", "tiny")
+    config = model_config("gpa", "smoke")
     model = build_model(config)
     out = model(*_inputs(), details=True)
     assert out["weights"].shape == (2, 1 + config.copy_heads, 32, 32)
@@ -63,7 +63,7 @@ def test_details_expose_copy_weights_and_gpa_selections():
 
 def test_copied_pixels_are_convex_combinations_of_source_pixels():
     torch.manual_seed(0)
-    model = build_model(model_config("gpa", "tiny"))
+    model = build_model(model_config("gpa", "smoke"))
     source, source_pose, target_pose = _inputs(batch=1)
     source = torch.full_like(source, 0.25)  # a flat source: every copy must return exactly it
     copied = model(source, source_pose, target_pose, details=True)["copied"]
@@ -72,7 +72,7 @@ def test_copied_pixels_are_convex_combinations_of_source_pixels():
 
 def test_gpa_with_every_key_block_equals_the_dense_model():
     torch.manual_seed(0)
-    gpa_config = model_config("gpa", "tiny")
+    gpa_config = model_config("gpa", "smoke")
     # At 32 px the full-resolution grid has (32/2)^2 = 256 key blocks of 2x2; at 16 px 64 blocks.
     # topk=64 covers every block at 16 px only, so compare single layers instead of whole models.
     q = torch.randn(2, 1, 16, 16, 8, dtype=torch.float64)
@@ -89,7 +89,7 @@ def test_gpa_with_every_key_block_equals_the_dense_model():
 def test_odd_sizes_are_padded_and_cropped():
     torch.manual_seed(0)
     for name in ("gpa", "unet"):
-        model = build_model(model_config(name, "tiny"))
+        model = build_model(model_config(name, "smoke"))
         source, source_pose, target_pose = _inputs(batch=1, size=40)
         out = model(source[..., :36], source_pose[..., :36], target_pose[..., :36])
         assert out.shape == (1, 3, 40, 36)
@@ -99,8 +99,8 @@ def test_attention_memory_of_gpa_is_a_fraction_of_materialised_dense():
     torch.manual_seed(0)
     source, source_pose, target_pose = _inputs(batch=1, size=64)
     batch = {"source": source, "source_pose": source_pose, "target_pose": target_pose}
-    gpa = attention_memory(build_model(PRESETS["gpa-full"].model), batch)
-    dense = build_model(PRESETS["dense-full"].model)
+    gpa = attention_memory(build_model(TRAIN_PRESETS["gpa-full"].model), batch)
+    dense = build_model(TRAIN_PRESETS["dense-full"].model)
     materialised = attention_memory(dense, batch, dense_impl="materialised")
     assert [c["kind"] for c in gpa["calls"]] == ["dense", "dense", "gpa", "gpa"]
     assert gpa["calls"][-1]["grid"] == [64, 64]
@@ -108,7 +108,7 @@ def test_attention_memory_of_gpa_is_a_fraction_of_materialised_dense():
     assert materialised["peak_forward_bytes"] >= 4096**2 * 4
     assert gpa["peak_forward_bytes"] * 4 <= materialised["peak_forward_bytes"]
     assert gpa["peak_training_bytes"] * 4 <= materialised["peak_training_bytes"]
-    unet = attention_memory(build_model(PRESETS["unet-full"].model), batch)
+    unet = attention_memory(build_model(TRAIN_PRESETS["unet-full"].model), batch)
     assert unet == {
         "calls": [],
         "complete": True,

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def tiny_data():
-    return load_data(preset("gpa-tiny"))
+    return load_data(preset("gpa-smoke"))
 
 
 class Crash(Exception):
@@ -62,7 +62,7 @@ def test_learning_rate_warms_up_then_decays_to_the_final_ratio():
 
 @pytest.mark.parametrize("gan_weight", [0.0, 0.1])
 def test_a_killed_run_resumed_ends_with_the_same_weights(tmp_path, tiny_data, gan_weight):
-    config = preset("gpa-tiny").replace(gan_weight=gan_weight)
+    config = preset("gpa-smoke").replace(gan_weight=gan_weight)
     train_data, test_data = tiny_data
     whole = train(config, train_data, test_data, out_dir=tmp_path / "whole", progress=False)
 
@@ -94,7 +94,7 @@ def test_a_killed_run_resumed_ends_with_the_same_weights(tmp_path, tiny_data, ga
 
 
 def test_resuming_with_another_config_is_an_error(tmp_path, tiny_data):
-    config = preset("unet-tiny").replace(steps=2)
+    config = preset("unet-smoke").replace(steps=2)
     train(config, tiny_data[0], out_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match="lr: 0.002 -> 0.001"):
         train(config.replace(lr=1e-3), tiny_data[0], out_dir=tmp_path, progress=False)
@@ -149,7 +149,7 @@ def test_a_checkpoint_holding_a_pickled_object_is_refused_naming_the_file(tmp_pa
     with pytest.raises(ValueError, match=rf"^{re.escape(str(path))} is refused: .*Intruder"):
         load_checkpoint(path)
     # Resuming reads it the same way: refused, and the object was never built.
-    config = preset("unet-tiny").replace(steps=1)
+    config = preset("unet-smoke").replace(steps=1)
     with pytest.raises(ValueError, match="weights_only=True"):
         train(config, tiny_data[0], out_dir=tmp_path, progress=False)
     assert UNPICKLED == []
@@ -157,7 +157,7 @@ def test_a_checkpoint_holding_a_pickled_object_is_refused_naming_the_file(tmp_pa
 
 def test_perceptual_loss_needs_local_weights_and_loads_them(tmp_path):
     with pytest.raises(ValueError, match="never downloads"):
-        GeneratorLoss(preset("gpa-tiny").replace(perceptual_weight=1.0))
+        GeneratorLoss(preset("gpa-smoke").replace(perceptual_weight=1.0))
     torch.manual_seed(0)
     weights = tmp_path / "vgg19.pth"
     torch.save({f"features.{k}": v for k, v in _vgg19_features().state_dict().items()}, weights)
@@ -171,7 +171,7 @@ def test_perceptual_loss_needs_local_weights_and_loads_them(tmp_path):
 
 def test_cli_trains_and_writes_test_metrics(tmp_path):
     out = tmp_path / "run"
-    assert main(["--preset", "unet-tiny", "--out", str(out), "--steps", "2", "--no-progress"]) == 0
+    assert main(["--preset", "unet-smoke", "--out", str(out), "--steps", "2", "--no-progress"]) == 0
     report = json.loads((out / "metrics.json").read_text())
     assert report["steps"] == 2 and report["test"]["ssim"]["n"] == 8
     assert set(report["test"]) == {"ssim", "ssim_fg", "psnr", "psnr_fg", "l1", "l1_fg"}
@@ -190,7 +190,7 @@ def test_torchrun_with_two_cpu_processes_matches_one_process(tmp_path, tiny_data
         "-m",
         "gpa_lib.pose.train",
         "--preset",
-        "gpa-tiny",
+        "gpa-smoke",
         "--out",
         str(out),
         "--no-progress",
@@ -200,12 +200,12 @@ def test_torchrun_with_two_cpu_processes_matches_one_process(tmp_path, tiny_data
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     ddp = load_checkpoint(out / CHECKPOINT)
-    single = train(preset("gpa-tiny"), tiny_data[0], out_dir=None, progress=False)
+    single = train(preset("gpa-smoke"), tiny_data[0], out_dir=None, progress=False)
     assert ddp["step"] == single.steps_done
     # Same global batches, gradients averaged over the two halves: the same model up to rounding.
     # (Weights are compared through their outputs: Adam turns the rounding noise of gradients that
     # are zero in exact arithmetic, such as conv biases before GroupNorm, into full-size steps.)
-    twin = build_model(preset("gpa-tiny").model)
+    twin = build_model(preset("gpa-smoke").model)
     twin.load_state_dict(ddp["model"])
     twin.eval()
     batch = tiny_data[1].batch(torch.arange(8))
@@ -242,7 +242,7 @@ def _write_deepfashion(root: Path) -> None:
 def test_cli_trains_on_deepfashion_at_256_by_176(tmp_path):
     root, out = tmp_path / "deepfashion", tmp_path / "run"
     _write_deepfashion(root)
-    argv = ["--preset", "gpa-tiny", "--out", str(out), "--steps", "1", "--batch-size", "2",
+    argv = ["--preset", "gpa-smoke", "--out", str(out), "--steps", "1", "--batch-size", "2",
             "--deepfashion", str(root), "--cache-dir", str(tmp_path / "cache"), "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     report = json.loads((out / "metrics.json").read_text())

@@ -15,7 +15,7 @@ import pytest  # noqa: E402
 from gpa_lib.recsys.data.stats import store_summary  # noqa: E402
 from gpa_lib.recsys.eval import dna_studies  # noqa: E402
 from gpa_lib.recsys.eval.dna_variants import IMAGE_DIM  # noqa: E402
-from gpa_lib.recsys.sim import PRESETS  # noqa: E402
+from gpa_lib.recsys.sim import STORE_PRESETS  # noqa: E402
 
 SEED = 0
 
@@ -42,7 +42,7 @@ def close_figures():
 
 def test_simulate_store_glues_the_summary_and_the_preset(store):
     data, summary, values = store
-    config = PRESETS["smoke"]
+    config = STORE_PRESETS["smoke"]
     assert summary == store_summary(data)
     assert values["ch4_store"] == "smoke" and values["ch4_n_items"] == summary["n_items"]
     assert values["ch4_n_customers"] == config.n_customers
@@ -51,8 +51,8 @@ def test_simulate_store_glues_the_summary_and_the_preset(store):
 
 
 def test_image_clause_says_whether_the_image_adds():
-    assert "only the image shows" in dna_studies.image_clause(PRESETS["images"])
-    assert "says nothing" in dna_studies.image_clause(PRESETS["smoke"])
+    assert "only the image shows" in dna_studies.image_clause(STORE_PRESETS["images"])
+    assert "says nothing" in dna_studies.image_clause(STORE_PRESETS["smoke"])
 
 
 def test_fit_dna_glues_its_window_and_aucs(fit):
@@ -77,7 +77,7 @@ def test_variants_study_without_a_stored_study_says_how_to_make_one():
     values, figure, shown = dna_studies.variants_study(None, load=False)
     assert figure is None and "--study dna-variants" in shown
     assert values["ch4_var_image_dim"] == IMAGE_DIM
-    assert values["ch4_var_image_share_pct"] == 100 * PRESETS["images"].image_share
+    assert values["ch4_var_image_share_pct"] == 100 * STORE_PRESETS["images"].image_share
 
 
 def test_training_and_matched_studies_split_the_evaluated_customers(fit):

@@ -21,7 +21,7 @@ from gpa_lib.recsys.eval.dna_variants import (
     variants_table,
 )
 from gpa_lib.recsys.eval.protocol import ProtocolConfig
-from gpa_lib.recsys.sim import PRESETS, simulate
+from gpa_lib.recsys.sim import STORE_PRESETS, simulate
 from gpa_lib.results import RESULTS_ENV
 
 matplotlib.use("Agg")
@@ -138,6 +138,6 @@ def test_chapter_4_full_profile_reads_the_image_on_a_store_whose_image_says_more
     full = nb.parameters | project.parameters_for(nb, "full")
     params = variant_params(full["dna_inputs"])
     assert params["image_dim"] > 0 and params.get("use_attributes", True)
-    assert PRESETS[full["store"]].image_share > 0
+    assert STORE_PRESETS[full["store"]].image_share > 0
     smoke = nb.parameters | project.parameters_for(nb, "smoke")
     assert variant_params(smoke["dna_inputs"])["image_dim"] > 0  # CI runs the image path too

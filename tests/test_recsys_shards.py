@@ -18,7 +18,7 @@ from gpa_lib.recsys.eval.shards import (
     shard_ids,
     shard_path,
 )
-from gpa_lib.recsys.sim import PRESETS, simulate_config
+from gpa_lib.recsys.sim import STORE_PRESETS, simulate_config
 
 MODELS = ("popularity", "static_cf")
 PROTOCOL = ProtocolConfig(
@@ -27,7 +27,7 @@ PROTOCOL = ProtocolConfig(
 
 
 def tiny_store(seed: int):
-    return replace(PRESETS["smoke"], n_customers=500, n_weeks=20, seed=seed)
+    return replace(STORE_PRESETS["smoke"], n_customers=500, n_weeks=20, seed=seed)
 
 
 def without_timings(payload):
@@ -144,5 +144,5 @@ def test_the_command_line_gives_every_store_its_own_seed_and_the_drift():
     )
     stores = study_spec(args).stores
     assert [s.seed for s in stores] == [4, 5, 6] and {s.drift for s in stores} == {0.0}
-    assert {s.n_customers for s in stores} == {PRESETS["smoke"].n_customers}
+    assert {s.n_customers for s in stores} == {STORE_PRESETS["smoke"].n_customers}
     assert result_name(args) == "backtest_stores"

@@ -14,7 +14,7 @@ import pytest
 from gpa_lib.recsys.data import ARTICLE_ATTRIBUTES, SIZES
 from gpa_lib.recsys.data import stats as store_stats
 from gpa_lib.recsys.sim.images import PALETTE, silhouette
-from gpa_lib.recsys.sim.simulate import PRESETS, SimConfig, simulate, simulate_preset
+from gpa_lib.recsys.sim.simulate import STORE_PRESETS, SimConfig, simulate, simulate_preset
 from gpa_lib.recsys.sim.vocabulary import CATEGORIES, PATTERNS
 
 matplotlib.use("Agg")
@@ -108,7 +108,7 @@ def test_articles_launch_every_week_and_live_short(store, summary):
     assert summary["median_article_life_weeks"] <= 12
     life = store_stats.article_life(store)
     assert (
-        life["life_weeks"].max() <= PRESETS["test"].shelf_weeks[1] + 1
+        life["life_weeks"].max() <= STORE_PRESETS["test"].shelf_weeks[1] + 1
     )  # delisted at the end of the shelf life
 
 

@@ -12,12 +12,14 @@ Layout:
 - ``backends/``: ``base`` (the interface and errors), ``registry`` (``register_backend`` with a
   priority, the automatic choice), and ``cuda``, ``cpu``, ``flex``, ``reference``, ``recompute``,
   ``masked``;
-- ``kernel/``: the compiled kernels. CUDA: ``build`` (the one ``load_inline`` door), ``ops`` (custom
-  ops), ``reference_math`` (the kernel's math in torch), ``emulation`` (the CUDA source run on the
-  CPU), ``check`` (nvcc compile check), ``evidence`` (FlashAttention's tolerance rule), ``csrc/``.
-  CPU: ``cpu`` (g++ build, ctypes call, autograd) and ``csrc_cpu/``;
-- ``analysis/``: ``complexity`` (FLOPs, bytes, peak memory, roofline floors), ``measure`` (peak
-  memory, timing), ``diagnostics`` (kept attention mass, output error), ``figures``.
+- ``kernel/``: the compiled kernels, ``cuda/`` and ``cpu/`` side by side (each ``build``, ``ops``,
+  ``csrc/``). CUDA: ``build`` (the one ``load_inline`` door), ``ops`` (custom ops), ``phase1``,
+  ``reference_math`` (the kernel's math in torch), ``emulation`` (the CUDA source run on the CPU),
+  ``check`` (nvcc compile check), ``evidence`` (FlashAttention's tolerance rule). CPU: ``build`` (g++,
+  cached) and ``ops`` (ctypes call, autograd). ``host_build`` is the g++ door both host libraries share;
+- ``analysis/``: ``complexity`` (FLOPs, bytes, peak memory, roofline floors), ``measure`` (the
+  words a range of times allows; the timer and peak memory are ``gpa_lib.measure``),
+  ``diagnostics`` (kept attention mass, output error), ``figures``.
 
 :func:`explain_backends` says which backend ``backend=None`` picks and why the others were not.
 """

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import torch
 
-from gpa_lib.attention.analysis.benchmark import PRESETS, all_methods, run_benchmark
+from gpa_lib.attention.analysis.benchmark import ATTENTION_BENCH_PRESETS, all_methods, run_benchmark
 from gpa_lib.results import write_result
 
 
@@ -41,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
     profile = "quick" if args.quick else "full"
     if args.training:
         profile = "training_quick" if args.quick else "training"
-    cfg = PRESETS[profile]
+    cfg = ATTENTION_BENCH_PRESETS[profile]
     changes = {
         name: tuple(value) if isinstance(value, list) else value
         for name, value in (

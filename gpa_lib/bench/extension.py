@@ -1,6 +1,6 @@
 """``python -m gpa_lib.bench extension``: build the fused CUDA kernel once, with the compiler's output.
 
-Calls :func:`gpa_lib.attention.kernel.build.load_extension` with ``verbose=True`` (ninja's command
+Calls :func:`gpa_lib.attention.kernel.cuda.build.load_extension` with ``verbose=True`` (ninja's command
 lines and any compiler message go to stdout) and prints how long the build (or the load from the
 cache under ``$GPA_LIB_CACHE``) took, the nvcc release and ``TORCH_CUDA_ARCH_LIST``. Then one small
 call of the kernel, compared with the reference, says that the built module runs; the full checks are
@@ -15,13 +15,13 @@ import time
 
 import torch
 
-from gpa_lib.bench.machine import gpu_unavailable_reason, nvcc_version
+from gpa_lib.results import gpu_unavailable_reason, nvcc_version
 
 
 def smoke_call() -> float:
     """Largest |kernel - reference| of phase 2 on one small random bf16 problem (float32 reference)."""
     from gpa_lib.attention.backends.reference import attend_selected
-    from gpa_lib.attention.kernel.ops import phase2_fused
+    from gpa_lib.attention.kernel.cuda.ops import phase2_fused
     from gpa_lib.attention.problem import check_inputs
     from gpa_lib.attention.selection import select_key_blocks_flat
 
@@ -52,12 +52,12 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         args = parser.parse_args(args)
     reason = gpu_unavailable_reason()
     if reason is not None:
-        print(f"extension: {reason}")
+        print(f"extension: {reason}; nothing was built or written")
         return 1
-    from gpa_lib.attention.kernel import build
+    from gpa_lib.attention.kernel.cuda import build
 
     print(
-        f"nvcc: {nvcc_version()}; torch {torch.__version__} (CUDA {torch.version.cuda}); "
+        f"nvcc: {nvcc_version(build.find_nvcc())}; torch {torch.__version__} (CUDA {torch.version.cuda}); "
         f"TORCH_CUDA_ARCH_LIST={os.environ.get('TORCH_CUDA_ARCH_LIST', '(unset: the visible GPU)')}; "
         f"cache {build.cache_root()}",
         flush=True,

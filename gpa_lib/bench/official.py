@@ -11,7 +11,7 @@ Their layer's defaults fix the settings: ``SHIERARCHY=64`` pools the query map t
 For each square grid it records the largest absolute difference of the outputs (a different selection
 shows up as a difference of order one), the median time of each (after a warm-up call, whose time is kept as
 ``first_call_s``), the time ratio and the fused CPU backend's phase 1 alone; once per run, this CPU's matrix-multiply rate and copy
-bandwidth (:func:`~gpa_lib.attention.analysis.measure.calibrate_cpu`), against which the chapter
+bandwidth (:func:`~gpa_lib.measure.calibrate_cpu`), against which the chapter
 draws the floor. Their code is imported from ``DIR/GPA_module.py`` at run time;
 none of it is part of this project. JSON with provenance goes to ``data/results/official_gpa.json``.
 """
@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from gpa_lib.attention import auto_backend, gpa_attention
-from gpa_lib.attention.analysis.measure import calibrate_cpu, median_time
+from gpa_lib.measure import calibrate_cpu, median_time
 
 #: Our methods: the automatic choice, the fused CPU kernel and the two pure-torch backends.
 METHODS = ("auto", "cpu", "reference", "recompute")
@@ -112,7 +112,7 @@ def compare_one(authors: ModuleType, cfg: OfficialBenchConfig, side: int) -> dic
             record[f"{method}_max_abs_diff"] = (out - reference).abs().max().item()
             record[f"speedup_{method}_vs_authors"] = record["authors_median_s"] / timing["median_s"]
         if "cpu" in cfg.methods:  # phase 1 of the fused CPU backend alone: its share of the time
-            from gpa_lib.attention.kernel.cpu import cpu_select_key_blocks
+            from gpa_lib.attention.kernel.cpu.ops import cpu_select_key_blocks
             from gpa_lib.attention.problem import check_inputs
 
             problem = check_inputs(*heads, affinity="euclid", **gpa)

@@ -34,7 +34,7 @@ from gpa_lib.pose.accuracy import (
     held_out_truth,
     status_shares,
 )
-from gpa_lib.pose.config import MODEL_NAMES, PRESETS, TrainConfig
+from gpa_lib.pose.config import MODEL_NAMES, TRAIN_PRESETS, TrainConfig
 from gpa_lib.pose.metrics import bootstrap_mean, bootstrap_seeds_pairs
 from gpa_lib.pose.models import attention_memory, build_model
 from gpa_lib.pose.train import evaluate_model, load_data, train
@@ -91,7 +91,7 @@ def _ints(text: str) -> list[int]:
 
 
 def _config(args: argparse.Namespace, name: str, **changes) -> TrainConfig:
-    preset = PRESETS[f"{name}-{args.scale}"]
+    preset = TRAIN_PRESETS[f"{name}-{args.scale}"]
     overrides = {"num_threads": args.threads, "eval_every": 0, "checkpoint_every": 50}
     for field_name in ("steps", "n_train", "n_test"):
         value = getattr(args, field_name)

@@ -18,6 +18,7 @@ one entry per preset in ``runs``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import signal
@@ -28,8 +29,8 @@ from typing import Any
 
 import torch
 
-from gpa_lib.bench.machine import gpu_slug, gpu_unavailable_reason
-from gpa_lib.results import run_identity
+from gpa_lib.measure import cuda_peak
+from gpa_lib.results import gpu_slug, gpu_unavailable_reason, run_identity
 
 ENTRY_POINT = "gpa_lib.pose.train"
 #: GPA through the automatic backend choice, and dense SDPA at the same batch: the kernel issue's
@@ -124,6 +125,7 @@ def run_pose(
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(max(1, int(time_budget_s)))
     started = time.perf_counter()
+    memory: dict[str, int] = {}  # the peak of the timed steps (gpa_lib.measure.cuda_peak)
     try:
         t0 = time.perf_counter()
         warm_time = _call(main, cli_argv(args, preset, out, args.warmup_steps) + ["--no-resume"])
@@ -132,24 +134,22 @@ def run_pose(
         log(
             f"pose: {preset}: {args.warmup_steps} warm-up steps in {warm_time:.1f} s of optimisation"
         )
-        if cuda:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        total_time = _call(main, cli_argv(args, preset, out, args.steps))
+        with cuda_peak() if cuda else contextlib.nullcontext({}) as memory:
+            total_time = _call(main, cli_argv(args, preset, out, args.steps))
         record["resumed_wall_s"] = time.perf_counter() - t0
         timed = args.steps - args.warmup_steps
         record["step_time_ms"] = 1e3 * (total_time - warm_time) / timed
         if cuda:
-            record["peak_memory_bytes"] = int(torch.cuda.max_memory_allocated())
-            record["peak_reserved_bytes"] = int(torch.cuda.max_memory_reserved())
+            record["peak_memory_bytes"] = memory["peak_bytes"]
+            record["peak_reserved_bytes"] = memory["peak_reserved_bytes"]
         record["test"] = json.loads((out / "metrics.json").read_text()).get("test")
         record["complete"] = True
     except BudgetSpent:
         record["complete"] = False
         record["stopped"] = f"the time budget of {time_budget_s:.0f} s ran out"
-        if cuda:
-            record["peak_memory_bytes"] = int(torch.cuda.max_memory_allocated())
+        if "peak_bytes" in memory:  # the budget ran out in the timed steps, not in the warm-up
+            record["peak_memory_bytes"] = memory["peak_bytes"]
     except Exception as err:  # noqa: BLE001 - a backend that cannot train: recorded, the next runs
         record["complete"] = False
         first = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
@@ -229,7 +229,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         args = parser.parse_args(args)
     reason = gpu_unavailable_reason() if args.device == "cuda" else None
     if reason is not None:
-        print(f"pose: {reason}")
+        print(f"pose: {reason}; nothing was measured or written")
         return 1
     if not 0 < args.warmup_steps < args.steps:
         raise SystemExit(

@@ -1,7 +1,7 @@
 """python -m gpa_lib.bench recsys: the recommendation backtest of chapters 4 and 5, or model timings.
 
 ``--study backtest`` (the default) runs the protocol of :mod:`gpa_lib.recsys.eval.protocol` on a
-named store of :data:`gpa_lib.recsys.sim.PRESETS`: every model (ours, the anchors and popularity)
+named store of :data:`gpa_lib.recsys.sim.STORE_PRESETS`: every model (ours, the anchors and popularity)
 tuned with the same grid on a validation cutoff, refitted with several seeds at rolling test
 cutoffs, next to the simulator's oracle, with block-bootstrap intervals; it writes
 ``data/results/backtest.json``, which the chapters render.
@@ -72,7 +72,7 @@ from gpa_lib.recsys.eval.own_data import backtest_own_data, parse_params, summar
 from gpa_lib.recsys.eval.protocol import ProtocolConfig, run_protocol
 from gpa_lib.recsys.eval.shards import StudySpec, merge, missing_shards, run_study
 from gpa_lib.recsys.models.presets import MODEL_CLASSES, MODEL_PARAMS, PROFILES, model_factories
-from gpa_lib.recsys.sim import PRESETS, simulate_config, simulate_preset
+from gpa_lib.recsys.sim import STORE_PRESETS, simulate_config, simulate_preset
 from gpa_lib.results import (
     RESULTS_DIR,
     default_results_dir,
@@ -90,15 +90,15 @@ SOFTMAX_ONLY = ("sasrec_catalogue",)
 
 def store_preset(value: str) -> str:
     """``--store``: a simulator preset; a folder gets pointed to ``--data``."""
-    if value in PRESETS:
+    if value in STORE_PRESETS:
         return value
     if Path(value).is_dir():
         raise argparse.ArgumentTypeError(
-            f"{value!r} is a folder, not a simulator preset ({', '.join(sorted(PRESETS))}); "
+            f"{value!r} is a folder, not a simulator preset ({', '.join(sorted(STORE_PRESETS))}); "
             f"to backtest your own data use --data {value}"
         )
     raise argparse.ArgumentTypeError(
-        f"invalid choice: {value!r} (choose from {', '.join(sorted(PRESETS))}; or --data FOLDER)"
+        f"invalid choice: {value!r} (choose from {', '.join(sorted(STORE_PRESETS))}; or --data FOLDER)"
     )
 
 
@@ -116,7 +116,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--store",
         default=None,
         type=store_preset,
-        metavar="{" + ",".join(sorted(PRESETS)) + "}",
+        metavar="{" + ",".join(sorted(STORE_PRESETS)) + "}",
         help="simulated store preset (default: images for dna-variants, else full); for your "
         "own data use --data",
     )
@@ -396,7 +396,7 @@ def run_drift_study(args: argparse.Namespace) -> dict[str, Any]:
         max_customers=args.eval_customers,
         n_boot=args.n_boot,
     )
-    preset = PRESETS[args.store]
+    preset = STORE_PRESETS[args.store]
     n_customers = args.customers if args.customers is not None else preset.n_customers
     n_weeks = args.weeks if args.weeks is not None else preset.n_weeks
     drifts = [float(d) for d in args.drifts.split(",") if d.strip()]
@@ -465,7 +465,7 @@ def run_dna_variants_study(args: argparse.Namespace) -> dict[str, Any]:
         overrides["n_customers"] = args.customers
     if args.weeks is not None:
         overrides["n_weeks"] = args.weeks
-    config = replace(PRESETS[args.store], **overrides)
+    config = replace(STORE_PRESETS[args.store], **overrides)
     if config.image_share == 0:
         raise ValueError(
             f"store={args.store!r} has image_share=0: its images add nothing to the attributes; "
@@ -549,7 +549,7 @@ def study_spec(args: argparse.Namespace) -> StudySpec:
     if n_stores < 1:
         raise SystemExit(f"--stores={n_stores} must be >= 1")
     stores = tuple(
-        replace(PRESETS[args.store], seed=args.seed + i, **overrides) for i in range(n_stores)
+        replace(STORE_PRESETS[args.store], seed=args.seed + i, **overrides) for i in range(n_stores)
     )
     return StudySpec(
         args.study, stores, tuple(study_models(args)), args.profile, protocol_config(args)

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from gpa_lib.bench.machine import gpu_unavailable_reason
+from gpa_lib.results import gpu_unavailable_reason
 
 #: The tools of the driver, in order, and whether each runs every case (False: the short set only).
 TOOLS = {"memcheck": True, "racecheck": False, "initcheck": False}
@@ -153,7 +153,7 @@ PHASE1_PICK_BOUND = 1e-3
 
 def check_phase1_case(spec: GPASpec, device: str, backend: str = "cuda") -> CaseResult:
     """The fused phase-1 kernel (``backend`` unused) against ``select_key_blocks_flat``."""
-    from gpa_lib.attention.kernel.phase1 import pick_agreement, select_key_blocks_fused
+    from gpa_lib.attention.kernel.cuda.phase1 import pick_agreement, select_key_blocks_fused
     from gpa_lib.attention.problem import check_inputs
     from gpa_lib.attention.selection import select_key_blocks_flat
 
@@ -229,7 +229,7 @@ def run_cases(
 
 def find_sanitizer() -> str | None:
     """Path of compute-sanitizer: ``$CUDA_HOME/bin``, beside nvcc, or on ``PATH``."""
-    from gpa_lib.attention.kernel.build import find_nvcc
+    from gpa_lib.attention.kernel.cuda.build import find_nvcc
 
     places = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
     nvcc = find_nvcc()
@@ -330,7 +330,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         args = parser.parse_args(args)
     reason = gpu_unavailable_reason()
     if reason is not None:
-        print(f"sanitize: {reason}")
+        print(f"sanitize: {reason}; nothing was run or written")
         return 1
     if args.run_cases:
         cases = all_cases(short=args.short)

@@ -1,8 +1,8 @@
 """Configurations of the pose-morphing models and their training, with named presets.
 
 Two frozen dataclasses: :class:`ModelConfig` (the architecture) and :class:`TrainConfig` (data,
-optimisation, losses, evaluation and checkpoints; it holds a ``ModelConfig``). :data:`PRESETS` maps a
-name ``"<model>-<scale>"`` to a ``TrainConfig``; the same dict feeds the choices of
+optimisation, losses, evaluation and checkpoints; it holds a ``ModelConfig``). :data:`TRAIN_PRESETS`
+maps a name ``"<model>-<scale>"`` to a ``TrainConfig``; the same dict feeds the choices of
 ``python -m gpa_lib.pose.train --preset NAME``.
 
 Models (see :mod:`gpa_lib.pose.models`):
@@ -13,8 +13,8 @@ Models (see :mod:`gpa_lib.pose.models`):
 - ``dense``: the same generator with exact dense attention at every scale.
 - ``unet``: a pose-conditioned U-Net without attention.
 
-Scales: ``tiny`` (32 px, a few steps: tests), ``full`` (64 px, the book on a 2-core CPU), ``gpu``
-(256 px, one GPU).
+Scales: ``smoke`` (32 px, a few steps: tests and the smoke profile), ``full`` (64 px, the book on a
+2-core CPU), ``gpu`` (256 px, one GPU).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ ATTENTION_KINDS = ("none", "dense", "gpa")
 MODEL_KINDS = ("copy", "unet")
 DENSE_IMPLS = ("fused", "materialised")
 MODEL_NAMES = ("gpa", "coarse", "dense", "unet")
-SCALES = ("tiny", "full", "gpu")
+SCALES = ("smoke", "full", "gpu")
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ def model_config(name: str, scale: str = "full") -> ModelConfig:
         raise ValueError(f"name={name!r} must be one of {MODEL_NAMES}")
     if scale not in SCALES:
         raise ValueError(f"scale={scale!r} must be one of {SCALES}")
-    if scale == "tiny":
+    if scale == "smoke":
         # 32 px, three scales (32, 16, 8): GPA at 32 and 16 px with cells of 8 and blocks of 2.
         widths, pose_widths = (8, 12, 16), (4, 8, 8)
         coarse, fine = ("dense",), ("gpa", "gpa")
@@ -270,7 +270,7 @@ def model_config(name: str, scale: str = "full") -> ModelConfig:
 
 def _train_config(name: str, scale: str) -> TrainConfig:
     model = model_config(name, scale)
-    if scale == "tiny":
+    if scale == "smoke":
         return TrainConfig(
             model=model, size=32, n_train=16, n_val=4, n_test=8, batch_size=4, steps=6,
             warmup_steps=2, eval_every=3, checkpoint_every=3, num_threads=1,
@@ -284,13 +284,13 @@ def _train_config(name: str, scale: str) -> TrainConfig:
 
 
 #: Every named training configuration, ``"<model>-<scale>"``: the CLI's ``--preset`` choices.
-PRESETS: dict[str, TrainConfig] = {
+TRAIN_PRESETS: dict[str, TrainConfig] = {
     f"{name}-{scale}": _train_config(name, scale) for scale in SCALES for name in MODEL_NAMES
 }
 
 
 def preset(name: str) -> TrainConfig:
-    """The :class:`TrainConfig` called ``name`` in :data:`PRESETS`."""
-    if name not in PRESETS:
-        raise ValueError(f"preset={name!r} is unknown; choose one of {sorted(PRESETS)}")
-    return PRESETS[name]
+    """The :class:`TrainConfig` called ``name`` in :data:`TRAIN_PRESETS`."""
+    if name not in TRAIN_PRESETS:
+        raise ValueError(f"preset={name!r} is unknown; choose one of {sorted(TRAIN_PRESETS)}")
+    return TRAIN_PRESETS[name]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gpa_lib.pose.config import MODEL_NAMES, PRESETS, TrainConfig
+from gpa_lib.pose.config import MODEL_NAMES, TRAIN_PRESETS, TrainConfig
 from gpa_lib.pose.data.cache import PairCache
 from gpa_lib.pose.metrics import METRIC_NAMES, paired_difference, summarize
 from gpa_lib.pose.models import attention_memory, build_model
@@ -86,7 +86,9 @@ def compare_models(
     attention memory alone.
     """
     start = time.perf_counter()
-    configs = {name: PRESETS[f"{name}-{scale}"].replace(**(overrides or {})) for name in models}
+    configs = {
+        name: TRAIN_PRESETS[f"{name}-{scale}"].replace(**(overrides or {})) for name in models
+    }
     first = configs[models[0]]
     if data is None:
         data = load_data(first, cache_dir, num_workers=num_workers)
@@ -117,7 +119,7 @@ def compare_models(
     untrained = {}
     for name in memory_only:
         torch.manual_seed(first.seed)
-        model = build_model(PRESETS[f"{name}-{scale}"].model).to(device).eval()
+        model = build_model(TRAIN_PRESETS[f"{name}-{scale}"].model).to(device).eval()
         untrained[name] = {
             impl: attention_memory(model, one_pair, dense_impl=impl)
             for impl in ("fused", "materialised")

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from gpa_lib.attention.analysis.measure import median_time, peak_memory
 from gpa_lib.attention.analysis.study import Study
+from gpa_lib.measure import median_time, peak_memory
 from gpa_lib.pose.accuracy import Truth, accuracy_summary, capture_qk, correspondence_accuracy
 from gpa_lib.pose.config import TrainConfig
 from gpa_lib.pose.data.cache import PairCache
@@ -141,7 +141,7 @@ def step_cost(
     """Median time and peak extra memory of one training step (forward, loss, backward) on ``batch``.
 
     Memory is the CPU allocator's peak during the step beyond what was allocated before it
-    (:func:`~gpa_lib.attention.analysis.measure.peak_memory`): activations kept for the backward
+    (:func:`~gpa_lib.measure.peak_memory`): activations kept for the backward
     pass, attention included, and gradients; not the weights.
     """
     loss_fn = GeneratorLoss(config)

@@ -42,7 +42,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from gpa_lib.pose.config import PRESETS, TrainConfig, preset
+from gpa_lib.pose.config import TRAIN_PRESETS, TrainConfig, preset
 from gpa_lib.pose.data import DeepFashionPairs, PairCache, SyntheticPoses, cached
 from gpa_lib.pose.data.pair import model_inputs
 from gpa_lib.pose.losses import GeneratorLoss, PatchDiscriminator, lsgan_discriminator_loss
@@ -493,8 +493,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--preset",
         required=True,
-        choices=sorted(PRESETS),
-        help="named configuration <model>-<scale> (gpa_lib.pose.config.PRESETS)",
+        choices=sorted(TRAIN_PRESETS),
+        help="named configuration <model>-<scale> (gpa_lib.pose.config.TRAIN_PRESETS)",
     )
     parser.add_argument("--out", required=True, help="run folder: checkpoint.pt and metrics.json")
     parser.add_argument("--steps", type=int, help="optimisation steps (overrides the preset)")

@@ -10,7 +10,7 @@
 
 from gpa_lib.recsys.data import ARTICLE_ATTRIBUTES, SIZES, SalesData, load, load_hm, save
 from gpa_lib.recsys.sim import (
-    PRESETS,
+    STORE_PRESETS,
     SimConfig,
     SimTruth,
     simulate,
@@ -20,7 +20,7 @@ from gpa_lib.recsys.sim import (
 
 __all__ = [
     "ARTICLE_ATTRIBUTES",
-    "PRESETS",
+    "STORE_PRESETS",
     "SIZES",
     "SalesData",
     "SimConfig",

@@ -32,11 +32,11 @@ import torch
 
 from gpa_lib.attention import auto_backend, dense_attention, gpa_attention, select_key_blocks
 from gpa_lib.attention.analysis.complexity import AttentionSizes, method_cost
-from gpa_lib.attention.analysis.measure import median_time, peak_memory
 from gpa_lib.attention.backends import backend_names, get_backend
 from gpa_lib.attention.backends.reference import attend_selected
 from gpa_lib.attention.problem import check_inputs
 from gpa_lib.attention.selection import select_key_blocks_flat
+from gpa_lib.measure import median_time, peak_memory
 
 #: Exact attention without GPA: fused SDPA and the explicit score matrix.
 EXACT_METHODS = ("sdpa", "materialised")
@@ -73,7 +73,7 @@ class AttentionBenchConfig:
     training: bool = False  # time forward + backward (gradients of q, k, v) instead of inference
 
 
-PRESETS = {
+ATTENTION_BENCH_PRESETS = {
     "full": AttentionBenchConfig(),
     "quick": AttentionBenchConfig(sizes=(32, 64, 128), repeats=3, budget_s=5.0),
     "training": AttentionBenchConfig(

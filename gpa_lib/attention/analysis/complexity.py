@@ -10,7 +10,7 @@ cell, t = topk, so that every query sees t*pool^2 keys.
 
 Peak extra memory is modelled tensor by tensor for the ``"reference"`` backend, the masked
 ``"masked"`` backend and the materialised attention of :mod:`gpa_lib.attention.exact` (inference, no
-autograd graph), so that :mod:`gpa_lib.attention.analysis.measure` can check it. Bytes moved
+autograd graph), so that :mod:`gpa_lib.measure` can check it. Bytes moved
 count one read or write per tensor pass of those implementations and ignore caches: a traffic
 estimate for a roofline, not a measurement. Softmax counts 4 FLOPs per entry (max, subtract and
 exp, sum, divide).

@@ -2,8 +2,8 @@
 its floor, the general-purpose options beside it, and the kernel issue's targets, met or not.
 
 Everything here works from the JSON in ``data/results/`` (no GPU needed): a kernel benchmark
-(``kernel_bench_<gpu>.json``, :mod:`gpa_lib.bench.kernel`) and the pose training runs of the same GPU
-(``pose_train_<gpu>.json`` of ``python -m gpa_lib.bench pose-gpu``, and the ``pose`` list of a
+(``kernel_bench_<gpu>.json``, :mod:`gpa_lib.attention.analysis.kernel_bench`) and the pose training
+runs of the same GPU (``pose_train_<gpu>.json`` of ``python -m gpa_lib.bench pose-gpu``, and the ``pose`` list of a
 ``probe_phase1_pose_<gpu>.json``). The newest complete benchmark of each GPU is the one reported, so
 a rerun (with a fused phase-1 kernel, say) replaces the old numbers without a change here.
 

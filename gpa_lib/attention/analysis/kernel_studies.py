@@ -59,7 +59,7 @@ def gpu_run_study(*, target_gpu: str) -> Study:
     it was run (``ch2_where``) and chapter 1's training memory against SDPA
     (``ch2_cpu_training_memory``). ``data``: ``runs``, ``gpu_run``, ``probe``."""
     from gpa_lib.attention.analysis.stored import training_memory_against_sdpa
-    from gpa_lib.attention.kernel.build import cuda_kernel_available
+    from gpa_lib.attention.kernel.cuda.build import cuda_kernel_available
     from gpa_lib.results import device_description
 
     device = device_description()
@@ -222,9 +222,9 @@ def against_others_table(gpu_run: dict[str, Any] | None):
 
 
 def emulated_evidence_study(names, *, seed: int) -> Study:
-    """:func:`~gpa_lib.attention.kernel.evidence.emulated_evidence` of the cases ``names`` (or a line
+    """:func:`~gpa_lib.attention.kernel.cuda.evidence.emulated_evidence` of the cases ``names`` (or a line
     saying why it cannot run here), glue ``ch2_evidence_*``."""
-    from gpa_lib.attention.kernel.evidence import emulated_evidence
+    from gpa_lib.attention.kernel.cuda.evidence import emulated_evidence
     from gpa_lib.attention.kernel.host_build import compiler
 
     table, values = emulated_evidence(names if compiler() is not None else [], seed=seed)
@@ -233,10 +233,10 @@ def emulated_evidence_study(names, *, seed: int) -> Study:
 
 
 def phase1_study(names, *, seed: int) -> Study:
-    """:func:`~gpa_lib.attention.kernel.evidence.phase1_evidence` of the cases ``names`` on image
+    """:func:`~gpa_lib.attention.kernel.cuda.evidence.phase1_evidence` of the cases ``names`` on image
     features, with the agreements also in percent (``*_pct``); without a host compiler, no values
     and a line saying why."""
-    from gpa_lib.attention.kernel.evidence import phase1_evidence
+    from gpa_lib.attention.kernel.cuda.evidence import phase1_evidence
     from gpa_lib.attention.kernel.host_build import compiler
 
     if compiler() is None:
@@ -255,8 +255,8 @@ def phase1_study(names, *, seed: int) -> Study:
 def registers_study(compile_check: bool) -> Study:
     """Registers per thread of every kernel build (``nvcc -Xptxas -v`` for sm_80 and sm_90), pivoted
     to kernel × arch, and ``ch2_compile_status``; without nvcc or when not asked, a line saying why."""
-    from gpa_lib.attention.kernel.build import find_nvcc
-    from gpa_lib.attention.kernel.check import compile_status, registers_table, run_check
+    from gpa_lib.attention.kernel.cuda.build import find_nvcc
+    from gpa_lib.attention.kernel.cuda.check import compile_status, registers_table, run_check
 
     nvcc = find_nvcc()
     if not (compile_check and nvcc):

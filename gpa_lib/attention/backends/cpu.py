@@ -5,7 +5,7 @@ block, soft-maxes, averages and keeps the top-k inside the kernel, one cell at a
 one task per (batch*head, query cell) on OpenMP threads: the cell's queries and the tokens of its
 selected blocks are gathered into buffers that stay in cache, scores and weighted values are computed
 in register tiles, and nothing of size (B, h, Nq, topk * pool^2) is ever written to memory
-(:mod:`~gpa_lib.attention.kernel.cpu`). The backward pass runs in the kernel too: it recomputes each
+(:mod:`~gpa_lib.attention.kernel.cpu.ops`). The backward pass runs in the kernel too: it recomputes each
 cell's weights from the forward's log-sum-exp and forms dq, dk, dv and the key-bias gradient per
 cell, so a training step holds no attention weights (less memory than ``"recompute"``).
 
@@ -18,13 +18,8 @@ and cached across processes, so later first calls compile nothing.
 
 from __future__ import annotations
 
-from ..kernel.cpu import (
-    ENTRY_POINTS,
-    cpu_kernel_reason,
-    cpu_select_key_blocks,
-    fused_cpu_phase2,
-    load_cpu_kernel,
-)
+from ..kernel.cpu.build import ENTRY_POINTS, cpu_kernel_reason, load_cpu_kernel
+from ..kernel.cpu.ops import cpu_select_key_blocks, fused_cpu_phase2
 from ..problem import GPAProblem
 from .base import Backend, BackendCompileError
 

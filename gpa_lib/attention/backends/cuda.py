@@ -4,10 +4,10 @@ Phase 2 runs one block of threads per (head-batch, query cell): the cell's queri
 once, the selected key blocks are gathered by index into shared memory, the softmax is computed
 online, and the output and log-sum-exp are written; the backward pass recomputes the probabilities
 from the log-sum-exp and adds dk, dv without atomics (see ``csrc/``). Phase 1 runs the fused
-selection kernel (:mod:`~gpa_lib.attention.kernel.phase1`: two sweeps over the low-resolution keys
+selection kernel (:mod:`~gpa_lib.attention.kernel.cuda.phase1`: two sweeps over the low-resolution keys
 per block of cells, per-cell top-k lists in shared memory) where it applies ((cell/pool)^2 <= 64),
 else the reference's chunked torch selection. Both run as ``torch.library`` custom ops
-(:mod:`~gpa_lib.attention.kernel.ops`), so ``torch.compile`` traces the backend without graph breaks.
+(:mod:`~gpa_lib.attention.kernel.cuda.ops`), so ``torch.compile`` traces the backend without graph breaks.
 
 ``can_run`` refuses, with the reason, anything the kernel does not cover (CPU tensors, no nvcc,
 a GPU older than compute capability 8.0, dtypes other than float32/float16/bfloat16, head dims other
@@ -20,20 +20,20 @@ from __future__ import annotations
 
 import logging
 
-from ..kernel.build import (
+from ..kernel.cuda.build import (
     CudaKernelUnavailable,
     build_failure,
     device_reason,
     load_extension,
     toolchain_reason,
 )
-from ..kernel.ops import (
+from ..kernel.cuda.ops import (
     CUDA_PHASE1_CHUNK_ELEMENTS,
     KERNEL_DTYPES,
     KERNEL_HEAD_DIMS,
     gpa_attention_fused,
 )
-from ..kernel.phase1 import fused_phase1_reason
+from ..kernel.cuda.phase1 import fused_phase1_reason
 from ..problem import GPAProblem
 from ..selection import device_phase1_chunk_elements
 from .base import Backend, BackendCompileError

@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from ..kernel.reference_math import phase2_backward_math, phase2_forward_math
+from ..kernel.cuda.reference_math import phase2_backward_math, phase2_forward_math
 from ..problem import GPAProblem
 from ..scores import key_bias, logit_scale
 
@@ -93,7 +93,7 @@ def reference_phase2_grads(
     selection: torch.Tensor,
     problem: GPAProblem,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """dq, dk, dv of phase 2 by the reference formulas (:mod:`~gpa_lib.attention.kernel.reference_math`).
+    """dq, dk, dv of phase 2 by the reference formulas (:mod:`~gpa_lib.attention.kernel.cuda.reference_math`).
 
     q: (B, h, Hq, Wq, D), k: (B, h, Hk, Wk, D), v: (B, h, Hk, Wk, Dv), selection: (B, h, K, topk)
     block indices, dout: (B, h, Hq, Wq, Dv). The forward is recomputed for its log-sum-exp. Euclid

@@ -1,9 +1,10 @@
 """The one door from C++ source to a loaded shared library on the host: g++, a cache, ctypes.
 
-Both host libraries go through it: the fused CPU kernel (:mod:`.cpu`) and the CUDA source compiled for
-the CPU emulation (:mod:`.emulation`). A library is built once into its cache path (named by the
-caller's key) and replaced atomically, so a concurrent build never loads half a file. The CUDA
-extension has its own door, :mod:`.build` (``torch.utils.cpp_extension.load_inline``).
+Both host libraries go through it: the fused CPU kernel (:mod:`.cpu.build`) and the CUDA source
+compiled for the CPU emulation (:mod:`.cuda.emulation`). A library is built once into its cache path
+(named by the caller's key, under :func:`cache_root`) and replaced atomically, so a concurrent build
+never loads half a file. The CUDA extension has its own door, :mod:`.cuda.build`
+(``torch.utils.cpp_extension.load_inline``), and shares the cache root.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+CACHE_ENV = "GPA_LIB_CACHE"
+
+
+def cache_root() -> Path:
+    """``$GPA_LIB_CACHE`` or ``~/.cache/gpa_lib``: build products that must not live in the repo."""
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "gpa_lib"))
 
 
 def compiler() -> str | None:

@@ -1,7 +1,7 @@
 """Measured peak memory of a generator's attention calls.
 
 One forward pass records the queries, keys and values of every attention layer; each call is then
-run again on its own, and :func:`gpa_lib.attention.analysis.measure.peak_memory` measures the peak extra bytes
+run again on its own, and :func:`gpa_lib.measure.peak_memory` measures the peak extra bytes
 it allocates (the CPU allocator's events through the PyTorch profiler, or CUDA's allocator
 statistics): once for inference (no autograd) and once for training (forward and backward, the
 gradients of q and k included). Convolutions and everything else outside attention are not counted.
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gpa_lib.attention.analysis.measure import peak_memory
+from gpa_lib.measure import peak_memory
 from gpa_lib.pose.data.pair import model_inputs
 from gpa_lib.pose.models.blocks import PixelCopy, _Capturing, attend
 

@@ -52,7 +52,8 @@ from gpa_lib.recsys.eval.report import (
 )
 from gpa_lib.recsys.models import make_model
 from gpa_lib.recsys.models.base import article_onehot
-from gpa_lib.recsys.sim import PRESETS, simulate_preset
+from gpa_lib.recsys.sim import STORE_PRESETS as PRESETS  # the store table
+from gpa_lib.recsys.sim import simulate_preset
 from gpa_lib.results import result_exists
 
 

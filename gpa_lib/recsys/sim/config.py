@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SimConfig:
-    """Every knob of the simulator; ``PRESETS`` names the usual ones. Units are in the comments."""
+    """Every knob of the simulator; ``STORE_PRESETS`` names the usual ones. Units are in the comments."""
 
     # --- size and randomness
     n_customers: int = 100_000  # customers, all registered from day 0
@@ -117,7 +117,7 @@ class SimConfig:
 #: comparison (``--study dna-variants``): a year of 20,000 customers in which the images show 30% of
 #: each article latent that no attribute names (its control: the same with ``image_share=0``).
 #: The chapters name a preset, never the fields.
-PRESETS: dict[str, SimConfig] = {
+STORE_PRESETS: dict[str, SimConfig] = {
     "full": SimConfig(),
     "smoke": SimConfig(n_customers=2_000, n_weeks=30, articles_per_week=15),
     "test": SimConfig(n_customers=3_000, n_weeks=60, articles_per_week=20),

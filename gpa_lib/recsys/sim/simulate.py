@@ -41,7 +41,7 @@ import torch
 from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.data.stats import store_summary
 from gpa_lib.recsys.data.tables import SIZES, availability_from_days
-from gpa_lib.recsys.sim.config import PRESETS, SimConfig
+from gpa_lib.recsys.sim.config import STORE_PRESETS, SimConfig
 from gpa_lib.recsys.sim.days import run_days
 from gpa_lib.recsys.sim.drift import DriftWalk, single_thread
 from gpa_lib.recsys.sim.images import render_articles
@@ -71,10 +71,10 @@ def simulate(
 
 
 def simulate_preset(name: str, *, progress: bool = True, **overrides: Any) -> SalesData:
-    """Simulate the preset ``name`` of :data:`PRESETS`, with field overrides."""
-    if name not in PRESETS:
-        raise ValueError(f"preset={name!r} is not one of {sorted(PRESETS)}")
-    return simulate_config(replace(PRESETS[name], **overrides), progress=progress)
+    """Simulate the preset ``name`` of :data:`STORE_PRESETS`, with field overrides."""
+    if name not in STORE_PRESETS:
+        raise ValueError(f"preset={name!r} is not one of {sorted(STORE_PRESETS)}")
+    return simulate_config(replace(STORE_PRESETS[name], **overrides), progress=progress)
 
 
 def simulate_config(config: SimConfig, *, progress: bool = True) -> SalesData:
@@ -183,7 +183,7 @@ def benchmark(
         tic = time.perf_counter()
         data = simulate_preset(name, progress=progress)
         seconds = time.perf_counter() - tic
-        config = PRESETS[name]
+        config = STORE_PRESETS[name]
         rows.append(
             {
                 "preset": name,

@@ -15,7 +15,7 @@ where two blocks' mean probabilities are within that rounding of each other (nea
 :func:`selection_agreement`.
 
 Everything but the kernel call is torch and runs anywhere, so the CPU emulation
-(:func:`gpa_lib.attention.kernel.emulation.emulated_phase1`) executes the same kernel on the same
+(:func:`gpa_lib.attention.kernel.cuda.emulation.emulated_phase1`) executes the same kernel on the same
 operands.
 """
 
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..problem import GPAProblem
-from ..scores import key_bias, logit_scale
-from ..selection import cell_block_scores, low_resolution
+from ...problem import GPAProblem
+from ...scores import key_bias, logit_scale
+from ...selection import cell_block_scores, low_resolution
 
 #: Head dims the phase-1 kernel is instantiated for, and the most low-resolution rows per cell
 #: ((cell/pool)^2; one block of 64 rows holds at least one whole cell).
@@ -100,7 +100,7 @@ def select_key_blocks_fused(
 ) -> torch.Tensor:
     """Phase 1 by the fused kernel on CUDA tensors: (B, h, K, topk) block indices, best first.
 
-    Raises :class:`~gpa_lib.attention.kernel.build.CudaKernelUnavailable` when the extension cannot
+    Raises :class:`~gpa_lib.attention.kernel.cuda.build.CudaKernelUnavailable` when the extension cannot
     be built and ``ValueError`` (with the reason) for a problem outside :func:`fused_phase1_reason`.
     """
     reason = fused_phase1_reason(problem)

@@ -20,21 +20,17 @@ from types import ModuleType
 
 import torch
 
+from ..host_build import cache_root
+
 CSRC_DIR = Path(__file__).resolve().parent / "csrc"
 KERNEL_SOURCE = "gpa_phase2.cu"  # kernels and launchers, raw pointers, no torch headers
 BINDING_SOURCE = "gpa_binding.cpp"  # thin torch binding
-CACHE_ENV = "GPA_LIB_CACHE"
 #: Tensor-core mma.sync on bf16 and cp.async need compute capability 8.0 (Ampere) or newer.
 MIN_CAPABILITY = (8, 0)
 
 
 class CudaKernelUnavailable(RuntimeError):
     """The fused kernel cannot be built or run here; the message says what is missing."""
-
-
-def cache_root() -> Path:
-    """``$GPA_LIB_CACHE`` or ``~/.cache/gpa_lib``: build products that must not live in the repo."""
-    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "gpa_lib"))
 
 
 def source_files() -> list[Path]:
@@ -152,7 +148,7 @@ def load_extension(verbose: bool = False) -> ModuleType:
             _build_error = (
                 f"building the GPA CUDA extension failed ({type(err).__name__}: "
                 f"{first[-1] if first else ''}); rebuild with "
-                "gpa_lib.attention.kernel.build.load_extension(verbose=True) to see the compiler "
+                "gpa_lib.attention.kernel.cuda.build.load_extension(verbose=True) to see the compiler "
                 f"output, build directory {build_dir}"
             )
             raise CudaKernelUnavailable(_build_error) from err

@@ -1,4 +1,4 @@
-"""Compile check of the GPA CUDA kernels: ``python -m gpa_lib.attention.kernel.check``.
+"""Compile check of the GPA CUDA kernels: ``python -m gpa_lib.attention.kernel.cuda.check``.
 
 Compiles ``csrc/gpa_phase2.cu`` (phase 2 and phase 1) alone (raw pointers, CUDA headers only, no torch) with
 ``nvcc -c -Xptxas -v`` for sm_80 and sm_90, the two in parallel, into a temporary directory, and
@@ -27,7 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .build import CSRC_DIR, KERNEL_SOURCE, cache_root, find_nvcc, source_hash
+from ..host_build import cache_root
+from .build import CSRC_DIR, KERNEL_SOURCE, find_nvcc, source_hash
 
 ARCHS = ("80", "90")
 OPTIONAL_ENV = "GPA_KERNEL_CHECK_OPTIONAL"
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m gpa_lib.attention.kernel.check",
+        prog="python -m gpa_lib.attention.kernel.cuda.check",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from ..backends.reference import attend_selected
-from ..problem import check_inputs
-from ..scores import key_bias, logit_scale
+from ...backends.reference import attend_selected
+from ...problem import check_inputs
+from ...scores import key_bias, logit_scale
 
 
 def flash_rule(
@@ -53,7 +53,7 @@ def emulated_kernel_report(
 
     q: (B, h, Hq, Wq, D), k: (B, h, Hk, Wk, D), v: (B, h, Hk, Wk, Dv) in the kernel's dtype (bf16, fp16
     or fp32, CPU); selection: (B, h, Hq/cell, Wq/cell, topk) block indices. ``seed`` draws the output
-    gradient. Needs a host C++ compiler (see :func:`gpa_lib.attention.kernel.emulation.compiler`).
+    gradient. Needs a host C++ compiler (see :func:`gpa_lib.attention.kernel.cuda.emulation.compiler`).
     """
     from . import emulation
 
@@ -157,9 +157,9 @@ def case_inputs(case: EmulationCase, *, features: str = "random", seed: int = 0)
         return q, k, v, ranks.argsort(dim=-1)[..., : case.topk]  # (1, h, Hq/c, Wq/c, k)
     if features != "image":
         raise ValueError(f"features={features!r} must be 'random' or 'image'")
-    from ..grid import to_heads
-    from ..selection import select_key_blocks
-    from ..synthetic import image_features, textured_image
+    from ...grid import to_heads
+    from ...selection import select_key_blocks
+    from ...synthetic import image_features, textured_image
 
     def grid_features(grid, image_seed):
         image = textured_image(grid, seed=image_seed)
@@ -235,8 +235,8 @@ def phase1_case_inputs(case: Phase1Case, *, features: str = "random", seed: int 
         )
     if features != "image":
         raise ValueError(f"features={features!r} must be 'random' or 'image'")
-    from ..grid import to_heads
-    from ..synthetic import image_features, textured_image
+    from ...grid import to_heads
+    from ...synthetic import image_features, textured_image
 
     def grid_features(grid, image_seed):
         per_item = [
@@ -254,8 +254,8 @@ def emulated_phase1_report(name: str, *, features: str = "random", seed: int = 0
     """The emulated phase-1 kernel of case ``name`` of :data:`PHASE1_CASES` against the float32 torch
     selection, with split (three-term) and single-term bf16 products: shared picks, differing cells,
     and the worst kept-mass gap of a differing cell (see
-    :func:`~gpa_lib.attention.kernel.phase1.selection_agreement`)."""
-    from ..selection import select_key_blocks_flat
+    :func:`~gpa_lib.attention.kernel.cuda.phase1.selection_agreement`)."""
+    from ...selection import select_key_blocks_flat
     from . import emulation
     from .phase1 import phase1_operands, pick_agreement, selection_agreement
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-from ..grid import block_tokens, from_cells, gather_blocks, to_cells
+from ...grid import block_tokens, from_cells, gather_blocks, to_cells
 
 
 def _work_dtype(dtype: torch.dtype) -> torch.dtype:

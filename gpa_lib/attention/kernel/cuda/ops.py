@@ -1,7 +1,7 @@
 """``torch.library`` custom ops of the fused GPA backend, so that ``torch.compile`` traces it whole.
 
 - ``gpa_lib::gpa_select(q, k, pool, cell, topk, affinity, chunk_elements) -> selection``: phase 1
-  (no gradient). On CUDA tensors that :func:`~gpa_lib.attention.kernel.phase1.fused_phase1_reason`
+  (no gradient). On CUDA tensors that :func:`~gpa_lib.attention.kernel.cuda.phase1.fused_phase1_reason`
   accepts it runs the fused phase-1 kernel (``csrc/gpa_phase1.cuh``, split bf16 products);
   everywhere else the chunked torch selection of
   :func:`~gpa_lib.attention.selection.select_key_blocks`, the oracle. One opaque op either way,
@@ -10,7 +10,7 @@
   ``gpa_lib::gpa_phase2_bwd(dout, q, k, v, out, lse, selection, key_bias, pool, cell, scale)
   -> (dq, dk, dv, dkey_bias)``: phase 2. On CUDA tensors of a supported dtype and head dim they run
   the fused kernel (``csrc/``); everywhere else the torch formulas of
-  :mod:`~gpa_lib.attention.kernel.reference_math`, the same math.
+  :mod:`~gpa_lib.attention.kernel.cuda.reference_math`, the same math.
 
 Each op has a fake (meta) implementation; ``gpa_phase2_fwd`` has its autograd formula attached
 through ``gpa_phase2_bwd``. :func:`phase2_fused` and :func:`gpa_attention_fused` compose them
@@ -22,9 +22,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..problem import check_inputs
-from ..scores import key_bias, logit_scale
-from ..selection import select_key_blocks
+from ...problem import check_inputs
+from ...scores import key_bias, logit_scale
+from ...selection import select_key_blocks
 from .phase1 import fused_phase1_reason, select_key_blocks_fused
 from .reference_math import phase2_backward_math, phase2_forward_math, selection_csr
 

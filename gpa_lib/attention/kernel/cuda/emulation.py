@@ -18,8 +18,8 @@ import functools
 
 import torch
 
-from .build import CSRC_DIR, KERNEL_SOURCE, cache_root, source_hash
-from .host_build import build_shared_library
+from ..host_build import build_shared_library, cache_root
+from .build import CSRC_DIR, KERNEL_SOURCE, source_hash
 from .reference_math import selection_csr
 
 _DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
@@ -41,7 +41,7 @@ class _Shape(ctypes.Structure):
 
 @functools.cache
 def emulation_library() -> ctypes.CDLL:
-    """Build (once per source hash, cached under :func:`~gpa_lib.attention.kernel.build.cache_root`) and load."""
+    """Build (once per source hash, cached under :func:`~gpa_lib.attention.kernel.cuda.build.cache_root`) and load."""
     target = cache_root() / "emulation" / source_hash() / "libgpa_phase2_emu.so"
     flags = ["-std=c++20", "-O1", "-pthread", "-fPIC", "-shared", "-x", "c++"]
     flags += ["-DGPA_HOST_EMULATION", "-fno-strict-aliasing", f"-I{CSRC_DIR}"]
@@ -161,8 +161,8 @@ def emulated_backward(
 def emulated_phase1(operands, *, late_copies: bool = False) -> torch.Tensor:
     """The phase-1 kernel on CPU tensors: (B, h, K, topk) int64 block indices, best first.
 
-    ``operands``: a :class:`~gpa_lib.attention.kernel.phase1.Phase1Operands` (from
-    :func:`~gpa_lib.attention.kernel.phase1.phase1_operands` on CPU tensors).
+    ``operands``: a :class:`~gpa_lib.attention.kernel.cuda.phase1.Phase1Operands` (from
+    :func:`~gpa_lib.attention.kernel.cuda.phase1.phase1_operands` on CPU tensors).
     """
     lib = emulation_library()
     lib.gpa_emulation_set_cp_async_late(int(late_copies))

@@ -1,42 +1,19 @@
-"""The fused CPU phase 2 (``csrc_cpu/gpa_cpu.cpp``): built once by g++, called through ctypes.
-
-The source has no torch headers, so a build takes about a second; it is cached under
-:func:`~gpa_lib.attention.kernel.build.cache_root` and named by a hash of the source, the compiler
-and this CPU's instruction-set flags (it is built with ``-march=native``), so every later process
-loads it at once. :func:`cpu_kernel_reason` says why it cannot be used (no compiler, a failed
-build); a failed build is remembered for the life of the process.
+"""The fused CPU GPA kernel's calls (``csrc/gpa_cpu.cpp``, built by :mod:`.build`) through ctypes.
 
 :func:`fused_cpu_phase2` is differentiable, and both passes run in the kernel: the forward keeps
 its inputs, the key bias and the log-sum-exp of every query (B, h, Nq); the backward recomputes each
 cell's weights from them and forms dq, dk, dv and the key-bias gradient cell by cell
 (:func:`cpu_phase2_backward`), so a training step holds no (B, h, Nq, topk * pool^2) attention
-weights and calls no torch operator per cell.
+weights and calls no torch operator per cell. :func:`cpu_select_key_blocks` is phase 1 in the kernel.
 """
 
 from __future__ import annotations
 
 import ctypes
-import functools
-import hashlib
-import os
-import platform
-import threading
-from pathlib import Path
 
 import torch
 
-from .build import cache_root
-from .host_build import build_shared_library, compiler
-
-SOURCE = Path(__file__).resolve().parent / "csrc_cpu" / "gpa_cpu.cpp"
-FLAGS = ("-std=c++17", "-O3", "-march=native", "-fopenmp", "-fPIC", "-shared")
-#: dtypes the kernel is built for, and their entry points.
-ENTRY_POINTS = {torch.float32: "gpa_cpu_forward_f32", torch.float64: "gpa_cpu_forward_f64"}
-SELECT_ENTRY_POINTS = {torch.float32: "gpa_cpu_select_f32", torch.float64: "gpa_cpu_select_f64"}
-BACKWARD_ENTRY_POINTS = {
-    torch.float32: "gpa_cpu_backward_f32",
-    torch.float64: "gpa_cpu_backward_f64",
-}
+from .build import BACKWARD_ENTRY_POINTS, ENTRY_POINTS, SELECT_ENTRY_POINTS, load_cpu_kernel
 
 
 class _Shape(ctypes.Structure):
@@ -55,72 +32,6 @@ def _check_phase2(code: int, entry: str, shape: _Shape) -> None:
     if code != 0:
         sizes = ", ".join(f"{name}={getattr(shape, name)}" for name, _ in shape._fields_)
         raise RuntimeError(f"{entry} failed with code {code} for sizes {sizes}")
-
-
-def _cpu_flags() -> str:
-    """This CPU's instruction-set flags (what ``-march=native`` compiles for)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def library_key(cxx: str) -> str:
-    digest = hashlib.sha256(SOURCE.read_bytes())
-    digest.update(" ".join(FLAGS).encode())
-    digest.update(os.path.realpath(cxx).encode())
-    digest.update(_cpu_flags().encode())
-    return digest.hexdigest()[:12]
-
-
-_lock = threading.Lock()
-_build_error: str | None = None
-
-
-@functools.cache
-def _library() -> ctypes.CDLL:
-    target = cache_root() / "cpu_kernel" / library_key(compiler()) / "libgpa_cpu.so"
-    build_shared_library([*FLAGS, str(SOURCE)], target, timeout_s=300, what="the CPU kernel build")
-    lib = ctypes.CDLL(str(target))
-    for name in (
-        *ENTRY_POINTS.values(),
-        *SELECT_ENTRY_POINTS.values(),
-        *BACKWARD_ENTRY_POINTS.values(),
-    ):
-        getattr(lib, name).restype = ctypes.c_int
-    lib.gpa_cpu_workspace_size.restype = ctypes.c_long
-    lib.gpa_cpu_backward_workspace_size.restype = ctypes.c_long
-    return lib
-
-
-def cpu_kernel_reason() -> str | None:
-    """Why the fused CPU kernel cannot be used here (None: it is built or can be)."""
-    if _build_error is not None:
-        return _build_error
-    if compiler() is None:
-        return "no C++ compiler for the fused CPU kernel: install g++ or set CXX"
-    return None
-
-
-def load_cpu_kernel() -> ctypes.CDLL:
-    """The built library (building it on first use); RuntimeError with the reason if it cannot be."""
-    global _build_error
-    with _lock:
-        reason = cpu_kernel_reason()
-        if reason is not None:
-            raise RuntimeError(reason)
-        try:
-            return _library()
-        except Exception as err:  # noqa: BLE001 - compiler, linker and loader errors alike
-            first = str(err).strip().splitlines()
-            _build_error = (
-                f"building the fused CPU kernel failed ({type(err).__name__}: "
-                f"{first[0] if first else ''}); see gpa_lib.attention.kernel.cpu"
-            )
-            raise RuntimeError(_build_error) from err
 
 
 def cpu_phase2_forward(q, k, v, selection, key_bias, pool: int, cell: int, scale: float):
@@ -169,8 +80,8 @@ def cpu_select_key_blocks(q: torch.Tensor, k: torch.Tensor, problem) -> torch.Te
     block, their softmax, the mean over the cell and the top-k run per cell in the kernel, so no
     score tensor larger than one cell's (cell/pool)^2 x Nb exists. No gradient.
     """
-    from ..scores import key_bias, logit_scale
-    from ..selection import low_resolution
+    from ...scores import key_bias, logit_scale
+    from ...selection import low_resolution
 
     lib = load_cpu_kernel()
     with torch.no_grad():
@@ -272,7 +183,7 @@ def cpu_phase2_backward(
 class _FusedCPUPhase2(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, bias, selection, problem):
-        from ..scores import logit_scale
+        from ...scores import logit_scale
 
         scale = logit_scale(problem.affinity, problem.head_dim)
         out, lse = cpu_phase2_forward(q, k, v, selection, bias, problem.pool, problem.cell, scale)
@@ -301,7 +212,7 @@ class _FusedCPUPhase2(torch.autograd.Function):
 
 def fused_cpu_phase2(q, k, v, selection, problem) -> torch.Tensor:
     """Differentiable phase 2 by the fused CPU kernel: (B, h, Hq, Wq, Dv); see the module docstring."""
-    from ..scores import key_bias
+    from ...scores import key_bias
 
     bias = key_bias(k, problem.affinity)  # (B, h, Hk, Wk) or None; autograd carries dbias into k
     return _FusedCPUPhase2.apply(q, k, v, bias, selection, problem)
