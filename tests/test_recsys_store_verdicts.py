@@ -16,7 +16,7 @@ from gpa_lib.recsys.eval import store_verdicts as sv  # noqa: E402
 from gpa_lib.recsys.eval.claims import CLAIMS, Evidence, judge  # noqa: E402
 from gpa_lib.recsys.eval.protocol import ProtocolConfig  # noqa: E402
 from gpa_lib.recsys.eval.shards import StudySpec, merge, run_study  # noqa: E402
-from gpa_lib.recsys.sim import PRESETS  # noqa: E402
+from gpa_lib.recsys.sim import STORE_PRESETS  # noqa: E402
 from gpa_lib.results import write_result  # noqa: E402
 from gpa_lib.stats import Interval  # noqa: E402
 
@@ -52,7 +52,7 @@ def stores(tmp_path_factory):
     """A two-store study of the LSTM claims' models, written and read back as JSON."""
     folder = tmp_path_factory.mktemp("study")
     configs = tuple(
-        replace(PRESETS["smoke"], n_customers=500, n_weeks=20, seed=s) for s in range(2)
+        replace(STORE_PRESETS["smoke"], n_customers=500, n_weeks=20, seed=s) for s in range(2)
     )
     spec = StudySpec("backtest", configs, MODELS, "smoke", PROTOCOL)
     run_study(spec, folder / "shards")
