@@ -111,3 +111,28 @@ def test_bench_misspecified_refuses_dirty_code(monkeypatch):
     monkeypatch.setattr(recsys, "git_commit", lambda: "0123abc-dirty")
     with pytest.raises(SystemExit, match="commit='0123abc-dirty': commit the code first"):
         recsys.main(BENCH)
+
+
+def test_glue_and_figure_of_the_chapter(payload):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gpa_lib.recsys.eval.misspecified import misspecified_glue, overall_claim, plot_misspecified
+
+    values = misspecified_glue(payload)
+    cell = payload["cells"][cell_key(0.7, 1.0)]
+    assert values["ch4_mis_gap_on"] == cell["gap_dna_lightfm_cold"]["estimate"]
+    assert values["ch4_mis_verdict_on"] == cell["claim"]  # one share: its word is the verdict
+    assert values["ch4_mis_n_shares"] == 1 and values["ch4_mis_shares"] == "0.7"
+    assert all(key.startswith("ch4_mis_") for key in values)
+    assert not any("`" in str(v) for v in values.values())
+    missing = misspecified_glue(None)
+    assert set(missing) <= set(values) | {"ch4_mis_weeks"} and missing["ch4_mis_stores"] == 0
+    assert overall_claim(["supported", "supported"]) == "supported"
+    assert overall_claim(["supported", "not supported"]) == "not supported"
+    assert overall_claim(["supported", "contradicted"]) == "contradicted"
+    figure = plot_misspecified(payload)
+    assert len(figure.axes) == 2
+    plt.close(figure)

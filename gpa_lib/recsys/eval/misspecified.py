@@ -205,3 +205,122 @@ def misspecified_study(
         "timing_seconds": timing,
         "interval": "hierarchical bootstrap (stores, cutoffs within store, customers within cutoff)",
     }
+
+
+# ---------------------------------------------------------------------- the chapter's view
+
+#: Where the chapters' cold-start claim is measured: the attribute_share of the backtest's store.
+CLAIM_SHARE = PRESETS["full"].attribute_share
+
+
+def overall_claim(claims: list[str]) -> str:
+    """One word for a row of cells: supported when every cell is, contradicted when any is, else
+    not supported."""
+    if claims and all(c == "supported" for c in claims):
+        return "supported"
+    if any(c == "contradicted" for c in claims):
+        return "contradicted"
+    return "not supported"
+
+
+def share_list(shares: list[float]) -> str:
+    """``"0.3, 0.5 and 0.9"``; one share alone is just its number."""
+    words = [f"{share:g}" for share in shares]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" and {words[-1]}"
+
+
+def _cell(result: Mapping[str, Any], share: float, strength: float) -> Mapping[str, Any] | None:
+    return result["cells"].get(cell_key(share, strength))
+
+
+def misspecified_glue(result: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The glue values of chapter 4's section on the misspecified store (``ch4_mis_*``), from the
+    stored study; NaN and "not run" when there is none."""
+    if result is None:
+        nan = float("nan")
+        values: dict[str, Any] = {f"ch4_mis_{k}": "not run" for k in ("verdict_on", "verdict_off")}
+        for state in ("on", "off"):
+            for name in ("gap", "gap_lo", "gap_hi", "ratio", "ratio_lo", "ratio_hi"):
+                values[f"ch4_mis_{name}_{state}"] = nan
+            values[f"ch4_mis_supported_{state}"] = 0
+            values[f"ch4_mis_contradicted_{state}"] = 0
+        return values | {
+            "ch4_mis_stores": 0,
+            "ch4_mis_cutoffs": 0,
+            "ch4_mis_customers": 0,
+            "ch4_mis_shares": "none",
+            "ch4_mis_n_shares": 0,
+            "ch4_mis_strength": nan,
+            "ch4_mis_claim_share": CLAIM_SHARE,
+            "ch4_mis_claim_on": "not run",
+            "ch4_mis_claim_off": "not run",
+            "ch4_mis_interval": "no stored study",
+            "ch4_mis_commit": "none",
+        }
+    config = result["config"]
+    shares = list(config["attribute_shares"])
+    strengths = list(config["misspecified"])
+    on, off = max(strengths), min(strengths)
+    values = {
+        "ch4_mis_stores": len(config["store_seeds"]),
+        "ch4_mis_cutoffs": config["n_cutoffs"],
+        "ch4_mis_customers": config["n_customers"],
+        "ch4_mis_weeks": config["n_weeks"],
+        "ch4_mis_shares": share_list(shares),
+        "ch4_mis_n_shares": len(shares),
+        "ch4_mis_strength": on,
+        "ch4_mis_claim_share": CLAIM_SHARE,
+        "ch4_mis_interval": result["interval"],
+        "ch4_mis_commit": str(result.get("provenance", {}).get("commit", "unknown"))[:7],
+    }
+    for state, strength in (("on", on), ("off", off)):
+        claims = [_cell(result, share, strength)["claim"] for share in shares]
+        values[f"ch4_mis_verdict_{state}"] = overall_claim(claims)
+        values[f"ch4_mis_supported_{state}"] = claims.count("supported")
+        values[f"ch4_mis_contradicted_{state}"] = claims.count("contradicted")
+        cell = _cell(result, CLAIM_SHARE, strength) or _cell(result, shares[-1], strength)
+        gap, ratio = cell["gap_dna_lightfm_cold"], cell["dna_cold_warm_ratio"]
+        values |= {
+            f"ch4_mis_gap_{state}": gap["estimate"],
+            f"ch4_mis_gap_lo_{state}": gap["lo"],
+            f"ch4_mis_gap_hi_{state}": gap["hi"],
+            f"ch4_mis_claim_{state}": cell["claim"],
+            f"ch4_mis_ratio_{state}": ratio["estimate"],
+            f"ch4_mis_ratio_lo_{state}": ratio["lo"],
+            f"ch4_mis_ratio_hi_{state}": ratio["hi"],
+        }
+    return values
+
+
+def plot_misspecified(result: Mapping[str, Any]):
+    """Two panels over attribute_share, the models' form against the misspecified store: DNA minus
+    LightFM AUC on new articles (left) and DNA's cold/warm AUC ratio (right), 95% intervals."""
+    import matplotlib.pyplot as plt
+
+    config = result["config"]
+    shares = np.asarray(config["attribute_shares"], dtype=float)
+    figure, axes = plt.subplots(1, 2, figsize=(7, 3.2), constrained_layout=True)
+    panels = (
+        ("gap_dna_lightfm_cold", "AUC on new articles,\nDNA minus LightFM", 0.0),
+        ("dna_cold_warm_ratio", "DNA AUC new / known", 1.0),
+    )
+    for ax, (key, label, line) in zip(axes, panels, strict=True):
+        for i, strength in enumerate(config["misspecified"]):
+            cells = [_cell(result, share, strength)[key] for share in shares]
+            mean = np.array([c["estimate"] for c in cells], dtype=float)
+            lo = np.array([c["lo"] for c in cells], dtype=float)
+            hi = np.array([c["hi"] for c in cells], dtype=float)
+            name = "models' form" if strength == 0 else f"misspecified {strength:g}"
+            ax.errorbar(
+                shares + (i - 0.5) * 0.015,
+                mean,
+                yerr=[mean - lo, hi - mean],
+                marker="o" if strength == 0 else "s",
+                capsize=3,
+                label=name,
+            )
+        ax.axhline(line, color="grey", lw=0.8, ls="--")
+        ax.set_xlabel("attribute_share (share of latent variance)")
+        ax.set_ylabel(label)
+    axes[0].legend(fontsize="small")
+    return figure
