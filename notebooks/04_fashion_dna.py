@@ -215,8 +215,10 @@ bench_table
 # {glue:text}`ch4_bench_dna_known:.3f` (a ratio of {glue:text}`ch4_bench_dna_ratio:.2f`); on new
 # articles, {glue:text}`ch4_bench_dna_lightfm`.
 #
-# What did the choice of network buy? The best linear and the best deep setting of the validation,
-# both fitted at the test cutoff (the chosen one is the fit above):
+# ## What the choice of network bought
+#
+# The best linear and the best deep setting of the validation, both fitted at the test cutoff (the
+# chosen one is the fit above), on all, new and known candidates:
 
 # %%
 depth_values, depth, depth_gaps = dna_studies.depth_study(fit, choice, models=models, seed=seed)

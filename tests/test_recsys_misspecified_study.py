@@ -129,7 +129,7 @@ def test_glue_and_figure_of_the_chapter(payload):
     assert all(key.startswith("ch4_mis_") for key in values)
     assert not any("`" in str(v) for v in values.values())
     missing = misspecified_glue(None)
-    assert set(missing) <= set(values) | {"ch4_mis_weeks"} and missing["ch4_mis_stores"] == 0
+    assert set(missing) == set(values) and missing["ch4_mis_stores"] == 0  # the same keys
     assert overall_claim(["supported", "supported"]) == "supported"
     assert overall_claim(["supported", "not supported"]) == "not supported"
     assert overall_claim(["supported", "contradicted"]) == "contradicted"

@@ -248,6 +248,7 @@ def misspecified_glue(result: Mapping[str, Any] | None) -> dict[str, Any]:
             "ch4_mis_stores": 0,
             "ch4_mis_cutoffs": 0,
             "ch4_mis_customers": 0,
+            "ch4_mis_weeks": 0,
             "ch4_mis_shares": "none",
             "ch4_mis_n_shares": 0,
             "ch4_mis_strength": nan,
