@@ -240,7 +240,16 @@ def misspecified_glue(result: Mapping[str, Any] | None) -> dict[str, Any]:
         nan = float("nan")
         values: dict[str, Any] = {f"ch4_mis_{k}": "not run" for k in ("verdict_on", "verdict_off")}
         for state in ("on", "off"):
-            for name in ("gap", "gap_lo", "gap_hi", "ratio", "ratio_lo", "ratio_hi"):
+            for name in (
+                "gap",
+                "gap_lo",
+                "gap_hi",
+                "ratio",
+                "ratio_lo",
+                "ratio_hi",
+                "dna",
+                "lightfm",
+            ):
                 values[f"ch4_mis_{name}_{state}"] = nan
             values[f"ch4_mis_supported_{state}"] = 0
             values[f"ch4_mis_contradicted_{state}"] = 0
@@ -252,6 +261,7 @@ def misspecified_glue(result: Mapping[str, Any] | None) -> dict[str, Any]:
             "ch4_mis_shares": "none",
             "ch4_mis_n_shares": 0,
             "ch4_mis_strength": nan,
+            "ch4_mis_strengths": "none",
             "ch4_mis_claim_share": CLAIM_SHARE,
             "ch4_mis_claim_on": "not run",
             "ch4_mis_claim_off": "not run",
@@ -270,6 +280,7 @@ def misspecified_glue(result: Mapping[str, Any] | None) -> dict[str, Any]:
         "ch4_mis_shares": share_list(shares),
         "ch4_mis_n_shares": len(shares),
         "ch4_mis_strength": on,
+        "ch4_mis_strengths": share_list([x for x in strengths if x > 0]),
         "ch4_mis_claim_share": CLAIM_SHARE,
         "ch4_mis_interval": result["interval"],
         "ch4_mis_commit": str(result.get("provenance", {}).get("commit", "unknown"))[:7],
@@ -289,6 +300,8 @@ def misspecified_glue(result: Mapping[str, Any] | None) -> dict[str, Any]:
             f"ch4_mis_ratio_{state}": ratio["estimate"],
             f"ch4_mis_ratio_lo_{state}": ratio["lo"],
             f"ch4_mis_ratio_hi_{state}": ratio["hi"],
+            f"ch4_mis_dna_{state}": cell["dna_cold"]["estimate"],
+            f"ch4_mis_lightfm_{state}": cell["lightfm_cold"]["estimate"],
         }
     return values
 
@@ -316,7 +329,7 @@ def plot_misspecified(result: Mapping[str, Any]):
                 shares + (i - 0.5) * 0.015,
                 mean,
                 yerr=[mean - lo, hi - mean],
-                marker="o" if strength == 0 else "s",
+                marker="os^vD"[i % 5],
                 capsize=3,
                 label=name,
             )
