@@ -141,7 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--misspecified-values",
         default=None,
-        help="comma-separated SimConfig.misspecified values (misspecified study; default 0,1)",
+        help="comma-separated SimConfig.misspecified values (misspecified study; default 0,1,3)",
     )
     parser.add_argument(
         "--store-seeds",

@@ -45,7 +45,7 @@ class MisspecifiedConfig:
     """The study's grid and sizes. Sizes in customers and weeks (7 days)."""
 
     attribute_shares: tuple[float, ...] = (0.3, 0.5, 0.7, 0.9)  # SimConfig.attribute_share values
-    misspecified: tuple[float, ...] = (0.0, 1.0)  # SimConfig.misspecified values (0 = off)
+    misspecified: tuple[float, ...] = (0.0, 1.0, 3.0)  # SimConfig.misspecified (0 = off)
     store_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # one simulated store per seed and cell
     preset: str = "full"  # the store preset the cells modify
     n_customers: int = 10_000  # customers per store
@@ -73,6 +73,7 @@ class MisspecifiedConfig:
 #: The smoke size: seconds, for tests and the chapter's smoke profile.
 SMOKE = MisspecifiedConfig(
     attribute_shares=(0.5, 0.9),
+    misspecified=(0.0, 3.0),
     store_seeds=(0, 1),
     n_customers=800,
     n_weeks=20,
