@@ -33,7 +33,8 @@
 #   {glue:text}`ch4_depth_gap_new:.3f` AUC on new articles ({glue:text}`ch4_depth_gap_new_lo:.3f`
 #   to {glue:text}`ch4_depth_gap_new_hi:.3f`, {glue:text}`ch4_depth_gap_new_verdict`) and
 #   {glue:text}`ch4_depth_gap_map:.4f` MAP@12 ({glue:text}`ch4_depth_gap_map_lo:.4f` to
-#   {glue:text}`ch4_depth_gap_map_hi:.4f`, {glue:text}`ch4_depth_gap_map_verdict`).
+#   {glue:text}`ch4_depth_gap_map_hi:.4f`, {glue:text}`ch4_depth_gap_map_verdict`): on MAP@12 the
+#   test {glue:text}`ch4_depth_test_vs_choice`.
 #
 # **The paper's two claims** are judged in the table after the parameters (the rule is in
 # `gpa_lib.recsys.eval.claims.judge`: Holm-adjusted p within the paper's two claims). Both
@@ -236,7 +237,8 @@ depth.round(3)
 # on all candidates {glue:text}`ch4_deep_map_word` ({glue:text}`ch4_deep_map:.3f` against
 # {glue:text}`ch4_linear_map:.3f`; gap {glue:text}`ch4_depth_gap_map:.4f`,
 # {glue:text}`ch4_depth_gap_map_lo:.4f` to {glue:text}`ch4_depth_gap_map_hi:.4f`,
-# {glue:text}`ch4_depth_gap_map_verdict`). Each interval is a {glue:text}`ch4_depth_interval`:
+# {glue:text}`ch4_depth_gap_map_verdict`). On the metric the validation chose by, the test cutoff
+# {glue:text}`ch4_depth_test_vs_choice`. Each interval is a {glue:text}`ch4_depth_interval`:
 # it says how much the customers of this window move the gap, not how much another store, cutoff
 # or seed would (the validation above is a second cutoff, not an interval). A combination of
 # brand, colour, pattern and category is nearly unique to one article, so a deep network can

@@ -95,6 +95,11 @@ def test_depth_study_compares_the_best_linear_and_deep_with_intervals(fit, choic
     assert gap.estimate == pytest.approx(depth.iloc[1]["auc new"] - depth.iloc[0]["auc new"])
     assert gap.lo <= gap.estimate <= gap.hi
     assert values["ch4_depth_gap_new_verdict"] in ("above zero", "below zero", "includes zero")
+    assert values["ch4_depth_test_vs_choice"] in (
+        "cannot tell the two apart",
+        "agrees with the validation's choice",
+        "prefers the network the validation did not choose",
+    )
 
 
 def test_variants_study_without_a_stored_study_says_how_to_make_one():

@@ -286,8 +286,17 @@ def depth_study(
             f"ch4_depth_gap_{name}_hi": interval.hi,
             f"ch4_depth_gap_{name}_verdict": verdict(interval.lo, interval.hi),
         }
+    map_verdict = gap_values["ch4_depth_gap_map_verdict"]
+    test_prefers = {"above zero": True, "below zero": False}.get(map_verdict)
     values = {
         **gap_values,
+        "ch4_depth_test_vs_choice": (
+            "cannot tell the two apart"
+            if test_prefers is None
+            else "agrees with the validation's choice"
+            if test_prefers == chosen_deep
+            else "prefers the network the validation did not choose"
+        ),
         "ch4_depth_interval": GAP_METHOD,
         "ch4_deep_hidden": choice.best_deep["hidden"],
         "ch4_deep_auc_known": deep_row["auc known"],
