@@ -26,11 +26,20 @@ def store():
 
 
 @pytest.fixture(scope="module")
-def fit(store):
+def choice(store):
+    data, _, _ = store
+    return dna_studies.choice_study(
+        data, models="smoke", dna_inputs="tags", train_customers=300, test_weeks=4,
+        eval_customers=300, deep_hidden=8, seed=SEED,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def fit(store, choice):
     data, _, _ = store
     return dna_studies.fit_dna(
         data, "smoke", models="smoke", dna_inputs="tags", train_customers=300,
-        test_weeks=4, eval_customers=300, seed=SEED,
+        test_weeks=4, eval_customers=300, seed=SEED, setting=choice[1].chosen,
     )  # fmt: skip
 
 
@@ -66,11 +75,31 @@ def test_fit_dna_glues_its_window_and_aucs(fit):
     assert values["ch4_image_dim"] == fit.params["image_dim"] == 0  # tags only
 
 
-def test_depth_study_compares_two_rows(fit):
-    values, depth = dna_studies.depth_study(fit, models="smoke", deep_hidden=8, seed=SEED)
-    assert list(depth.index) == ["linear (preset)", "two hidden layers"]
+def test_choice_study_glues_the_chosen_setting_and_fits_it(choice, fit):
+    values, dna_choice, table = choice
+    assert len(table) == values["ch4_val_settings"] == 4
+    assert values["ch4_dna_choice"] == dna_studies.setting_label(dna_choice.chosen)
+    assert dna_choice.cutoff < fit.cutoff and dna_choice.window_end == fit.cutoff
+    assert {k: fit.params[k] for k in ("hidden", "dna_dim")} == dna_choice.chosen
+    assert fit.model.dna_dim == dna_choice.chosen["dna_dim"]
+    best = table["map@12 all"].max()
+    assert table.loc[tuple(dna_choice.chosen.values()), "map@12 all"] == best
+
+
+def test_depth_study_compares_the_best_linear_and_deep_with_intervals(fit, choice):
+    values, depth, gaps = dna_studies.depth_study(fit, choice[1], models="smoke", seed=SEED)
+    assert len(depth) == 2 and sum("(chosen)" in label for label in depth.index) == 1
     assert values["ch4_deep_hidden"] == 8
     assert values["ch4_linear_map"] == depth.iloc[0]["map@12 all"]
+    gap = gaps[("cold", "auc")]
+    assert gap.estimate == pytest.approx(depth.iloc[1]["auc new"] - depth.iloc[0]["auc new"])
+    assert gap.lo <= gap.estimate <= gap.hi
+    assert values["ch4_depth_gap_new_verdict"] in ("above zero", "below zero", "includes zero")
+    assert values["ch4_depth_test_vs_choice"] in (
+        "cannot tell the two apart",
+        "agrees with the validation's choice",
+        "prefers the network the validation did not choose",
+    )
 
 
 def test_variants_study_without_a_stored_study_says_how_to_make_one():
@@ -132,18 +161,21 @@ def test_truth_study_table_rows_are_the_r2_values(store, fit):
     assert values["ch4_regular_min"] == 3
 
 
-def test_result_payload_holds_every_section(store, fit):
+def test_result_payload_holds_every_section(store, fit, choice):
     data, summary, _ = store
-    _, depth = dna_studies.depth_study(fit, models="smoke", deep_hidden=8, seed=SEED)
+    _, depth, gaps = dna_studies.depth_study(fit, choice[1], models="smoke", seed=SEED)
     _, inside, outside = dna_studies.training_study(fit)
     payload = dna_studies.result_payload(
-        store="smoke", summary=summary, dna_inputs="tags", fit=fit, depth=depth,
+        store="smoke", summary=summary, dna_inputs="tags", fit=fit, choice=choice[1],
+        depth=depth, depth_gaps=gaps,
         inside=inside, outside=outside, neighbours={"same_category": 0.5}, matched={},
         calibration={}, angles_vs_truth={}, r2={},
     )  # fmt: skip
     assert payload["auc_in_training"] == inside["mean"]
     assert payload["cold_ratio"] == fit.auc_new / fit.auc_known
     assert len(payload["depth_comparison"]) == 2
+    assert payload["dna_choice"]["chosen"] == choice[1].chosen  # what chapter 5 reads
+    assert payload["depth_gap_deep_minus_linear"]["auc cold"]["n"] == 1
 
 
 def test_bench_study_reads_the_stored_backtest():

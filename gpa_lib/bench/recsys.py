@@ -29,6 +29,14 @@ block-bootstrap intervals (:mod:`gpa_lib.recsys.eval.dna_variants`); writes
 ``data/results/dna_variants.json``, which chapter 4 renders. Into ``data/results`` it writes only
 from a clean commit (``--allow-dirty`` overrides), since the chapter cites that commit.
 
+``--study misspecified`` asks whether Fashion DNA's cold-start lead over LightFM survives a store
+that is not the models' form: at every ``--attribute-shares`` and ``--misspecified-values``
+(``SimConfig.misspecified``, 0 = the models' form) it simulates one store per ``--store-seeds``, fits
+both models (the settings tuned in ``backtest.json`` when it exists) at rolling cutoffs, and puts
+hierarchical intervals (stores, cutoffs, customers) on DNA minus LightFM on new articles and on DNA's
+cold/warm ratio (:mod:`gpa_lib.recsys.eval.misspecified`); writes ``data/results/misspecified.json``,
+which chapter 4 renders, only from a clean commit (``--allow-dirty`` overrides).
+
 ``--stores N``, ``--shard i/n`` or ``--jobs N`` run ``backtest``, ``ablation`` or
 ``sasrec-softmax`` as shards over ``N`` stores (store seeds ``--seed`` to ``--seed + N - 1``, each
 a :class:`~gpa_lib.recsys.sim.config.SimConfig` of the preset with that seed):
@@ -68,6 +76,11 @@ from gpa_lib.recsys.data.stats import store_summary
 from gpa_lib.recsys.eval.backtest import CANDIDATE_RULES, rolling_cutoffs, test_window
 from gpa_lib.recsys.eval.dna_variants import IMAGE_BATCH, IMAGE_DIM, variants_study, variants_table
 from gpa_lib.recsys.eval.experiments import drift_sweep, scoring_time
+from gpa_lib.recsys.eval.misspecified import (
+    MisspecifiedConfig,
+    misspecified_study,
+    tuned_params,
+)
 from gpa_lib.recsys.eval.own_data import backtest_own_data, parse_params, summary_table
 from gpa_lib.recsys.eval.protocol import ProtocolConfig, run_protocol
 from gpa_lib.recsys.eval.shards import StudySpec, merge, missing_shards, run_study
@@ -106,11 +119,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--study",
         default="backtest",
-        choices=("backtest", "ablation", "sasrec-softmax", "drift", "timing", "dna-variants"),
+        choices=(
+            "backtest",
+            "ablation",
+            "sasrec-softmax",
+            "drift",
+            "timing",
+            "dna-variants",
+            "misspecified",
+        ),
         help="what to run",
     )
     parser.add_argument(
         "--drifts", default="0,0.35,0.7,1.0", help="comma-separated drifts (drift study)"
+    )
+    parser.add_argument(
+        "--attribute-shares",
+        default=None,
+        help="comma-separated attribute_share values (misspecified study; default 0.3,0.5,0.7,0.9)",
+    )
+    parser.add_argument(
+        "--misspecified-values",
+        default=None,
+        help="comma-separated SimConfig.misspecified values (misspecified study; default 0,1,3)",
+    )
+    parser.add_argument(
+        "--store-seeds",
+        default=None,
+        help="comma-separated store seeds (misspecified study; default 0,1,2,3,4)",
     )
     parser.add_argument(
         "--store",
@@ -257,6 +293,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 #: Defaults that depend on the study (the parser's default is None for these).
 STUDY_DEFAULTS: dict[str, dict[str, Any]] = {
     "dna-variants": {"store": "images", "cutoffs": 2},
+    "misspecified": {
+        "cutoffs": MisspecifiedConfig.n_cutoffs,
+        "eval_customers": MisspecifiedConfig.max_customers,
+        "seeds": "0",
+    },
 }
 FALLBACK_DEFAULTS = {
     "store": "full",
@@ -494,10 +535,44 @@ def run_dna_variants_study(args: argparse.Namespace) -> dict[str, Any]:
     return payload
 
 
+def run_misspecified_study(args: argparse.Namespace) -> dict[str, Any]:
+    """The cold-start comparison across attribute_share with the misspecified terms off and on."""
+    torch.set_num_threads(args.threads)
+
+    def numbers(text: str | None, cast, default):
+        return default if text is None else tuple(cast(x) for x in text.split(",") if x.strip())
+
+    base = MisspecifiedConfig()
+    config = replace(
+        base,
+        attribute_shares=numbers(args.attribute_shares, float, base.attribute_shares),
+        misspecified=numbers(args.misspecified_values, float, base.misspecified),
+        store_seeds=numbers(args.store_seeds, int, base.store_seeds),
+        preset=args.store,
+        n_customers=args.customers if args.customers is not None else base.n_customers,
+        n_weeks=args.weeks if args.weeks is not None else base.n_weeks,
+        n_cutoffs=args.cutoffs,
+        test_weeks=args.test_weeks,
+        step_weeks=args.step_weeks,
+        training_seeds=numbers(args.seeds, int, base.training_seeds),
+        max_customers=args.eval_customers,
+        model_profile=args.profile,
+        n_boot=args.n_boot,
+    )
+    try:
+        params = tuned_params(read_result("backtest", results_dir=args.results_dir), args.profile)
+    except FileNotFoundError:
+        params = {}
+    payload = misspecified_study(config, params=params, progress=True)
+    payload["threads"] = args.threads
+    return payload
+
+
 def check_clean(args: argparse.Namespace) -> None:
-    """dna-variants writes into the committed results only from a clean commit (the chapter cites
-    it); elsewhere (``--results-dir``, ``$GPA_LIB_RESULTS_DIR``) or with ``--allow-dirty`` it may."""
-    if args.study != "dna-variants" or args.no_write or args.allow_dirty:
+    """dna-variants and misspecified write into the committed results only from a clean commit
+    (the chapter cites it); elsewhere (``--results-dir``, ``$GPA_LIB_RESULTS_DIR``) or with
+    ``--allow-dirty`` they may."""
+    if args.study not in ("dna-variants", "misspecified") or args.no_write or args.allow_dirty:
         return
     folder = Path(args.results_dir) if args.results_dir is not None else default_results_dir()
     if folder.resolve() != RESULTS_DIR.resolve():
@@ -590,6 +665,8 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
         return run_sharded_study(args)
     if args.study == "dna-variants":
         return run_dna_variants_study(args)
+    if args.study == "misspecified":
+        return run_misspecified_study(args)
     if args.study in ("backtest", "ablation", "sasrec-softmax"):
         return run_backtest_study(args)
     if args.study == "drift":

@@ -24,6 +24,16 @@ from gpa_lib.recsys.eval.analysis import (
     tsne_2d,
 )
 from gpa_lib.recsys.eval.backtest import evaluate, rolling_cutoffs, test_window
+from gpa_lib.recsys.eval.dna_choice import (
+    CHOICE_METRIC,
+    GAP_METHOD,
+    DnaChoice,
+    chapter_validation_cutoff,
+    choose_dna,
+    dna_settings,
+    setting_label,
+    variant_gap,
+)
 from gpa_lib.recsys.eval.dna_claims import (
     angle_agreement,
     matched_outside_gap,
@@ -39,6 +49,7 @@ from gpa_lib.recsys.eval.dna_variants import (
     variants_table,
 )
 from gpa_lib.recsys.eval.metrics import bootstrap_ci
+from gpa_lib.recsys.eval.misspecified import misspecified_glue, plot_misspecified
 from gpa_lib.recsys.eval.report import (
     compare_word,
     gap,
@@ -52,8 +63,10 @@ from gpa_lib.recsys.eval.report import (
 )
 from gpa_lib.recsys.models import make_model
 from gpa_lib.recsys.models.base import article_onehot
-from gpa_lib.recsys.sim import STORE_PRESETS as PRESETS  # the store table
-from gpa_lib.recsys.sim import simulate_preset
+from gpa_lib.recsys.sim import (
+    STORE_PRESETS,  # the store table
+    simulate_preset,
+)
 from gpa_lib.results import result_exists
 
 
@@ -61,7 +74,7 @@ def simulate_store(store: str, seed: int) -> tuple[Any, dict, dict[str, Any]]:
     """Simulate the preset ``store``: (data, its summary, the glue values of *The simulated
     store*)."""
     tic = time.perf_counter()
-    store_config = PRESETS[store]
+    store_config = STORE_PRESETS[store]
     data = simulate_preset(store, seed=seed, progress=False)
     simulate_s = time.perf_counter() - tic
     summary = store_summary(data)
@@ -126,15 +139,17 @@ def fit_dna(
     test_weeks: int,
     eval_customers: int,
     seed: int,
+    setting: dict[str, Any] | None = None,
 ) -> DnaFit:
     """*Fitting Fashion DNA*: fit at the last cutoff ``test_weeks`` before the end of ``data``
-    and evaluate on the window after it."""
+    and evaluate on the window after it; ``setting`` (``{"hidden", "dna_dim"}``, the validation's
+    choice) on top of the preset."""
     cutoff = rolling_cutoffs(data, 1, test_weeks)[0]
     window = test_window(data, cutoff, test_weeks, max_customers=eval_customers, seed=seed)
     past = data.window(end=cutoff)  # nothing on or after the cutoff, and no ground truth
     tic = time.perf_counter()
-    # the inputs and the training sample; the rest of the settings from the preset
-    params = variant_params(dna_inputs) | {"n_train_customers": train_customers}
+    # the inputs, the training sample and the chosen setting; the rest from the preset
+    params = base_params(dna_inputs, train_customers) | dict(setting or {})
     model = make_model("fashion_dna", models, random_state=seed, **params).fit(past, until=cutoff)
     fit_s = time.perf_counter() - tic
     scores = model.score(window.customers, window.candidates)
@@ -148,7 +163,7 @@ def fit_dna(
         "ch4_dna_dim": model.dna_dim,
         "ch4_dna_inputs": VARIANT_LABELS[dna_inputs],
         "ch4_image_dim": params["image_dim"],
-        "ch4_image_clause": image_clause(PRESETS[store]),
+        "ch4_image_clause": image_clause(STORE_PRESETS[store]),
         "ch4_n_train_customers": len(model.train_customers_),
         "ch4_candidates": len(window.candidates),
         "ch4_new_candidates": int(window.cold.sum()),
@@ -160,6 +175,57 @@ def fit_dna(
     return DnaFit(
         cutoff, window, past, params, model, fit_s, scores, metrics, auc_known, auc_new, values
     )
+
+
+def base_params(dna_inputs: str, train_customers: int) -> dict[str, Any]:
+    """The chapter's Fashion DNA settings beyond the preset: its inputs and training sample."""
+    return variant_params(dna_inputs) | {"n_train_customers": train_customers}
+
+
+def choice_study(
+    data,
+    *,
+    models: str,
+    dna_inputs: str,
+    train_customers: int,
+    test_weeks: int,
+    eval_customers: int,
+    deep_hidden: int,
+    seed: int,
+) -> tuple[dict[str, Any], DnaChoice, pd.DataFrame]:
+    """*Choosing the network on validation*: :func:`~gpa_lib.recsys.eval.dna_choice.choose_dna`
+    at the protocol's validation cutoff: (glue values, the choice, its table)."""
+    cutoff = chapter_validation_cutoff(data, test_weeks)
+    choice = choose_dna(
+        data,
+        cutoff,
+        dna_settings(deep_hidden),
+        models=models,
+        params=base_params(dna_inputs, train_customers),
+        test_weeks=test_weeks,
+        eval_customers=eval_customers,
+        seed=seed,
+    )
+    by_setting = {(r["hidden"], r["dna_dim"]): r for r in choice.rows}
+    linear = by_setting[tuple(choice.best_linear.values())]
+    deep = by_setting[tuple(choice.best_deep.values())]
+    metric = f"{choice.metric} all"
+    values = {
+        "ch4_val_cutoff": str(cutoff.date()),
+        "ch4_val_settings": len(choice.rows),
+        "ch4_dna_choice": setting_label(choice.chosen),
+        "ch4_dna_choice_depth": "linear map" if not choice.chosen["hidden"] else "deep network",
+        "ch4_val_linear": setting_label(choice.best_linear),
+        "ch4_val_deep": setting_label(choice.best_deep),
+        "ch4_val_linear_map": linear[metric],
+        "ch4_val_deep_map": deep[metric],
+        "ch4_val_linear_auc_new": linear["auc cold"],
+        "ch4_val_deep_auc_new": deep["auc cold"],
+        "ch4_val_s": choice.seconds,
+    }
+    table = pd.DataFrame(choice.rows).set_index(["hidden", "dna_dim"]).drop(columns="fit_seconds")
+    table.columns = [c.replace("cold", "new").replace("warm", "known") for c in table.columns]
+    return values, choice, table
 
 
 def bench_study(bench: dict | None = None) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -187,23 +253,55 @@ def bench_study(bench: dict | None = None) -> tuple[dict[str, Any], pd.DataFrame
 
 
 def depth_study(
-    fit: DnaFit, *, models: str, deep_hidden: int, seed: int
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The linear DNA map against two hidden layers of ``deep_hidden`` units: (glue values, the
-    unrounded comparison table)."""
-    deep_model = make_model(
-        "fashion_dna", models, random_state=seed, hidden=deep_hidden, **fit.params
-    ).fit(fit.past, until=fit.cutoff)
-    deep_metrics = evaluate(
-        deep_model.score(fit.window.customers, fit.window.candidates), fit.window
+    fit: DnaFit, choice: DnaChoice, *, models: str, seed: int
+) -> tuple[dict[str, Any], pd.DataFrame, dict]:
+    """The best linear setting of the validation against the best deep one, both at the test
+    cutoff (the chosen one is ``fit``; the other is fitted here): (glue values, the unrounded
+    comparison table, the gaps deep - linear as Interval by (slice, metric))."""
+    chosen_deep = bool(choice.chosen["hidden"])
+    other = choice.best_linear if chosen_deep else choice.best_deep
+    other_model = make_model("fashion_dna", models, random_state=seed, **(fit.params | other)).fit(
+        fit.past, until=fit.cutoff
     )
-    depth = metrics_table(
-        {"linear": fit.metrics, "deep": deep_metrics},
-        {"linear (preset)": "linear", "two hidden layers": "deep"},
+    other_metrics = evaluate(
+        other_model.score(fit.window.customers, fit.window.candidates), fit.window
     )
+    deep_metrics, linear_metrics = (
+        (fit.metrics, other_metrics) if chosen_deep else (other_metrics, fit.metrics)
+    )
+    labels = {
+        setting_label(choice.best_linear) + (" (chosen)" if not chosen_deep else ""): "linear",
+        setting_label(choice.best_deep) + (" (chosen)" if chosen_deep else ""): "deep",
+    }
+    depth = metrics_table({"linear": linear_metrics, "deep": deep_metrics}, labels)
+    gaps = variant_gap(deep_metrics, linear_metrics, seed=seed)
     linear_row, deep_row = depth.iloc[0], depth.iloc[1]
+    gap_values = {}
+    for (slice_, metric), name in (
+        (("cold", "auc"), "new"),
+        (("warm", "auc"), "known"),
+        (("all", CHOICE_METRIC), "map"),
+    ):
+        interval = gaps[(slice_, metric)]
+        gap_values |= {
+            f"ch4_depth_gap_{name}": interval.estimate,
+            f"ch4_depth_gap_{name}_lo": interval.lo,
+            f"ch4_depth_gap_{name}_hi": interval.hi,
+            f"ch4_depth_gap_{name}_verdict": verdict(interval.lo, interval.hi),
+        }
+    map_verdict = gap_values["ch4_depth_gap_map_verdict"]
+    test_prefers = {"above zero": True, "below zero": False}.get(map_verdict)
     values = {
-        "ch4_deep_hidden": deep_hidden,
+        **gap_values,
+        "ch4_depth_test_vs_choice": (
+            "cannot tell the two apart"
+            if test_prefers is None
+            else "agrees with the validation's choice"
+            if test_prefers == chosen_deep
+            else "prefers the network the validation did not choose"
+        ),
+        "ch4_depth_interval": GAP_METHOD,
+        "ch4_deep_hidden": choice.best_deep["hidden"],
         "ch4_deep_auc_known": deep_row["auc known"],
         "ch4_deep_auc_new": deep_row["auc new"],
         "ch4_deep_map": deep_row["map@12 all"],
@@ -212,7 +310,7 @@ def depth_study(
         "ch4_deep_new_word": compare_word(deep_row["auc new"], linear_row["auc new"]),
         "ch4_deep_map_word": compare_word(deep_row["map@12 all"], linear_row["map@12 all"]),
     }
-    return values, depth
+    return values, depth, gaps
 
 
 def variants_study(result: dict | None = None, *, load: bool = True):
@@ -220,7 +318,7 @@ def variants_study(result: dict | None = None, *, load: bool = True):
     None, table or a line saying how to produce it)."""
     if result is None and load and result_exists("dna_variants"):
         result = load_study("dna_variants")
-    images_store = PRESETS["images"]
+    images_store = STORE_PRESETS["images"]
     values = {
         **variants_glue(result),
         "ch4_var_image_share_pct": 100 * images_store.image_share,
@@ -483,7 +581,9 @@ def result_payload(
     summary: dict,
     dna_inputs: str,
     fit: DnaFit,
+    choice: DnaChoice,
     depth: pd.DataFrame,
+    depth_gaps: dict,
     inside: dict,
     outside: dict,
     neighbours: dict,
@@ -503,7 +603,13 @@ def result_payload(
         "auc_known": fit.auc_known,
         "auc_new": fit.auc_new,
         "cold_ratio": fit.auc_new / fit.auc_known,
+        # the validation's choice: chapter 5 reads dna_choice["chosen"] ({"hidden", "dna_dim"})
+        "dna_choice": choice.to_dict(),
         "depth_comparison": depth.reset_index().to_dict(orient="records"),
+        "depth_gap_deep_minus_linear": {
+            f"{metric} {slice_}": interval.to_dict()
+            for (slice_, metric), interval in depth_gaps.items()
+        },
         "auc_in_training": inside["mean"],
         "auc_outside_training": outside["mean"],
         "same_category_neighbours": neighbours["same_category"],
@@ -512,3 +618,12 @@ def result_payload(
         "angle_vs_truth": angles_vs_truth,
         "r2": r2,
     }
+
+
+def misspecified_section(result: dict | None = None, *, load: bool = True):
+    """*Does the cold-start result survive a store that is not the models' form?* from the stored
+    ``misspecified`` study: (glue values, figure or None)."""
+    if result is None and load and result_exists("misspecified"):
+        result = load_study("misspecified")
+    values = misspecified_glue(result)
+    return values, (plot_misspecified(result) if result is not None else None)

@@ -60,6 +60,10 @@ class SimConfig:
     return_misfit: float = 0.85  # return probability of an item that does not fit
     return_spread: float = 0.7  # sd of customers' return propensity (logit scale)
     restock_days: int = 10  # days until a returned item is back in stock
+    # --- misspecification (sim/misspecified.py): utility terms outside the models' form
+    # scale of (category x colour) tastes per customer segment and one-week demand bursts of 30% of
+    # the articles; 0 = off: the utility has the models' form and every store is as before
+    misspecified: float = 0.0
     # --- output
     image_size: int = 32  # side in pixels of the procedural article images; 0 = no images
 
@@ -81,6 +85,7 @@ class SimConfig:
             ("image_size", self.image_size == 0 or self.image_size >= 8),
             ("orders_per_year", self.orders_per_year > 0),
             ("stock_cover", self.stock_cover > 0),
+            ("misspecified", self.misspecified >= 0),
         ]
         checks += [
             (name, 0.0 <= getattr(self, name) <= 1.0)

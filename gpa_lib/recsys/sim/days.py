@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from gpa_lib.recsys.data.tables import SIZES
 from gpa_lib.recsys.sim.config import SimConfig
 from gpa_lib.recsys.sim.drift import DriftWalk
+from gpa_lib.recsys.sim.misspecified import Misspecification
 from gpa_lib.recsys.sim.world import CATEGORY_TABLE, Catalogue, Customers, Trends
 
 MEMORY = 24  # recent purchases per customer that are not chosen again
@@ -30,8 +31,10 @@ def run_days(
     walk: DriftWalk,
     rng: np.random.Generator,
     progress: bool = True,
+    misspecification: Misspecification | None = None,
 ) -> dict[str, Any]:
-    """Simulate ``config.n_days`` days; returns the transaction columns and the stock bookkeeping."""
+    """Simulate ``config.n_days`` days; returns the transaction columns and the stock bookkeeping.
+    ``misspecification`` adds its terms to every utility (None: the models' form, as before)."""
     n_sizes = len(SIZES)
     n_articles, n_customers = len(catalogue), config.n_customers
     generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
@@ -85,6 +88,12 @@ def run_days(
                 np.outer(customers.price_sensitivity[buyers], log_relative_price)
             ).float()
         )  # (B, L)
+        if misspecification is not None:
+            utility += torch.from_numpy(
+                misspecification.utility(
+                    buyers, catalogue.category[live], catalogue.colour[live], live, day
+                )
+            ).float()  # (B, L)
         own_size = customers.size[buyers]
         in_stock = np.ascontiguousarray(
             stock[live][:, own_size].T > 0

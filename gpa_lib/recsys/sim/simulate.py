@@ -10,7 +10,8 @@ Model, per day ``t`` (week ``w``):
 - customer ``c`` orders with probability ``rate_c / 365`` (times a yearly volume cycle and a weekday
   profile), then picks ``1 + Poisson(extra_c)`` articles without replacement by Gumbel-top-k over
   ``u[c, a] = affinity_scale * sqrt(D) * style_c(w) . z_a + pop_a + novelty(age_a) + season_k(t)
-  + trend_colour(w) + trend_pattern(w) - sens_c * log(price_a(t) / price_k)``, restricted to articles
+  + trend_colour(w) + trend_pattern(w) - sens_c * log(price_a(t) / price_k)`` (plus, with
+  ``misspecified`` > 0, terms outside that form: :mod:`~gpa_lib.recsys.sim.misspecified`), restricted to articles
   on sale with stock in the customer's size, and not among the customer's recent purchases;
 - ``style_c(w) = sqrt(1 - drift^2) * base_c + drift * g_c(w)`` with ``g`` an AR(1) process per week
   (correlation time ``drift_weeks``): ``drift = 0`` is static taste;
@@ -45,6 +46,7 @@ from gpa_lib.recsys.sim.config import STORE_PRESETS, SimConfig
 from gpa_lib.recsys.sim.days import run_days
 from gpa_lib.recsys.sim.drift import DriftWalk, single_thread
 from gpa_lib.recsys.sim.images import render_articles
+from gpa_lib.recsys.sim.misspecified import make_misspecification
 from gpa_lib.recsys.sim.truth import SimTruth
 from gpa_lib.recsys.sim.world import make_catalogue, make_customers, make_trends
 
@@ -80,8 +82,9 @@ def simulate_preset(name: str, *, progress: bool = True, **overrides: Any) -> Sa
 def simulate_config(config: SimConfig, *, progress: bool = True) -> SalesData:
     """The simulator proper, driven by one :class:`SimConfig`."""
     # children of a SeedSequence depend only on their index, so the seventh (the part of the
-    # latents only images show) leaves the first six streams as they were before it existed
-    seeds = np.random.SeedSequence(config.seed).spawn(7)
+    # latents only images show) and the eighth (the misspecified terms) leave the first six
+    # streams as they were before they existed
+    seeds = np.random.SeedSequence(config.seed).spawn(8)
     rng_world, rng_customers, rng_trends, rng_days, rng_images = (
         np.random.default_rng(s) for s in seeds[:5]
     )
@@ -90,13 +93,31 @@ def simulate_config(config: SimConfig, *, progress: bool = True) -> SalesData:
     trends = make_trends(config, rng_trends)
     catalogue = make_catalogue(config, trends, rng_world, rng_image_part)
     customers = make_customers(config, rng_customers)
+    misspecification = (
+        make_misspecification(config, catalogue.launch_day, catalogue.shelf_weeks, seeds[7])
+        if config.misspecified > 0
+        else None
+    )
     with single_thread():
         walk = DriftWalk(config, config.n_customers, drift_seed)
-        sales = run_days(config, catalogue, customers, trends, walk, rng_days, progress=progress)
-    return _assemble(config, catalogue, customers, trends, sales, rng_images, drift_seed)
+        sales = run_days(
+            config,
+            catalogue,
+            customers,
+            trends,
+            walk,
+            rng_days,
+            progress=progress,
+            misspecification=misspecification,
+        )
+    return _assemble(
+        config, catalogue, customers, trends, sales, rng_images, drift_seed, misspecification
+    )
 
 
-def _assemble(config, catalogue, customers, trends, sales, rng_images, drift_seed) -> SalesData:
+def _assemble(
+    config, catalogue, customers, trends, sales, rng_images, drift_seed, misspecification=None
+) -> SalesData:
     start = np.datetime64(config.start, "D")
     tx = pd.DataFrame(
         {
@@ -155,6 +176,7 @@ def _assemble(config, catalogue, customers, trends, sales, rng_images, drift_see
         category_season=trends.category_season,
         transaction_fits=sales["fits"],
         drift_seed=drift_seed,
+        misspecification=misspecification,
     )
     meta = {"source": "simulator", "config": asdict(config)}
     availability = availability_from_days(sales["on_sale"], config.start, articles.index.to_numpy())

@@ -48,6 +48,8 @@ class SimTruth:
     category_season: np.ndarray  # (n_categories,) affinity to summer
     transaction_fits: np.ndarray  # (n_transactions,) bool: the ordered size fits
     drift_seed: int = 0  # seeds the AR(1) noise that customer_style replays
+    # the terms outside the models' form (a misspecified.Misspecification), None when misspecified=0
+    misspecification: Any = None
 
     def customer_styles(self, weeks: Any) -> np.ndarray:
         """Styles at the given weeks: ``(len(weeks), n_customers, D)`` float32, replayed exactly."""
