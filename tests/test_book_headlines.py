@@ -45,6 +45,8 @@ def test_a_row_is_filled_from_the_glue_and_says_what_is_missing():
     assert (measured, verdict) == ("gap 0.12 (a b)", "supported")
     measured, verdict = fill(ROW, {"x_gap": 0.1})
     assert verdict == MISSING and "x_words" in measured and "x_verdict" in measured
+    measured, verdict = fill(ROW, {"x_gap": "n/a", "x_words": "", "x_verdict": "supported"})
+    assert verdict == MISSING and measured.startswith("cannot show")
 
 
 def test_the_table_reads_executed_notebooks(tmp_path):

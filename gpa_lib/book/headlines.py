@@ -189,7 +189,10 @@ def fill(headline: Headline, values: Mapping[str, Any]) -> tuple[str, str]:
     missing = [k for k in headline.keys() if k not in values]
     if missing:
         return f"{MISSING} (needs {', '.join(missing)})", MISSING
-    measured = headline.measured.format(**{k: _plain(v) for k, v in values.items()})
+    try:
+        measured = headline.measured.format(**{k: _plain(v) for k, v in values.items()})
+    except (ValueError, TypeError) as err:  # a value of another type than the template's format
+        return f"cannot show: {err}", MISSING
     verdict = str(_plain(values[headline.verdict])) if headline.verdict else "no verdict stated"
     return measured, verdict
 
