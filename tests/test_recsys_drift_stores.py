@@ -31,7 +31,7 @@ PROTOCOL = ProtocolConfig(
 def studies(tmp_path_factory):
     """Both drift studies of two stores each, written as ``data/results`` would hold them."""
     folder = tmp_path_factory.mktemp("drift_stores")
-    for drift, name in zip((0.0, 0.7), ds.DRIFT_STORE_STUDIES, strict=True):
+    for name, drift in ds.DRIFT_STORE_STUDIES.items():
         configs = tuple(
             replace(STORE_PRESETS["smoke"], n_customers=500, n_weeks=20, seed=s, drift=drift)
             for s in range(2)
@@ -107,7 +107,7 @@ def test_one_drift_alone_measures_no_difference(studies):
     assert values["ch5_drs_cf_auc_low_text"] == "not committed"
     assert values["ch5_drs_cf_auc_high_text"] != "not committed"
     assert values["ch5_drs_grows_verdict"] == "not measured"
-    assert math.isnan(values["ch5_drs_cf_auc_diff"]) and math.isnan(values["ch5_drs_drift_low"])
+    assert math.isnan(values["ch5_drs_cf_auc_diff"]) and values["ch5_drs_drift_low"] == 0.0
     assert values["ch5_drs_story"].startswith("is not tested yet")
     assert "Not committed yet: drift0_stores.json" in values["ch5_drs_status"]
     assert len(fig.axes) == 4 and "drifting (drift 0.7)" in table.columns
@@ -146,6 +146,16 @@ def test_store_bootstrap_difference_edges():
     assert math.isnan(empty.estimate) and math.isnan(p) and empty.n == 0
     with pytest.raises(ValueError, match="n_boot=0"):
         ds.store_bootstrap_difference([0.1], [0.2], n_boot=0)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_a_study_of_another_drift_is_refused(studies):
+    payloads = ds.load_drift_stores(studies)
+    swapped = {"drift0_stores": payloads["drift0.7_stores"]}
+    with pytest.raises(ValueError, match="'drift0_stores' has stores of drift 0.7"):
+        ds.drift_stores_study(swapped)
+    with pytest.raises(ValueError, match="'drift1_stores' is not one of"):
+        ds.drift_stores_study({"drift1_stores": payloads["drift0.7_stores"]})
 
 
 def test_bad_studies_are_named():

@@ -37,8 +37,9 @@ import pandas as pd
 from gpa_lib.recsys.eval.report import MODEL_LABELS, SLICE_LABELS, verdict
 from gpa_lib.stats import Interval, bootstrap_p, direction_verdict
 
-#: The committed multi-store drift studies (file stems under ``data/results``).
-DRIFT_STORE_STUDIES = ("drift0_stores", "drift0.7_stores")
+#: The committed multi-store drift studies: file stem (under ``data/results``) -> the drift of its
+#: stores; the first is the control (static tastes), the second the drifting family.
+DRIFT_STORE_STUDIES = {"drift0_stores": 0.0, "drift0.7_stores": 0.7}
 #: The gaps of the control: glue tag -> (model a, model b), the gap being a - b.
 DRIFT_STORE_GAPS = {"cf": ("lstm", "static_cf"), "dna": ("lstm", "fashion_dna")}
 #: Its metrics: glue tag -> metric name of the study's summary.
@@ -66,14 +67,28 @@ class DriftGap:
 
 def load_drift_stores(results_dir: Any = None) -> dict[str, dict[str, Any]]:
     """The committed multi-store drift studies present: ``{file stem: payload}`` (empty before
-    either of :data:`DRIFT_STORE_STUDIES` is committed)."""
+    either of :data:`DRIFT_STORE_STUDIES` is committed); a file whose stores have another drift
+    than its name says is an error."""
     from gpa_lib.results import read_result, result_exists
 
-    return {
+    payloads = {
         name: read_result(name, results_dir)
         for name in DRIFT_STORE_STUDIES
         if result_exists(name, results_dir)
     }
+    _check_drifts(payloads)
+    return payloads
+
+
+def _check_drifts(payloads: Mapping[str, Mapping[str, Any]]) -> None:
+    for name, payload in payloads.items():
+        if name not in DRIFT_STORE_STUDIES:
+            raise ValueError(f"study {name!r} is not one of {list(DRIFT_STORE_STUDIES)}")
+        if study_drift(payload) != DRIFT_STORE_STUDIES[name]:
+            raise ValueError(
+                f"study {name!r} has stores of drift {study_drift(payload):g}, its name says "
+                f"{DRIFT_STORE_STUDIES[name]:g}"
+            )
 
 
 def study_drift(payload: Mapping[str, Any]) -> float:
@@ -135,22 +150,12 @@ def store_bootstrap_difference(
     return interval, bootstrap_p(replicates)
 
 
-def _low_high(gaps: Sequence[DriftGap]) -> tuple[DriftGap | None, DriftGap | None]:
-    """The control (lowest drift) and the drifting family (highest); with one study, it is the
-    control when its drift is 0."""
-    if not gaps:
-        return None, None
-    if len(gaps) == 1:
-        return (gaps[0], None) if gaps[0].drift == 0 else (None, gaps[0])
-    return gaps[0], gaps[-1]
-
-
 def _gap_label(tag: str, metric: str) -> str:
     a, b = (MODEL_LABELS[m] for m in DRIFT_STORE_GAPS[tag])
     return f"{a} − {b}, {_METRIC_LABELS[metric]} ({SLICE_LABELS[DRIFT_STORE_SLICE]} articles)"
 
 
-def _status(payloads: Mapping[str, Mapping[str, Any]], drifts: Sequence[float]) -> str:
+def _status(payloads: Mapping[str, Mapping[str, Any]]) -> str:
     if not payloads:
         return (
             "The multi-store drift control is not committed yet (data/results/drift0_stores.json "
@@ -162,7 +167,7 @@ def _status(payloads: Mapping[str, Mapping[str, Any]], drifts: Sequence[float]) 
     cutoffs = first["spec"]["protocol"]["n_cutoffs"]
     seeds = len(first["spec"]["protocol"]["seeds"])
     n_stores = " and ".join(str(len(p["stores"])) for p in payloads.values())
-    where = " and ".join(f"{d:g}" for d in drifts)
+    where = " and ".join(f"{DRIFT_STORE_STUDIES[n]:g}" for n in payloads)
     text = (
         f"The multi-store drift control simulated {n_stores} store(s) of {customers:,} customers "
         f"at drift {where} ({cutoffs} test cutoffs and {seeds} training seed(s) per store, every "
@@ -192,24 +197,21 @@ def drift_stores_study(
     ``_lo``, ``_hi``, ``_p``, ``_text`` and ``_grows`` (:func:`~gpa_lib.stats.direction_verdict`
     of its interval: "supported" when the gap grows with drift); ``{prefix}_grows_verdict`` (that
     of LSTM − static CF in AUC), ``{prefix}_story`` (whether the paper's story passes the test:
-    zero gap at drift 0 and a gap that grows), ``{prefix}_drift_low``, ``_drift_high`` and
-    ``{prefix}_status``, one sentence on what the studies are (or that they are not committed).
-    The figure is ``None`` without any study; the table has one row per gap."""
-    ordered = sorted(payloads.values(), key=study_drift)
-    drifts = [study_drift(p) for p in ordered]
-    values: dict[str, Any] = {f"{prefix}_status": _status(payloads, drifts)}
+    zero gap at drift 0 and a gap that grows; ``_cf_story`` and ``_dna_story`` in AUC),
+    ``{prefix}_drift_low`` and ``_drift_high`` (the drifts of :data:`DRIFT_STORE_STUDIES`, whether
+    committed or not) and ``{prefix}_status``, one sentence on what the studies are (or that they
+    are not committed). The figure is ``None`` without any study; the table has one row per gap."""
+    _check_drifts(payloads)
+    payloads = {n: payloads[n] for n in DRIFT_STORE_STUDIES if n in payloads}  # control first
+    values: dict[str, Any] = {f"{prefix}_status": _status(payloads)}
+    low_drift, high_drift = DRIFT_STORE_STUDIES.values()
+    low_name, high_name = f"control (drift {low_drift:g})", f"drifting (drift {high_drift:g})"
     rows, panels = [], {}
-    low_drift = high_drift = math.nan
-    low_name, high_name = "control (drift 0)", "drifting"
     for tag, (a, b) in DRIFT_STORE_GAPS.items():
         for mtag, metric in DRIFT_STORE_METRICS.items():
-            gaps = [drift_gap(p, a, b, metric) for p in ordered]
-            panels[tag, metric] = gaps
-            low, high = _low_high(gaps)
-            if low:
-                low_name = f"control (drift {low.drift:g})"
-            if high:
-                high_name = f"drifting (drift {high.drift:g})"
+            gaps = {n: drift_gap(p, a, b, metric) for n, p in payloads.items()}
+            panels[tag, metric] = list(gaps.values())
+            low, high = (gaps.get(n) for n in DRIFT_STORE_STUDIES)
             digits = 4 if metric == "map@12" else 3
             key = f"{prefix}_{tag}_{mtag}"
             for side, g in (("low", low), ("high", high)):
@@ -221,7 +223,6 @@ def drift_stores_study(
                 values[f"{key}_{side}_n_positive"] = g.n_positive if g else 0
                 values[f"{key}_{side}_n_stores"] = len(g.store_gaps) if g else 0
             if low and high:
-                low_drift, high_drift = low.drift, high.drift
                 diff, p = store_bootstrap_difference(
                     [x for _, x in low.store_gaps],
                     [x for _, x in high.store_gaps],
@@ -249,7 +250,7 @@ def drift_stores_study(
     for tag in DRIFT_STORE_GAPS:
         values[f"{prefix}_{tag}_story"] = _story(values, f"{prefix}_{tag}_auc")
     values[f"{prefix}_story"] = values[f"{prefix}_cf_story"]
-    figure = plot_drift_store_gaps(panels) if ordered else None
+    figure = plot_drift_store_gaps(panels) if payloads else None
     return values, figure, pd.DataFrame(rows).set_index("gap")
 
 
