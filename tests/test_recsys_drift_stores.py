@@ -131,13 +131,22 @@ def test_store_bootstrap_difference_matches_a_slow_loop():
     rng = np.random.default_rng(3)
     draws_low = rng.integers(0, len(low), size=(500, len(low)))
     draws_high = rng.integers(0, len(high), size=(500, len(high)))
+
+    def spread(values, draw):  # the resampled mean, spread by sqrt(S / (S - 1)) about the mean
+        mean = np.mean(values)
+        return mean + np.sqrt(len(values) / (len(values) - 1)) * (np.mean(values[draw]) - mean)
+
+    low, high = np.array(low), np.array(high)
     slow = [
-        np.mean([high[j] for j in dh]) - np.mean([low[j] for j in dl])
-        for dl, dh in zip(draws_low, draws_high, strict=True)
+        spread(high, dh) - spread(low, dl) for dl, dh in zip(draws_low, draws_high, strict=True)
     ]
     assert interval.estimate == pytest.approx(np.mean(high) - np.mean(low))
     assert (interval.lo, interval.hi) == pytest.approx(tuple(np.quantile(slow, [0.025, 0.975])))
     assert interval.n == 3 and "independently" in interval.method and 0 < p < 1
+    # the rescaled replicates have the unbiased variance of a difference of two means
+    wide, _ = ds.store_bootstrap_difference(low, high, n_boot=200_000, seed=1)
+    se = np.sqrt(np.var(low, ddof=1) / len(low) + np.var(high, ddof=1) / len(high))
+    assert wide.hi - wide.lo == pytest.approx(2 * 1.96 * se, rel=0.15)
 
 
 def test_store_bootstrap_difference_edges():
@@ -145,6 +154,9 @@ def test_store_bootstrap_difference_edges():
     assert constant.lo == pytest.approx(0.2) and constant.hi == pytest.approx(0.2)
     empty, p = ds.store_bootstrap_difference([np.nan], [0.3])
     assert math.isnan(empty.estimate) and math.isnan(p) and empty.n == 0
+    one, p = ds.store_bootstrap_difference([0.1], [0.3, 0.4])  # one store: no spread to resample
+    assert one.estimate == pytest.approx(0.25) and math.isnan(one.lo) and math.isnan(p)
+    assert direction_verdict(one.lo, one.hi) == "not supported"
     with pytest.raises(ValueError, match="n_boot=0"):
         ds.store_bootstrap_difference([0.1], [0.2], n_boot=0)
 

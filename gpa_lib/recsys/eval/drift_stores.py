@@ -13,9 +13,12 @@ cutoffs within a store and customers within a cutoff, paired between the models)
 every store beside it. Between the two drifts, :func:`store_bootstrap_difference` gives the
 difference of the mean per-store gap with a percentile interval from resampling the stores of each
 drift with replacement, independently of the other drift. Each store's gap already carries its own
-cutoff and customer noise, so resampling stores carries it too; with few stores the percentile
-interval is somewhat too narrow (a mean of ``S`` values resampled has variance ``(S - 1) / S`` of
-the usual estimate), which we state rather than correct. Both studies use store seeds ``--seed`` to
+cutoff and customer noise, so resampling stores carries it too. A mean of ``S`` values resampled
+has ``(S - 1) / S`` of the usual variance ``s**2 / S``, too narrow with five stores, so each
+family's resampled means are spread about its mean by ``sqrt(S / (S - 1))`` (the rescaled
+bootstrap); a family of one store has no spread to resample and gives no interval. With five
+stores a side the percentile interval is still only roughly calibrated: a reading of the evidence,
+not an exact test. Both studies use store seeds ``--seed`` to
 ``--seed + S - 1``; the families are treated as independent, which is conservative when the same
 seed at both drifts gives correlated gaps.
 
@@ -49,7 +52,9 @@ DRIFT_STORE_SLICE = "warm"
 #: How a metric is named on an axis and in the table.
 _METRIC_LABELS = {"auc": "AUC", "map@12": "MAP@12"}
 #: The method of :func:`store_bootstrap_difference`, as its intervals record it.
-DIFFERENCE_METHOD = "bootstrap over the stores of each drift, independently (mean per-store gap)"
+DIFFERENCE_METHOD = (
+    "rescaled bootstrap over the stores of each drift, independently (mean per-store gap)"
+)
 
 
 @dataclass(frozen=True)
@@ -126,24 +131,28 @@ def store_bootstrap_difference(
     seed: int = 0,
 ) -> tuple[Interval, float]:
     """``(interval, p)`` of ``mean(high) - mean(low)``, two independent samples of per-store gaps:
-    each replicate draws the stores of ``low`` and of ``high`` with replacement, independently;
-    the interval is the percentile interval of the replicate differences and ``p`` the two-sided
-    :func:`gpa_lib.stats.bootstrap_p` of "no difference". NaN gaps are dropped; with no finite
-    gap on either side the interval is NaN."""
+    each replicate draws the ``S`` stores of ``low`` and of ``high`` with replacement,
+    independently, and spreads each resampled mean about its sample's mean by ``sqrt(S / (S -
+    1))`` so that its variance is the unbiased ``s**2 / S``; the interval is the percentile
+    interval of the replicate differences and ``p`` the two-sided
+    :func:`gpa_lib.stats.bootstrap_p` of "no difference". NaN gaps are dropped; with fewer than
+    two finite gaps on either side the interval and ``p`` are NaN (``n`` is the smaller count)."""
     if n_boot < 1:
         raise ValueError(f"n_boot={n_boot} must be >= 1")
     samples = [np.asarray(x, dtype=np.float64) for x in (low, high)]
     samples = [x[np.isfinite(x)] for x in samples]
     n = min(x.size for x in samples)
-    if not n:
-        return Interval(math.nan, math.nan, math.nan, level, DIFFERENCE_METHOD, 0), math.nan
+    estimate = float(samples[1].mean() - samples[0].mean()) if n else math.nan
+    if n < 2:
+        return Interval(estimate, math.nan, math.nan, level, DIFFERENCE_METHOD, n), math.nan
     rng = np.random.default_rng(seed)
     low_means, high_means = (
-        x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(1)  # (n_boot,)
+        x.mean()
+        + math.sqrt(x.size / (x.size - 1))
+        * (x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(1) - x.mean())  # (n_boot,)
         for x in samples
     )
     replicates = high_means - low_means
-    estimate = float(samples[1].mean() - samples[0].mean())
     interval = Interval.from_replicates(
         estimate, replicates, level=level, method=DIFFERENCE_METHOD, n=n
     )
