@@ -498,7 +498,9 @@ drift_stores_table
 # black dot its estimate; the dashed line is no gap (no figure until the studies are committed).
 # The table gives the same intervals, and the difference of the mean per-store gap between the
 # drifting stores and the control with a 95% interval from resampling the stores of each drift
-# independently. What to see: whether the bars sit on zero at drift 0 and above it with drift.
+# independently (a rescaled bootstrap, described in `gpa_lib.recsys.eval.drift_stores`; with a
+# handful of stores per drift a reading of the evidence rather than an exact test). What to see:
+# whether the bars sit on zero without drift and above it with drift.
 #
 # - **LSTM − static CF on known articles** (AUC): {glue:text}`ch5_drs_cf_auc_low_text` at drift
 #   {glue:text}`ch5_drs_drift_low:g` ({glue:text}`ch5_drs_cf_auc_low_verdict`, positive in

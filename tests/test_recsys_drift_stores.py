@@ -81,7 +81,9 @@ def test_both_drifts_give_gaps_difference_and_verdict(studies):
             assert 0 < values[f"{key}_diff_p"] <= 1
     assert values["ch5_drs_grows_verdict"] == values["ch5_drs_cf_auc_grows"]
     assert values["ch5_drs_story"].startswith(("passes", "fails"))
-    assert "2 stores per drift of 500 customers each at drift 0 and 0.7" in values["ch5_drs_status"]
+    assert (
+        "2 stores of 500 customers each per drift, at drift 0 and 0.7," in values["ch5_drs_status"]
+    )
     assert all("`" not in v for v in values.values() if isinstance(v, str))
     assert list(table.columns) == [
         "control (drift 0)",
@@ -109,7 +111,7 @@ def test_one_drift_alone_measures_no_difference(studies):
     assert values["ch5_drs_grows_verdict"] == "not measured"
     assert math.isnan(values["ch5_drs_cf_auc_diff"]) and values["ch5_drs_drift_low"] == 0.0
     assert values["ch5_drs_story"].startswith("is not tested yet")
-    assert "simulated 2 stores of 500 customers each at drift 0.7," in values["ch5_drs_status"]
+    assert "simulated 2 stores of 500 customers each, at drift 0.7," in values["ch5_drs_status"]
     assert "Not committed yet: drift0_stores.json" in values["ch5_drs_status"]
     assert len(fig.axes) == 4 and "drifting (drift 0.7)" in table.columns
 

@@ -180,8 +180,8 @@ def _status(payloads: Mapping[str, Mapping[str, Any]]) -> str:
     per = "" if len(payloads) == 1 else " per drift" if len(set(counts)) == 1 else " (by drift)"
     n_stores = str(counts[0]) if len(set(counts)) == 1 else " and ".join(map(str, counts))
     text = (
-        f"The multi-store drift control simulated {n_stores} stores{per} of {customers:,} "
-        f"customers each at drift {where}, with {cutoffs} test cutoffs and {seeds} training "
+        f"The multi-store drift control simulated {n_stores} stores of {customers:,} customers "
+        f"each{per}, at drift {where}, with {cutoffs} test cutoffs and {seeds} training "
         "seed(s) per store, every store tuned on its own validation cutoff."
     )
     if len(payloads) < len(DRIFT_STORE_STUDIES):
