@@ -161,6 +161,16 @@ HEADLINES: tuple[Headline, ...] = (
     ),
     Headline(
         LSTM,
+        "The LSTM's lead over static CF comes from drifting tastes (it grows with the drift)",
+        "AUC gap on known articles {ch5_drs_cf_auc_low_text} at drift {ch5_drs_drift_low}, "
+        "{ch5_drs_cf_auc_high_text} at drift {ch5_drs_drift_high}; difference "
+        "{ch5_drs_cf_auc_diff_text}",
+        "05_dynamic_customer_model",
+        "ch5-in-short",
+        "ch5_drs_grows_verdict",
+    ),
+    Headline(
+        LSTM,
         "The LSTM tracks a customer's changing style (one store, one cutoff)",
         "cosine to the true style gap {ch5_short_lstm_tracks_style_gap:+.3f} ({ch5_short_lstm_tracks_style_lo:+.3f} to {ch5_short_lstm_tracks_style_hi:+.3f})",
         "05_dynamic_customer_model",
