@@ -445,9 +445,14 @@ def dna_map(data, fit: DnaFit, rng, *, map_articles: int, seed: int):
     coordinates, variance_share = pca_2d(dna_shown)
     embedded = tsne_2d(dna_shown, seed=seed)
     categories = data.articles["category"].to_numpy()[shown]
-    figure, axes = plt.subplots(1, 2, figsize=(16, 6.5), constrained_layout=True)
-    plot_dna_map(coordinates, categories, variance_share, ax=axes[0], legend=False)
-    plot_dna_map(embedded, categories, title="Fashion DNA, t-SNE by angle", ax=axes[1])
+    # 10 in wide at most (the 772 px column): two panels side by side, the shared legend below
+    figure, axes = plt.subplots(1, 2, figsize=(10, 6.2), constrained_layout=True)
+    plot_dna_map(coordinates, categories, variance_share, title="PCA", ax=axes[0], legend=False)
+    plot_dna_map(embedded, categories, title="t-SNE by angle", ax=axes[1], legend=False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(
+        handles, labels, loc="outside lower center", ncol=5, markerscale=3, fontsize="small"
+    )
     values = {
         "ch4_map_articles": len(shown),
         "ch4_pca_share_pct": float(100 * variance_share.sum()),
