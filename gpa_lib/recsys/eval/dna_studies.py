@@ -339,7 +339,8 @@ def variants_study(result: dict | None = None, *, load: bool = True):
 
 
 def _interval(values) -> dict[str, float]:
-    return dict(zip(("mean", "lo", "hi"), bootstrap_ci(values), strict=True))
+    interval = bootstrap_ci(values)
+    return {"mean": interval.estimate, "lo": interval.lo, "hi": interval.hi}
 
 
 def training_study(fit: DnaFit) -> tuple[dict[str, Any], dict[str, float], dict[str, float]]:
