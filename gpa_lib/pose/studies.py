@@ -32,15 +32,15 @@ from gpa_lib.pose.config import TrainConfig
 from gpa_lib.pose.data.cache import PairCache
 from gpa_lib.pose.losses import GeneratorLoss
 from gpa_lib.pose.metrics import bootstrap_mean, record_interval
-from gpa_lib.pose.models.blocks import PixelCopy, _Capturing, attend
+from gpa_lib.pose.models.blocks import PixelCopy, attend, attention_layers, capturing_layers
 from gpa_lib.pose.models.memory import attention_memory
 from gpa_lib.pose.train import evaluate_model, predict
 from gpa_lib.stats import Interval, direction_verdict
 
 
-def gpa_layers(model: nn.Module) -> list[_Capturing]:
+def gpa_layers(model: nn.Module) -> list[nn.Module]:
     """The attention layers of ``model`` that run GPA."""
-    return [m for m in model.modules() if isinstance(m, _Capturing) and m.kind == "gpa"]
+    return [layer for layer in attention_layers(model) if layer.kind == "gpa"]
 
 
 @contextlib.contextmanager
@@ -73,16 +73,8 @@ def largest_call_time(
     The call with the most queries times keys, as the model runs it (GPA layers with their current
     config, dense layers on their ``dense_impl``); copied pixels need no gradient.
     """
-    calls = []
-    layers = [m for m in model.modules() if isinstance(m, _Capturing)]
-    for layer in layers:
-        layer.capture = calls
-    try:
-        with torch.no_grad():
-            predict(model, batch)
-    finally:
-        for layer in layers:
-            layer.capture = None
+    with capturing_layers(model) as calls, torch.no_grad():
+        predict(model, batch)
     layer, q, k, v = max(
         calls, key=lambda c: c[1].shape[2] * c[1].shape[3] * c[2].shape[2] * c[2].shape[3]
     )
