@@ -101,7 +101,7 @@ class DnaFit:
     """Fashion DNA fitted at one cutoff, with the test window it is evaluated on."""
 
     cutoff: pd.Timestamp
-    window: Any  # gpa_lib.recsys.backtest.TestWindow
+    window: Any  # gpa_lib.recsys.eval.backtest.TestWindow
     past: Any  # the data before the cutoff
     params: dict[str, Any]  # the model's settings beyond the preset
     model: Any  # the fitted FashionDNA
