@@ -173,7 +173,7 @@ choice_table.round(4)
 # against negatives drawn from the articles on sale in the same week (what the customer could have
 # bought instead); then the network is frozen and the styles of all other customers are fitted from
 # their purchases alone. The candidates are every article on sale at the cutoff plus those the
-# catalogue launches in the test window, whether they sell or not (`gpa_lib.recsys.backtest`).
+# catalogue launches in the test window, whether they sell or not (`gpa_lib.recsys.eval.backtest`).
 
 # %%
 fit = dna_studies.fit_dna(

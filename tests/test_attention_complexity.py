@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import make_qkv
 
 from gpa_lib.attention import dense_attention, gpa_attention
 from gpa_lib.attention.analysis.complexity import (
@@ -40,10 +41,7 @@ CASES = [  # B, h, q grid, k grid, D, Dv, pool, cell, topk, dtype
 
 
 def measured(B, h, q_grid, k_grid, D, Dv, pool, cell, topk, dtype, affinity):
-    g = torch.Generator().manual_seed(0)
-    q = torch.randn(B, h, *q_grid, D, generator=g, dtype=dtype)
-    k = torch.randn(B, h, *k_grid, D, generator=g, dtype=dtype)
-    v = torch.randn(B, h, *k_grid, Dv, generator=g, dtype=dtype)
+    q, k, v = make_qkv(B, h, q_grid, k_grid, D, Dv, dtype=dtype)
     problem = check_inputs(q, k, v, pool=pool, cell=cell, topk=topk, affinity=affinity)
     with torch.no_grad():
         selection, phase1 = peak_memory(lambda: select_key_blocks_flat(q, k, problem, 2**16))

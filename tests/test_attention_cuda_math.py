@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import make_qkv
 
 from gpa_lib.attention.backends.reference import attend_selected
 from gpa_lib.attention.kernel.cuda.evidence import (
@@ -45,9 +46,7 @@ def make_inputs(
 ):
     """q, k, v (B, h, H, W, D) and a random selection (B, h, Hq/cell, Wq/cell, topk) of distinct blocks."""
     gen = torch.Generator().manual_seed(seed)
-    q = torch.randn(batch, heads, *q_grid, dim, generator=gen, dtype=torch.float64).to(dtype)
-    k = torch.randn(batch, heads, *k_grid, dim, generator=gen, dtype=torch.float64).to(dtype)
-    v = torch.randn(batch, heads, *k_grid, dim, generator=gen, dtype=torch.float64).to(dtype)
+    q, k, v = (t.to(dtype) for t in make_qkv(batch, heads, q_grid, k_grid, dim, generator=gen))
     n_blocks = (k_grid[0] // pool) * (k_grid[1] // pool)
     cells = (q_grid[0] // cell, q_grid[1] // cell)
     ranks = torch.rand(batch, heads, *cells, n_blocks, generator=gen)

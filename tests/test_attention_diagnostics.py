@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from helpers import make_qkv
 
 from gpa_lib.attention import gpa_attention
 from gpa_lib.attention.analysis.diagnostics import (
@@ -17,11 +18,7 @@ from gpa_lib.attention.analysis.diagnostics import (
 
 
 def inputs(seed=0):
-    g = torch.Generator().manual_seed(seed)
-    q = torch.randn(1, 2, 8, 4, 3, generator=g, dtype=torch.float64)
-    k = torch.randn(1, 2, 4, 6, 3, generator=g, dtype=torch.float64)
-    v = torch.randn(1, 2, 4, 6, 5, generator=g, dtype=torch.float64)
-    return q, k, v
+    return make_qkv(1, 2, (8, 4), (4, 6), 3, 5, seed=seed)
 
 
 @pytest.mark.parametrize("affinity", ["dot", "euclid"])

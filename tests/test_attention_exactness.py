@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from helpers import make_qkv
 from oracle import slow_gpa
 
 from gpa_lib.attention import dense_attention, gpa_attention, select_key_blocks
@@ -17,18 +18,10 @@ def rand(*shape, seed=0, dtype=torch.float64):
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
-def qkv(B, h, q_grid, k_grid, D, Dv, seed=0, dtype=torch.float64):
-    return (
-        rand(B, h, *q_grid, D, seed=seed, dtype=dtype),
-        rand(B, h, *k_grid, D, seed=seed + 1, dtype=dtype),
-        rand(B, h, *k_grid, Dv, seed=seed + 2, dtype=dtype),
-    )
-
-
 @pytest.mark.parametrize("affinity", AFFINITIES)
 @pytest.mark.parametrize("backend", ["reference", "recompute", "masked", "cpu"])
 def test_matches_slow_loop_oracle(affinity, backend):
-    q, k, v = qkv(1, 2, (8, 12), (8, 4), 3, 2, seed=3)
+    q, k, v = make_qkv(1, 2, (8, 12), (8, 4), 3, 2, seed=3)
     expected_out, expected_sel = slow_gpa(q, k, v, pool=2, cell=4, topk=3, affinity=affinity)
     out, sel = gpa_attention(
         q, k, v, pool=2, cell=4, topk=3, affinity=affinity, backend=backend, return_selection=True
@@ -40,7 +33,7 @@ def test_matches_slow_loop_oracle(affinity, backend):
 
 @pytest.mark.parametrize("affinity", AFFINITIES)
 def test_oracle_with_pool_equal_cell_and_pool_one(affinity):
-    q, k, v = qkv(2, 1, (4, 4), (6, 2), 2, 3, seed=5)
+    q, k, v = make_qkv(2, 1, (4, 4), (6, 2), 2, 3, seed=5)
     for pool, cell, topk in ((2, 2, 2), (1, 2, 4)):
         expected_out, expected_sel = slow_gpa(q, k, v, pool, cell, topk, affinity)
         out, sel = gpa_attention(
@@ -68,7 +61,7 @@ AWKWARD = [  # B, h, q grid, k grid, D, Dv, pool, cell
 @pytest.mark.parametrize("affinity", AFFINITIES)
 @pytest.mark.parametrize("B,h,q_grid,k_grid,D,Dv,pool,cell", AWKWARD)
 def test_all_blocks_equals_dense_attention(affinity, B, h, q_grid, k_grid, D, Dv, pool, cell):
-    q, k, v = qkv(B, h, q_grid, k_grid, D, Dv)
+    q, k, v = make_qkv(B, h, q_grid, k_grid, D, Dv)
     n_blocks = (k_grid[0] // pool) * (k_grid[1] // pool)
     expected = dense_attention(q, k, v, affinity=affinity)
     assert expected.shape == (B, h, *q_grid, Dv)
@@ -84,7 +77,7 @@ def test_all_blocks_equals_dense_attention(affinity, B, h, q_grid, k_grid, D, Dv
 def test_reference_equals_masked_dense_on_awkward_sizes(
     affinity, B, h, q_grid, k_grid, D, Dv, pool, cell
 ):
-    q, k, v = qkv(B, h, q_grid, k_grid, D, Dv, seed=7)
+    q, k, v = make_qkv(B, h, q_grid, k_grid, D, Dv, seed=7)
     ref, sel_ref = gpa_attention(
         q,
         k,
@@ -114,7 +107,7 @@ def test_reference_equals_masked_dense_on_awkward_sizes(
 
 
 def test_dense_attention_dot_matches_softmax_formula():
-    q, k, v = qkv(1, 2, (4, 6), (2, 5), 3, 4)
+    q, k, v = make_qkv(1, 2, (4, 6), (2, 5), 3, 4)
     scores = q.flatten(2, 3) @ k.flatten(2, 3).transpose(-1, -2) / math.sqrt(3)
     expected = (scores.softmax(-1) @ v.flatten(2, 3)).unflatten(2, (4, 6))
     torch.testing.assert_close(dense_attention(q, k, v), expected)
@@ -133,7 +126,7 @@ def test_ties_go_to_the_lower_block_index():
 @pytest.mark.parametrize("backend", ["reference", "cpu"])
 @pytest.mark.parametrize("affinity", AFFINITIES)
 def test_gradcheck_float64(affinity, backend):
-    q, k, v = qkv(1, 1, (4, 8), (4, 4), 2, 2, seed=11)  # small: every entry is perturbed twice
+    q, k, v = make_qkv(1, 1, (4, 8), (4, 4), 2, 2, seed=11)  # small: every entry is perturbed twice
     inputs = tuple(t.requires_grad_() for t in (q, k, v))
 
     def fn(q, k, v):
@@ -144,7 +137,7 @@ def test_gradcheck_float64(affinity, backend):
 
 def test_no_gradient_through_the_selection():
     """Gradients equal those of attention restricted to a fixed, detached key set."""
-    q, k, v = qkv(1, 1, (4, 4), (4, 4), 3, 3, seed=2)
+    q, k, v = make_qkv(1, 1, (4, 4), (4, 4), 3, 3, seed=2)
     q.requires_grad_()
     out, sel = gpa_attention(
         q, k, v, pool=2, cell=4, topk=2, backend="reference", return_selection=True
@@ -170,7 +163,7 @@ def test_no_gradient_through_the_selection():
 
 
 def test_reference_runs_in_float32_and_half_precision():
-    q, k, v = qkv(1, 2, (8, 8), (8, 8), 8, 8, dtype=torch.float32)
+    q, k, v = make_qkv(1, 2, (8, 8), (8, 8), 8, 8, dtype=torch.float32)
     exact = gpa_attention(
         q.double(), k.double(), v.double(), pool=2, cell=4, topk=3, backend="reference"
     )

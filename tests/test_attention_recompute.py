@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import make_qkv
 
 from gpa_lib.attention import gpa_attention
 from gpa_lib.attention.backends.recompute import attend_selected_recompute, recompute_chunk_cells
@@ -13,18 +14,10 @@ from gpa_lib.attention.selection import select_key_blocks_flat
 from gpa_lib.measure import peak_memory
 
 
-def _qkv(shape_q, shape_k, D, Dv, dtype=torch.float64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    q = torch.randn(*shape_q, D, generator=g, dtype=dtype)
-    k = torch.randn(*shape_k, D, generator=g, dtype=dtype)
-    v = torch.randn(*shape_k, Dv, generator=g, dtype=dtype)
-    return q, k, v
-
-
 @pytest.mark.parametrize("affinity", ["dot", "euclid"])
 @pytest.mark.parametrize("chunk_cells", [None, 1, 3, 100])
 def test_same_output_and_gradients_as_reference(affinity, chunk_cells):
-    q, k, v = _qkv((2, 2, 16, 24), (2, 2, 12, 8), 5, 3, seed=1)  # 6 cells, uneven last chunk
+    q, k, v = make_qkv(2, 2, (16, 24), (12, 8), 5, 3, seed=1)  # 6 cells, uneven last chunk
     problem = check_inputs(q, k, v, pool=2, cell=4, topk=3, affinity=affinity)
     selection = select_key_blocks_flat(q, k, problem)
     grads = []
@@ -39,7 +32,7 @@ def test_same_output_and_gradients_as_reference(affinity, chunk_cells):
 
 
 def test_gradcheck_through_the_backend():
-    q, k, v = (t.requires_grad_() for t in _qkv((1, 1, 8, 8), (1, 1, 4, 4), 2, 2, seed=2))
+    q, k, v = (t.requires_grad_() for t in make_qkv(1, 1, (8, 8), (4, 4), 2, 2, seed=2))
 
     def fn(q, k, v):
         return gpa_attention(q, k, v, pool=2, cell=4, topk=2, backend="recompute")
@@ -48,7 +41,7 @@ def test_gradcheck_through_the_backend():
 
 
 def test_chunk_scores_are_about_the_size_of_q():
-    q, k, v = _qkv((1, 1, 64, 64), (1, 1, 64, 64), 24, 3, dtype=torch.float32)
+    q, k, v = make_qkv(1, 1, (64, 64), (64, 64), 24, 3, dtype=torch.float32)
     problem = check_inputs(q, k, v, pool=4, cell=8, topk=16, affinity="dot")
     chunk = recompute_chunk_cells(problem)  # 64 cells * 24 channels / 256 keys per query
     assert chunk == 6
@@ -56,7 +49,7 @@ def test_chunk_scores_are_about_the_size_of_q():
 
 
 def test_bad_chunk_is_named():
-    q, k, v = _qkv((1, 1, 8, 8), (1, 1, 8, 8), 2, 2)
+    q, k, v = make_qkv(1, 1, (8, 8), (8, 8), 2, 2)
     problem = check_inputs(q, k, v, pool=2, cell=4, topk=2, affinity="dot")
     selection = select_key_blocks_flat(q, k, problem)
     with pytest.raises(ValueError, match=r"chunk_cells=0 must be at least 1"):
@@ -65,7 +58,7 @@ def test_bad_chunk_is_named():
 
 def test_training_step_needs_less_memory_than_the_reference():
     """At the pixel-copy size of chapter 3 the kept attention weights dominate the reference's peak."""
-    q, k, v = _qkv((1, 1, 64, 64), (1, 1, 64, 64), 24, 3, dtype=torch.float32, seed=3)
+    q, k, v = make_qkv(1, 1, (64, 64), (64, 64), 24, 3, dtype=torch.float32, seed=3)
 
     def step(backend):
         leaves = [t.clone().requires_grad_() for t in (q, k)]

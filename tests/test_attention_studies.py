@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from helpers import imported_names
 
 from gpa_lib.attention.analysis import studies
 from gpa_lib.attention.analysis.benchmark import AttentionBenchConfig, phase_split
@@ -155,23 +155,13 @@ def test_quality_study_and_the_headline_figure():
 # ------------------------------------------------------------------------ the layering
 
 
-def _imports(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-        elif isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-    return names
-
-
 def test_chapters_read_stored_runs_from_the_library_not_the_bench():
-    chapter_one = _imports(ROOT / "notebooks" / "01_gpa_complexity.py")
+    chapter_one = imported_names(ROOT / "notebooks" / "01_gpa_complexity.py")
     assert not any(name.startswith("gpa_lib.bench") for name in chapter_one)
     outside = [p for p in (ROOT / "gpa_lib").rglob("*.py") if "bench" not in p.parts]
     chapters = sorted((ROOT / "notebooks").glob("*.py"))
     for path in outside + chapters + sorted((ROOT / "tests").glob("*.py")):
-        names = _imports(path)
+        names = imported_names(path)
         assert "gpa_lib.bench.attention" not in names, path
         assert path not in chapters or "gpa_lib.bench.machine" not in names, path
 

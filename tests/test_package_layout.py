@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
 import torch
+from helpers import find_cycle, import_graph
 
-import gpa_lib
 from gpa_lib.attention import explain_backends, gpa_attention
 from gpa_lib.attention.backends import (
     Backend,
@@ -20,65 +17,6 @@ from gpa_lib.attention.backends import (
 from gpa_lib.attention.backends.reference import attend_selected
 from gpa_lib.attention.kernel.cuda import build
 from gpa_lib.attention.selection import select_key_blocks_flat
-
-PACKAGE_ROOT = Path(gpa_lib.__file__).resolve().parent
-
-
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def import_graph() -> dict[str, set[str]]:
-    """Module -> the gpa_lib modules it imports explicitly (at any depth of the file, functions too).
-
-    ``from pkg import name`` points at ``pkg.name`` when that is a module, else at ``pkg``. The
-    implicit import of a parent package (``a.b`` runs ``a/__init__``) is not an edge.
-    """
-    files = {module_name(p): p for p in PACKAGE_ROOT.rglob("*.py")}
-    graph: dict[str, set[str]] = {}
-    for name, path in files.items():
-        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-        edges: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.Import):
-                edges |= {a.name for a in node.names if a.name in files}
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")
-                    base = base[: len(base) - node.level + 1]
-                    target = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    target = node.module or ""
-                for alias in node.names:
-                    if f"{target}.{alias.name}" in files:
-                        edges.add(f"{target}.{alias.name}")
-                    elif target in files:
-                        edges.add(target)
-        graph[name] = edges - {name}
-    return graph
-
-
-def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    state: dict[str, int] = {}  # 1 on the stack, 2 done
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == 1:
-                return stack[stack.index(nxt) :] + [nxt]
-            if nxt not in state and (found := visit(nxt)):
-                return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in sorted(graph):
-        if node not in state and (found := visit(node)):
-            return found
-    return None
 
 
 def test_the_package_has_no_import_cycles():

@@ -10,6 +10,7 @@ import pytest
 from gpa_lib.pose import studies
 from gpa_lib.pose.config import TRAIN_PRESETS
 from gpa_lib.results import RESULTS_DIR, read_result
+from gpa_lib.stats import Interval
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +88,10 @@ def test_chapter_studies_on_a_tiny_comparison(tmp_path):
 
 
 def test_verdict_words_follow_the_interval():
-    assert studies.verdict({"ci95": [0.01, 0.02]}) == "above"
-    assert studies.verdict({"ci95": [-0.02, -0.01]}) == "below"
-    assert studies.verdict({"ci95": [-0.01, 0.02]}) == "not separated from"
+    assert studies.verdict({"mean": 0.015, "ci95": [0.01, 0.02]}) == "above"
+    assert studies.verdict({"mean": -0.015, "ci95": [-0.02, -0.01]}) == "below"
+    assert studies.verdict({"mean": 0.005, "ci95": [-0.01, 0.02]}) == "not separated from"
+    assert studies.verdict(Interval(0.015, 0.01, 0.02)) == "above"
 
 
 def test_run_record_reads_provenance_and_loads_only():

@@ -16,7 +16,13 @@ from gpa_lib.pose.data.correspondence import (
     correspondence_status,
     match_surfaces,
 )
-from gpa_lib.pose.metrics import bootstrap_mean, bootstrap_seeds_pairs
+from gpa_lib.pose.metrics import (
+    bootstrap_interval,
+    bootstrap_mean,
+    bootstrap_seeds_pairs,
+    record_interval,
+)
+from gpa_lib.stats import Interval
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +143,17 @@ def test_bootstrap_intervals():
     assert both["ci95"][1] - both["ci95"][0] > 0.8 * (pairs_only["ci95"][1] - pairs_only["ci95"][0])
     with pytest.raises(ValueError, match="n_seeds, n_pairs"):
         bootstrap_seeds_pairs(np.zeros(5))
+
+
+def test_bootstrap_interval_is_the_project_interval_and_stores_as_before():
+    values = np.random.default_rng(1).normal(size=40)
+    interval = bootstrap_interval(values, seed=3)
+    assert isinstance(interval, Interval) and interval.n == 40 and interval.level == 0.95
+    assert interval.lo < interval.estimate < interval.hi
+    # The stored form keeps the committed results' field names and reads back to the same interval.
+    stored = bootstrap_mean(values, seed=3)
+    assert stored == {"mean": interval.estimate, "ci95": [interval.lo, interval.hi], "n": 40,
+                      "n_boot": 2000}  # fmt: skip
+    assert record_interval(stored) == interval
+    empty = bootstrap_interval(np.array([np.nan]))
+    assert empty.n == 0 and np.isnan(empty.estimate) and np.isnan(empty.lo)

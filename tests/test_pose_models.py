@@ -9,7 +9,7 @@ import torch
 
 from gpa_lib.pose.config import TRAIN_PRESETS, ModelConfig, model_config
 from gpa_lib.pose.models import attention_memory, build_model, count_parameters
-from gpa_lib.pose.models.blocks import attend
+from gpa_lib.pose.models.blocks import attend, attention_layers, capturing_layers
 
 
 def _inputs(batch=2, size=32, seed=0):
@@ -136,3 +136,19 @@ def test_bad_configs_name_the_argument():
         ModelConfig(kind="vae")
     with pytest.raises(ValueError, match="name="):
         model_config("transformer")
+
+
+def test_capturing_layers_hands_over_every_call_and_then_stops():
+    torch.manual_seed(0)
+    model = build_model(model_config("gpa", "smoke"))
+    layers = attention_layers(model)
+    assert layers and "gpa" in {layer.kind for layer in layers}
+    with capturing_layers(model) as calls, torch.no_grad():
+        model(*_inputs())
+    assert len(calls) >= len(layers)
+    for layer, q, k, v in calls:
+        assert layer in layers and q.dim() == k.dim() == v.dim() == 5 and not q.requires_grad
+    assert all(layer.capture is None for layer in layers)
+    with pytest.raises(RuntimeError, match="boom"), capturing_layers(model):
+        raise RuntimeError("boom")
+    assert all(layer.capture is None for layer in layers)

@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 import torch
 
-from gpa_lib.recsys.backtest import (
+from gpa_lib.recsys.data import SalesData
+from gpa_lib.recsys.data.toy import toy_store
+from gpa_lib.recsys.eval.backtest import (
     BacktestConfig,
     candidates_at,
     rolling_cutoffs,
     run_backtest,
     test_window,
 )
-from gpa_lib.recsys.data import SalesData
-from gpa_lib.recsys.data.toy import toy_store
 from gpa_lib.recsys.eval.experiments import drift_sweep, scoring_time
 from gpa_lib.recsys.eval.protocol import ProtocolConfig
 from gpa_lib.recsys.models import (

@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
+from helpers import PACKAGE_ROOT, find_cycle, import_graph
 
-import gpa_lib.recsys
-
-ROOT = Path(gpa_lib.recsys.__file__).parent
+ROOT = PACKAGE_ROOT / "recsys"
 PACKAGE = "gpa_lib.recsys"
 #: layer of each top-level part; a module may import its own layer or a lower one
-LAYERS = {"ranking": 0, "data": 1, "sim": 2, "models": 2, "eval": 3, "backtest": 4, "": 4}
-
-
-def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join((PACKAGE, *parts))
-
-
-def imports(path: Path, known: set[str]) -> set[str]:
-    """Every gpa_lib.recsys module ``path`` imports, at any depth (TYPE_CHECKING and local too)."""
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        for name in names:
-            if name.startswith(PACKAGE) and name in known:
-                out.add(name)
-    return out
+LAYERS = {"ranking": 0, "data": 1, "sim": 2, "models": 2, "eval": 3, "": 4}
 
 
 def graph() -> dict[str, set[str]]:
-    files = {module_name(p): p for p in ROOT.rglob("*.py")}
-    return {name: imports(path, set(files)) - {name} for name, path in files.items()}
+    """Module -> the gpa_lib.recsys modules it imports: the package's one import graph, within recsys."""
+    return {
+        name: {t for t in targets if t == PACKAGE or t.startswith(PACKAGE + ".")}
+        for name, targets in import_graph(PACKAGE).items()
+    }
 
 
 def layer(name: str) -> int:
@@ -46,22 +24,8 @@ def layer(name: str) -> int:
 
 
 def test_no_import_cycles_within_recsys():
-    edges = graph()
-    state: dict[str, int] = {}  # 1 on the stack, 2 done
-
-    def visit(node, stack):
-        state[node] = 1
-        for nxt in sorted(edges[node]):
-            if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt) :] + [nxt]
-                raise AssertionError("import cycle: " + " -> ".join(cycle))
-            if nxt not in state:
-                visit(nxt, stack + [nxt])
-        state[node] = 2
-
-    for node in sorted(edges):
-        if node not in state:
-            visit(node, [node])
+    cycle = find_cycle(graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
 def test_every_module_imports_only_its_own_layer_or_lower():
@@ -71,9 +35,6 @@ def test_every_module_imports_only_its_own_layer_or_lower():
     assert not upward, "imports upwards: " + ", ".join(sorted(upward))
 
 
-def test_the_old_backtest_names_still_import():
-    from gpa_lib.recsys.backtest import BacktestConfig, run_backtest, test_window
-    from gpa_lib.recsys.eval import backtest
-
-    assert test_window is backtest.test_window and run_backtest is backtest.run_backtest
-    assert BacktestConfig is backtest.BacktestConfig
+def test_no_re_export_shim_for_the_backtest():
+    # The backtest lives in one module, gpa_lib.recsys.eval.backtest; no second path to its names.
+    assert not (ROOT / "backtest.py").exists()

@@ -18,6 +18,7 @@ from gpa_lib.recsys.eval.metrics import (
     recall_at_k,
     top_k,
 )
+from gpa_lib.stats import Interval
 
 
 def random_case(seed: int, n: int = 40, m: int = 30, ties: bool = True):
@@ -167,11 +168,13 @@ def test_perfect_and_reversed_rankings():
 def test_bootstrap_interval_covers_mean_and_is_deterministic():
     values = np.random.default_rng(0).normal(0.7, 0.1, size=500)
     values[:10] = np.nan
-    mean, lo, hi = bootstrap_ci(values, seed=3)
-    assert lo < mean < hi and hi - lo < 0.05
-    assert bootstrap_ci(values, seed=3) == (mean, lo, hi)
-    diff, dlo, dhi = paired_bootstrap_diff(values + 0.05, values)
-    assert dlo == pytest.approx(0.05) and dhi == pytest.approx(0.05) and diff == pytest.approx(0.05)
+    interval = bootstrap_ci(values, seed=3)
+    assert isinstance(interval, Interval) and interval.n == 490 and interval.level == 0.95
+    assert interval.lo < interval.estimate < interval.hi and interval.hi - interval.lo < 0.05
+    assert bootstrap_ci(values, seed=3) == interval
+    gap = paired_bootstrap_diff(values + 0.05, values)
+    assert gap.lo == pytest.approx(0.05) and gap.hi == pytest.approx(0.05)
+    assert gap.estimate == pytest.approx(0.05) and gap.excludes_zero
 
 
 def test_bad_inputs_name_the_argument():

@@ -27,9 +27,9 @@ def test_one_cutoff_one_seed_is_the_customer_bootstrap():
     values = np.random.default_rng(0).normal(0.6, 0.1, size=2000)
     boot = block_bootstrap({"m": [values[None, :]]}, n_boot=400, seed=1)
     stats = boot.stats("m")
-    mean, lo, hi = bootstrap_ci(values, n_boot=400, seed=1)
-    assert stats["mean"] == pytest.approx(mean)
-    assert stats["hi"] - stats["lo"] == pytest.approx(hi - lo, rel=0.25)
+    interval = bootstrap_ci(values, n_boot=400, seed=1)
+    assert stats["mean"] == pytest.approx(interval.estimate)
+    assert stats["hi"] - stats["lo"] == pytest.approx(interval.hi - interval.lo, rel=0.25)
 
 
 def test_cutoffs_and_seeds_widen_the_interval():

@@ -38,7 +38,7 @@ from gpa_lib.pose.data.correspondence import STATUS_NAMES, VISIBLE
 from gpa_lib.pose.data.pair import model_inputs
 from gpa_lib.pose.data.synthetic import SyntheticPoses
 from gpa_lib.pose.metrics import bootstrap_mean
-from gpa_lib.pose.models.blocks import _Capturing
+from gpa_lib.pose.models.blocks import capturing_layers
 
 MODES = ("gpa", "random", "dense")
 #: Radii (grid pixels, Chebyshev) of the "mass near the truth" metrics.
@@ -87,16 +87,8 @@ def capture_qk(
 
     q (B, h, Hq, Wq, D), k (B, h, Hk, Wk, D); the logits are ``q·k / sqrt(D)`` (``"dot"`` affinity).
     """
-    layers = [m for m in model.modules() if isinstance(m, _Capturing)]
-    calls: list = []
-    for layer in layers:
-        layer.capture = calls
-    try:
-        with torch.no_grad():
-            model(*model_inputs(batch))
-    finally:
-        for layer in layers:
-            layer.capture = None
+    with capturing_layers(model) as calls, torch.no_grad():
+        model(*model_inputs(batch))
     return [(layer, q, k) for layer, q, k, _ in calls]
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +29,8 @@ from torchmetrics.functional.image import (
     peak_signal_noise_ratio,
     structural_similarity_index_measure,
 )
+
+from gpa_lib.stats import Interval
 
 DATA_RANGE = 2.0  # images live in [-1, 1]
 METRIC_NAMES = ("ssim", "ssim_fg", "psnr", "psnr_fg", "l1", "l1_fg")
@@ -150,23 +153,52 @@ def paired_difference(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return summarize(a - b)
 
 
-def bootstrap_mean(
-    values: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
-) -> dict[str, float]:
-    """Mean of per-pair ``values`` (NaN dropped) and its percentile bootstrap interval over pairs.
+#: How :func:`bootstrap_interval` made its interval (``Interval.method``).
+PAIRS_BOOTSTRAP = "percentile bootstrap over test pairs"
 
-    Returns ``{"mean", "ci95": [lo, hi], "n", "n_boot"}`` (``ci95`` at ``level``); all NaN for no values.
-    """
+
+def bootstrap_interval(
+    values: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> Interval:
+    """Mean of per-pair ``values`` (NaN dropped) and its percentile bootstrap interval over pairs,
+    as the project's one :class:`~gpa_lib.stats.Interval` (``n``: the pairs kept); all NaN for no
+    values."""
     values = np.asarray(values, dtype=np.float64)
     values = values[~np.isnan(values)]
     if len(values) == 0:
-        return {"mean": float("nan"), "ci95": [float("nan")] * 2, "n": 0, "n_boot": n_boot}
+        return Interval(math.nan, math.nan, math.nan, level, PAIRS_BOOTSTRAP, 0)
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
     tail = (1 - level) / 2 * 100
     lo, hi = np.percentile(means, [tail, 100 - tail])
-    return {"mean": float(values.mean()), "ci95": [float(lo), float(hi)], "n": len(values),
-            "n_boot": n_boot}  # fmt: skip
+    return Interval(float(values.mean()), float(lo), float(hi), level, PAIRS_BOOTSTRAP, len(values))
+
+
+def interval_record(interval: Interval, **extra) -> dict[str, Any]:
+    """The stored form of ``interval`` in pose's results: ``{"mean", "ci95": [lo, hi], "n", **extra}``.
+
+    The committed ``data/results/pose_*.json`` and their readers (chapter 3, the figures) use these
+    field names, so pose keeps them at the storage boundary; :func:`record_interval` reads them
+    back. In code, pose works with :class:`~gpa_lib.stats.Interval`, as recsys does.
+    """
+    return {"mean": interval.estimate, "ci95": [interval.lo, interval.hi], "n": interval.n, **extra}
+
+
+def record_interval(entry: Mapping[str, Any], *, level: float = 0.95) -> Interval:
+    """The :class:`~gpa_lib.stats.Interval` of a stored pose entry (``mean``, ``ci95`` and, when
+    present, ``n`` or ``n_pairs``): the inverse of :func:`interval_record`."""
+    lo, hi = entry["ci95"]
+    n = entry.get("n", entry.get("n_pairs"))
+    return Interval(float(entry["mean"]), float(lo), float(hi), level, PAIRS_BOOTSTRAP, n)
+
+
+def bootstrap_mean(
+    values: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> dict[str, Any]:
+    """:func:`bootstrap_interval` in the stored form of pose's results (:func:`interval_record`):
+    ``{"mean", "ci95": [lo, hi], "n", "n_boot"}`` (``ci95`` at ``level``); all NaN for no values."""
+    interval = bootstrap_interval(values, n_boot=n_boot, seed=seed, level=level)
+    return interval_record(interval, n_boot=n_boot)
 
 
 def bootstrap_seeds_pairs(

@@ -31,16 +31,16 @@ from gpa_lib.pose.accuracy import Truth, accuracy_summary, capture_qk, correspon
 from gpa_lib.pose.config import TrainConfig
 from gpa_lib.pose.data.cache import PairCache
 from gpa_lib.pose.losses import GeneratorLoss
-from gpa_lib.pose.metrics import bootstrap_mean
-from gpa_lib.pose.models.blocks import PixelCopy, _Capturing, attend
+from gpa_lib.pose.metrics import bootstrap_mean, record_interval
+from gpa_lib.pose.models.blocks import PixelCopy, attend, attention_layers, capturing_layers
 from gpa_lib.pose.models.memory import attention_memory
 from gpa_lib.pose.train import evaluate_model, predict
-from gpa_lib.stats import direction_verdict
+from gpa_lib.stats import Interval, direction_verdict
 
 
-def gpa_layers(model: nn.Module) -> list[_Capturing]:
+def gpa_layers(model: nn.Module) -> list[nn.Module]:
     """The attention layers of ``model`` that run GPA."""
-    return [m for m in model.modules() if isinstance(m, _Capturing) and m.kind == "gpa"]
+    return [layer for layer in attention_layers(model) if layer.kind == "gpa"]
 
 
 @contextlib.contextmanager
@@ -73,16 +73,8 @@ def largest_call_time(
     The call with the most queries times keys, as the model runs it (GPA layers with their current
     config, dense layers on their ``dense_impl``); copied pixels need no gradient.
     """
-    calls = []
-    layers = [m for m in model.modules() if isinstance(m, _Capturing)]
-    for layer in layers:
-        layer.capture = calls
-    try:
-        with torch.no_grad():
-            predict(model, batch)
-    finally:
-        for layer in layers:
-            layer.capture = None
+    with capturing_layers(model) as calls, torch.no_grad():
+        predict(model, batch)
     layer, q, k, v = max(
         calls, key=lambda c: c[1].shape[2] * c[1].shape[3] * c[2].shape[2] * c[2].shape[3]
     )
@@ -221,15 +213,17 @@ def _closed(fig):
 
 
 def _interval_values(key: str, entry: dict[str, Any]) -> dict[str, Any]:
-    """``{key: mean, key_lo: lower, key_hi: upper}`` of a bootstrap entry (``mean``, ``ci95``)."""
-    return {key: entry["mean"], f"{key}_lo": entry["ci95"][0], f"{key}_hi": entry["ci95"][1]}
+    """``{key: mean, key_lo: lower, key_hi: upper}`` of a stored bootstrap entry (``mean``, ``ci95``)."""
+    interval = record_interval(entry)
+    return {key: interval.estimate, f"{key}_lo": interval.lo, f"{key}_hi": interval.hi}
 
 
-def verdict(entry: dict[str, Any]) -> str:
-    """How a paired difference (``ci95``) compares with zero: "above", "below" or "not separated
-    from" (the interval contains 0)."""
-    lo, hi = entry["ci95"]
-    return "above" if lo > 0 else "below" if hi < 0 else "not separated from"
+def verdict(entry: Interval | dict[str, Any]) -> str:
+    """How a paired difference (an :class:`~gpa_lib.stats.Interval`, or a stored entry with
+    ``mean`` and ``ci95``) compares with zero: "above", "below" or "not separated from" (the
+    interval contains 0)."""
+    interval = entry if isinstance(entry, Interval) else record_interval(entry)
+    return "above" if interval.lo > 0 else "below" if interval.hi < 0 else "not separated from"
 
 
 def threads_text(threads: int) -> str:
@@ -406,8 +400,8 @@ def _retrained_text(tradeoff: dict[str, Any], curve: dict[int, dict[str, Any]]) 
     parts = []
     for point in sorted(tradeoff.get("retrained", []), key=lambda point: point["topk"]):
         switched = curve.get(point["topk"])
-        lo, hi = point["ssim"]["ci95"]
-        text = f"topk {point['topk']}: {point['ssim']['mean']:.4f} [{lo:.4f}, {hi:.4f}] retrained"
+        ssim = record_interval(point["ssim"])
+        text = f"topk {point['topk']}: {ssim.text(4, signed=False)} retrained"
         if switched is not None:
             text += f" against {switched['ssim']['mean']:.4f} when only switched at test time"
         parts.append(text)

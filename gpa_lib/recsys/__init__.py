@@ -4,8 +4,8 @@
   store statistics, a toy store for tests;
 - :mod:`gpa_lib.recsys.sim`: the fashion-store simulator with ground truth (the default data);
 - :mod:`gpa_lib.recsys.models`: the recommenders behind one contract, and their named settings;
-- :mod:`gpa_lib.recsys.eval`: metrics, backtests, experiments and the chapters' tables and figures
-  (:mod:`gpa_lib.recsys.backtest` keeps the backtest's names where they always were).
+- :mod:`gpa_lib.recsys.eval`: metrics, backtests (:mod:`gpa_lib.recsys.eval.backtest`), experiments
+  and the chapters' tables and figures.
 """
 
 from gpa_lib.recsys.data import ARTICLE_ATTRIBUTES, SIZES, SalesData, load, load_hm, save

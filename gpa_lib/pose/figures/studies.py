@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gpa_lib.pose.figures.comparison import MODEL_COLOURS, MODEL_LABELS, compact
+from gpa_lib.pose.metrics import record_interval
 
 MiB = 2**20
 #: How the accuracy modes are labelled in figures and tables.
@@ -21,8 +22,7 @@ MODE_LABELS = {
 
 
 def _interval(entry: dict, digits: int = 3) -> str:
-    lo, hi = entry["ci95"]
-    return f"{entry['mean']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    return record_interval(entry).text(digits, signed=False)
 
 
 def seeds_table(payload: dict):

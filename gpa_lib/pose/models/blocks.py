@@ -4,11 +4,15 @@
 matrix) or ``"gpa"`` (:func:`gpa_lib.attention.gpa_attention`). :class:`FeatureAttention` copies
 source features into the decoder; :class:`PixelCopy` copies source pixels (the values are the RGB
 pixels themselves, unprojected, so that what it copies is exactly what the source shows).
+:func:`capturing_layers` hands the q, k, v of every attention call of a model to a list (for the
+accuracy, memory and timing studies).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -144,6 +148,31 @@ class _Capturing(nn.Module):
     def _capture(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         if self.capture is not None:
             self.capture.append((self, q.detach(), k.detach(), v.detach()))
+
+
+def attention_layers(model: nn.Module) -> list[_Capturing]:
+    """The attention layers of ``model`` (:class:`FeatureAttention` and :class:`PixelCopy`), in
+    module order."""
+    return [m for m in model.modules() if isinstance(m, _Capturing)]
+
+
+@contextlib.contextmanager
+def capturing_layers(model: nn.Module) -> Iterator[list[tuple]]:
+    """Within the block, every attention call of ``model`` appends ``(layer, q, k, v)`` (detached,
+    as attention receives them: q (B, h, Hq, Wq, D), k and v (B, h, Hk, Wk, D or C)) to the yielded
+    list, in call order; the layers stop capturing on leaving, also on an error.
+
+    ``with capturing_layers(model) as calls: model(...)`` is the one way the studies read q, k, v.
+    """
+    layers = attention_layers(model)
+    calls: list[tuple] = []
+    for layer in layers:
+        layer.capture = calls
+    try:
+        yield calls
+    finally:
+        for layer in layers:
+            layer.capture = None
 
 
 class FeatureAttention(_Capturing):

@@ -17,22 +17,7 @@ from torch import nn
 
 from gpa_lib.measure import peak_memory
 from gpa_lib.pose.data.pair import model_inputs
-from gpa_lib.pose.models.blocks import PixelCopy, _Capturing, attend
-
-
-def _capture_calls(model: nn.Module, batch: dict[str, torch.Tensor]) -> list:
-    layers = [m for m in model.modules() if isinstance(m, _Capturing)]
-    calls: list = []
-    for layer in layers:
-        layer.capture = calls
-    try:
-        with torch.no_grad():
-            model(*model_inputs(batch))
-    finally:
-        for layer in layers:
-            layer.capture = None
-    return calls
-
+from gpa_lib.pose.models.blocks import PixelCopy, attend, capturing_layers
 
 #: A materialised score matrix above this many bytes is predicted, not run (it would not fit).
 MAX_MATERIALISED_BYTES = 8 * 2**30
@@ -67,8 +52,10 @@ def attention_memory(
     from gpa_lib.attention.analysis.complexity import AttentionSizes, dense_cost
 
     device = batch["source"].device
+    with capturing_layers(model) as captured, torch.no_grad():
+        model(*model_inputs(batch))
     calls = []
-    for layer, q, k, v in _capture_calls(model, batch):
+    for layer, q, k, v in captured:
         kind_impl = (dense_impl or layer.config.dense_impl) if layer.kind == "dense" else None
         config = layer.config
         if layer.kind == "gpa" and gpa_backend is not None:

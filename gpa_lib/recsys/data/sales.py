@@ -139,7 +139,7 @@ class SalesData:
         if self.availability is None:
             raise ValueError(
                 "this SalesData has no availability table (no stock data, e.g. H&M); "
-                "see gpa_lib.recsys.backtest.test_window for the fallback"
+                "see gpa_lib.recsys.eval.backtest.test_window for the fallback"
             )
         day = pd.Timestamp(day).to_datetime64()
         table = self.availability

@@ -104,7 +104,10 @@ def plot_neighbours(
 
     position = pd.Index(article_ids)
     n_rows, n_cols = neighbours.shape[0], neighbours.shape[1] + 1
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.7 * n_cols, 1.9 * n_rows), squeeze=False)
+    panel = min(1.7, 10 / n_cols)  # in; the figure stays within the 10 in of the page column
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(panel * n_cols, panel * 1.9 / 1.7 * n_rows), squeeze=False
+    )
     for row in range(n_rows):
         shown = [queries[row], *neighbours[row]]
         for col, article in enumerate(shown):

@@ -336,17 +336,14 @@ class BacktestResult:
             row = {}
             for s in slices:
                 for metric in metrics:
-                    mean, lo, hi = bootstrap_ci(
+                    interval = bootstrap_ci(
                         self.pooled(model, metric, s),
                         n_boot=self.config.n_boot,
                         level=self.config.level,
                         seed=self.config.seed,
                     )
-                    row[s, metric, "mean"], row[s, metric, "lo"], row[s, metric, "hi"] = (
-                        mean,
-                        lo,
-                        hi,
-                    )
+                    row[s, metric, "mean"] = interval.estimate
+                    row[s, metric, "lo"], row[s, metric, "hi"] = interval.lo, interval.hi
             rows[model] = row
         frame = pd.DataFrame.from_dict(rows, orient="index")
         frame.columns = pd.MultiIndex.from_tuples(frame.columns, names=["slice", "metric", "stat"])
@@ -355,7 +352,7 @@ class BacktestResult:
     def compare(self, a: str, b: str, metric: str = "auc", slice_: str = "all") -> dict[str, float]:
         """Mean gap ``a - b`` over paired (cutoff, customer) values with its interval; ``significant``
         when the interval excludes 0."""
-        mean, lo, hi = paired_bootstrap_diff(
+        gap = paired_bootstrap_diff(
             self.pooled(a, metric, slice_),
             self.pooled(b, metric, slice_),
             n_boot=self.config.n_boot,
@@ -367,10 +364,10 @@ class BacktestResult:
             "b": b,
             "metric": metric,
             "slice": slice_,
-            "diff": mean,
-            "lo": lo,
-            "hi": hi,
-            "significant": bool(lo > 0 or hi < 0),
+            "diff": gap.estimate,
+            "lo": gap.lo,
+            "hi": gap.hi,
+            "significant": gap.excludes_zero,
         }
 
     def per_cutoff(self, metric: str = "auc", slice_: str = "all") -> pd.DataFrame:

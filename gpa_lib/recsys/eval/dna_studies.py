@@ -101,7 +101,7 @@ class DnaFit:
     """Fashion DNA fitted at one cutoff, with the test window it is evaluated on."""
 
     cutoff: pd.Timestamp
-    window: Any  # gpa_lib.recsys.backtest.TestWindow
+    window: Any  # gpa_lib.recsys.eval.backtest.TestWindow
     past: Any  # the data before the cutoff
     params: dict[str, Any]  # the model's settings beyond the preset
     model: Any  # the fitted FashionDNA
@@ -339,7 +339,8 @@ def variants_study(result: dict | None = None, *, load: bool = True):
 
 
 def _interval(values) -> dict[str, float]:
-    return dict(zip(("mean", "lo", "hi"), bootstrap_ci(values), strict=True))
+    interval = bootstrap_ci(values)
+    return {"mean": interval.estimate, "lo": interval.lo, "hi": interval.hi}
 
 
 def training_study(fit: DnaFit) -> tuple[dict[str, Any], dict[str, float], dict[str, float]]:
@@ -445,9 +446,14 @@ def dna_map(data, fit: DnaFit, rng, *, map_articles: int, seed: int):
     coordinates, variance_share = pca_2d(dna_shown)
     embedded = tsne_2d(dna_shown, seed=seed)
     categories = data.articles["category"].to_numpy()[shown]
-    figure, axes = plt.subplots(1, 2, figsize=(16, 6.5), constrained_layout=True)
-    plot_dna_map(coordinates, categories, variance_share, ax=axes[0], legend=False)
-    plot_dna_map(embedded, categories, title="Fashion DNA, t-SNE by angle", ax=axes[1])
+    # 10 in wide at most (the 772 px column): two panels side by side, the shared legend below
+    figure, axes = plt.subplots(1, 2, figsize=(10, 6.2), constrained_layout=True)
+    plot_dna_map(coordinates, categories, variance_share, title="PCA", ax=axes[0], legend=False)
+    plot_dna_map(embedded, categories, title="t-SNE by angle", ax=axes[1], legend=False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(
+        handles, labels, loc="outside lower center", ncol=5, markerscale=3, fontsize="small"
+    )
     values = {
         "ch4_map_articles": len(shown),
         "ch4_pca_share_pct": float(100 * variance_share.sum()),

@@ -326,7 +326,11 @@ def plot_variants(payload: Mapping[str, Any], metric: str = "auc", axes=None):
     stores = list(payload["stores"])
     if axes is None:
         _, axes = plt.subplots(
-            1, len(stores), figsize=(5 * len(stores), 4), sharey=True, constrained_layout=True
+            1,
+            len(stores),
+            figsize=(min(5 * len(stores), 10), 4),
+            sharey=True,
+            constrained_layout=True,
         )
     axes = np.atleast_1d(axes)
     slices = {"all": "all", "cold": "new", "warm": "known"}

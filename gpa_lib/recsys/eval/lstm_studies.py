@@ -187,13 +187,18 @@ def shares_study(bench: Mapping[str, Any]) -> tuple[dict[str, float], pd.DataFra
 
 def per_cutoff_study(bench: Mapping[str, Any]):
     """Every model's AUC and MAP@12 per test cutoff (2 x 3 panels), and popularity's range."""
-    fig, axes = plt.subplots(2, 3, figsize=(16, 7.5), constrained_layout=True, sharex=True)
+    # 10 in wide at most (the 772 px column): the legend goes above the panels, not beside them
+    fig, axes = plt.subplots(2, 3, figsize=(10, 7.2), constrained_layout=True, sharex=True)
     for row, metric in enumerate(("auc", "map@12")):
         for column, slice_ in enumerate(("all", "cold", "warm")):
             plot_protocol_per_cutoff(bench, metric, slice_, ax=axes[row, column])
-            if row == 0:
-                axes[row, column].set_xlabel("")
-    axes[0, 2].legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+            axes[row, column].set_xlabel("")  # one shared label below: three would overlap
+            axes[row, column].tick_params(axis="x", labelrotation=45)
+            if column > 0:
+                axes[row, column].set_ylabel("")
+    fig.supxlabel("test cutoff (window: the 4 weeks after it)", fontsize="medium")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncol=4, fontsize="small")
     per_cutoff_pop = np.asarray(bench["per_cutoff"]["popularity"]["all/map@12"]).mean(axis=0)
     values = {
         "ch5_pop_map_lowest": float(per_cutoff_pop.min()),

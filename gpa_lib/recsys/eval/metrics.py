@@ -17,9 +17,12 @@ customers, and :func:`paired_bootstrap_diff` into the interval of the gap betwee
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from gpa_lib.recsys.ranking import top_k
+from gpa_lib.stats import Interval
 
 
 def _check(scores: np.ndarray, relevant: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,26 +205,34 @@ METRICS = {
 }
 
 
+#: How :func:`bootstrap_ci` made its interval (``Interval.method``).
+CUSTOMER_BOOTSTRAP = "percentile bootstrap over customers"
+
+
 def bootstrap_ci(
     values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0
-) -> tuple[float, float, float]:
-    """Mean of the finite ``values`` and its percentile bootstrap interval over customers."""
+) -> Interval:
+    """Mean of the finite ``values`` and its percentile bootstrap interval over customers, as the
+    project's one :class:`~gpa_lib.stats.Interval` (``n``: the customers kept); NaN ends for none."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
-    if values.size == 0:
-        return float("nan"), float("nan"), float("nan")
     if not 0 < level < 1:
         raise ValueError(f"level={level} must lie strictly between 0 and 1")
+    if values.size == 0:
+        return Interval(math.nan, math.nan, math.nan, level, CUSTOMER_BOOTSTRAP, 0)
     rng = np.random.default_rng(seed)
     means = values[rng.integers(0, values.size, size=(n_boot, values.size))].mean(axis=1)
     lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return float(values.mean()), float(lo), float(hi)
+    return Interval(
+        float(values.mean()), float(lo), float(hi), level, CUSTOMER_BOOTSTRAP, values.size
+    )
 
 
 def paired_bootstrap_diff(
     a: np.ndarray, b: np.ndarray, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0
-) -> tuple[float, float, float]:
-    """Mean of ``a - b`` over customers where both are finite, with its bootstrap interval.
+) -> Interval:
+    """Mean of ``a - b`` over customers where both are finite, with its bootstrap interval
+    (an :class:`~gpa_lib.stats.Interval`).
 
     The gap between two models is significant at ``level`` when the interval excludes 0.
     """

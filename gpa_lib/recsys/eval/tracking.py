@@ -244,7 +244,11 @@ def plot_style_paths(paths: list[dict[str, Any]], labels=("LSTM", "Fashion DNA (
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(
-        1, len(paths), figsize=(3.6 * len(paths), 3.2), sharey=True, constrained_layout=True
+        1,
+        len(paths),
+        figsize=(min(3.6 * len(paths), 10), 3.2),
+        sharey=True,
+        constrained_layout=True,
     )
     for ax, path in zip(np.atleast_1d(axes), paths, strict=True):
         ax.plot(path["weeks"], path["static_cosine"], color="tab:gray", label=labels[1])

@@ -224,7 +224,7 @@ def model_factories(
     progress: bool = False,
     overrides: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """``{name: factory}`` for :func:`gpa_lib.recsys.backtest.run_backtest`, in dependency order;
+    """``{name: factory}`` for :func:`gpa_lib.recsys.eval.backtest.run_backtest`, in dependency order;
     the models of :data:`DNA_READERS` reuse the FashionDNA fitted at the same cutoff when that is
     in ``names`` (else they fit their own with the ``fashion_dna`` settings and overrides)."""
     names = tuple(MODEL_CLASSES) if names is None else tuple(check_model_names(names))
