@@ -51,7 +51,7 @@ LSTM = "LSTM customer model"
 HEADLINES: tuple[Headline, ...] = (
     Headline(
         GPA,
-        "GPA needs a small fraction of the memory of full attention",
+        "GPA needs a small fraction of the memory of full attention (the paper's baseline: a materialised score matrix)",
         "{ch1_mem_ratio_model:.0f}× less peak memory than a materialised score matrix at 128² "
         "(cost model; measured within {ch1_mem_model_max_err_pct:.1f}%), but a training step with "
         "the recompute backend needs {ch1_train_rec_over_sdpa:.1f}× the memory of fused SDPA",
@@ -112,7 +112,7 @@ HEADLINES: tuple[Headline, ...] = (
         "Fashion DNA ranks new articles better than a feature model (LightFM)",
         "AUC gap on new articles {ch4_short_dna_cold_start_gap:+.3f} "
         "({ch4_short_dna_cold_start_lo:+.3f} to {ch4_short_dna_cold_start_hi:+.3f}), positive in "
-        "{ch4_short_dna_cold_start_n_positive} of {ch4_short_dna_cold_start_n_stores} store(s)",
+        "{ch4_short_dna_cold_start_n_positive} of {ch4_short_dna_cold_start_n_stores} store(s), Holm p {ch4_short_dna_cold_start_p_holm_text}",
         "04_fashion_dna",
         "ch4-in-short",
         "ch4_short_dna_cold_start_verdict",
@@ -138,7 +138,7 @@ HEADLINES: tuple[Headline, ...] = (
     Headline(
         LSTM,
         "The LSTM beats static collaborative filtering (known articles)",
-        "AUC gap {ch5_short_lstm_vs_static_cf_gap:+.3f} ({ch5_short_lstm_vs_static_cf_lo:+.3f} to {ch5_short_lstm_vs_static_cf_hi:+.3f}), positive in {ch5_short_lstm_vs_static_cf_n_positive} of {ch5_short_lstm_vs_static_cf_n_stores} store(s)",
+        "AUC gap {ch5_short_lstm_vs_static_cf_gap:+.3f} ({ch5_short_lstm_vs_static_cf_lo:+.3f} to {ch5_short_lstm_vs_static_cf_hi:+.3f}), Holm p {ch5_short_lstm_vs_static_cf_p_holm_text}, positive in {ch5_short_lstm_vs_static_cf_n_positive} of {ch5_short_lstm_vs_static_cf_n_stores} store(s)",
         "05_dynamic_customer_model",
         "ch5-in-short",
         "ch5_short_lstm_vs_static_cf_verdict",
@@ -146,7 +146,7 @@ HEADLINES: tuple[Headline, ...] = (
     Headline(
         LSTM,
         "The LSTM beats popularity",
-        "MAP@12 gap {ch5_short_lstm_vs_popularity_gap:+.4f} ({ch5_short_lstm_vs_popularity_lo:+.4f} to {ch5_short_lstm_vs_popularity_hi:+.4f}), positive in {ch5_short_lstm_vs_popularity_n_positive} of {ch5_short_lstm_vs_popularity_n_stores} store(s)",
+        "MAP@12 gap {ch5_short_lstm_vs_popularity_gap:+.4f} ({ch5_short_lstm_vs_popularity_lo:+.4f} to {ch5_short_lstm_vs_popularity_hi:+.4f}), Holm p {ch5_short_lstm_vs_popularity_p_holm_text}, positive in {ch5_short_lstm_vs_popularity_n_positive} of {ch5_short_lstm_vs_popularity_n_stores} store(s)",
         "05_dynamic_customer_model",
         "ch5-in-short",
         "ch5_short_lstm_vs_popularity_verdict",
@@ -154,14 +154,14 @@ HEADLINES: tuple[Headline, ...] = (
     Headline(
         LSTM,
         "The LSTM's lead is personal (against a non-personal model with its article features)",
-        "AUC gap {ch5_short_lstm_personal_gap:+.3f} ({ch5_short_lstm_personal_lo:+.3f} to {ch5_short_lstm_personal_hi:+.3f}), positive in {ch5_short_lstm_personal_n_positive} of {ch5_short_lstm_personal_n_stores} store(s)",
+        "AUC gap {ch5_short_lstm_personal_gap:+.3f} ({ch5_short_lstm_personal_lo:+.3f} to {ch5_short_lstm_personal_hi:+.3f}), Holm p {ch5_short_lstm_personal_p_holm_text}, positive in {ch5_short_lstm_personal_n_positive} of {ch5_short_lstm_personal_n_stores} store(s)",
         "05_dynamic_customer_model",
         "ch5-in-short",
         "ch5_short_lstm_personal_verdict",
     ),
     Headline(
         LSTM,
-        "The LSTM's lead over static CF comes from drifting tastes (it grows with the drift)",
+        "The LSTM's gap to static CF grows with the drift of tastes",
         "AUC gap on known articles {ch5_drs_cf_auc_low_text} at drift {ch5_drs_drift_low}, "
         "{ch5_drs_cf_auc_high_text} at drift {ch5_drs_drift_high}; difference "
         "{ch5_drs_cf_auc_diff_text}",
