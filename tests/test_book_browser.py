@@ -110,3 +110,46 @@ def test_backtest_figure_renders_in_the_browser(tmp_path, browser):
     assert widths[1] > widths[0] and widths[1] > widths[2]  # LSTM (second model) drawn bold
     browser.screenshot(SHOTS / "backtest-fixture.png", selector=FIGURE)
     assert page.errors == []
+
+
+@pytest.mark.notebooks
+def test_backtest_figure_menus_and_titles_do_not_overlap_in_the_column(tmp_path, browser):
+    """The committed backtest's figure (its real model names) in a div as wide as the book's text
+    column (772 px): no dropdown covers another's label, no subplot title runs into the next."""
+    import shutil
+
+    from gpa_lib.interactive import plotly_js_path
+    from gpa_lib.interactive.backtest import backtest_figure
+    from gpa_lib.results import read_result
+
+    shutil.copy2(plotly_js_path(), tmp_path / "plotly.min.js")
+    page_path = tmp_path / "column.html"
+    page_path.write_text(
+        '<!DOCTYPE html><html><head><meta charset="utf-8"><script src="plotly.min.js"></script>'
+        '</head><body><div style="width:772px">'
+        f"{backtest_figure(read_result('backtest')).html()}</div></body></html>"
+    )
+    page = browser.open(page_path)
+    assert browser.wait_for(READY, timeout=30), page.messages
+    browser.screenshot(SHOTS / "backtest-column.png", selector=FIGURE)
+    assert overlapping_labels(browser) == []
+
+
+#: The boxes of a figure's dropdown headers and annotations (menu labels, subplot titles), in
+#: page pixels, with the text each holds.
+BOXES = f"""Array.from({GD}.querySelectorAll(
+  'g.updatemenu-header-group, g.annotation')).map(function (g) {{
+  var r = g.getBoundingClientRect();
+  return [g.textContent.trim(), r.left, r.top, r.right, r.bottom];
+}})"""
+
+
+def overlapping_labels(browser: Browser) -> list[tuple[str, str]]:
+    """Pairs of dropdowns and annotations whose drawn boxes intersect (more than a pixel)."""
+    boxes = browser.evaluate(BOXES)
+    pairs = []
+    for i, (a, *p) in enumerate(boxes):
+        for b, *q in boxes[i + 1 :]:
+            if min(p[2], q[2]) - max(p[0], q[0]) > 1 and min(p[3], q[3]) - max(p[1], q[1]) > 1:
+                pairs.append((a, b))
+    return pairs
