@@ -18,33 +18,12 @@
 # reproduces and extends three papers from Zalando Research, and ships their methods as an importable
 # Python library, `gpa_lib`.
 #
-# ## The papers and what they claim
-#
-# **Grid Partitioned Attention** {cite}`gpa2021`. Full attention over an $H \times W$ image costs
-# $O((HW)^2)$ time and memory, out of reach at high resolution. GPA groups queries into grid cells; each
-# cell picks a few key blocks by cheap attention between *low-resolution* (average-pooled) queries and
-# keys, and then attends densely to the keys of those blocks only. The claim: with an inductive bias that
-# fits images (related detail lies in few, compact regions), GPA approximates full attention closely at a
-# small fraction of its memory, and makes attention-based detail copying possible at high resolution.
-#
-# **Attention copying for pose morphing** (same paper). A generator re-renders a person in a new pose by
-# *copying* appearance from the source image through GPA, instead of hallucinating texture. The authors
-# never released it; this compendium does.
-#
-# **Fashion DNA** {cite}`fashiondna2016`. A network maps an article's attributes (and images) to an
-# embedding, its "DNA"; a customer's style vector times an article's DNA gives the purchase likelihood.
-# Because DNA comes from content, it scores brand-new articles (cold start) as well as old ones.
-#
-# **An LSTM dynamic customer model** {cite}`lstmcustomer2017`. A recurrent network reads a customer's
-# purchase history as a sequence of Fashion DNA vectors and predicts their *current* style, so that
-# recommendations follow changing tastes; the paper reports that it beats static collaborative
-# filtering and popularity in backtests on Zalando's sales data.
-#
 # ## What the book finds
 #
 # Each row is one claim of the papers, with what this book measured and the verdict its chapter
 # states; the numbers are read from the chapters of this very build (this page runs after them), on
-# the data each chapter names: synthetic unless it says otherwise.
+# the data each chapter names: synthetic unless it says otherwise. "(ours)" marks a question this
+# book adds, not a claim of a paper. The papers themselves are summarised below the table.
 
 # %% tags=["parameters", "remove-cell"]
 profile = "full"
@@ -67,6 +46,28 @@ glue("intro_headlines", Markdown(markdown_table(headline_table(executed))), disp
 # ```{glue:md} intro_headlines
 # :format: myst
 # ```
+#
+# ## The papers and what they claim
+#
+# **Grid Partitioned Attention** {cite}`gpa2021`. Full attention over an $H \times W$ image costs
+# $O((HW)^2)$ time and memory, out of reach at high resolution. GPA groups queries into grid cells; each
+# cell picks a few key blocks by cheap attention between *low-resolution* (average-pooled) queries and
+# keys, and then attends densely to the keys of those blocks only. The claim: with an inductive bias that
+# fits images (related detail lies in few, compact regions), GPA approximates full attention closely at a
+# small fraction of its memory, and makes attention-based detail copying possible at high resolution.
+#
+# **Attention copying for pose morphing** (same paper). A generator re-renders a person in a new pose by
+# *copying* appearance from the source image through GPA, instead of hallucinating texture. The authors
+# never released it; this compendium does.
+#
+# **Fashion DNA** {cite}`fashiondna2016`. A network maps an article's attributes (and images) to an
+# embedding, its "DNA"; a customer's style vector times an article's DNA gives the purchase likelihood.
+# Because DNA comes from content, it scores brand-new articles (cold start) as well as old ones.
+#
+# **An LSTM dynamic customer model** {cite}`lstmcustomer2017`. A recurrent network reads a customer's
+# purchase history as a sequence of Fashion DNA vectors and predicts their *current* style, so that
+# recommendations follow changing tastes; the paper reports that it beats static collaborative
+# filtering and popularity in backtests on Zalando's sales data.
 #
 # ## What this compendium adds
 #
