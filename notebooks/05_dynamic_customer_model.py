@@ -34,7 +34,6 @@ threads = 1  # torch CPU threads (small ops: a second thread only helps on an id
 import time
 import warnings
 
-import matplotlib.pyplot as plt
 import torch
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets
@@ -336,30 +335,38 @@ shares
 # {glue:text}`ch5_lstm_share_known_auc:.0f`% of the AUC gap on known articles.
 
 # %% tags=["hide-input"]
-per_cutoff_values, fig = lstm_studies.per_cutoff_study(bench)
-plt.show()
-glue_all(per_cutoff_values)
+per_cutoff_values, per_cutoff_figure = lstm_studies.per_cutoff_study(bench)
+glue_all(per_cutoff_values | {"ch5_fig_per_cutoff": per_cutoff_figure})
 
 # %% [markdown]
+# ```{glue:figure} ch5_fig_per_cutoff
+# :name: fig-ch5-per-cutoff
+# :alt: A grid of six panels, AUC in the top row and MAP@12 in the bottom row, for all, new and known articles; each shows every model's mean score with a seed range at each test cutoff.
+#
 # Mean AUC (top) and MAP@12 (bottom) of every model at each test cutoff, on all candidates (left),
 # new articles (middle) and known ones (right): the marker is the mean over the training seeds, the
 # bar runs from the lowest to the highest seed. Between cutoffs popularity's MAP@12 on all
 # candidates moves from {glue:text}`ch5_pop_map_lowest:.4f` to {glue:text}`ch5_pop_map_highest:.4f`:
 # the time variation the block bootstrap carries into every interval above.
+# ```
 #
 # ## Who gains: customers by number of past orders
 
 # %% tags=["hide-input"]
-segment_values, fig = lstm_studies.segments_study(bench)
-plt.show()
-glue_all(segment_values)
+segment_values, segment_figure = lstm_studies.segments_study(bench)
+glue_all(segment_values | {"ch5_fig_segments": segment_figure})
 
 # %% [markdown]
+# ```{glue:figure} ch5_fig_segments
+# :name: fig-ch5-segments
+# :alt: Grouped bars of each model's mean AUC on all candidates, one group per band of customers' past orders, from none to more than twenty.
+#
 # Mean AUC on all candidates per model for customers grouped by how many orders they placed before
 # the cutoff (number of evaluated customers of the first seed in brackets). The best model per group
 # (oracle aside): {glue:text}`ch5_segment_leader`. For customers with no orders at all the LSTM
 # reaches AUC {glue:text}`ch5_lstm_new_customers_auc:.3f` (its start step plus the sales context
 # rank for them), and {glue:text}`ch5_lstm_regular_auc:.3f` for customers with more than twenty.
+# ```
 #
 # ## Ablation: how much of the lead is personal
 #
@@ -431,14 +438,18 @@ track = lstm_style_studies.tracking_study(
     bench, track_store=track_store, track_customers=track_customers, models=models,
     n_boot=n_boot, seed=seed,
 )  # fmt: skip
-plt.show()
-glue_all(track.values)
+glue_all(track.values | {"ch5_fig_tracking": track.figure})
 
 # %% [markdown]
+# ```{glue:figure} ch5_fig_tracking
+# :name: fig-ch5-tracking
+# :alt: Paired bars with interval whiskers of the R² of the LSTM's and Fashion DNA's mapped styles against the true style, for customers grouped by days since their last order.
+#
 # R² of each model's mapped style against the true style, for held-out customers grouped by the
 # days since their last order at the cutoff (customers per group below the labels; bars are 95%
 # bootstrap intervals). What to see: whether the LSTM's bar stands above the static style's, and
 # how both fall as the last order recedes.
+# ```
 #
 # Over all held-out customers the LSTM's style explains R² = {glue:text}`ch5_track_lstm_r2:.3f`
 # ({glue:text}`ch5_track_lstm_r2_lo:.3f` to {glue:text}`ch5_track_lstm_r2_hi:.3f`) of the true
@@ -459,11 +470,14 @@ glue_all(track.values)
 # more: LSTM {glue:text}`ch5_track_stale_lstm:.3f`, static {glue:text}`ch5_track_stale_dna:.3f`.
 
 # %% tags=["hide-input"]
-path_values, fig, paths = lstm_style_studies.paths_study(track, n_paths=n_paths, seed=seed)
-glue_all(path_values)
-plt.show()
+path_values, path_figure, paths = lstm_style_studies.paths_study(track, n_paths=n_paths, seed=seed)
+glue_all(path_values | {"ch5_fig_paths": path_figure})
 
 # %% [markdown]
+# ```{glue:figure} ch5_fig_paths
+# :name: fig-ch5-paths
+# :alt: One panel per sampled customer: cosine to the true style over the weeks, a grey line for the static style and red dots for the LSTM's style after each order, with faint vertical lines at the orders.
+#
 # Held-out customers with at most {glue:text}`ch5_track_path_orders` orders before the cutoff
 # (the most the LSTM reads, so it sees their whole history), drawn at random among the most active
 # of them: the cosine between the
@@ -472,6 +486,7 @@ plt.show()
 # aimed two weeks ahead (red dots; faint vertical lines are the orders). Cosine 1 is a perfect match
 # of direction, 0 none. What to see: whether the red dots follow the true style where the grey line
 # drifts away from it.
+# ```
 #
 # ## The control: turn the drift of tastes off
 #
@@ -486,12 +501,17 @@ plt.show()
 
 # %% tags=["hide-input"]
 drift_payloads = drift_stores.load_drift_stores()  # {} until the two files are committed
-drift_stores_values, _, drift_stores_table = drift_stores.drift_stores_study(drift_payloads)
-plt.show()
-glue_all(drift_stores_values)
+drift_stores_values, drift_stores_figure, drift_stores_table = drift_stores.drift_stores_study(
+    drift_payloads
+)
+glue_all(drift_stores_values | {"ch5_fig_drift_stores": drift_stores_figure})
 drift_stores_table
 
 # %% [markdown]
+# ```{glue:figure} ch5_fig_drift_stores
+# :name: fig-ch5-drift-stores
+# :alt: Panels of the LSTM's gaps to static CF and to Fashion DNA on known articles, in AUC and MAP@12, against the simulator's drift: grey dots per store, a blue interval bar and a black estimate per drift, and a dashed zero line.
+#
 # Each gap on known articles (LSTM − static CF and LSTM − Fashion DNA, in mean per-customer AUC
 # and MAP@12) against the simulator's drift: a grey dot is one store's gap, the blue bar the
 # study's 95% interval over stores, cutoffs within a store and customers within a cutoff, the
@@ -501,6 +521,7 @@ drift_stores_table
 # independently (a rescaled bootstrap, described in `gpa_lib.recsys.eval.drift_stores`; with a
 # handful of stores per drift a reading of the evidence rather than an exact test). What to see:
 # whether the bars sit on zero without drift and above it with drift.
+# ```
 #
 # - **LSTM − static CF on known articles** (AUC): {glue:text}`ch5_drs_cf_auc_low_text` at drift
 #   {glue:text}`ch5_drs_drift_low:g` ({glue:text}`ch5_drs_cf_auc_low_verdict`, positive in
@@ -532,16 +553,20 @@ drift_stores_table
 
 # %% tags=["hide-input"]
 drift = load_study("drift")
-drift_values, fig, drift_table = lstm_style_studies.drift_control_study(drift)
-plt.show()
-glue_all(drift_values)
+drift_values, drift_figure, drift_table = lstm_style_studies.drift_control_study(drift)
+glue_all(drift_values | {"ch5_fig_drift": drift_figure})
 drift_table
 
 # %% [markdown]
+# ```{glue:figure} ch5_fig_drift
+# :name: fig-ch5-drift
+# :alt: Lines with shaded interval bands of three gaps in mean per-customer AUC between the LSTM and the static models against the simulator's drift, in one store.
+#
 # Each gap in mean per-customer AUC against the simulator's drift (0: static tastes; the backtest's
 # store has 0.7), with its 95% block-bootstrap interval as a band, all in one simulated store:
 # exploratory, and no evidence for or against a claim. What to see: whether the gaps start at
 # zero and rise.
+# ```
 #
 # - **LSTM − static CF on known articles**: {glue:text}`ch5_dr_cf_known_first:.3f` at drift
 #   {glue:text}`ch5_dr_cf_known_drift_first:g` (interval {glue:text}`ch5_dr_cf_known_first_lo:.3f`

@@ -262,6 +262,10 @@ def drift_stores_study(
         values[f"{prefix}_{tag}_story"] = _story(values, f"{prefix}_{tag}_auc")
     values[f"{prefix}_story"] = values[f"{prefix}_cf_story"]
     figure = plot_drift_store_gaps(panels) if payloads else None
+    if figure is not None:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)  # shown where the chapter places it (a glued figure)
     return values, figure, pd.DataFrame(rows).set_index("gap")
 
 

@@ -204,6 +204,7 @@ def per_cutoff_study(bench: Mapping[str, Any]):
         "ch5_pop_map_lowest": float(per_cutoff_pop.min()),
         "ch5_pop_map_highest": float(per_cutoff_pop.max()),
     }
+    plt.close(fig)  # shown where the chapter places it (a glued figure)
     return values, fig
 
 
@@ -217,6 +218,7 @@ def segments_study(bench: Mapping[str, Any]):
         "ch5_lstm_regular_auc": segments["lstm"]["21+"],
         "ch5_segment_leader": ", ".join(f"{k} orders: {v}" for k, v in leaders.items()),
     }
+    plt.close(fig)  # shown where the chapter places it (a glued figure)
     return values, fig
 
 

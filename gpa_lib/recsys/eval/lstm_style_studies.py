@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -88,6 +89,7 @@ def tracking_study(
     tracking = style_tracking(data, styles, cutoff, target_day=target, n_boot=n_boot, seed=seed)
     seconds = time.perf_counter() - tic
     figure = plot_tracking_by_recency(tracking, MODEL_LABELS)
+    plt.close(figure)  # shown where the chapter places it (a glued figure)
     values = tracking_glue(tracking, track_customers, cutoff, seconds)
     return TrackingRun(data, cutoff, dna, lstm, styles, tracking, seconds, values, figure)
 
@@ -139,6 +141,7 @@ def paths_study(run: TrackingRun, *, n_paths: int, seed: int):
         run.data, run.lstm_model, run.styles["fashion_dna"], run.tracking["maps"], shown
     )
     figure = plot_style_paths(paths, labels=(MODEL_LABELS["lstm"], "Fashion DNA (static style)"))
+    plt.close(figure)  # shown where the chapter places it (a glued figure)
     return {"ch5_track_path_orders": run.lstm_model.max_orders}, figure, paths
 
 
@@ -149,6 +152,7 @@ def drift_control_study(drift: Mapping[str, Any]):
     figure = plot_drift_sweep(
         sweep, tuple(DRIFT_GAPS), labels=DRIFT_GAPS, ylabel="gap in mean per-customer AUC"
     )
+    plt.close(figure)  # shown where the chapter places it (a glued figure)
     values = {
         "ch5_dr_customers": drift["store"]["customers"],
         "ch5_dr_weeks": drift["store"]["weeks"],
