@@ -83,7 +83,6 @@ threads = 1  # torch CPU threads (small ops: a second thread only helps on an id
 import time
 import warnings
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -114,11 +113,13 @@ store_verdicts.claims_table(dna_verdicts)
 
 # %%
 data, summary, store_values = dna_studies.simulate_store(store, seed)
-glue_all(store_values)
-fig = plot_store_overview(data)
-plt.show()
+glue_all(store_values | {"ch4_fig_store": plot_store_overview(data)})
 
 # %% [markdown]
+# ```{glue:figure} ch4_fig_store
+# :name: fig-ch4-store
+# :alt: Six panels of the simulated store: weekly items and orders with the returned share, items per order, article selling life, returns by category, and category and colour shares over time.
+#
 # The simulated store (preset {glue:text}`ch4_store`) sells {glue:text}`ch4_n_items:,` items in {glue:text}`ch4_n_orders:,` orders to
 # {glue:text}`ch4_n_customers:,` customers over {glue:text}`ch4_n_weeks` weeks, from
 # {glue:text}`ch4_n_articles:,` articles (simulated in {glue:text}`ch4_simulate_s:.0f` s). *Top row:*
@@ -126,7 +127,10 @@ plt.show()
 # {glue:text}`ch4_items_per_order:.2f`). *Middle row:* the selling life of articles from launch to
 # last sale (left; the median is {glue:text}`ch4_life_weeks:.1f` weeks) and returns by category
 # (right; {glue:text}`ch4_return_pct:.0f`% of all items come back). *Bottom row:* category shares
-# moving with the season (left) and colour shares following slower trends (right). The median customer orders
+# moving with the season (left) and colour shares following slower trends (right).
+# ```
+#
+# The median customer orders
 # {glue:text}`ch4_orders_per_year:.1f` times a year: rarely, but several items at once. These are the
 # properties the LSTM paper names as what makes fashion recommendation hard.
 
@@ -281,18 +285,21 @@ depth.round(3)
 
 # %%
 variants_values, variants_figure, variants_shown = dna_studies.variants_study()
-glue_all(variants_values)
-if variants_figure is not None:
-    plt.show()
+glue_all(variants_values | {"ch4_fig_variants": variants_figure})
 variants_shown
 
 # %% [markdown]
+# ```{glue:figure} ch4_fig_variants
+# :name: fig-ch4-variants
+# :alt: Two panels, the images store and its control, with points and interval bars of the mean per-customer AUC of DNA from tags only, image only and both, on all, new and known candidates.
+#
 # *Points:* mean per-customer AUC of DNA from tags only, image only, and both, on all, new
 # (launched on or after the cutoff, never sold before it) and known candidates, with 95%
 # block-bootstrap intervals; left the `images` store, right its control. What to see: the distance
 # from "tags only" to "tags and image" on the left against the same distance on the right. The
 # table gives the same AUC and MAP@12 with their intervals (neither is shown when the study has not
 # been run).
+# ```
 #
 # **We measured** {glue:text}`ch4_var_measured`
 #
@@ -319,15 +326,18 @@ variants_shown
 
 # %%
 mis_values, mis_figure = dna_studies.misspecified_section()
-glue_all(mis_values)
-if mis_figure is not None:
-    plt.show()
+glue_all(mis_values | {"ch4_fig_misspecified": mis_figure})
 
 # %% [markdown]
+# ```{glue:figure} ch4_fig_misspecified
+# :name: fig-ch4-misspecified
+# :alt: Two panels: left, Fashion DNA's AUC on new articles minus LightFM's against attribute_share, with interval bars for stores of the models' form and misspecified stores around a dashed zero line; right, the ratio of DNA's AUC on new articles to its AUC on known ones.
+#
 # *Left:* mean per-customer AUC on new articles, Fashion DNA minus LightFM, by attribute_share,
 # on stores of the models' form (circles) and misspecified stores (one marker per strength);
 # *right:* DNA's AUC on new articles over its AUC on known ones. Bars are 95% intervals of a {glue:text}`ch4_mis_interval`.
 # What to see: whether the misspecified points stay above the dashed zero line where the circles are.
+# ```
 #
 # On the misspecified stores the claim that DNA ranks new articles better than LightFM is
 # {glue:text}`ch4_mis_verdict_on` (supported at {glue:text}`ch4_mis_supported_on` of
@@ -397,16 +407,21 @@ glue_all(matched_values)
 # too) recalibrated the same way: the probability a shop would get without any customer model.
 
 # %%
-calibration_values, calibration, fig = dna_studies.calibration_study(
+calibration_values, calibration, calibration_figure = dna_studies.calibration_study(
     fit, models=models, seed=seed, pop_window_days=28
 )
-plt.show()
-glue_all(calibration_values)
+glue_all(calibration_values | {"ch4_fig_calibration": calibration_figure})
 
 # %% [markdown]
+# ```{glue:figure} ch4_fig_calibration
+# :name: fig-ch4-calibration
+# :alt: Reliability diagram on log-log axes: for Fashion DNA raw and recalibrated and for recalibrated popularity, the share of pairs bought against the mean predicted probability per tenth of the pairs, with a dashed diagonal.
+#
 # Reliability on the {glue:text}`ch4_ll_heldout:,` held-out customers: each point is a tenth of the
 # (customer, candidate) pairs by predicted probability, at its mean prediction (x) and the share of
 # those pairs bought in the window (y), both on log scales; the dashed line is a calibrated model.
+# ```
+#
 # In the window {glue:text}`ch4_ll_base_rate_pct:.2f`% of the pairs are purchases. Raw, the top
 # tenth of Fashion DNA's pairs is predicted at {glue:text}`ch4_ll_raw_top_pred:.3f` and bought at
 # {glue:text}`ch4_ll_raw_top_obs:.4f`: the model was trained against
@@ -428,11 +443,14 @@ glue_all(calibration_values)
 
 # %%
 rng = np.random.default_rng(seed)  # draws the map's, the queries' and the checks' articles
-map_values, fig = dna_studies.dna_map(data, fit, rng, map_articles=map_articles, seed=seed)
-plt.show()
-glue_all(map_values)
+map_values, map_figure = dna_studies.dna_map(data, fit, rng, map_articles=map_articles, seed=seed)
+glue_all(map_values | {"ch4_fig_map": map_figure})
 
 # %% [markdown]
+# ```{glue:figure} ch4_fig_map
+# :name: fig-ch4-map
+# :alt: Two scatter plots of recent articles' DNA coloured by category: left, the first two principal axes with categories overlapping; right, a t-SNE map where categories form separate islands.
+#
 # {glue:text}`ch4_map_articles:,` articles launched in the year before the cutoff, coloured by
 # category. *Left:* the first two principal axes of their DNA hold only
 # {glue:text}`ch4_pca_share_pct:.0f`% of its variance, and there the categories overlap: DNA is not a
@@ -441,21 +459,30 @@ glue_all(map_values)
 # the categories into islands, often several per category, split by the other attributes (colour,
 # brand). Distances between islands in a t-SNE map mean little; the neighbours below use all
 # dimensions.
+# ```
 #
 # ## Similar articles: the angle between DNA vectors
 
 # %%
-fig = dna_studies.neighbour_figure(data, fit, rng, n_queries=n_queries, n_neighbours=n_neighbours)
-plt.show()
+neighbour_figure = dna_studies.neighbour_figure(
+    data, fit, rng, n_queries=n_queries, n_neighbours=n_neighbours
+)
 neighbour_values, neighbours, angles_vs_truth = dna_studies.neighbour_study(
     data, fit, rng, n_neighbours=n_neighbours, seed=seed
 )
-glue_all(neighbour_values)
+glue_all(neighbour_values | {"ch4_fig_neighbours": neighbour_figure})
 
 # %% [markdown]
+# ```{glue:figure} ch4_fig_neighbours
+# :name: fig-ch4-neighbours
+# :alt: A grid of article images: each row starts with a new article, followed by its nearest articles by DNA angle, each labelled with colour, pattern, category and the angle in degrees.
+#
 # Each row: a new article (launched after the cutoff, never sold when the model was fitted) and the
 # {glue:text}`ch4_n_neighbours_shown` articles at the smallest angle to it in DNA space, with the
-# angle in degrees; the images show what a shopper would see. Over {glue:text}`ch4_category_sample` random articles, {glue:text}`ch4_same_category_pct:.0f`% of the {glue:text}`ch4_category_neighbours`
+# angle in degrees; the images show what a shopper would see.
+# ```
+#
+# Over {glue:text}`ch4_category_sample` random articles, {glue:text}`ch4_same_category_pct:.0f`% of the {glue:text}`ch4_category_neighbours`
 # nearest neighbours are of the same category, against {glue:text}`ch4_same_category_chance_pct:.0f`%
 # by chance.
 #

@@ -279,6 +279,7 @@ def plot_store_overview(data: SalesData):
         axes[1, 1].text(0.5, 0.5, "returns unknown", ha="center")
     plot_shares(season_shares(data), "category shares (season)", ax=axes[2, 0])
     plot_shares(trend_shares(data)["colour"], "colour shares (trends)", ax=axes[2, 1])
+    plt.close(fig)  # shown where the chapter places it (a glued figure)
     return fig
 
 

@@ -70,6 +70,13 @@ from gpa_lib.recsys.sim import (
 from gpa_lib.results import result_exists
 
 
+def _placed(figure):
+    """Detach ``figure`` (or None) from pyplot, so a chapter shows it only where it glues it."""
+    if figure is not None:
+        plt.close(figure)
+    return figure
+
+
 def simulate_store(store: str, seed: int) -> tuple[Any, dict, dict[str, Any]]:
     """Simulate the preset ``store``: (data, its summary, the glue values of *The simulated
     store*)."""
@@ -335,7 +342,7 @@ def variants_study(result: dict | None = None, *, load: bool = True):
             "writes data/results/dna_variants.json"
         )
         return values, None, shown
-    return values, plot_variants(result, "auc"), variants_table(result)
+    return values, _placed(plot_variants(result, "auc")), variants_table(result)
 
 
 def _interval(values) -> dict[str, float]:
@@ -406,7 +413,7 @@ def calibration_study(fit: DnaFit, *, models: str, seed: int, pop_window_days: i
         gaps=(("Fashion DNA (recalibrated)", "popularity (recalibrated)"),),
         seed=seed,
     )
-    figure = plot_reliability(calibration)
+    figure = _placed(plot_reliability(calibration))
     ll = calibration["models"]
     (ll_gap,) = calibration["gaps"]  # Fashion DNA - popularity, both recalibrated
     ll_verdict = verdict(ll_gap["lo"], ll_gap["hi"])
@@ -458,7 +465,7 @@ def dna_map(data, fit: DnaFit, rng, *, map_articles: int, seed: int):
         "ch4_map_articles": len(shown),
         "ch4_pca_share_pct": float(100 * variance_share.sum()),
     }
-    return values, figure
+    return values, _placed(figure)
 
 
 def neighbour_figure(data, fit: DnaFit, rng, *, n_queries: int, n_neighbours: int):
@@ -469,7 +476,7 @@ def neighbour_figure(data, fit: DnaFit, rng, *, n_queries: int, n_neighbours: in
     neighbours, angles = fit.model.similar(queries, n=n_neighbours)
     attributes = data.articles[["category", "colour", "pattern"]].astype(str)
     captions = attributes["colour"] + " " + attributes["pattern"] + "\n" + attributes["category"]
-    return plot_neighbours(data.images, article_ids, queries, neighbours, angles, captions)
+    return _placed(plot_neighbours(data.images, article_ids, queries, neighbours, angles, captions))
 
 
 def neighbour_study(
@@ -632,4 +639,4 @@ def misspecified_section(result: dict | None = None, *, load: bool = True):
     if result is None and load and result_exists("misspecified"):
         result = load_study("misspecified")
     values = misspecified_glue(result)
-    return values, (plot_misspecified(result) if result is not None else None)
+    return values, _placed(plot_misspecified(result) if result is not None else None)
