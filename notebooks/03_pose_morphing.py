@@ -96,9 +96,7 @@ run_dir = ""  # where checkpoints go ("" : a temporary folder); a re-run resumes
 # %% tags=["hide-input"]
 import tempfile
 
-import matplotlib.pyplot as plt
 import torch
-from IPython.display import display
 
 from gpa_lib.glue import glue_all
 from gpa_lib.pose import studies
@@ -127,11 +125,16 @@ glue_all(seeds.values | accuracy.values)
 # limb: a model that only knows the target pose cannot guess it, it has to fetch it from the source.
 
 # %% tags=["hide-input"]
-studies.examples_study(gpa_config).figure
+glue_all({"ch3_fig_examples": studies.examples_study(gpa_config).figure})
 
 # %% [markdown]
+# ```{glue:figure} ch3_fig_examples
+# :name: fig-ch3-examples
+# :alt: Eight pairs of synthetic images, each one textured person shown in a source pose and in a target pose.
+#
 # *Eight held-out pairs, each shown as source and target, {glue:text}`ch3_size` pixels square. The
 # outfit is the same within a pair; pose and often the limb that is in front change.*
+# ```
 #
 # (ch3-generator)=
 # ## The generator
@@ -154,13 +157,17 @@ studies.examples_study(gpa_config).figure
 # {glue:text}`ch3_keys_per_query` keys only.
 
 # %% tags=["hide-input"]
-architecture_figure(gpa_config.model, size=gpa_config.size)
-plt.show()
+glue_all({"ch3_fig_architecture": architecture_figure(gpa_config.model, size=gpa_config.size)})
 
 # %% [markdown]
+# ```{glue:figure} ch3_fig_architecture
+# :name: fig-ch3-architecture
+# :alt: Block diagram of the copying generator: one row per scale with the appearance encoder, the pose network and the decoder, joined by red GPA and blue dense cross-attention arrows.
+#
 # *The copying generator at {glue:text}`ch3_size` pixels: rows are scales (full resolution at the
 # top), the coloured arrows are the cross-attention layers (red: GPA, blue: dense) and what they
 # copy.*
+# ```
 #
 # The three baselines get the same pairs, the same number of steps, batch size, learning-rate
 # schedule, losses (L1, foreground L1 and SSIM) and seeds:
@@ -206,11 +213,16 @@ glue_all(trained.values)
 # before and after every run are in `data/results/pose_seeds.json`.
 
 # %% tags=["hide-input"]
-trained.figure
+glue_all({"ch3_fig_training": trained.figure})
 
 # %% [markdown]
+# ```{glue:figure} ch3_fig_training
+# :name: fig-ch3-training
+# :alt: Two line plots against the optimisation step, one line per model: the smoothed training loss on the left and the validation SSIM on the right.
+#
 # *Left: training loss (L1 + foreground L1 + (1 − SSIM)), a moving average. Right: SSIM on the first
 # validation pairs of the held-out set during training, for the models trained in this notebook.*
+# ```
 #
 # (ch3-seeds)=
 # ## Results on held-out pairs, over seeds
@@ -254,12 +266,16 @@ trained.table
 # what it would be with a materialised score matrix.*
 
 # %% tags=["hide-input"]
-plot_outputs(comparison, list(range(n_show)))
-plt.show()
+glue_all({"ch3_fig_outputs": plot_outputs(comparison, list(range(n_show)))})
 
 # %% [markdown]
+# ```{glue:figure} ch3_fig_outputs
+# :name: fig-ch3-outputs
+# :alt: A grid of images, one row per held-out pair: the source image, the coloured keypoint heatmaps of the target pose, the true target and each trained model's generated image.
+#
 # *Held-out pairs (rows): the source, the target pose (keypoint heatmaps, one colour per keypoint),
 # the ground truth and the output of every model trained here.*
+# ```
 #
 # (ch3-accuracy)=
 # ## Does GPA find the right source?
@@ -283,15 +299,20 @@ plt.show()
 # with the same phase 1 applied to them. Intervals: the same bootstrap over seeds and pairs.
 
 # %% tags=["hide-input"]
-display(accuracy.figure)
+glue_all({"ch3_fig_accuracy": accuracy.figure})
 accuracy.table
 
 # %% [markdown]
+# ```{glue:figure} ch3_fig_accuracy
+# :name: fig-ch3-accuracy
+# :alt: Two bar charts with interval whiskers per generator and layer: left, the selection recall of GPA's phase 1 and of random blocks; right, the attention mass within one grid pixel of the true source under GPA's selection, random blocks and all keys.
+#
 # *Left: selection recall of GPA's phase 1 against random blocks; right: attention mass within one
 # grid pixel of the true source, under GPA's selection, random blocks and all keys; bars are means
 # over seeds and pairs with 95% intervals, per generator and layer (grid size). The table adds the
 # argmax and the kept softmax mass of GPA's selection on the model's own queries and keys (the
 # authors' `err_stat`).*
+# ```
 #
 # At the pixel-copying layer (64²), GPA's selection holds the true source for
 # {glue:text}`ch3_acc_gpa_recall_64:.2f` ({glue:text}`ch3_acc_gpa_recall_64_lo:.2f` to
@@ -317,13 +338,18 @@ accuracy.table
 # within them, per pixel.
 
 # %% tags=["hide-input"]
-studies.copy_attention_study(comparison, gpa_config).figure
+glue_all({"ch3_fig_copy_attention": studies.copy_attention_study(comparison, gpa_config).figure})
 
 # %% [markdown]
+# ```{glue:figure} ch3_fig_copy_attention
+# :name: fig-ch3-copy-attention
+# :alt: Left, a target image with four coloured query pixels on the person; right, the source image with each pixel's selected key blocks as boxes in its colour, its attention weights inside them and a cyan cross at its true source.
+#
 # *Left: a held-out target with four query pixels on the person. Right: the source, the key blocks
 # GPA selected for each pixel's cell (boxes in the pixel's colour), the pixel's attention weights over
 # their pixels (bright: close to its strongest key) and the pixel's true source (cyan cross; none
 # where it is hidden in the source). Four pixels illustrate; the recall above is the measurement.*
+# ```
 #
 # (ch3-tradeoff)=
 # ## The trade-off in the trained model
@@ -334,10 +360,13 @@ studies.copy_attention_study(comparison, gpa_config).figure
 
 # %% tags=["hide-input"]
 tradeoff = studies.tradeoff_study(tradeoff_result)
-glue_all(tradeoff.values)
-tradeoff.figure
+glue_all(tradeoff.values | {"ch3_fig_tradeoff": tradeoff.figure})
 
 # %% [markdown]
+# ```{glue:figure} ch3_fig_tradeoff
+# :name: fig-ch3-tradeoff
+# :alt: Four panels against test-time topk on a log scale: held-out SSIM of the GPA generator with a band and the dense generator's level, selection recall and kept softmax mass per GPA layer, and the peak memory and median time of a training step.
+#
 # *Against test-time `topk` (log scale; each layer uses at most all of its blocks): top left, held-out
 # SSIM of the GPA generator on {glue:text}`ch3_tradeoff_pairs` pairs (band: 95% bootstrap interval over
 # pairs), the `topk` it was trained with (dotted) and the dense generator (line and band); top right,
@@ -345,6 +374,7 @@ tradeoff.figure
 # (first {glue:text}`ch3_tradeoff_acc_pairs` held-out pairs);
 # bottom, peak memory and median time of a training step (forward and backward) of the largest
 # attention call for one pair. Measured on {glue:text}`ch3_to_where`.*
+# ```
 #
 # At its trained `topk` of {glue:text}`ch3_topk` the generator's SSIM is
 # {glue:text}`ch3_to_ssim_trained:.4f`; with {glue:text}`ch3_to_min_topk` block per cell it is
@@ -368,15 +398,19 @@ tradeoff.figure
 # %% tags=["hide-input"]
 memory = studies.memory_study(comparison, payload)
 headline = studies.headline_study(seeds_result, payload)
-glue_all(memory.values | headline.values)
-memory.figure
+glue_all(memory.values | headline.values | {"ch3_fig_memory": memory.figure})
 
 # %% [markdown]
+# ```{glue:figure} ch3_fig_memory
+# :name: fig-ch3-memory
+# :alt: Two bar charts of the peak memory of the largest attention call for one pair, inference on the left and a training step on the right, one bar per generator, hatched for an explicit score matrix and plain for the fused kernel.
+#
 # *Peak memory of the largest attention call for one pair, measured (CPU allocator events through the
 # PyTorch profiler, `gpa_lib.measure`): left for inference, right for a training step, the
 # gradients of the queries and keys included. Hatched: with the dense layers on an explicit score
 # matrix, plain: on the fused kernel. The pale bar is the GPA generator with its GPA layers on the
 # `reference` backend instead of the `recompute` backend it trains with. The U-Net has no attention.*
+# ```
 #
 # Measured in this chapter's run, with {glue:text}`ch3_threads`. The GPA generator
 # trains on the {glue:text}`ch3_gpa_backend` backend. A training step of its largest
@@ -414,16 +448,20 @@ memory.figure
 
 # %% tags=["hide-input"]
 scaling = studies.scaling_study(scaling_result)
-glue_all(scaling.values)
-display(scaling.figure)
+glue_all(scaling.values | {"ch3_fig_scaling": scaling.figure})
 scaling.table
 
 # %% [markdown]
+# ```{glue:figure} ch3_fig_scaling
+# :name: fig-ch3-scaling
+# :alt: Three panels against the image side in pixels: the median time of a training step on a log scale with two budget lines, the peak extra memory of a step for the whole generator and its largest attention call, and the held-out SSIM with intervals, for GPA and dense attention.
+#
 # *Left: median time of one training step (forward, loss, backward) of a fresh generator, log scale,
 # with two budgets as grey lines; hollow markers are sizes measured without training, crosses
 # extrapolated steps; middle: peak extra memory of one training step, the whole generator (solid) and
 # its largest attention call (dashed), log scale; right: held-out SSIM after the same number of steps,
 # with 95% intervals over seeds and pairs. Measured on {glue:text}`ch3_scaling_where`.*
+# ```
 #
 # At {glue:text}`ch3_sc_small`² a dense step takes {glue:text}`ch3_sc_time_ratio_64:.1f` times as long
 # as a GPA step ({glue:text}`ch3_sc_dense_step_s_64:.2f` s against {glue:text}`ch3_sc_gpa_step_s_64:.2f`

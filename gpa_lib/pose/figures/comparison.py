@@ -105,6 +105,7 @@ def architecture_figure(config: ModelConfig, size: int = 64):
         "Attention-copying generator: keys from the source, queries from the target pose",
         fontsize=8,
     )
+    plt.close(fig)  # shown where the chapter places it (a glued figure)
     return fig
 
 
@@ -172,6 +173,7 @@ def plot_outputs(comparison: Comparison, indices: Sequence[int]):
             axes[row, col].set_yticks([])
             if row == 0:
                 axes[row, col].set_title(columns[col], fontsize=8)
+    plt.close(fig)  # shown where the chapter places it (a glued figure)
     return fig
 
 
