@@ -121,7 +121,7 @@ _ = torch.manual_seed(seed)
 #    $t\,p^2$ keys inside its selected blocks.
 #
 # With `topk` equal to the number of key blocks GPA is dense attention (a property the tests check).
-# The figure runs steps 1 to 3 as cross-attention, the use GPA was made for: queries from an image of
+# {numref}`Figure %s <fig-ch1-algorithm>` runs steps 1 to 3 as cross-attention, the use GPA was made for: queries from an image of
 # a synthetic person in one pose (the target), keys from the same person in another pose (the source),
 # both from the pose chapter's `SyntheticPoses`, through a fixed random convolution as features.
 
@@ -129,10 +129,13 @@ _ = torch.manual_seed(seed)
 algorithm = studies.algorithm_study(
     figure_size=figure_size, pool=pool, heads=heads, head_dim=head_dim, seed=seed,
 )  # fmt: skip
-glue_all(algorithm.values)
-algorithm.figure
+glue_all(algorithm.values | {"ch1_fig_algorithm": algorithm.figure})
 
 # %% [markdown]
+# ```{glue:figure} ch1_fig_algorithm
+# :name: fig-ch1-algorithm
+# :alt: Three panels: a target image with three outlined query cells; the source image with the key blocks each cell selects filled in the cell's colour; and a map of the phase-1 score of every source block for the red cell.
+#
 # *Left:* three {glue:text}`ch1_fig_cell`×{glue:text}`ch1_fig_cell` query cells (outlines) on the
 # target image. *Middle:* the {glue:text}`ch1_fig_topk` key blocks each cell selects in the source
 # image (filled squares in the cell's colour), out of {glue:text}`ch1_fig_blocks`. The selected
@@ -141,6 +144,7 @@ algorithm.figure
 # selection keeps the brightest blocks. The features come from an untrained random convolution, so
 # they match colour and local texture only; how often a trained generator's selection holds the true
 # source of a pixel is measured in chapter 3.
+# ```
 
 # %% [markdown]
 # (ch1-cost)=
@@ -197,11 +201,14 @@ bench_config = AttentionBenchConfig(
     max_materialised_bytes=max_materialised_mib * 2**20,
 )  # fmt: skip
 sweep = studies.resolution_sweep(bench_config, bench_sizes, machine)
-glue_all(sweep.values)
-display(sweep.figure)
+glue_all(sweep.values | {"ch1_fig_sweep": sweep.figure})
 sweep.table
 
 # %% [markdown]
+# ```{glue:figure} ch1_fig_sweep
+# :name: fig-ch1-sweep
+# :alt: Two log-log panels against the number of tokens, one colour per method: peak extra memory on the left and median time per call on the right, with the model or roofline prediction as lines and the measurements as dots.
+#
 # *Left:* peak extra memory (output included) against the number of tokens, log-log. Lines are the
 # model, dots the measurement; they agree to {glue:text}`ch1_mem_model_max_err_pct:.1f`% at worst.
 # The materialised score matrix grows with the square of the tokens (slope 2), GPA's phase 2 linearly
@@ -210,6 +217,7 @@ sweep.table
 # {glue:text}`ch1_time_ratio_max:.1f` on this machine. The prediction is a floor: small calls are
 # dominated by per-operation overhead that no FLOP count sees. The table gives the fastest and the
 # slowest timed call of each point beside the median.
+# ```
 #
 # At {glue:text}`ch1_sweep_max_size`×{glue:text}`ch1_sweep_max_size`, `auto` ran the
 # {glue:text}`ch1_auto_backend:s` backend and used {glue:text}`ch1_mem_ratio_measured:.0f`× less
@@ -234,15 +242,19 @@ sweep.table
 
 # %% tags=["hide-input"]
 training = studies.training_study(bench_config, training_sizes)
-glue_all(training.values)
-display(training.figure)
+glue_all(training.values | {"ch1_fig_training": training.figure})
 training.table
 
 # %% [markdown]
+# ```{glue:figure} ch1_fig_training
+# :name: fig-ch1-training
+# :alt: Two log-log panels against the number of tokens, one line per method: the peak extra memory of one training step on the left and its median time with bars from the fastest to the slowest call on the right.
+#
 # *Peak extra memory (left) and median time (right) of one training step against the number of
 # tokens, log-log; the bars span the fastest to the slowest of {glue:text}`ch1_train_repeats` timed
 # calls, and the table holds the medians. Materialised dense attention is skipped where its score
 # matrix would pass the memory cap.*
+# ```
 #
 # Memory, at {glue:text}`ch1_train_size`×{glue:text}`ch1_train_size`: the `reference` backend needs
 # {glue:text}`ch1_train_ref_over_sdpa:.1f`× the training memory of fused SDPA; `recompute` cuts that to
@@ -297,14 +309,20 @@ quality = studies.quality_study(
     pool_values=pool_values, cell_values=cell_values, affinity=quality_affinity,
 )  # fmt: skip
 headline = headline_figure(sweep.data["sweep"], quality.data["quality"])
-glue_all(quality.values | {"ch1_headline_figure": headline})
-quality.figure
+glue_all(quality.values | {"ch1_headline_figure": headline, "ch1_fig_quality": quality.figure})
 
 # %% [markdown]
+# ```{glue:figure} ch1_fig_quality
+# :name: fig-ch1-quality
+# :alt: A grid of panels, one column per knob (topk, pool, cell) on a log axis: the kept share of the exact softmax mass in the top row and the relative output error in the bottom row, for image-like and random features.
+#
 # *Top row:* mean share of the exact softmax mass on the keys GPA keeps; *bottom row:* relative output
 # error, both against the knob on the horizontal axis (log scale). An error above 1 means GPA's output is
 # further from the exact one than zero is: with random features exact attention averages almost all
-# values to nearly nothing, GPA averages a few. At the benchmark setting of {glue:text}`ch1_topk`
+# values to nearly nothing, GPA averages a few.
+# ```
+#
+# At the benchmark setting of {glue:text}`ch1_topk`
 # blocks per cell ({glue:text}`ch1_quality_keys_pct:.1f`% of the keys) the image-like features keep
 # {glue:text}`ch1_mass_image:.2f` of the mass ({glue:text}`ch1_mass_words_image`) with a relative
 # output error of {glue:text}`ch1_err_image:.2f`; the random ones keep
@@ -328,14 +346,21 @@ quality.figure
 # %% tags=["hide-input"]
 split = studies.phase_split_study(bench_sizes, split_sizes, repeats=sweep_repeats, seed=seed)
 high_res = studies.high_resolution_study(bench_sizes)
-glue_all(split.values | high_res.values)
-display(split.figure, split.table)
+glue_all(split.values | high_res.values | {"ch1_fig_split": split.figure})
+display(split.table)
 high_res.table
 
 # %% [markdown]
+# ```{glue:figure} ch1_fig_split
+# :name: fig-ch1-split
+# :alt: Stacked bars of the median time of phase 1 and phase 2 of the reference backend, one bar per resolution and setting, the authors' defaults beside the benchmark setting.
+#
 # *Bars:* median time of phase 1 (selection) and phase 2 (attention to the selected keys) of the
 # reference backend, per resolution and setting, on this machine (the table gives the range of the
-# timed calls). At the authors' defaults and
+# timed calls).
+# ```
+#
+# At the authors' defaults and
 # {glue:text}`ch1_split_size`×{glue:text}`ch1_split_size`, phase 1 took
 # {glue:text}`ch1_phase1_time_share_pct:.0f`% of the time ({glue:text}`ch1_phase1_flop_share_pct:.0f`%
 # of the FLOPs): with only two blocks per cell, phase 2 is cheap, and the 64×64 low-resolution
@@ -415,17 +440,24 @@ tradeoff.figure
 
 # %% tags=["hide-input"]
 official_table, official_values = official_comparison()
-glue_all(official_values)
-if isinstance(official_table, str):
-    display(official_table)
-else:
-    display(official_figure(official_table))
+official_stored = not isinstance(official_table, str)  # a str says how to produce the comparison
+official_fig = official_figure(official_table) if official_stored else None
+glue_all(official_values | {"ch1_fig_official": official_fig})
+if official_stored:
     display(official_table.drop(columns="size").round(3))
+else:
+    display(official_table)
 
 # %% [markdown]
+# ```{glue:figure} ch1_fig_official
+# :name: fig-ch1-official
+# :alt: Log-log lines of the median time per call against the number of tokens for the authors' code and for GPA's automatic backend, with the machine's floor as a dashed line.
+#
 # *Lines:* median time per call against tokens, log-log; the dashed line is the floor. Measured on
 # {glue:text}`ch1_official_where` (the JSON's provenance), medians of
 # {glue:text}`ch1_official_repeats` calls; the file keeps no spread, so these ratios are one run's.
+# ```
+#
 # The automatic choice took {glue:text}`ch1_official_min_speedup:.1f`× to
 # {glue:text}`ch1_official_max_speedup:.1f`× less time than the authors' code, with outputs that
 # agree to {glue:text}`ch1_official_max_diff:.1e` (float32). At {glue:text}`ch1_official_largest` it
