@@ -353,7 +353,7 @@ high_res.table
 # %% [markdown]
 # ```{glue:figure} ch1_fig_split
 # :name: fig-ch1-split
-# :alt: Stacked bars of the median time of phase 1 and phase 2 of the reference backend, one bar per resolution and setting, the authors' defaults beside the benchmark setting.
+# :alt: Horizontal stacked bars of the median time of phase 1 and phase 2 of the reference backend, one bar per resolution and setting, the authors' defaults beside the benchmark setting.
 #
 # *Bars:* median time of phase 1 (selection) and phase 2 (attention to the selected keys) of the
 # reference backend, per resolution and setting, on this machine (the table gives the range of the
@@ -451,7 +451,7 @@ else:
 # %% [markdown]
 # ```{glue:figure} ch1_fig_official
 # :name: fig-ch1-official
-# :alt: Log-log lines of the median time per call against the number of tokens for the authors' code and for GPA's automatic backend, with the machine's floor as a dashed line.
+# :alt: Log-log lines of the median time per call against the number of tokens for the authors' code and for GPA's auto, reference and recompute backends, with the machine's floor as a dashed line.
 #
 # *Lines:* median time per call against tokens, log-log; the dashed line is the floor. Measured on
 # {glue:text}`ch1_official_where` (the JSON's provenance), medians of
