@@ -135,22 +135,26 @@ gpu.table
 # walks the selected key blocks *by index*, copying each block's $p^2$ keys and values straight from
 # the key and value grids into shared memory (asynchronous copies, double-buffered). The gathered keys
 # never exist in global memory. On fp16/bf16 the products $S = QK^\top$ and $O = PV$ run on the tensor
-# cores (`mma.sync`); fp32 inputs use plain fused multiply-adds. The figure shows one cell and its tile.
+# cores (`mma.sync`); fp32 inputs use plain fused multiply-adds. {numref}`Figure %s <fig-ch2-tiling>` shows one cell and its tile.
 
 # %% tags=["hide-input"]
 tiling = ks.tiling_study(
     figure_side=figure_side, head_dim=head_dim, pool=pool, cell=cell, topk=topk, seed=seed
 )
-glue_all(tiling.values)
-tiling.figure
+glue_all(tiling.values | {"ch2_fig_tiling": tiling.figure})
 
 # %% [markdown]
+# ```{glue:figure} ch2_fig_tiling
+# :name: fig-ch2-tiling
+# :alt: Three panels: the query grid cut into cells with one red cell; the key grid cut into blocks with the blocks chosen for the red cell outlined and numbered; and the score tile of that cell's queries by its gathered keys, coloured by key block.
+#
 # *Left:* the query grid cut into cells; the red cell is the one followed here. *Middle:* the key grid
 # cut into blocks; the {glue:text}`ch2_fig_topk` blocks phase 1 chose for the red cell are outlined and
 # numbered by rank. *Right:* what the thread block computes for that cell: a score tile of
 # {glue:text}`ch2_tile_queries` queries by {glue:text}`ch2_tile_keys` gathered keys, one colour per key
 # block, computed in 16×16 tensor-core tiles. Blocks chosen by several cells are simply read again
 # (from L2 cache, in the best case).
+# ```
 #
 # ## Online softmax
 #
