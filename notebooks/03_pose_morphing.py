@@ -125,7 +125,8 @@ glue_all(seeds.values | accuracy.values)
 # limb: a model that only knows the target pose cannot guess it, it has to fetch it from the source.
 
 # %% tags=["hide-input"]
-glue_all({"ch3_fig_examples": studies.examples_study(gpa_config).figure})
+examples = studies.examples_study(gpa_config)
+glue_all({"ch3_fig_examples": examples.figure})
 
 # %% [markdown]
 # ```{glue:figure} ch3_fig_examples
@@ -157,7 +158,8 @@ glue_all({"ch3_fig_examples": studies.examples_study(gpa_config).figure})
 # {glue:text}`ch3_keys_per_query` keys only.
 
 # %% tags=["hide-input"]
-glue_all({"ch3_fig_architecture": architecture_figure(gpa_config.model, size=gpa_config.size)})
+architecture = architecture_figure(gpa_config.model, size=gpa_config.size)
+glue_all({"ch3_fig_architecture": architecture})
 
 # %% [markdown]
 # ```{glue:figure} ch3_fig_architecture
@@ -212,7 +214,7 @@ glue_all(trained.values)
 # {glue:text}`ch3_bench_unet_train_s:.0f` s, on {glue:text}`ch3_seed_where`; the load averages
 # before and after every run are in `data/results/pose_seeds.json`.
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 glue_all({"ch3_fig_training": trained.figure})
 
 # %% [markdown]
@@ -266,7 +268,8 @@ trained.table
 # what it would be with a materialised score matrix.*
 
 # %% tags=["hide-input"]
-glue_all({"ch3_fig_outputs": plot_outputs(comparison, list(range(n_show)))})
+outputs = plot_outputs(comparison, list(range(n_show)))
+glue_all({"ch3_fig_outputs": outputs})
 
 # %% [markdown]
 # ```{glue:figure} ch3_fig_outputs
@@ -338,7 +341,8 @@ accuracy.table
 # within them, per pixel.
 
 # %% tags=["hide-input"]
-glue_all({"ch3_fig_copy_attention": studies.copy_attention_study(comparison, gpa_config).figure})
+copy_attention = studies.copy_attention_study(comparison, gpa_config)
+glue_all({"ch3_fig_copy_attention": copy_attention.figure})
 
 # %% [markdown]
 # ```{glue:figure} ch3_fig_copy_attention
