@@ -49,6 +49,8 @@
 # "faster", "slower" and "linear" appear only where the range of the timed calls allows them.
 #
 # ```{glue:figure} ch1_headline_figure
+# :alt: Two panels: left, peak extra memory of materialised exact attention and of GPA against the number of tokens, log-log, with model lines and measured dots; right, the share of the exact softmax mass GPA keeps against the share of keys each query sees, for image-like and random features, with a dotted diagonal.
+#
 # *Left:* peak extra memory of exact attention with a materialised score matrix (`materialised`)
 # and of GPA (`auto`) against the number of tokens, log-log: model as lines, measurements as dots.
 # The score matrix grows with the square of the tokens, GPA about linearly. *Right:* the share of the

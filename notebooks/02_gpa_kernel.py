@@ -73,6 +73,8 @@
 #   picks in the {glue:text}`ch2_p1_cases` configurations shown ([a fused phase 1](#ch2-phase1)).
 #
 # ```{glue:figure} ch2_headline_figure
+# :alt: Log-log lines of the time of each part of the layer against the grid on the GPU run: solid measured medians and a dashed floor for each part.
+#
 # Time of each part of the layer on {glue:text}`ch2_gpu_gpu` ({glue:text}`ch2_gpu_date`, the older
 # code: phase 1 as chunked PyTorch products) against the grid, log-log. Solid: measured medians;
 # dashed: each part's floor at the run's own measured rates. How far each solid line lies above its

@@ -60,6 +60,8 @@
 #   {glue:text}`ch3_scaling_n_seeds` seeds) there ([resolution scaling](#ch3-scaling)).
 #
 # ```{glue:figure} ch3_headline_figure
+# :alt: Two panels: left, GPA's held-out SSIM minus each other generator's as points with interval bars around a zero line; right, bars of the peak memory of the largest attention call in a training step on a log scale for GPA and dense attention.
+#
 # *Left:* GPA's held-out SSIM minus that of each other generator, paired on the same pairs and
 # seeds, with 95% intervals, from the committed several-seed benchmark; left of the line GPA is
 # worse. *Right:* peak memory of the largest attention call in a training step for one pair (log

@@ -118,6 +118,8 @@ store_verdicts.claims_table(verdicts)
 #   (the drift control over stores, below).
 #
 # ```{glue:figure} ch5_short_figure
+# :alt: One panel per claim: grey dots or lines for each store's or run's gap, a thick coloured interval bar for the claim's verdict, and a dashed line at no gap.
+#
 # Each claim's gap (model a − model b, in the claim's metric: mean per-customer AUC, MAP@12 or
 # cosine to the true style). With the multi-store study committed, a grey dot is one store's gap
 # and the thick bar at the bottom the hierarchical 95% interval over stores, cutoffs and customers;
