@@ -529,6 +529,21 @@ r2_table
 # {glue:text}`ch4_r2_base_style:.2f` of its static part. Tastes drift, and a static style averages
 # over every week before the cutoff: the dynamic model of chapter 5 reads the same purchases as a sequence.
 
+# %% [markdown]
+# ## What this chapter does not show, and why
+#
+# - **Real articles and images.** Zalando's catalogue and images are private and no public image
+#   dataset is shipped with the book; every image here is rendered by the simulator, so the image
+#   claim is a claim about images that carry information by construction.
+# - **The choice of network across stores.** The validation choice and the deep-minus-linear gaps
+#   rest on one store, one cutoff and one training seed; their intervals resample customers only.
+# - **The image claim over the multi-store study.** It is measured on the stores of the committed
+#   variants study (`dna_variants.json`), not among the eight stores of the claims study.
+# - **The misspecified store inside the claims' family.** Its verdicts are exploratory: declared
+#   after the paper's two claims and outside their Holm adjustment.
+# - **The paper's scale.** Its store has millions of customers and articles; these stores have
+#   thousands, sized for a 2-core machine.
+
 # %% tags=["remove-cell"]
 wall_s = time.perf_counter() - start_time
 if profile != "smoke":
