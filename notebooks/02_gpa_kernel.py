@@ -25,6 +25,9 @@
 #
 # ## In short
 #
+# The paper's claim that GPA is faster than dense attention on the GPU, on the one GPU run below:
+# **{glue:text}`ch2_verdict_speed`**. The kernel's own targets are another matter:
+#
 # - **Targets: {glue:text}`ch2_targets_verdict`.** The kernel ran on one {glue:text}`ch2_gpu_gpu` on
 #   {glue:text}`ch2_gpu_date` (torch {glue:text}`ch2_gpu_torch`, project commit
 #   {glue:text}`ch2_gpu_commit`). Of the kernel issue's {glue:text}`ch2_gpu_targets_total` targets,

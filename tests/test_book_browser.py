@@ -153,3 +153,36 @@ def overlapping_labels(browser: Browser) -> list[tuple[str, str]]:
             if min(p[2], q[2]) - max(p[0], q[0]) > 1 and min(p[3], q[3]) - max(p[1], q[1]) > 1:
                 pairs.append((a, b))
     return pairs
+
+
+#: The first text node holding a verdict word, as a page offset in pixels (-1: none on the page).
+FIRST_VERDICT = """(function () {
+  var w = document.createTreeWalker(document.querySelector('article') || document.body,
+                                    NodeFilter.SHOW_TEXT);
+  var n;
+  while ((n = w.nextNode())) {
+    if (/\\b(supported|contradicted)\\b/.test(n.textContent)) {
+      var r = document.createRange(); r.selectNodeContents(n);
+      return r.getBoundingClientRect().top + window.scrollY;
+    }
+  }
+  return -1;
+})()"""
+
+
+@pytest.mark.notebooks
+def test_every_chapter_states_a_verdict_on_its_first_screen(smoke_build, browser):
+    """Each chapter and the intro show a verdict word (supported / not supported / contradicted)
+    within the first screen (1000 px), and every figure on the page is numbered; screenshots of the
+    first screens are kept for a person to look at."""
+    _, index = smoke_build
+    html = index.parent
+    pages = sorted((html / "notebooks").glob("0*.html")) + [html / "book" / "intro.html"]
+    for page_path in pages:
+        browser.open(page_path)
+        top = browser.evaluate(FIRST_VERDICT)
+        assert 0 <= top < 1000, f"{page_path.name}: first verdict word at {top} px"
+        browser.screenshot(SHOTS / f"first-screen-{page_path.stem}.png")
+        figures = browser.evaluate("document.querySelectorAll('article figure').length")
+        numbers = browser.evaluate("document.querySelectorAll('article .caption-number').length")
+        assert figures == numbers, f"{page_path.name}: {figures} figures, {numbers} numbered"

@@ -152,7 +152,8 @@ def test_training_memory_against_sdpa_reads_the_stored_bench():
 
     memory = training_memory_against_sdpa(threads=2)
     assert memory["below"] == ["cpu"] and "reference" in memory["above"]
-    assert "`cpu` (32.7 MiB) below fused SDPA's 42.3 MiB" in memory["sentence"]
+    assert "cpu (32.7 MiB) below fused SDPA's 42.3 MiB" in memory["sentence"]
+    assert "`" not in memory["sentence"]  # glued into prose: no raw code quotes
     assert training_memory_against_sdpa(threads=99) is None
 
 

@@ -70,7 +70,7 @@ def training_memory_against_sdpa(threads: int = 2, results_dir=None) -> dict[str
     above = sorted((m for m in mib if mib[m] >= sdpa), key=mib.get)
 
     def listed(methods: list[str]) -> str:
-        return ", ".join(f"`{m}` ({mib[m]:.1f} MiB)" for m in methods)
+        return ", ".join(f"{m} ({mib[m]:.1f} MiB)" for m in methods)
 
     grid = stored["config"]["sizes"][-1]
     clauses = []
