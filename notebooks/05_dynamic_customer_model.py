@@ -40,7 +40,8 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without
 
 from gpa_lib.glue import glue_all
 from gpa_lib.interactive.backtest import backtest_figure
-from gpa_lib.recsys.eval import drift_stores, lstm_studies, lstm_style_studies, store_verdicts
+from gpa_lib.recsys.eval import drift_stores, lstm_studies, lstm_style_studies
+from gpa_lib.recsys.eval import size_stores, store_verdicts
 from gpa_lib.recsys.eval.report import load_backtest, load_study, tuning_table
 from gpa_lib.recsys.eval.verdicts import committed_verdicts
 
@@ -116,6 +117,9 @@ store_verdicts.claims_table(verdicts)
 #   {glue:text}`ch5_drs_drift_low:g`) and {glue:text}`ch5_drs_cf_auc_high_text` at drift
 #   {glue:text}`ch5_drs_drift_high:g`; the difference is {glue:text}`ch5_drs_cf_auc_diff_text`
 #   (the drift control over stores, below).
+# - **Do the verdicts depend on the size of the store?** LSTM − static CF on known articles:
+#   {glue:text}`ch5_size_lstm_vs_static_cf_agreement`; claims whose verdict changes with size:
+#   {glue:text}`ch5_size_changed` (the claims at other store sizes, below).
 #
 # ```{glue:figure} ch5_short_figure
 # :alt: One panel per claim: grey dots or lines for each store's or run's gap, a thick coloured interval bar for the claim's verdict, and a dashed line at no gap.
@@ -190,6 +194,35 @@ single_store_table
 
 # %% tags=["remove-cell"]
 glue_all(lstm_studies.design_study(bench))
+
+# %% [markdown]
+# ## The claims at other store sizes
+#
+# The verdicts above come from stores of one size. The same store study at other sizes (only
+# `--customers` changes; at the paper's scale fewer models, to fit the machine) gives each size its
+# own verdicts, read side by side here and not pooled: {glue:text}`ch5_size_status` A family of one
+# store resamples its cutoffs and customers only, so its interval leaves out the draw of the store.
+
+# %% tags=["hide-input"]
+size_values, size_figure, size_table = size_stores.size_study(size_stores.load_size_studies())
+glue_all(size_values | {"ch5_fig_size": size_figure})
+size_table
+
+# %% [markdown]
+# ```{glue:figure} ch5_fig_size
+# :alt: One panel per claim: x is customers per store on a log scale, grey dots for each store's gap, a thick blue interval bar per store size, and a dashed line at no gap.
+#
+# Each claim's gap at each store size: a grey dot is one store, the thick bar the study's
+# hierarchical 95% interval (stores, cutoffs, customers) with its estimate in black; the dashed line
+# is no gap. What to see: whether the bars of the larger stores lie on the same side of zero as the
+# 10,000-customer family.
+# ```
+#
+# LSTM − static CF on known articles: {glue:text}`ch5_size_lstm_vs_static_cf_agreement`
+# ({glue:text}`ch5_size_lstm_vs_static_cf_10k_text` at 10,000 customers,
+# {glue:text}`ch5_size_lstm_vs_static_cf_20k_text` at 20,000,
+# {glue:text}`ch5_size_lstm_vs_static_cf_100k_text` at 100,000). Claims whose verdict changes with
+# size: {glue:text}`ch5_size_changed`.
 
 # %% [markdown]
 # ## The model
