@@ -67,7 +67,7 @@
 profile = "full"
 seed = 0
 store = "images"  # the simulated store: a named preset of gpa_lib.recsys.sim.STORE_PRESETS
-models = "full"  # model settings from gpa_lib.recsys.models.presets
+model_settings = "full"  # a settings profile of gpa_lib.recsys.models.presets
 dna_inputs = "both"  # what Fashion DNA reads: "tags", "image" or "both" (dna_variants.VARIANTS)
 train_customers = 10_000  # customers whose purchases train the network (the others: frozen styles)
 test_weeks = 4  # the evaluation window after the cutoff
@@ -147,7 +147,7 @@ glue_all(store_values | {"ch4_fig_store": plot_store_overview(data)})
 
 # %%
 choice_values, choice, choice_table = dna_studies.choice_study(
-    data, models=models, dna_inputs=dna_inputs, train_customers=train_customers,
+    data, models=model_settings, dna_inputs=dna_inputs, train_customers=train_customers,
     test_weeks=test_weeks, eval_customers=eval_customers, deep_hidden=deep_hidden, seed=seed,
 )  # fmt: skip
 glue_all(choice_values)
@@ -183,7 +183,7 @@ choice_table.round(4)
 fit = dna_studies.fit_dna(
     data,
     store,
-    models=models,
+    models=model_settings,
     dna_inputs=dna_inputs,
     train_customers=train_customers,
     test_weeks=test_weeks,
@@ -233,7 +233,9 @@ bench_table
 # chosen one is the fit above), on all, new and known candidates:
 
 # %%
-depth_values, depth, depth_gaps = dna_studies.depth_study(fit, choice, models=models, seed=seed)
+depth_values, depth, depth_gaps = dna_studies.depth_study(
+    fit, choice, models=model_settings, seed=seed
+)
 glue_all(depth_values)
 depth.round(3)
 
@@ -408,7 +410,7 @@ glue_all(matched_values)
 
 # %%
 calibration_values, calibration, calibration_figure = dna_studies.calibration_study(
-    fit, models=models, seed=seed, pop_window_days=28
+    fit, models=model_settings, seed=seed, pop_window_days=28
 )
 glue_all(calibration_values | {"ch4_fig_calibration": calibration_figure})
 

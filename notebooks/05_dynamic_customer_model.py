@@ -23,7 +23,7 @@
 # %% tags=["parameters", "hide-input"]
 profile = "full"
 seed = 0
-models = "full"  # model settings from gpa_lib.recsys.models.presets
+model_settings = "full"  # a settings profile of gpa_lib.recsys.models.presets
 track_store = "full"  # simulator preset of the style-tracking experiment
 track_customers = 20_000  # its customers (the backtest's store: same preset, size and seed)
 n_boot = 500  # bootstrap resamples of the style-tracking intervals
@@ -470,7 +470,7 @@ ablation_table
 
 # %% tags=["hide-input"]
 track = lstm_style_studies.tracking_study(
-    bench, track_store=track_store, track_customers=track_customers, models=models,
+    bench, track_store=track_store, track_customers=track_customers, models=model_settings,
     n_boot=n_boot, seed=seed,
 )  # fmt: skip
 glue_all(track.values | {"ch5_fig_tracking": track.figure})
