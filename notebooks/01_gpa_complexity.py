@@ -31,7 +31,11 @@
 #   {glue:text}`ch1_mass_image:.2f` of the softmax mass on image-like features
 #   ({glue:text}`ch1_mass_words_image`) and {glue:text}`ch1_mass_random:.2f` on random features
 #   ({glue:text}`ch1_mass_words_random`) ([what GPA keeps](#ch1-quality)). The paper's inductive
-#   bias, that image structure puts the attention on few blocks: **{glue:text}`ch1_verdict_bias`**.
+#   bias, that image structure puts the attention on few blocks: **{glue:text}`ch1_verdict_bias`**
+#   (kept mass {glue:text}`ch1_bias_ratio:.1f`× the share of keys, {glue:text}`ch1_bias_level_pct:.0f`%
+#   interval {glue:text}`ch1_bias_lo:.1f`× to {glue:text}`ch1_bias_hi:.1f`×, a bootstrap over the
+#   {glue:text}`ch1_bias_units` heads × query cells of one draw of the features; it does not
+#   resample the features).
 # - **Training memory.** With `recompute` a training step at {glue:text}`ch1_train_size`² needs
 #   {glue:text}`ch1_train_rec_over_sdpa:.1f`× the memory of fused SDPA, against
 #   {glue:text}`ch1_train_ref_over_sdpa:.1f`× for `reference` ([training](#ch1-training)).
@@ -107,6 +111,13 @@ _ = torch.manual_seed(seed)
 # %% [markdown]
 # ## The algorithm
 #
+# ```{index} grid partitioned attention, GPA; grid partitioned attention, pool; key block side
+# ```
+# ```{index} cell; query cell, top-k; key blocks per cell, phase 1; key-block selection
+# ```
+# ```{index} key-block selection, phase 2; attention within the selected blocks
+# ```
+#
 # Queries $q$ live on an $H_q \times W_q$ grid, keys $k$ and values $v$ on an $H_k \times W_k$ grid
 # (the two grids may differ: cross-attention from a target image to a source image). Per head, with
 # $D$ channels:
@@ -151,6 +162,9 @@ glue_all(algorithm.values | {"ch1_fig_algorithm": algorithm.figure})
 # %% [markdown]
 # (ch1-cost)=
 # ## The cost model
+#
+# ```{index} complexity; cost model, complexity; FLOPs, complexity; peak memory
+# ```
 #
 # Per batch element and head, with $N_q$ queries, $N_k$ keys, pool $p$, cell $c$, $t$ = `topk`:
 #
@@ -230,6 +244,9 @@ sweep.table
 #
 # (ch1-training)=
 # ## Training: what the backward pass keeps
+#
+# ```{index} SDPA; training memory, complexity; training memory
+# ```
 #
 # Everything above is inference. A training step also keeps, for the backward pass, whatever the
 # forward computed: the `reference` backend keeps its $N_q \times t p^2$ attention weights, a
@@ -337,8 +354,19 @@ glue_all(quality.values | {"ch1_headline_figure": headline, "ch1_fig_quality": q
 # {glue:text}`ch1_err_pool_large:.2f`). Larger cells share one selection among more queries and lose
 # mass.
 #
+# The inductive-bias verdict rests on the ratio of kept mass to the share of keys seen on the
+# image-like features, {glue:text}`ch1_bias_ratio:.1f`×. Its {glue:text}`ch1_bias_level_pct:.0f`%
+# interval, {glue:text}`ch1_bias_lo:.1f`× to {glue:text}`ch1_bias_hi:.1f`×, is a percentile
+# bootstrap over the {glue:text}`ch1_bias_units` (head, query cell) units: a cell is the unit because
+# its queries share one selection. It says how much the ratio varies across the image and the heads;
+# it does not resample the features themselves, which are one draw of a fixed-seed convolution of one
+# textured image.
+#
 # (ch1-split)=
 # ## Where the time goes: phase 1 against phase 2
+#
+# ```{index} phase 1; time share, phase 2; time share
+# ```
 #
 # The authors' layer scales its knobs with the resolution: `pool` = H/64 (a 64×64 low-resolution grid),
 # `cell` = 2·`pool` and `topk` = 2. We time phase 1 and phase 2 of the reference backend separately

@@ -8,10 +8,11 @@ import pytest
 import torch
 from helpers import make_qkv
 
-from gpa_lib.attention import gpa_attention
+from gpa_lib.attention import gpa_attention, select_key_blocks
 from gpa_lib.attention.analysis.diagnostics import (
     err_stat,
     gpa_quality,
+    mass_ratio_interval,
     relative_error,
     selected_mass,
 )
@@ -64,6 +65,30 @@ def test_fewer_blocks_lose_mass_and_add_error():
     assert 0 < few.mass_mean < more.mass_mean < 1
     assert few.error_total > more.error_total > 0
     assert err_stat(q, k, pool=2, cell=4, topk=1) == pytest.approx(few.mass_mean)
+
+
+def test_mass_ratio_interval_is_a_bootstrap_over_cells_around_the_mean_ratio():
+    q, k, v = inputs(2)  # 2 heads, 2 query cells of 4x4: 4 units
+    interval = mass_ratio_interval(q, k, pool=2, cell=4, topk=2, n_boot=500, seed=3)
+    quality = gpa_quality(q, k, v, pool=2, cell=4, topk=2)
+    assert interval.estimate == pytest.approx(quality.mass_mean / quality.keys_fraction - 1)
+    assert interval.n == 4 and "query cell" in interval.method
+    assert interval.lo <= interval.estimate <= interval.hi
+    # the replicates are means of 4 per-cell ratios: the ends lie within their range
+    selection = select_key_blocks(q, k, pool=2, cell=4, topk=2)
+    mass = selected_mass(q, k, selection, pool=2, cell=4).double()  # (1, 2, 8, 4)
+    per_cell = mass.unflatten(2, (2, 4)).mean((3, 4)) / quality.keys_fraction - 1  # (1, 2, 2)
+    assert per_cell.min().item() - 1e-12 <= interval.lo < interval.hi <= per_cell.max() + 1e-12
+    again = mass_ratio_interval(q, k, pool=2, cell=4, topk=2, n_boot=500, seed=3)
+    assert (again.lo, again.hi) == (interval.lo, interval.hi)
+
+
+def test_with_every_block_the_ratio_is_zero_without_spread():
+    q, k, _ = inputs(1)
+    interval = mass_ratio_interval(q, k, pool=2, cell=4, topk=6, n_boot=50)
+    assert interval.estimate == pytest.approx(0.0, abs=1e-12)
+    assert interval.lo == pytest.approx(0.0, abs=1e-12)
+    assert interval.hi == pytest.approx(0.0, abs=1e-12)
 
 
 def test_relative_error():

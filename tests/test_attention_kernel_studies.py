@@ -42,6 +42,12 @@ def test_gpu_run_study_reads_the_stored_run_and_glues_its_numbers():
         return
     assert list(study.table.columns) == ["target", "measured", "verdict", "note"]
     assert values["ch2_gpu_targets_total"] == len(study.table)
+    speed = values["ch2_gpu_layer_vs_sdpa_fwd_bwd_small"]  # the ratio of medians
+    assert values["ch2_speed_lo"] <= speed <= values["ch2_speed_hi"]
+    assert values["ch2_verdict_speed"] == ks.direction_verdict(
+        values["ch2_speed_lo"] - 1, values["ch2_speed_hi"] - 1
+    )
+    assert "timed calls" in values["ch2_speed_spread"]
     figure = ks.time_against_floor_figure(study.data["gpu_run"])
     assert figure.get_size_inches()[0] == 7.0 and len(figure.axes[0].lines) == 6
 

@@ -145,6 +145,12 @@ def test_quality_study_and_the_headline_figure():
     )  # fmt: skip
     assert 0 < quality.values["ch1_mass_random"] <= 1
     assert quality.values["ch1_pool_mass_word"] in ("more", "less")
+    values = quality.values
+    assert values["ch1_bias_lo"] <= values["ch1_bias_ratio"] <= values["ch1_bias_hi"]
+    assert values["ch1_bias_units"] == 16  # one head, 4x4 cells of 4x4 tokens
+    assert values["ch1_verdict_bias"] == studies.direction_verdict(
+        values["ch1_bias_lo"] - 1, values["ch1_bias_hi"] - 1
+    )
     sweep = pd.DataFrame(
         {"method": ["auto"] * 2, "tokens": [256, 1024], "model_mib": [1, 4], "measured_mib": [1, 4]}
     )

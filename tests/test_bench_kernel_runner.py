@@ -116,7 +116,9 @@ def test_the_stored_fields_are_milliseconds_from_the_one_timer(monkeypatch):
 
     def timer(fn, **options):
         asked.update(options)
-        return {"median_s": 0.002, "min_s": 0.001, "repeats": 20, "first_call_s": 1.5}
+        times = [0.001, 0.002, 0.002, 0.003, 0.005]
+        return {"median_s": 0.002, "min_s": 0.001, "times_s": times, "repeats": 5,
+                "first_call_s": 1.5}  # fmt: skip
 
     monkeypatch.setattr(kernel_bench, "median_time", timer)
     monkeypatch.setattr(kernel_bench, "peak_memory", lambda fn, device: (None, 2**20))
@@ -125,12 +127,22 @@ def test_the_stored_fields_are_milliseconds_from_the_one_timer(monkeypatch):
     assert record == {
         "median_ms": 2.0,
         "min_ms": 1.0,
-        "repeats": 20,
+        "q1_ms": 2.0,
+        "q3_ms": 3.0,
+        "max_ms": 5.0,
+        "repeats": 5,
         "first_call_ms": 1500.0,
         "peak_extra_bytes": 2**20,
     }
     assert asked["device"] == "cuda" and asked["min_repeats"] == 3
     assert asked["budget_s"] == 20 * cfg.max_call_s and asked["max_call_s"] == cfg.max_call_s
+
+
+def test_quartiles_interpolate_between_the_timed_calls():
+    assert kernel_bench.timing_quartiles([4.0, 1.0, 3.0, 2.0]) == (1.75, 3.25)
+    assert kernel_bench.timing_quartiles([0.5]) == (0.5, 0.5)
+    with pytest.raises(ValueError, match="times_s is empty"):
+        kernel_bench.timing_quartiles([])
 
 
 def test_phase1_call_is_the_shared_selection():

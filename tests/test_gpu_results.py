@@ -162,3 +162,31 @@ def test_split_and_floor_sentences_name_every_grid(h200):
     assert "97.4% at 1024²" in split and "70.2% at 256²" in split
     floors = gpu_results.floor_sentence(gpu_results.floor_distances(h200))
     assert "phase 2 forward+backward 10.7× at 256²" in floors and "63× at 1024²" in floors
+
+
+def test_speed_range_of_the_committed_run_pairs_fastest_with_median(h200):
+    speed = gpu_results.speed_range(h200, "cuda_gpa", "sdpa", "fwd+bwd", 256)
+    ours = gpu_results.kernel_record(h200, "cuda_gpa", "fwd+bwd", 256)
+    theirs = gpu_results.kernel_record(h200, "sdpa", "fwd+bwd", 256)
+    assert speed["estimate"] == pytest.approx(theirs["median_ms"] / ours["median_ms"])
+    assert speed["lo"] == pytest.approx(theirs["min_ms"] / ours["median_ms"])
+    assert speed["hi"] == pytest.approx(theirs["median_ms"] / ours["min_ms"])
+    assert speed["lo"] <= speed["estimate"] <= speed["hi"]
+    assert speed["repeats"] == 20 and "no slow tail" in speed["sentence"]
+    assert "median" in speed["sentence"] and "20 timed calls" in speed["sentence"]
+
+
+def test_speed_range_uses_quartiles_where_the_run_keeps_them():
+    def record(method, median, q1, q3):
+        return {"method": method, "pass": "fwd", "side": 8, "median_ms": median, "min_ms": q1 / 2,
+                "q1_ms": q1, "q3_ms": q3, "repeats": 5}  # fmt: skip
+
+    payload = {"records": [record("cuda_gpa", 2.0, 1.0, 4.0), record("sdpa", 6.0, 3.0, 8.0)]}
+    speed = gpu_results.speed_range(payload, "cuda_gpa", "sdpa", "fwd", 8)
+    assert (speed["estimate"], speed["lo"], speed["hi"]) == (3.0, 0.75, 8.0)
+    assert "quartile" in speed["sentence"] and "no slow tail" not in speed["sentence"]
+    skipped = {"records": [record("cuda_gpa", 2.0, 1.0, 4.0),
+                           {"method": "sdpa", "pass": "fwd", "side": 8, "skipped": "oom"}]}  # fmt: skip
+    for missing in (None, skipped):
+        gap = gpu_results.speed_range(missing, "cuda_gpa", "sdpa", "fwd", 8)
+        assert gap["lo"] != gap["lo"] and gap["sentence"].startswith("not measured")

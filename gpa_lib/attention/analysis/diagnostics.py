@@ -5,19 +5,27 @@
   per cell); here every query gets its value.
 - :func:`relative_error`: per query ‖out − ref‖ / ‖ref‖, and the same over the whole tensor.
 - :func:`gpa_quality`: both, for one setting of pool, cell and topk, against :func:`dense_attention`.
+- :func:`mass_ratio_interval`: kept mass over the share of keys seen, minus 1, with a percentile
+  bootstrap interval over (head, query cell) units: the interval of chapter 1's inductive-bias verdict.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+from gpa_lib.stats import Interval
 
 from ..functional import dense_attention, gpa_attention
 from ..grid import block_tokens, from_cells, to_cells
 from ..problem import check_inputs
 from ..scores import key_bias, logit_scale
 from ..selection import select_key_blocks
+
+#: How :func:`mass_ratio_interval` made its interval (``Interval.method``).
+CELLS_BOOTSTRAP = "percentile bootstrap over (batch, head, query cell) units"
 
 #: Upper bound on the entries of one score chunk of :func:`selected_mass` (B*h*cells*cell^2*Nk).
 MASS_CHUNK_ELEMENTS = 2**22
@@ -136,4 +144,37 @@ def gpa_quality(
         error_mean=float(per_query.mean()),
         error_total=total,
         keys_fraction=topk * pool**2 / (k.shape[2] * k.shape[3]),
+    )
+
+
+def mass_ratio_interval(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    *,
+    pool: int,
+    cell: int,
+    topk: int,
+    affinity: str = "dot",
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Interval:
+    """Mean kept softmax mass over the share of keys seen, minus 1 (above 0: the kept blocks carry
+    more mass than their share of keys), with a percentile bootstrap interval.
+
+    q: (B, h, Hq, Wq, D), k: (B, h, Hk, Wk, D); ``pool`` and ``cell`` in tokens, ``topk`` in key
+    blocks. The unit resampled is one query cell of one head of one batch item: its mean mass over
+    its queries (the queries of a cell share one selection, so they are not independent). The
+    estimate equals ``gpa_quality(...).mass_mean / keys_fraction - 1``. The interval resamples
+    cells and heads of the given features only, not new draws of the features.
+    """
+    selection = select_key_blocks(q, k, pool=pool, cell=cell, topk=topk, affinity=affinity)
+    mass = selected_mass(q, k, selection, pool=pool, cell=cell, affinity=affinity)  # (B, h, Hq, Wq)
+    per_cell = to_cells(mass[..., None].double(), cell)[..., 0].mean(-1)  # (B, h, K)
+    keys_fraction = topk * pool**2 / (k.shape[2] * k.shape[3])
+    ratio = (per_cell / keys_fraction - 1).flatten().cpu().numpy()  # (B*h*K,)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(ratio), (n_boot, len(ratio)))  # (n_boot, B*h*K)
+    return Interval.from_replicates(
+        float(ratio.mean()), ratio[draws].mean(1), level=level, method=CELLS_BOOTSTRAP, n=len(ratio)
     )

@@ -1,4 +1,8 @@
-"""The figures of chapter 1 and the selection figure of chapters 1 and 2.
+"""The figures of chapter 1, the selection figure of chapters 1 and 2, and the provenance footer
+(:func:`stamp_provenance`) of every figure of chapters 1 and 2 drawn from a committed
+``data/results/*.json``: the file, the commit that produced it, the machine and the date, read from
+the file's ``provenance``, so that a figure copied out of the book still says where its numbers
+were measured.
 
 The selection panels are drawn on the image in token (pixel) coordinates, so a cell of
 ``cell x cell`` tokens and a block of ``pool x pool`` tokens are squares of that many pixels. Every
@@ -7,7 +11,8 @@ chapter figure is returned closed (detached from pyplot): the chapter shows it w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -80,6 +85,47 @@ METHOD_LABELS = {
 }
 
 TOKENS_LABEL = "query tokens = key tokens (H×W)"
+
+
+# ---------------------------------------------------------------- where a figure's numbers come from
+#: The colour and size (points) of the footer: readable when looked for, quiet otherwise.
+STAMP_COLOR, STAMP_SIZE = "0.6", 6.5
+
+
+def stamp_text(source: str, provenance: Mapping[str, Any]) -> str:
+    """``"data/results/<source> · commit 7da8163 · NVIDIA H200 · 2026-12-04"``: the file, the short
+    commit, the machine (its GPU, else its CPU) and the date of the run; a missing field is left
+    out."""
+    if not source:
+        raise ValueError("source is empty: name the results file the figure is drawn from")
+    device = provenance.get("device") or {}
+    machine = provenance.get("gpu") or device.get("gpu") or device.get("cpu")
+    commit = str(provenance.get("commit") or "")[:7]
+    date = str(provenance.get("date") or "")[:10]
+    parts = [
+        f"data/results/{source}",
+        f"commit {commit}" if commit else "",
+        str(machine) if machine else "",
+        date,
+    ]
+    return " · ".join(part for part in parts if part)
+
+
+def stamp_provenance(fig: Figure, source: str, provenance: Mapping[str, Any]) -> Figure:
+    """Write :func:`stamp_text` as a footer at the bottom right of ``fig`` (figure coordinates, so it
+    moves with no axis) and return ``fig``. A figure laid out by ``tight_layout`` (or not laid out)
+    is laid out again above a strip of ``STAMP_SIZE`` points for the footer; a constrained layout
+    keeps its own."""
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        strip = 2.2 * STAMP_SIZE / 72 / fig.get_figheight()  # footer height, figure fraction
+        fig.tight_layout(rect=(0, strip, 1, 1))
+    fig.text(
+        0.995, 0.005, stamp_text(source, provenance), ha="right", va="bottom",
+        color=STAMP_COLOR, fontsize=STAMP_SIZE, gid="provenance-stamp",
+    )  # fmt: skip
+    return fig
 
 
 def _log_log(ax: Axes, ylabel: str) -> None:
@@ -207,7 +253,10 @@ def split_figure(split) -> Figure:
 
 
 def official_figure(table) -> Figure:
-    """Median time per call against tokens of the authors' code, ours and the floor (dashed)."""
+    """Median time per call against tokens of the authors' code, ours and the floor (dashed). A
+    table read from a results file (``table.attrs``: ``source`` and ``provenance``, as
+    :func:`~gpa_lib.attention.analysis.stored.official_comparison` sets them) gets the file,
+    commit, machine and date as a footer."""
     fig, ax = plt.subplots(figsize=(8, 4))
     for column in ("authors (ms)", "auto (ms)", "reference (ms)", "recompute (ms)", "floor (ms)"):
         style = "k--" if column.startswith("floor") else "o-"
@@ -215,6 +264,8 @@ def official_figure(table) -> Figure:
     _log_log(ax, "time per call (ms, median)")
     ax.legend(fontsize=8)
     fig.tight_layout()
+    if "source" in table.attrs:
+        stamp_provenance(fig, table.attrs["source"], table.attrs.get("provenance", {}))
     return _closed(fig)
 
 

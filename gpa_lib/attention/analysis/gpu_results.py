@@ -48,14 +48,15 @@ def _gpu_of(provenance: dict[str, Any]) -> str:
 
 def newest_kernel_runs(results_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """GPU name -> the newest complete ``kernel_bench_*.json`` payload of that GPU (quick runs and
-    runs stopped by their time budget left out), newest by ``provenance.date``."""
+    runs stopped by their time budget left out), newest by ``provenance.date``; each payload as
+    stored plus ``source``, the name of its file."""
     from gpa_lib.results import read_result
 
     newest: dict[str, dict[str, Any]] = {}
     for path in sorted(_folder(results_dir).glob("kernel_bench_*.json")):
         if path.stem.endswith("_quick"):
             continue
-        payload = read_result(path.stem, path.parent)
+        payload = read_result(path.stem, path.parent) | {"source": path.name}
         if not payload.get("complete", False):
             continue
         gpu = _gpu_of(payload["provenance"])
@@ -82,10 +83,58 @@ def stored_pose_runs(gpu: str, results_dir: str | Path | None = None) -> list[di
 
 def kernel_ms(payload: dict[str, Any], method: str, pass_: str, side: int) -> float | None:
     """Median milliseconds of one measurement (None: not measured, or skipped)."""
+    record = kernel_record(payload, method, pass_, side)
+    return None if record is None else record.get("median_ms")
+
+
+def kernel_record(payload: dict[str, Any], method: str, pass_: str, side: int) -> dict | None:
+    """The stored record of one measurement, timed or skipped (None: not in the run)."""
     for record in payload["records"]:
         if (record["method"], record["pass"], record["side"]) == (method, pass_, side):
-            return record.get("median_ms")
+            return record
     return None
+
+
+def _fast_slow_ms(record: dict[str, Any]) -> tuple[float, float, str]:
+    """A fast and a slow time of one record and what they are: the quartiles where the record keeps
+    them (runs from the benchmark's quartile fields on), else its least time and its median."""
+    if "q1_ms" in record and "q3_ms" in record:
+        return record["q1_ms"], record["q3_ms"], "quartiles"
+    return record["min_ms"], record["median_ms"], "fastest and median"
+
+
+def speed_range(
+    payload: dict[str, Any] | None, method: str, baseline: str, pass_: str, side: int
+) -> dict[str, Any]:
+    """How much faster ``method`` is than ``baseline`` (the baseline's time over the method's; above
+    1: ``method`` is faster) in one pass at one grid side (tokens), as the ratio of the medians
+    (``estimate``) and a conservative range from what the stored records keep of their spread: the
+    least speed-up (``lo``) divides the baseline's fast time by the method's slow one, the greatest
+    (``hi``) the baseline's slow time by the method's fast one. Fast and slow are the first and third
+    quartiles where both records keep them, else the fastest call and the median (older runs keep no
+    upper spread, so the range then misses the slow tails). ``sentence`` says which, and how many
+    calls; all NaN without both measurements."""
+    nan = float("nan")
+    records = [kernel_record(payload, name, pass_, side) if payload else None
+               for name in (method, baseline)]  # fmt: skip
+    if not all(r and "median_ms" in r for r in records):
+        none = {"estimate": nan, "lo": nan, "hi": nan, "repeats": 0}
+        return none | {"sentence": "not measured: the stored run has no such pair of timings"}
+    ours, theirs = records
+    (ours_fast, ours_slow, kind), (theirs_fast, theirs_slow, kind_b) = map(_fast_slow_ms, records)
+    lo, hi = theirs_fast / ours_slow, theirs_slow / ours_fast
+    repeats = min(ours.get("repeats", 0), theirs.get("repeats", 0))
+    if kind == kind_b == "quartiles":
+        how = "each side's first quartile against the other's third"
+    else:
+        how = (
+            "each side's fastest call against the other's median; the stored run keeps each "
+            "timing's median and fastest call but no slow tail (no quartiles or maximum), so slow "
+            "outliers are not in the range"
+        )
+    sentence = f"the median of {repeats} timed calls each; the range pairs {how}"
+    estimate = theirs["median_ms"] / ours["median_ms"]
+    return {"estimate": estimate, "lo": lo, "hi": hi, "repeats": repeats, "sentence": sentence}
 
 
 def kernel_note(payload: dict[str, Any], method: str, pass_: str, side: int) -> str:

@@ -21,7 +21,8 @@ Median of ``repeats`` (>= 20) CUDA-event timings after ``warmup`` calls (fewer f
 (:mod:`gpa_lib.attention.analysis.complexity`; at given ceilings, else at the stored H200 ones), and
 the largest difference between the kernel's and the reference's phase-2 output. The stored records
 keep milliseconds (``median_ms``, ``min_ms``, ``first_call_ms``), as every ``kernel_bench_*.json``
-so far. Methods run one after the other over all sizes, in the order of :data:`METHODS` (the
+so far, and from now on the spread of the timed calls too (``q1_ms``, ``q3_ms``, ``max_ms``; the
+committed runs before it keep none above the median). Methods run one after the other over all sizes, in the order of :data:`METHODS` (the
 kernel's own first), and ``time_budget_s`` stops starting new measurements, so a budget cuts the
 comparisons, not the kernel.
 """
@@ -30,10 +31,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
 import torch
 
 from gpa_lib.attention.analysis.kernel_results import summarise
@@ -86,9 +88,18 @@ KERNEL_BENCH_PRESETS = {
 }
 
 
+def timing_quartiles(times_s: Sequence[float]) -> tuple[float, float]:
+    """First and third quartiles of the timed calls (seconds; linear interpolation between the
+    samples, as ``numpy.quantile``); a single call is both."""
+    if not times_s:
+        raise ValueError("times_s is empty: no timed call to take quartiles of")
+    q1, q3 = np.quantile(np.asarray(times_s, dtype=np.float64), [0.25, 0.75])
+    return float(q1), float(q3)
+
+
 def measure_call(fn: Callable[[], Any], cfg: KernelBenchConfig) -> dict[str, Any]:
-    """The stored fields of one timed call on CUDA: median and least milliseconds over CUDA events
-    after ``cfg.warmup`` calls, the timed calls, the first call (compilation included) and the peak
+    """The stored fields of one timed call on CUDA: median, least, quartile and greatest
+    milliseconds over CUDA events after ``cfg.warmup`` calls, the timed calls, the first call (compilation included) and the peak
     extra bytes of one more call.
 
     A call slower than ``cfg.max_call_s`` ends the warm-up after two calls, and the repeats drop (to at
@@ -104,9 +115,13 @@ def measure_call(fn: Callable[[], Any], cfg: KernelBenchConfig) -> dict[str, Any
         min_repeats=3,
     )
     _, peak = peak_memory(fn, "cuda")
+    q1_s, q3_s = timing_quartiles(timing["times_s"])
     return {
         "median_ms": timing["median_s"] * 1e3,
         "min_ms": timing["min_s"] * 1e3,
+        "q1_ms": q1_s * 1e3,
+        "q3_ms": q3_s * 1e3,
+        "max_ms": max(timing["times_s"]) * 1e3,
         "repeats": timing["repeats"],
         "first_call_ms": timing["first_call_s"] * 1e3,
         "peak_extra_bytes": int(peak),

@@ -188,6 +188,8 @@ def official_comparison(results_dir=None) -> tuple[pd.DataFrame | str, dict[str,
             }
         )
     table = pd.DataFrame(rows).set_index("grid")
+    # where the numbers come from, for the figure's footer (figures.official_figure)
+    table.attrs.update(source="official_gpa.json", provenance=official["provenance"])
     largest = table.iloc[-1]
     prov = official["provenance"]
     note = (

@@ -24,7 +24,7 @@ from gpa_lib.attention.analysis.complexity import (
     phase1_cost,
     phase2_cost,
 )
-from gpa_lib.attention.analysis.diagnostics import gpa_quality
+from gpa_lib.attention.analysis.diagnostics import gpa_quality, mass_ratio_interval
 from gpa_lib.attention.analysis.study import Study, benchmark_sizes, result_payload, square
 from gpa_lib.attention.analysis.timing_studies import (
     TRAINING_RATIOS,
@@ -151,11 +151,14 @@ def mass_against_keys(mass: float, keys_fraction: float) -> str:
 
 def quality_study(
     inputs: dict[str, tuple], *, pool: int, cell: int, topk: int, topk_values, pool_values,
-    cell_values, affinity: str,
+    cell_values, affinity: str, bias_seed: int = 0,
 ) -> Study:  # fmt: skip
     """Kept softmax mass and relative output error of GPA against exact attention, moving one knob
     at a time from (``pool``, ``cell``, ``topk``); glues both measures at that setting and the pool
-    sweep's ends, with the comparison words they imply."""
+    sweep's ends, with the comparison words they imply, and the inductive-bias verdict from the
+    image-like features' kept mass over the share of keys, with its bootstrap interval over heads
+    and query cells (:func:`~gpa_lib.attention.analysis.diagnostics.mass_ratio_interval`, generator
+    seeded ``bias_seed``)."""
     rows = []
     for knob, value, setting in _knob_settings(
         pool, cell, topk, topk_values, pool_values, cell_values
@@ -184,6 +187,10 @@ def quality_study(
     )
     small, large = sweep.loc[sweep.index.min()], sweep.loc[sweep.index.max()]
     size = inputs["image-like"][0].shape[2]
+    q_image, k_image, _ = inputs["image-like"]
+    bias = mass_ratio_interval(
+        q_image, k_image, pool=pool, cell=cell, topk=topk, affinity=affinity, seed=bias_seed
+    )
     values = {
         "ch1_quality_affinity": affinity,
         "ch1_quality_size": size,
@@ -194,10 +201,14 @@ def quality_study(
         "ch1_err_random": float(at.loc["random", "error_total"]),
         "ch1_quality_keys_pct": float(100 * at.loc["random", "keys_fraction"]),
         # the inductive bias: on image-like features the kept blocks carry more of the softmax
-        # mass than the share of keys they hold (one draw of fixed-seed features, no interval)
-        "ch1_verdict_bias": direction_verdict(
-            *[at.loc["image-like", "mass_mean"] / at.loc["image-like", "keys_fraction"] - 1] * 2
-        ),
+        # mass than the share of keys they hold; the interval resamples heads and query cells of
+        # one draw of fixed-seed features, not new features
+        "ch1_verdict_bias": direction_verdict(bias.lo, bias.hi),
+        "ch1_bias_ratio": bias.estimate + 1,
+        "ch1_bias_lo": bias.lo + 1,
+        "ch1_bias_hi": bias.hi + 1,
+        "ch1_bias_units": bias.n,
+        "ch1_bias_level_pct": 100 * bias.level,
         "ch1_pool_small": int(sweep.index.min()),
         "ch1_pool_large": int(sweep.index.max()),
         "ch1_mass_pool_small": float(small.mass_mean),

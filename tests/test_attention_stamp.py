@@ -1,0 +1,76 @@
+"""The provenance footer on figures drawn from committed results."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pytest
+
+from gpa_lib.attention.analysis.figures import STAMP_COLOR, stamp_provenance, stamp_text
+
+GPU_RUN = {
+    "commit": "7da81635d2224e2456ef03d655c21fb1991d3c9b",
+    "date": "2026-12-04T18:13:50+00:00",
+    "gpu": "NVIDIA H200",
+    "device": {"cpu": "Intel(R) Xeon(R) Processor", "gpu": "NVIDIA H200"},
+}
+
+
+def test_the_text_names_file_short_commit_machine_and_date():
+    text = stamp_text("kernel_bench_nvidia_h200.json", GPU_RUN)
+    assert (
+        text
+        == "data/results/kernel_bench_nvidia_h200.json · commit 7da8163 · NVIDIA H200 · 2026-12-04"
+    )
+    cpu_run = {
+        "commit": "fc5abd2642a8",
+        "date": "2026-12-01T12:41:30",
+        "device": {"cpu": "AMD EPYC", "gpu": None},
+    }
+    assert stamp_text("official_gpa.json", cpu_run).endswith(
+        "commit fc5abd2 · AMD EPYC · 2026-12-01"
+    )
+    assert stamp_text("x.json", {}) == "data/results/x.json"
+    with pytest.raises(ValueError, match="source is empty"):
+        stamp_text("", GPU_RUN)
+
+
+def test_the_footer_is_small_light_grey_and_below_the_axes():
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot([1, 2], [1, 2])
+    ax.set_xlabel("x (tokens)")
+    fig.tight_layout()
+    assert stamp_provenance(fig, "kernel_bench_nvidia_h200.json", GPU_RUN) is fig
+    (footer,) = [t for t in fig.texts if t.get_gid() == "provenance-stamp"]
+    assert footer.get_text() == stamp_text("kernel_bench_nvidia_h200.json", GPU_RUN)
+    assert footer.get_color() == STAMP_COLOR and footer.get_fontsize() < 8
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    footer_box = footer.get_window_extent(renderer)
+    label_box = ax.xaxis.label.get_window_extent(renderer)
+    assert footer_box.y1 <= label_box.y0 + 1  # the footer does not run into the axis label
+    assert footer_box.x1 <= fig.bbox.x1 and footer_box.y0 >= fig.bbox.y0
+    plt.close(fig)
+
+
+def _footer(fig):
+    return [t.get_text() for t in fig.texts if t.get_gid() == "provenance-stamp"]
+
+
+def test_the_figures_of_committed_results_carry_the_footer():
+    from gpa_lib.attention.analysis import gpu_results
+    from gpa_lib.attention.analysis import kernel_studies as ks
+    from gpa_lib.attention.analysis.figures import official_figure
+    from gpa_lib.attention.analysis.stored import official_comparison
+
+    table, _ = official_comparison()
+    (text,) = _footer(official_figure(table))
+    assert text.startswith("data/results/official_gpa.json · commit ")
+    run = gpu_results.newest_kernel_runs()["NVIDIA H200"]
+    (text,) = _footer(ks.time_against_floor_figure(run))
+    assert text == stamp_text("kernel_bench_nvidia_h200.json", run["provenance"])
+    assert "commit 7da8163 · NVIDIA H200 · 2026-12-04" in text
+    # a table or run that did not come from a file gets no footer
+    unsourced = {key: value for key, value in run.items() if key != "source"}
+    assert _footer(ks.time_against_floor_figure(unsourced)) == []
+    table.attrs.clear()
+    assert _footer(official_figure(table)) == []
