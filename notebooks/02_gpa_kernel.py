@@ -27,8 +27,8 @@
 #
 # The paper's claim that GPA is faster than dense attention on the GPU, on the one GPU run below:
 # **{glue:text}`ch2_verdict_speed`** (the whole layer forward+backward at
-# {glue:text}`ch2_gpu_small_grid` took {glue:text}`ch2_speed_lo:.1f`× to
-# {glue:text}`ch2_speed_hi:.1f`× less time than dense SDPA: {glue:text}`ch2_speed_spread`). The
+# {glue:text}`ch2_gpu_small_grid` ran {glue:text}`ch2_speed_lo:.1f`× to
+# {glue:text}`ch2_speed_hi:.1f`× as fast as dense SDPA: {glue:text}`ch2_speed_spread`). The
 # kernel's own targets are another matter:
 #
 # - **Targets: {glue:text}`ch2_targets_verdict`.** The kernel ran on one {glue:text}`ch2_gpu_gpu` on
