@@ -135,6 +135,32 @@ def git_commit(root: str | os.PathLike = REPO_ROOT) -> str:
     return commit + ("-dirty" if dirty else "")
 
 
+def code_changed_since(
+    commit: str, paths: tuple[str, ...] = ("gpa_lib",), root: str | os.PathLike = REPO_ROOT
+) -> bool | None:
+    """Whether the files under ``paths`` (relative to ``root``) differ between ``commit`` and the
+    working tree: ``True``/``False``, or ``None`` when that cannot be told (no git, not the
+    project's own repository, a commit this clone does not hold, ``unknown`` or ``-dirty``)."""
+    root = Path(root)
+    commit = str(commit or "")
+    if not re.fullmatch(r"[0-9a-f]{7,40}", commit):
+        return None
+    try:
+        top = _git(root, "rev-parse", "--show-toplevel")
+        if not top or Path(top).resolve() != root.resolve():
+            return None
+        _git(root, "cat-file", "-e", f"{commit}^{{commit}}")
+        changed = subprocess.run(
+            ["git", "diff", "--quiet", commit, "--", *paths],
+            cwd=root,
+            capture_output=True,
+            timeout=20,
+        ).returncode
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {0: False, 1: True}.get(changed)
+
+
 def project_commit(root: str | os.PathLike = REPO_ROOT) -> str:
     """The commit a result is stored with: ``$GPA_LIB_SOURCE_COMMIT`` when set, else :func:`git_commit`."""
     return os.environ.get(SOURCE_COMMIT_ENV) or git_commit(root)

@@ -41,7 +41,8 @@ def test_the_footer_is_small_light_grey_and_below_the_axes():
     fig.tight_layout()
     assert stamp_provenance(fig, "kernel_bench_nvidia_h200.json", GPU_RUN) is fig
     (footer,) = [t for t in fig.texts if t.get_gid() == "provenance-stamp"]
-    assert footer.get_text() == stamp_text("kernel_bench_nvidia_h200.json", GPU_RUN)
+    # the commit is in this clone: the footer also says whether gpa_lib/attention changed since
+    assert footer.get_text().startswith(stamp_text("kernel_bench_nvidia_h200.json", GPU_RUN))
     assert footer.get_color() == STAMP_COLOR and footer.get_fontsize() < 8
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
@@ -67,10 +68,47 @@ def test_the_figures_of_committed_results_carry_the_footer():
     assert text.startswith("data/results/official_gpa.json · commit ")
     run = gpu_results.newest_kernel_runs()["NVIDIA H200"]
     (text,) = _footer(ks.time_against_floor_figure(run))
-    assert text == stamp_text("kernel_bench_nvidia_h200.json", run["provenance"])
+    assert text.startswith(stamp_text("kernel_bench_nvidia_h200.json", run["provenance"]))
     assert "commit 7da8163 · NVIDIA H200 · 2026-12-04" in text
     # a table or run that did not come from a file gets no footer
     unsourced = {key: value for key, value in run.items() if key != "source"}
     assert _footer(ks.time_against_floor_figure(unsourced)) == []
     table.attrs.clear()
     assert _footer(official_figure(table)) == []
+
+
+def test_the_text_says_whether_the_code_changed_since():
+    assert stamp_text("x.json", GPU_RUN, changed=True).endswith("2026-12-04 · code changed since")
+    assert stamp_text("x.json", GPU_RUN, changed=False).endswith("· code unchanged since")
+    assert stamp_text("x.json", GPU_RUN, changed=None) == stamp_text("x.json", GPU_RUN)
+
+
+def test_code_changed_since_reads_git(tmp_path):
+    import subprocess
+
+    from gpa_lib.results import code_changed_since
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            cwd=tmp_path, check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+
+    git("init", "-q")
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "a.py").write_text("x = 1\n")
+    (tmp_path / "notes.md").write_text("notes\n")
+    git("add", ".")
+    git("commit", "-qm", "one")
+    commit = git("rev-parse", "HEAD")
+    assert code_changed_since(commit, ("lib",), tmp_path) is False
+    (tmp_path / "notes.md").write_text("other notes\n")  # outside the paths: still unchanged
+    assert code_changed_since(commit, ("lib",), tmp_path) is False
+    (tmp_path / "lib" / "a.py").write_text("x = 2\n")
+    assert code_changed_since(commit, ("lib",), tmp_path) is True
+    assert code_changed_since(commit[:7], ("lib",), tmp_path) is True
+    # what git cannot tell is None: a commit the clone lacks, a dirty or unknown commit, no repo
+    assert code_changed_since("f" * 40, ("lib",), tmp_path) is None
+    assert code_changed_since(commit + "-dirty", ("lib",), tmp_path) is None
+    assert code_changed_since("unknown", ("lib",), tmp_path) is None
+    assert code_changed_since(commit, ("lib",), tmp_path / "lib") is None

@@ -92,10 +92,11 @@ TOKENS_LABEL = "query tokens = key tokens (H×W)"
 STAMP_COLOR, STAMP_SIZE = "0.6", 6.5
 
 
-def stamp_text(source: str, provenance: Mapping[str, Any]) -> str:
-    """``"data/results/<source> · commit 7da8163 · NVIDIA H200 · 2026-12-04"``: the file, the short
-    commit, the machine (its GPU, else its CPU) and the date of the run; a missing field is left
-    out."""
+def stamp_text(source: str, provenance: Mapping[str, Any], changed: bool | None = None) -> str:
+    """``"data/results/<source> · commit 7da8163 · NVIDIA H200 · 2026-12-04 · code unchanged
+    since"``: the file, the short commit, the machine (its GPU, else its CPU), the date of the run and
+    whether the code it depends on changed since that commit (``changed``; left out when ``None``);
+    a missing field is left out."""
     if not source:
         raise ValueError("source is empty: name the results file the figure is drawn from")
     device = provenance.get("device") or {}
@@ -107,22 +108,36 @@ def stamp_text(source: str, provenance: Mapping[str, Any]) -> str:
         f"commit {commit}" if commit else "",
         str(machine) if machine else "",
         date,
+        {True: "code changed since", False: "code unchanged since", None: ""}[changed],
     ]
     return " · ".join(part for part in parts if part)
 
 
-def stamp_provenance(fig: Figure, source: str, provenance: Mapping[str, Any]) -> Figure:
+#: The code a stamped figure's numbers depend on, by default (paths relative to the repository).
+STAMP_DEPENDS_ON = ("gpa_lib/attention",)
+
+
+def stamp_provenance(
+    fig: Figure,
+    source: str,
+    provenance: Mapping[str, Any],
+    depends_on: tuple[str, ...] = STAMP_DEPENDS_ON,
+) -> Figure:
     """Write :func:`stamp_text` as a footer at the bottom right of ``fig`` (figure coordinates, so it
-    moves with no axis) and return ``fig``. A figure laid out by ``tight_layout`` (or not laid out)
-    is laid out again above a strip of ``STAMP_SIZE`` points for the footer; a constrained layout
-    keeps its own."""
+    moves with no axis) and return ``fig``; whether the files ``depends_on`` changed since the
+    result's commit is :func:`gpa_lib.results.code_changed_since` (left out where git cannot tell).
+    A figure laid out by ``tight_layout`` (or not laid out) is laid out again above a strip of
+    ``STAMP_SIZE`` points for the footer; a constrained layout keeps its own."""
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
+    from gpa_lib.results import code_changed_since
+
+    changed = code_changed_since(str(provenance.get("commit") or ""), depends_on)
     if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
         strip = 2.2 * STAMP_SIZE / 72 / fig.get_figheight()  # footer height, figure fraction
         fig.tight_layout(rect=(0, strip, 1, 1))
     fig.text(
-        0.995, 0.005, stamp_text(source, provenance), ha="right", va="bottom",
+        0.995, 0.005, stamp_text(source, provenance, changed), ha="right", va="bottom",
         color=STAMP_COLOR, fontsize=STAMP_SIZE, gid="provenance-stamp",
     )  # fmt: skip
     return fig
