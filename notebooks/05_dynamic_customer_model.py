@@ -119,7 +119,7 @@ store_verdicts.claims_table(verdicts)
 #   (the drift control over stores, below).
 # - **Do the verdicts depend on the size of the store?** LSTM − static CF on known articles:
 #   {glue:text}`ch5_size_lstm_vs_static_cf_agreement`; claims whose verdict changes with size:
-#   {glue:text}`ch5_size_changed` (the claims at other store sizes, below).
+#   {glue:text}`ch5_size_changed` ([the claims at other store sizes](#ch5-sizes)).
 #
 # ```{glue:figure} ch5_short_figure
 # :alt: One panel per claim: grey dots or lines for each store's or run's gap, a thick coloured interval bar for the claim's verdict, and a dashed line at no gap.
@@ -196,6 +196,7 @@ single_store_table
 glue_all(lstm_studies.design_study(bench))
 
 # %% [markdown]
+# (ch5-sizes)=
 # ## The claims at other store sizes
 #
 # The verdicts above come from stores of one size. The same store study at other sizes (only

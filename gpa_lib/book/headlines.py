@@ -171,6 +171,15 @@ HEADLINES: tuple[Headline, ...] = (
     ),
     Headline(
         LSTM,
+        "(ours) the LSTM against static CF at other store sizes",
+        "AUC gap on known articles {ch5_size_lstm_vs_static_cf_20k_text} at 20,000 customers per "
+        "store, {ch5_size_lstm_vs_static_cf_100k_text} at 100,000; claims whose verdict changes "
+        "with size: {ch5_size_changed}",
+        "05_dynamic_customer_model",
+        "ch5-sizes",
+    ),
+    Headline(
+        LSTM,
         "The LSTM tracks a customer's changing style (one store, one cutoff)",
         "cosine to the true style gap {ch5_short_lstm_tracks_style_gap:+.3f} ({ch5_short_lstm_tracks_style_lo:+.3f} to {ch5_short_lstm_tracks_style_hi:+.3f})",
         "05_dynamic_customer_model",
