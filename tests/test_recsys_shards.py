@@ -59,7 +59,9 @@ def test_one_store_merges_to_the_one_process_protocol(tmp_path):
         for key, cell in ref["summary"][model].items():
             got = merged["summary"][model][key]
             assert (got["estimate"], got["lo"], got["hi"]) == (cell["mean"], cell["lo"], cell["hi"])
-    assert merged["tuning"][0] == json.loads(json.dumps(ref["tuning"]))
+    assert without_timings(merged["tuning"][0]) == without_timings(
+        json.loads(json.dumps(ref["tuning"]))
+    )  # wall times differ on a busy machine
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
