@@ -2,7 +2,11 @@
 
 :class:`Interval` is the one form of a point estimate with its interval (``estimate``, ``lo``, ``hi``,
 ``level``, ``method``, ``n``) and :meth:`Interval.to_dict` its one JSON form; new code in
-``gpa_lib.pose`` and ``gpa_lib.recsys`` returns it instead of tuples or ``{"mean", "lo", "hi"}``.
+``gpa_lib.pose`` and ``gpa_lib.recsys`` returns it instead of tuples or ``{"mean", "lo", "hi"}``;
+where committed results store that short form, :meth:`Interval.to_mean_dict` writes it.
+
+:func:`paired_bootstrap` is the percentile bootstrap of any statistic over units (customers,
+articles), with the draws of :func:`bootstrap_draws` shared between statistics to pair them.
 
 :func:`hierarchical_bootstrap` resamples the levels a recommendation study has: stores (independent
 simulated worlds), then cutoffs within each drawn store, then customers within each drawn
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +35,11 @@ import numpy as np
 
 #: The fields of :meth:`Interval.to_dict`, in order.
 INTERVAL_FIELDS = ("estimate", "lo", "hi", "level", "method", "n")
+
+#: The quantiles of a 95% interval written out, as chapter 4's claims read them: the default
+#: ``((1 - 0.95) / 2, (1 + 0.95) / 2)`` is ``(0.025000000000000022, 0.975)`` in floating point, which
+#: moves an interpolated quantile in its last bits.
+TAILS_95 = (0.025, 0.975)
 
 
 def _float_or_none(value: float) -> float | None:
@@ -64,14 +73,18 @@ class Interval:
         level: float = 0.95,
         method: str = "percentile bootstrap",
         n: int | None = None,
+        quantiles: tuple[float, float] | None = None,
     ) -> Interval:
         """The percentile interval of the finite ``replicates`` around ``estimate`` (NaN ends
-        when no replicate is finite)."""
+        when no replicate is finite), at the ``quantiles`` of the replicates (default
+        ``((1 - level) / 2, (1 + level) / 2)``; :data:`TAILS_95` for the written-out pair)."""
+        if quantiles is None:
+            quantiles = ((1 - level) / 2, (1 + level) / 2)
         finite = np.asarray(replicates, dtype=np.float64)
         finite = finite[np.isfinite(finite)]
         if not finite.size:
             return cls(float(estimate), math.nan, math.nan, level, method, n)
-        lo, hi = np.quantile(finite, [(1 - level) / 2, (1 + level) / 2])
+        lo, hi = np.quantile(finite, list(quantiles))
         return cls(float(estimate), float(lo), float(hi), level, method, n)
 
     @classmethod
@@ -101,6 +114,11 @@ class Interval:
             "method": self.method,
             "n": self.n,
         }
+
+    def to_mean_dict(self) -> dict[str, float]:
+        """The short form ``{"mean", "lo", "hi"}`` (NaN kept) that the recsys summaries and
+        claims store, and chapters 4 and 5 read: the committed results keep these keys."""
+        return {"mean": float(self.estimate), "lo": float(self.lo), "hi": float(self.hi)}
 
     @property
     def excludes_zero(self) -> bool:
@@ -132,6 +150,39 @@ def _normal_quantile(p: float) -> float:
         else:
             hi = mid
     return (lo + hi) / 2
+
+
+# ---------------------------------------------------------------------- bootstrap over units
+
+
+def bootstrap_draws(n_units: int, n_boot: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``n_boot`` draws of ``n_units`` row indices with replacement (``(n_units,)`` each), one
+    ``rng.integers(0, n_units, n_units)`` call per draw. Statistics resampled with the same draws
+    are paired."""
+    return [rng.integers(0, n_units, n_units) for _ in range(n_boot)]
+
+
+def paired_bootstrap(
+    statistic: Callable[[np.ndarray], float],
+    n_units: int,
+    draws: Sequence[np.ndarray],
+    *,
+    level: float = 0.95,
+    quantiles: tuple[float, float] | None = None,
+    method: str = "percentile bootstrap over customers",
+) -> Interval:
+    """The percentile bootstrap of ``statistic(rows)`` over units (customers, articles).
+
+    ``statistic`` maps row indices ``(n,)`` to one number; the estimate is its value on all
+    ``n_units`` rows (``np.arange(n_units)``), the replicates its values on ``draws`` (from
+    :func:`bootstrap_draws`). Passing the same draws to several statistics, or a statistic that is a
+    difference of two, gives paired intervals. ``quantiles`` as in :meth:`Interval.from_replicates`.
+    """
+    estimate = statistic(np.arange(n_units))
+    replicates = np.array([statistic(rows) for rows in draws])  # (n_boot,)
+    return Interval.from_replicates(
+        estimate, replicates, level=level, method=method, n=n_units, quantiles=quantiles
+    )
 
 
 # ---------------------------------------------------------------------- hierarchical bootstrap

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from gpa_lib.recsys.eval.backtest import evaluate, test_window
+from gpa_lib.recsys.eval.backtest import BacktestConfig, evaluate, test_window
 from gpa_lib.recsys.eval.metrics import bootstrap_ci
 from gpa_lib.recsys.eval.oracle import SimulatorOracle
 from gpa_lib.recsys.eval.protocol import (
@@ -140,3 +142,78 @@ def test_grid_edges_names_the_axes_where_the_choice_is_extreme():
     }
     assert grid_edges(_grid(a=(1, 2)), {"a": 2}) == {}  # two values: every choice is an edge
     assert grid_edges(grid, None) == {}
+
+
+#: The fields and defaults of the two configs as they were before they shared
+#: ``EvaluationConfig``: the stored ``spec.protocol`` and ``config`` records hold these.
+PROTOCOL_DEFAULTS = {
+    "n_cutoffs": 6,
+    "test_weeks": 4,
+    "step_weeks": 4,
+    "seeds": (0, 1, 2),
+    "max_customers": 10_000,
+    "k": 12,
+    "tune_metric": "map@12",
+    "n_boot": 500,
+    "level": 0.95,
+    "seed": 0,
+    "recent_weeks": 4,
+    "candidate_rule": "auto",
+    "exclude_seen": False,
+    "min_history_weeks": 4,
+    "min_steps": None,
+}
+BACKTEST_DEFAULTS = {
+    "n_cutoffs": 3,
+    "test_weeks": 4,
+    "step_weeks": 4,
+    "cutoffs": None,
+    "max_customers": 10_000,
+    "k": 12,
+    "n_boot": 500,
+    "level": 0.95,
+    "seed": 0,
+    "recent_weeks": 4,
+    "candidate_rule": "auto",
+    "exclude_seen": False,
+}
+
+
+def test_protocol_and_backtest_configs_keep_their_fields_and_defaults():
+    assert asdict(ProtocolConfig()) == PROTOCOL_DEFAULTS
+    assert asdict(BacktestConfig()) == BACKTEST_DEFAULTS
+    shared = {k: v for k, v in BACKTEST_DEFAULTS.items() if k != "cutoffs"}
+    custom = {
+        "n_cutoffs": 2,
+        "test_weeks": 1,
+        "step_weeks": 2,
+        "max_customers": None,
+        "k": 5,
+        "n_boot": 7,
+        "level": 0.9,
+        "seed": 3,
+        "recent_weeks": 2,
+        "candidate_rule": "ever_sold",
+        "exclude_seen": True,
+    }
+    assert set(custom) == set(shared)  # every shared field is set to a non-default value
+    config = ProtocolConfig(**custom, seeds=(4,), tune_metric="auc", min_steps=9)
+    assert asdict(config) == {
+        **PROTOCOL_DEFAULTS,
+        **custom,
+        "seeds": (4,),
+        "tune_metric": "auc",
+        "min_steps": 9,
+    }
+    assert asdict(config.backtest()) == {**custom, "cutoffs": None}
+
+
+def test_protocol_config_names_bad_arguments():
+    with pytest.raises(ValueError, match="n_boot=0 must be at least 1"):
+        ProtocolConfig(n_boot=0)
+    with pytest.raises(ValueError, match="candidate_rule='nope'"):
+        ProtocolConfig(candidate_rule="nope")
+    with pytest.raises(ValueError, match="seeds is empty"):
+        ProtocolConfig(seeds=())
+    with pytest.raises(TypeError):
+        ProtocolConfig(6)  # keywords only: the field order is not part of the contract

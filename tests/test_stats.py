@@ -11,10 +11,13 @@ import pytest
 
 from gpa_lib.recsys.eval.bootstrap import block_bootstrap
 from gpa_lib.stats import (
+    TAILS_95,
     Interval,
+    bootstrap_draws,
     bootstrap_p,
     hierarchical_bootstrap,
     holm,
+    paired_bootstrap,
     sign_flip_p,
 )
 
@@ -193,3 +196,25 @@ def test_direction_verdict_reads_the_interval_against_the_claimed_side():
     assert direction_verdict(float("nan"), float("nan")) == "not supported"
     with pytest.raises(ValueError, match="direction=0"):
         direction_verdict(0.1, 0.2, direction=0)
+
+
+def test_paired_bootstrap_equals_a_slow_loop_and_pairs_through_the_draws():
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(0, 1, 23), rng.normal(0.5, 1, 23)
+    draws = bootstrap_draws(23, 40, np.random.default_rng(1))
+    again = np.random.default_rng(1)
+    slow = [again.integers(0, 23, 23) for _ in range(40)]
+    assert all(np.array_equal(d, e) for d, e in zip(draws, slow, strict=True))
+    gap = paired_bootstrap(lambda d: (a[d] - b[d]).mean(), 23, draws, quantiles=TAILS_95)
+    lo, hi = np.quantile([(a[d] - b[d]).mean() for d in slow], [0.025, 0.975])
+    assert (gap.estimate, gap.lo, gap.hi, gap.n) == ((a - b).mean(), lo, hi, 23)
+    level = paired_bootstrap(lambda d: a[d].mean(), 23, draws, level=0.9)
+    assert (level.lo, level.hi) == tuple(
+        np.quantile([a[d].mean() for d in slow], [(1 - 0.9) / 2, (1 + 0.9) / 2])
+    )
+
+
+def test_to_mean_dict_is_the_short_stored_form():
+    assert Interval(0.5, 0.25, 0.75).to_mean_dict() == {"mean": 0.5, "lo": 0.25, "hi": 0.75}
+    short = Interval(math.nan, math.nan, math.nan).to_mean_dict()
+    assert list(short) == ["mean", "lo", "hi"] and all(math.isnan(v) for v in short.values())

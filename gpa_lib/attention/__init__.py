@@ -6,7 +6,7 @@
 Layout:
 
 - ``functional`` (``gpa_attention``, ``dense_attention``, ``explain_backends``), ``layer`` (the
-  ``GPA`` nn.Module), ``problem`` (checked inputs), ``grid`` (cells, blocks, heads), ``selection``
+  ``GPA`` nn.Module and ``dense_or_gpa``, the one dense-or-GPA switch), ``problem`` (checked inputs), ``grid`` (cells, blocks, heads), ``selection``
   (phase 1), ``scores`` (the two affinities as scale and key bias), ``exact`` (fused and materialised
   exact attention), ``synthetic`` (textured test images and features);
 - ``backends/``: ``base`` (the interface and errors), ``registry`` (``register_backend`` with a
@@ -33,10 +33,11 @@ from .backends import (
 )
 from .functional import auto_backend, dense_attention, explain_backends, gpa_attention
 from .grid import from_heads, to_heads
-from .layer import GPA
+from .layer import ATTENTION_KINDS, GPA, dense_or_gpa
 from .selection import cell_block_scores, select_key_blocks
 
 __all__ = [
+    "ATTENTION_KINDS",
     "GPA",
     "BackendCompileError",
     "BackendUnavailableError",
@@ -44,6 +45,7 @@ __all__ = [
     "backend_names",
     "cell_block_scores",
     "dense_attention",
+    "dense_or_gpa",
     "explain_backends",
     "from_heads",
     "gpa_attention",

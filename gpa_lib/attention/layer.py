@@ -1,4 +1,6 @@
-"""``GPA``: a conv-net layer on (B, C, H, W) feature maps that calls :func:`gpa_attention`.
+"""``GPA``: a conv-net layer on (B, C, H, W) feature maps that calls :func:`gpa_attention`, and
+:func:`dense_or_gpa`, the one switch between exact dense attention and GPA that every layer of the
+package (this one, the pose generators' attention layers) goes through.
 
 Queries come from ``x``; keys and values from ``context`` (``x`` itself when omitted), which may have
 another size and channel count: cross-attention from a target image to a source image. The layer only
@@ -13,6 +15,46 @@ from torch import nn
 from .functional import dense_attention, gpa_attention
 from .grid import from_heads, to_heads
 from .problem import check_affinity
+
+#: The attention a layer can run: exact dense attention or GPA.
+ATTENTION_KINDS = ("dense", "gpa")
+
+
+def dense_or_gpa(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    kind: str,
+    *,
+    pool: int,
+    cell: int,
+    topk: int,
+    affinity: str = "dot",
+    backend: str | None = None,
+    dense_impl: str = "fused",
+    return_selection: bool = False,
+):
+    """Attention of queries q (B, h, Hq, Wq, D) to keys k (B, h, Hk, Wk, D) and values
+    v (B, h, Hk, Wk, Dv): exact :func:`dense_attention` (``kind="dense"``, with ``dense_impl``) or
+    :func:`gpa_attention` (``kind="gpa"``, with ``pool``, ``cell`` in pixels of the grids, ``topk`` in
+    key blocks, and ``backend``). Returns (B, h, Hq, Wq, Dv) and, with ``return_selection``, GPA's
+    selection (B, h, Hq/cell, Wq/cell, topk), or ``None`` for dense."""
+    if kind == "gpa":
+        return gpa_attention(
+            q,
+            k,
+            v,
+            pool=pool,
+            cell=cell,
+            topk=topk,
+            affinity=affinity,
+            backend=backend,
+            return_selection=return_selection,
+        )  # (B, h, Hq, Wq, Dv) [, selection]
+    if kind == "dense":
+        out = dense_attention(q, k, v, affinity=affinity, impl=dense_impl)  # (B, h, Hq, Wq, Dv)
+        return (out, None) if return_selection else out
+    raise ValueError(f"kind={kind!r} must be one of {ATTENTION_KINDS}")
 
 
 class GPA(nn.Module):
@@ -81,23 +123,18 @@ class GPA(nn.Module):
         """x: (B, C, H, W), context: (B, C_ctx, Hc, Wc) or None -> (B, C, H, W) [, selection]."""
         q, k, v = self.project(x, context)
         H, W = q.shape[2:4]
-        selection = None
-        if H * W <= self.dense_below:
-            att = dense_attention(q, k, v, affinity=self.affinity)  # (B, h, H, W, Dv)
-        else:
-            att = gpa_attention(
-                q,
-                k,
-                v,
-                pool=self.pool,
-                cell=self.cell,
-                topk=self.topk,
-                affinity=self.affinity,
-                backend=self.backend,
-                return_selection=return_selection,
-            )
-            if return_selection:
-                att, selection = att
+        att, selection = dense_or_gpa(
+            q,
+            k,
+            v,
+            "dense" if H * W <= self.dense_below else "gpa",
+            pool=self.pool,
+            cell=self.cell,
+            topk=self.topk,
+            affinity=self.affinity,
+            backend=self.backend,
+            return_selection=True,
+        )  # (B, h, H, W, Dv), selection or None
         out = x + self.proj(from_heads(att))  # (B, C, H, W)
         return (out, selection) if return_selection else out
 

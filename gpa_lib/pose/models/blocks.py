@@ -1,7 +1,8 @@
 """Building blocks of the pose generators: convolution blocks and the two cross-attention layers.
 
-:func:`attend` is the one door to attention: ``"dense"`` (exact; fused SDPA or a materialised score
-matrix) or ``"gpa"`` (:func:`gpa_lib.attention.gpa_attention`). :class:`FeatureAttention` copies
+:func:`attend` is the one door to attention: the library's switch
+:func:`gpa_lib.attention.dense_or_gpa` between ``"dense"`` (exact; fused SDPA or a materialised score
+matrix) and ``"gpa"`` (:func:`gpa_lib.attention.gpa_attention`), with the generator's settings. :class:`FeatureAttention` copies
 source features into the decoder; :class:`PixelCopy` copies source pixels (the values are the RGB
 pixels themselves, unprojected, so that what it copies is exactly what the source shows).
 :func:`capturing_layers` hands the q, k, v of every attention call of a model to a list (for the
@@ -18,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gpa_lib.attention import dense_attention, from_heads, gpa_attention, to_heads
+from gpa_lib.attention import dense_or_gpa, from_heads, to_heads
 from gpa_lib.pose.config import ModelConfig
 
 
@@ -32,33 +33,26 @@ def attend(
     dense_impl: str | None = None,
     return_selection: bool = False,
 ):
-    """Attention of queries q (B, h, Hq, Wq, D) to keys k (B, h, Hk, Wk, D) and values v (B, h, Hk, Wk, Dv).
+    """:func:`gpa_lib.attention.dense_or_gpa` with the settings of ``config``: attention of queries
+    q (B, h, Hq, Wq, D) to keys k (B, h, Hk, Wk, D) and values v (B, h, Hk, Wk, Dv).
 
     ``kind`` is ``"dense"`` or ``"gpa"`` (with ``config.pool``, ``cell``, ``topk`` in pixels of the
     grids); ``dense_impl`` overrides ``config.dense_impl``. Returns (B, h, Hq, Wq, Dv) and, with
     ``return_selection``, GPA's selection (B, h, Hq/cell, Wq/cell, topk) or ``None`` for dense.
     """
-    selection = None
-    if kind == "gpa":
-        out = gpa_attention(
-            q,
-            k,
-            v,
-            pool=config.pool,
-            cell=config.cell,
-            topk=config.topk,
-            affinity=config.affinity,
-            backend=config.backend,
-            return_selection=return_selection,
-        )
-        if return_selection:
-            out, selection = out
-    elif kind == "dense":
-        impl = config.dense_impl if dense_impl is None else dense_impl
-        out = dense_attention(q, k, v, affinity=config.affinity, impl=impl)
-    else:
-        raise ValueError(f"kind={kind!r} must be 'dense' or 'gpa'")
-    return (out, selection) if return_selection else out
+    return dense_or_gpa(
+        q,
+        k,
+        v,
+        kind,
+        pool=config.pool,
+        cell=config.cell,
+        topk=config.topk,
+        affinity=config.affinity,
+        backend=config.backend,
+        dense_impl=config.dense_impl if dense_impl is None else dense_impl,
+        return_selection=return_selection,
+    )
 
 
 class ConvBlock(nn.Sequential):

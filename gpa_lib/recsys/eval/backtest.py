@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -73,14 +73,16 @@ RECENT_WEEKS = 4
 CANDIDATE_RULES = ("auto", "availability", "recent_sales", "ever_sold", "catalogue")
 
 
-@dataclass(frozen=True)
-class BacktestConfig:
-    """How to cut and evaluate. Sizes in weeks (7 days) and customers."""
+@dataclass(frozen=True, kw_only=True)
+class EvaluationConfig:
+    """What a backtest (:class:`BacktestConfig`) and the protocol
+    (:class:`~gpa_lib.recsys.eval.protocol.ProtocolConfig`) share: how the test cutoffs are cut, the
+    customers sampled, the candidates chosen and the intervals made. Sizes in weeks (7 days) and
+    customers. Keyword arguments only: the subclasses append their own fields after these."""
 
     n_cutoffs: int = 3  # rolling cutoffs, the last one leaving exactly one test window at the end
     test_weeks: int = 4  # length of each test window
     step_weeks: int = 4  # distance between consecutive cutoffs
-    cutoffs: tuple[str, ...] | None = None  # explicit cutoff dates instead of the rolling ones
     max_customers: int | None = 10_000  # customers evaluated per cutoff (seeded sample); None = all
     k: int = 12  # depth of MAP, recall and NDCG
     n_boot: int = 500  # bootstrap resamples for each interval
@@ -93,22 +95,28 @@ class BacktestConfig:
     exclude_seen: bool = False  # leave out of each customer's ranking what they bought before
 
     def __post_init__(self) -> None:
-        check_window_options(self)
+        if self.recent_weeks < 1:
+            raise ValueError(f"recent_weeks={self.recent_weeks} must be at least 1")
+        if self.candidate_rule not in CANDIDATE_RULES:
+            raise ValueError(
+                f"candidate_rule={self.candidate_rule!r} is not one of {CANDIDATE_RULES}"
+            )
         for name in ("n_cutoffs", "test_weeks", "step_weeks", "k", "n_boot"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if self.max_customers is not None and self.max_customers < 1:
             raise ValueError(f"max_customers={self.max_customers} must be >= 1 or None")
 
+    def evaluation(self) -> dict[str, Any]:
+        """The shared fields by name: ``BacktestConfig(**config.evaluation())`` keeps them."""
+        return {f.name: getattr(self, f.name) for f in fields(EvaluationConfig)}
 
-def check_window_options(config: Any) -> None:
-    """``recent_weeks`` >= 1 and ``candidate_rule`` known (shared by the two configs)."""
-    if config.recent_weeks < 1:
-        raise ValueError(f"recent_weeks={config.recent_weeks} must be at least 1")
-    if config.candidate_rule not in CANDIDATE_RULES:
-        raise ValueError(
-            f"candidate_rule={config.candidate_rule!r} is not one of {CANDIDATE_RULES}"
-        )
+
+@dataclass(frozen=True, kw_only=True)
+class BacktestConfig(EvaluationConfig):
+    """How to cut and evaluate: :class:`EvaluationConfig` and, optionally, explicit cutoffs."""
+
+    cutoffs: tuple[str, ...] | None = None  # explicit cutoff dates instead of the rolling ones
 
 
 def rolling_cutoffs(

@@ -17,6 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from gpa_lib.stats import TAILS_95, Interval, bootstrap_draws, paired_bootstrap
+
+#: How the intervals here are made (``Interval.method``); every one is read at :data:`TAILS_95`.
+CUSTOMER_BOOTSTRAP = "percentile bootstrap over held-out customers"
+ARTICLE_BOOTSTRAP = "percentile bootstrap over articles"
+STRATIFIED_BOOTSTRAP = "percentile bootstrap over customers within order-count strata"
+
 
 def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
     p = np.clip(p, 1e-7, 1 - 1e-7)
@@ -61,7 +68,7 @@ def purchase_calibration(
     y_fit, y_held = relevant[fit].ravel().astype(np.float64), relevant[held].astype(np.float64)
     variants = {f"{name} (raw)": (name, None) for name in raw}
     variants |= {f"{name} (recalibrated)": (name, "platt") for name in logits}
-    draws = [rng.integers(0, len(held), len(held)) for _ in range(n_boot)]
+    draws = bootstrap_draws(len(held), n_boot, rng)  # the same customer draws for every model
     out: dict[str, Any] = {}
     losses: dict[str, np.ndarray] = {}
     for label, (name, how) in variants.items():
@@ -74,7 +81,6 @@ def purchase_calibration(
         p = 1 / (1 + np.exp(-(z[held] @ a + b)))  # (n_held, n_candidates)
         per_customer = np.array([_log_loss(p[i], y_held[i]) for i in range(len(held))])
         losses[label] = per_customer
-        reps = np.array([per_customer[d].mean() for d in draws])
         flat_p, flat_y = p.ravel(), y_held.ravel()
         edges = np.unique(np.quantile(flat_p, np.linspace(0, 1, n_bins + 1)))
         which = np.clip(np.searchsorted(edges, flat_p, side="right") - 1, 0, len(edges) - 2)
@@ -87,9 +93,9 @@ def purchase_calibration(
             for k in range(len(edges) - 1)
             if (which == k).any()
         ]
-        lo, hi = np.quantile(reps, [0.025, 0.975])
+        log_loss = _customer_mean(per_customer, draws)
         out[label] = {
-            "log_loss": {"mean": float(per_customer.mean()), "lo": float(lo), "hi": float(hi)},
+            "log_loss": log_loss.to_mean_dict(),
             "bins": bins,
             "platt": [*map(float, a), b],
         }
@@ -98,17 +104,25 @@ def purchase_calibration(
         missing = [x for x in (a, b) if x not in losses]
         if missing:
             raise ValueError(f"gaps name {missing}, which are not among {sorted(losses)}")
-        diff = losses[a] - losses[b]  # (n_held,)
-        lo, hi = np.quantile([diff[d].mean() for d in draws], [0.025, 0.975])
-        paired.append(
-            {"a": a, "b": b, "diff": float(diff.mean()), "lo": float(lo), "hi": float(hi)}
-        )
+        gap = _customer_mean(losses[a] - losses[b], draws)
+        paired.append({"a": a, "b": b, "diff": gap.estimate, "lo": gap.lo, "hi": gap.hi})
     return {
         "models": out,
         "gaps": paired,
         "base_rate": float(y_held.mean()),
         "n_heldout": int(len(held)),
     }
+
+
+def _customer_mean(per_customer: np.ndarray, draws: list[np.ndarray]) -> Interval:
+    """Mean of ``per_customer`` ``(n_held,)`` with its interval over the customer ``draws``."""
+    return paired_bootstrap(
+        lambda d: per_customer[d].mean(),
+        len(per_customer),
+        draws,
+        quantiles=TAILS_95,
+        method=CUSTOMER_BOOTSTRAP,
+    )
 
 
 def plot_reliability(calibration: dict[str, Any], ax=None):
@@ -176,17 +190,20 @@ def angle_agreement(
     overlap = np.array(
         [len(np.intersect1d(a, b)) / n_neighbours for a, b in zip(near_dna, near_true, strict=True)]
     )
-    overlap_reps = [overlap[rng.integers(0, n, n)].mean() for _ in range(n_boot)]
+    spearman = Interval.from_replicates(
+        rho, np.array(reps), method=ARTICLE_BOOTSTRAP, n=n, quantiles=TAILS_95
+    )
+    neighbour_overlap = paired_bootstrap(
+        lambda d: overlap[d].mean(),
+        n,
+        bootstrap_draws(n, n_boot, rng),
+        quantiles=TAILS_95,
+        method=ARTICLE_BOOTSTRAP,
+    )
     return {
         "articles": n,
-        "spearman": {
-            "mean": rho,
-            **dict(zip(("lo", "hi"), np.quantile(reps, [0.025, 0.975]), strict=True)),
-        },
-        "neighbour_overlap": {
-            "mean": float(overlap.mean()),
-            **dict(zip(("lo", "hi"), np.quantile(overlap_reps, [0.025, 0.975]), strict=True)),
-        },
+        "spearman": spearman.to_mean_dict(),
+        "neighbour_overlap": neighbour_overlap.to_mean_dict(),
         "neighbour_chance": n_neighbours / (n - 1),
         "n_neighbours": n_neighbours,
     }
@@ -237,14 +254,19 @@ def matched_outside_gap(
         ]
     )  # (n_boot, 2)
 
-    def interval(x) -> dict[str, float]:
-        lo, hi = np.quantile(x, [0.025, 0.975])
-        return {"lo": float(lo), "hi": float(hi)}
+    def interval(estimate: float, replicates: np.ndarray) -> dict[str, float]:
+        return Interval.from_replicates(
+            estimate,
+            replicates,
+            method=STRATIFIED_BOOTSTRAP,
+            n=int(sum(len(o) + len(i) for o, i in groups)),
+            quantiles=TAILS_95,
+        ).to_mean_dict()
 
     return {
-        "gap": {"mean": float(outside - inside), **interval(reps[:, 0] - reps[:, 1])},
-        "outside": {"mean": float(outside), **interval(reps[:, 0])},
-        "inside_matched": {"mean": float(inside), **interval(reps[:, 1])},
+        "gap": interval(outside - inside, reps[:, 0] - reps[:, 1]),
+        "outside": interval(outside, reps[:, 0]),
+        "inside_matched": interval(inside, reps[:, 1]),
         "n_outside": int(sum(len(o) for o, _ in groups)),
         "n_inside": int(sum(len(i) for _, i in groups)),
         "strata": len(strata),

@@ -346,8 +346,7 @@ def variants_study(result: dict | None = None, *, load: bool = True):
 
 
 def _interval(values) -> dict[str, float]:
-    interval = bootstrap_ci(values)
-    return {"mean": interval.estimate, "lo": interval.lo, "hi": interval.hi}
+    return bootstrap_ci(values).to_mean_dict()
 
 
 def training_study(fit: DnaFit) -> tuple[dict[str, Any], dict[str, float], dict[str, float]]:

@@ -38,12 +38,11 @@ from tqdm.auto import tqdm
 
 from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.eval.backtest import (
-    RECENT_WEEKS,
     SLICES,
     BacktestConfig,
     BacktestResult,
+    EvaluationConfig,
     TestWindow,
-    check_window_options,
     evaluate,
     metric_names,
     quiet_nanmean,
@@ -131,28 +130,19 @@ for _space in SEARCH_SPACE.values():  # the softmax control searches SASRec's gr
     _space["sasrec_catalogue"] = list(_space["sasrec"])
 
 
-@dataclass(frozen=True)
-class ProtocolConfig:
-    """How to tune, cut and resample. Sizes in weeks (7 days) and customers."""
+@dataclass(frozen=True, kw_only=True)
+class ProtocolConfig(EvaluationConfig):
+    """How to tune, cut and resample: the fields of a backtest (:class:`EvaluationConfig`; its
+    ``seed`` also seeds the validation models) and the protocol's own. Sizes in weeks (7 days)."""
 
     n_cutoffs: int = 6  # rolling test cutoffs, the last leaving one test window at the end
-    test_weeks: int = 4  # length of each test (and the validation) window
-    step_weeks: int = 4  # distance between consecutive test cutoffs
     seeds: tuple[int, ...] = (0, 1, 2)  # training seeds per model
-    max_customers: int | None = 10_000  # customers evaluated per cutoff (seeded sample)
-    k: int = 12  # depth of MAP, recall and NDCG
     tune_metric: str = "map@12"  # what the validation search maximises (on all candidates)
-    n_boot: int = 500  # block-bootstrap resamples
-    level: float = 0.95  # interval level
-    seed: int = 0  # validation model seed, customer sampling and bootstrap
-    recent_weeks: int = RECENT_WEEKS  # the "recent_sales" rule: weeks of sales making a candidate
-    candidate_rule: str = "auto"  # which articles are ranked (backtest.CANDIDATE_RULES)
-    exclude_seen: bool = False  # leave out of each ranking what the customer bought before
     min_history_weeks: int = 4  # weeks of sales the validation cutoff must leave before it
     min_steps: int | None = None  # warn when a model trains with fewer optimiser steps (None: no)
 
     def __post_init__(self) -> None:
-        check_window_options(self)
+        super().__post_init__()
         if not self.seeds:
             raise ValueError("seeds is empty; give at least one training seed")
         if self.min_history_weeks < 0:
@@ -163,19 +153,7 @@ class ProtocolConfig:
             )
 
     def backtest(self) -> BacktestConfig:
-        return BacktestConfig(
-            n_cutoffs=self.n_cutoffs,
-            test_weeks=self.test_weeks,
-            step_weeks=self.step_weeks,
-            max_customers=self.max_customers,
-            k=self.k,
-            n_boot=self.n_boot,
-            level=self.level,
-            seed=self.seed,
-            recent_weeks=self.recent_weeks,
-            candidate_rule=self.candidate_rule,
-            exclude_seen=self.exclude_seen,
-        )
+        return BacktestConfig(**self.evaluation())
 
 
 class TrainingBudgetWarning(UserWarning):

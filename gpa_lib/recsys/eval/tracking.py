@@ -19,6 +19,10 @@ import pandas as pd
 import torch
 
 from gpa_lib.recsys.data.sales import SalesData
+from gpa_lib.stats import bootstrap_draws, paired_bootstrap
+
+#: How :func:`style_tracking` makes its intervals (``Interval.method``).
+HELD_OUT = "percentile bootstrap over held-out customers, maps fixed"
 
 #: Days since the last order at the cutoff: the bucket edges of :func:`style_tracking`.
 RECENCY_EDGES = (0, 30, 90, 180, 10_000)
@@ -70,7 +74,8 @@ def style_tracking(
     over the customers with an order before ``until``; see the module docstring.
 
     Returns ``{"week", "n_fit", "n_heldout", "models": {name: {"r2", "cosine", "moving_r2"}},
-    "gaps": {"a-b": {...}}, "by_recency": [...]}``; each statistic is ``{"mean", "lo", "hi"}``.
+    "gaps": {"a-b": {...}}, "by_recency": [...]}``; each statistic is an interval in its stored
+    form ``{"mean", "lo", "hi"}`` (:meth:`gpa_lib.stats.Interval.to_mean_dict`).
     ``moving_r2`` is the R² against the moving part of the style (the true style minus its static
     part), from a map fitted to that part.
     """
@@ -100,13 +105,10 @@ def style_tracking(
         moving_predictions[name] = apply_map(style[held_rows], moving_weights)
         cosines[name] = _cosine(predictions[name], true_style[held_rows])
     truth_held, moving_held = true_style[held_rows], moving[held_rows]
-    draws = [rng.integers(0, len(held), len(held)) for _ in range(n_boot)]
+    draws = bootstrap_draws(len(held), n_boot, rng)  # the same customer draws for every model
 
     def stat(fn) -> dict[str, float]:
-        point = fn(np.arange(len(held)))
-        reps = np.array([fn(d) for d in draws])
-        lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
-        return {"mean": float(point), "lo": float(lo), "hi": float(hi)}
+        return paired_bootstrap(fn, len(held), draws, level=level, method=HELD_OUT).to_mean_dict()
 
     models = {
         name: {
@@ -147,14 +149,14 @@ def style_tracking(
             "customers": len(members),
         }
         for name in names:
-            sub = [
-                members[d]
-                for d in (rng.integers(0, len(members), len(members)) for _ in range(n_boot))
-            ]
-            point = _r2(truth_held[members], predictions[name][members])
-            reps = np.array([_r2(truth_held[s], predictions[name][s]) for s in sub])
-            lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
-            entry[name] = {"mean": point, "lo": float(lo), "hi": float(hi)}
+            interval = paired_bootstrap(
+                lambda d, n=name, m=members: _r2(truth_held[m[d]], predictions[n][m[d]]),
+                len(members),
+                bootstrap_draws(len(members), n_boot, rng),
+                level=level,
+                method=HELD_OUT,
+            )
+            entry[name] = interval.to_mean_dict()
             entry[f"{name} cosine"] = float(cosines[name][members].mean())
         by_recency.append(entry)
     return {
