@@ -26,6 +26,10 @@ def _inputs(seed=0):
     return source, source_pose, target_pose
 
 
+def close(actual, expected):
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def golden():
     return torch.load(GOLDEN)
@@ -39,9 +43,11 @@ def test_pose_generators_keep_their_parameter_names_and_outputs(name, golden):
         details = model(*_inputs(), details=True)
     recorded = golden[name]
     assert list(model.state_dict()) == recorded["keys"]
-    assert torch.equal(details["image"], recorded["image"])
+    # float outputs within float32 rounding (the fixture was recorded on another CPU, maybe with
+    # other SIMD paths); parameter names and selections exactly
+    close(details["image"], recorded["image"])
     if recorded["weights"] is not None:
-        assert torch.equal(details["weights"], recorded["weights"])
+        close(details["weights"], recorded["weights"])
     assert sorted(details["selections"]) == sorted(recorded["selections"])
     for scale, selection in recorded["selections"].items():
         assert torch.equal(details["selections"][scale], selection)
@@ -60,7 +66,8 @@ def test_gpa_layer_keeps_its_parameter_names_and_outputs(dense_below, golden):
         plain = layer(x, context)
     recorded = golden[f"layer{dense_below}"]
     assert list(layer.state_dict()) == recorded["keys"]
-    assert torch.equal(out, recorded["out"]) and torch.equal(plain, recorded["out_plain"])
+    close(out, recorded["out"])
+    close(plain, recorded["out_plain"])
     if recorded["selection"] is None:  # 8 x 8 = 64 query pixels: at or below dense_below
         assert selection is None
     else:
