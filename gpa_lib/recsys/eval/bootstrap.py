@@ -7,6 +7,7 @@ the oracle's gain over popularity, the paired gaps of :data:`COMPARISONS`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 
 from gpa_lib.recsys.eval.backtest import SLICES, BacktestResult, metric_names
 from gpa_lib.recsys.eval.claims import CLAIMS, label_exploratory
+from gpa_lib.stats import Interval
 
 
 @dataclass
@@ -26,11 +28,10 @@ class Bootstrap:
     level: float = 0.95
 
     def interval(self, values: np.ndarray) -> tuple[float, float]:
-        finite = values[np.isfinite(values)]
-        if not finite.size:
-            return float("nan"), float("nan")
-        lo, hi = np.quantile(finite, [(1 - self.level) / 2, (1 + self.level) / 2])
-        return float(lo), float(hi)
+        """The percentile interval of the finite replicates ``values`` (NaN ends when none is):
+        :meth:`gpa_lib.stats.Interval.from_replicates`."""
+        i = Interval.from_replicates(math.nan, values, level=self.level)
+        return i.lo, i.hi
 
     def stats(self, key: Any) -> dict[str, float]:
         lo, hi = self.interval(self.replicates[key])
