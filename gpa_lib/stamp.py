@@ -98,6 +98,8 @@ def stamp_provenance(
     source: str | Sequence[str],
     provenance: Mapping[str, Any] | Sequence[Mapping[str, Any]],
     depends_on: tuple[str, ...],
+    *,
+    rect: tuple[float, float, float, float] = (0, 0, 1, 1),
 ) -> Figure:
     """Write :func:`stamp_text` as a footer at the bottom right of ``fig`` (figure coordinates, so it
     moves with no axis) and return ``fig``. ``source`` is the file name under ``data/results``
@@ -105,20 +107,45 @@ def stamp_provenance(
     the repository) its numbers come from, whose change since the result's commit is
     :func:`gpa_lib.results.code_changed_since` (left out where git cannot tell).
 
-    A figure laid out by ``tight_layout`` (or not laid out) is laid out again above a strip of
-    ``STAMP_SIZE`` points for the footer; a constrained layout keeps its own."""
+    The figure is laid out again above a strip of ``STAMP_SIZE`` points for the footer: by
+    ``tight_layout`` within ``rect`` (figure fraction: the one the figure was laid out in, say
+    ``(0, 0, 1, 0.9)`` under a figure legend) when it has no layout engine or a tight one, else its
+    constrained layout is given the same strip."""
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
     sources, provenances = _as_lists(source, provenance)
     changed = code_changed_since_all([str(p.get("commit") or "") for p in provenances], depends_on)
-    if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
-        strip = 2.2 * STAMP_SIZE / 72 / fig.get_figheight()  # footer height, figure fraction
-        fig.tight_layout(rect=(0, strip, 1, 1))
+    strip = 2.2 * STAMP_SIZE / 72 / fig.get_figheight()  # footer height, figure fraction
+    engine = fig.get_layout_engine()
+    if isinstance(engine, ConstrainedLayoutEngine):
+        engine.set(rect=(0, strip, 1, 1 - strip))  # (left, bottom, width, height)
+    else:
+        left, bottom, right, top = rect
+        fig.tight_layout(rect=(left, max(bottom, strip), right, top))
     fig.text(
         0.995, 0.005, stamp_text(sources, provenances, changed), ha="right", va="bottom",
         color=STAMP_COLOR, fontsize=STAMP_SIZE, gid=STAMP_GID,
     )  # fmt: skip
     return fig
+
+
+def stamp_results(
+    fig: Figure,
+    payloads: Mapping[str, Mapping[str, Any] | None],
+    depends_on: tuple[str, ...],
+    *,
+    rect: tuple[float, float, float, float] = (0, 0, 1, 1),
+) -> Figure:
+    """Stamp ``fig`` with the committed results ``payloads`` it is drawn from (``{result name:
+    payload}``, as :func:`gpa_lib.results.read_result` returns them) and return it. Only a payload
+    with a ``provenance`` block (every file :func:`gpa_lib.results.write_result` wrote has one)
+    is named; none, no footer: a result computed in the chapter is not stamped."""
+    read = {name: p for name, p in payloads.items() if p is not None and "provenance" in p}
+    if not read:
+        return fig
+    sources = [result_source(name) for name in read]
+    provenances = [payload["provenance"] for payload in read.values()]
+    return stamp_provenance(fig, sources, provenances, depends_on, rect=rect)
 
 
 def stamp_footer(fig: Figure) -> list[str]:

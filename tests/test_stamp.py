@@ -146,3 +146,28 @@ def test_code_changed_since_reads_git(tmp_path):
     assert code_changed_since(commit + "-dirty", ("lib",), tmp_path) is None
     assert code_changed_since("unknown", ("lib",), tmp_path) is None
     assert code_changed_since(commit, ("lib",), tmp_path / "lib") is None
+
+
+def test_a_constrained_layout_leaves_room_for_the_footer():
+    fig, axes = plt.subplots(2, 2, figsize=(6, 4), constrained_layout=True)
+    for ax in axes.flat:
+        ax.set_xlabel("x (tokens)")
+    stamp_provenance(fig, "x.json", GPU_RUN, ("gpa_lib/attention",))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (footer,) = [t for t in fig.texts if t.get_gid() == "provenance-stamp"]
+    lowest_label = min(ax.xaxis.label.get_window_extent(renderer).y0 for ax in axes.flat)
+    assert footer.get_window_extent(renderer).y1 <= lowest_label + 1
+    plt.close(fig)
+
+
+def test_only_payloads_with_provenance_are_named():
+    from gpa_lib.stamp import stamp_results
+
+    fig, _ = plt.subplots()
+    assert stamp_results(fig, {"fresh": {"rows": []}, "none": None}, ("lib",)) is fig
+    assert _footer(fig) == []
+    stamp_results(fig, {"fresh": {"rows": []}, "kept": {"provenance": GPU_RUN}}, ("lib",))
+    (text,) = _footer(fig)
+    assert text.startswith(stamp_text("kept.json", GPU_RUN))
+    plt.close(fig)
