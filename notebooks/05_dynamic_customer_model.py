@@ -66,7 +66,7 @@ bench = load_backtest()
 store_study = store_verdicts.load_store_study()  # None until claims_stores.json is committed
 single_store = committed_verdicts("lstm")
 verdicts = store_verdicts.claim_verdicts("lstm", store_study, single_store)
-short_figure = store_verdicts.plot_store_gaps(verdicts)
+short_figure = store_verdicts.plot_store_gaps(verdicts, stores=store_study)
 glue_all(
     store_verdicts.short_glue("ch5_short", verdicts, store_study)
     | {"ch5_short_figure": short_figure}

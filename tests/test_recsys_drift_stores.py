@@ -180,3 +180,18 @@ def test_bad_studies_are_named():
     payload = {"spec": {"stores": [{"drift": 0.0}]}, "comparisons": [], "models": ["lstm"]}
     with pytest.raises(ValueError, match="a='lstm', b='static_cf'"):
         ds.drift_gap(payload, "lstm", "static_cf", "auc")
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_the_figure_names_both_studies_in_its_footer(studies):
+    from gpa_lib.stamp import stamp_footer, stamp_text
+
+    payloads = ds.load_drift_stores(studies)
+    _, fig, _ = ds.drift_stores_study(payloads, n_boot=200)
+    (text,) = stamp_footer(fig)
+    provenance = [payloads[n]["provenance"] for n in ds.DRIFT_STORE_STUDIES]
+    files = ["drift0_stores.json", "drift0.7_stores.json"]
+    assert text.startswith(stamp_text(files, provenance))
+    assert text.startswith("data/results/drift0_stores.json + drift0.7_stores.json · commit")
+    gap = ds.drift_gap(payloads["drift0_stores"], "lstm", "static_cf", "auc")
+    assert stamp_footer(ds.plot_drift_store_gaps({("cf", "auc"): [gap]})) == []

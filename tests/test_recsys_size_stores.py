@@ -125,3 +125,17 @@ def test_loads_what_is_committed_smallest_first(tmp_path):
     write_result("claims_stores_100k", LARGE, results_dir=tmp_path)
     write_result("claims_stores", SMALL, results_dir=tmp_path)
     assert list(ss.load_size_studies(tmp_path)) == ["claims_stores", "claims_stores_100k"]
+
+
+def test_the_figure_names_the_committed_studies_in_its_footer():
+    from gpa_lib.stamp import stamp_footer
+
+    small = SMALL | {"provenance": {"commit": "a" * 40, "date": "2026-12-01T10:00:00"}}
+    large = LARGE | {"provenance": {"commit": "b" * 40, "date": "2026-12-02T10:00:00"}}
+    _, figure, _ = ss.size_study({"claims_stores_100k": large, "claims_stores": small})
+    (text,) = stamp_footer(figure)
+    assert text.startswith(
+        "data/results/claims_stores.json + claims_stores_100k.json · commits aaaaaaa + bbbbbbb"
+    )
+    panels = {claim: {} for claim in ss._claims()}
+    assert stamp_footer(ss.plot_size_gaps(panels)) == []  # panels alone: no footer

@@ -18,6 +18,7 @@ from gpa_lib.recsys.eval.protocol import ProtocolConfig  # noqa: E402
 from gpa_lib.recsys.eval.shards import StudySpec, merge, run_study  # noqa: E402
 from gpa_lib.recsys.sim import STORE_PRESETS  # noqa: E402
 from gpa_lib.results import write_result  # noqa: E402
+from gpa_lib.stamp import stamp_footer, stamp_text  # noqa: E402
 from gpa_lib.stats import Interval  # noqa: E402
 
 #: every model an LSTM claim names
@@ -118,6 +119,9 @@ def test_the_table_glue_and_figure_of_a_store_study(stores):
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["store 0", "store 1", "all stores"]  # top to bottom
     assert all(ax.get_xlabel().startswith("gap in mean per-customer") for ax in fig.axes)
+    assert stamp_footer(fig) == []  # no study named: no footer
+    (text,) = stamp_footer(sv.plot_store_gaps(verdicts, stores=stores))
+    assert text.startswith(stamp_text("claims_stores.json", stores["provenance"]))
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

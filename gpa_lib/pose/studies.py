@@ -329,7 +329,11 @@ def accuracy_study(seeds: dict[str, Any]) -> Study:
     for status, share in seeds["truth_status"].items():
         values[f"ch3_truth_{status}_pct"] = 100 * share
     values["ch3_acc_pairs"] = seeds["data"]["accuracy_pairs"]
-    return Study(values=values, table=accuracy_table(seeds), figure=_closed(plot_accuracy(seeds)))
+    return Study(
+        values=values,
+        table=accuracy_table(seeds),
+        figure=_closed(plot_accuracy(seeds, source="pose_seeds")),
+    )
 
 
 def comparison_study(
@@ -437,7 +441,7 @@ def tradeoff_study(tradeoff: dict[str, Any]) -> Study:
         / values["ch3_to_mem_trained_mib"],
         "ch3_to_retrained": _retrained_text(tradeoff, curve),
     }
-    return Study(values=values, figure=_closed(plot_tradeoff(tradeoff)))
+    return Study(values=values, figure=_closed(plot_tradeoff(tradeoff, source="pose_tradeoff")))
 
 
 def memory_study(comparison, payload: dict[str, Any]) -> Study:
@@ -524,5 +528,5 @@ def scaling_study(scaling: dict[str, Any]) -> Study:
     return Study(
         values=values,
         table=scaling_table(scaling_steps(scaling)),
-        figure=_closed(plot_scaling(scaling)),
+        figure=_closed(plot_scaling(scaling, source="pose_scaling")),
     )

@@ -1,8 +1,6 @@
-"""The figures of chapter 1, the selection figure of chapters 1 and 2, and the provenance footer
-(:func:`stamp_provenance`) of every figure of chapters 1 and 2 drawn from a committed
-``data/results/*.json``: the file, the commit that produced it, the machine and the date, read from
-the file's ``provenance``, so that a figure copied out of the book still says where its numbers
-were measured.
+"""The figures of chapter 1 and the selection figure of chapters 1 and 2. A figure drawn from a
+committed ``data/results/*.json`` carries the provenance footer of :mod:`gpa_lib.stamp`, with
+:data:`ATTENTION_CODE` as the code its numbers depend on.
 
 The selection panels are drawn on the image in token (pixel) coordinates, so a cell of
 ``cell x cell`` tokens and a block of ``pool x pool`` tokens are squares of that many pixels. Every
@@ -11,8 +9,7 @@ chapter figure is returned closed (detached from pyplot): the chapter shows it w
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -20,6 +17,8 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+
+from gpa_lib.stamp import stamp_provenance
 
 
 def show_grid_image(ax: Axes, image: torch.Tensor, *, lines: int | None = None, title: str = ""):
@@ -86,61 +85,8 @@ METHOD_LABELS = {
 
 TOKENS_LABEL = "query tokens = key tokens (H×W)"
 
-
-# ---------------------------------------------------------------- where a figure's numbers come from
-#: The colour and size (points) of the footer: readable when looked for, quiet otherwise.
-STAMP_COLOR, STAMP_SIZE = "0.6", 6.5
-
-
-def stamp_text(source: str, provenance: Mapping[str, Any], changed: bool | None = None) -> str:
-    """``"data/results/<source> · commit 7da8163 · NVIDIA H200 · 2026-12-04 · code unchanged
-    since"``: the file, the short commit, the machine (its GPU, else its CPU), the date of the run and
-    whether the code it depends on changed since that commit (``changed``; left out when ``None``);
-    a missing field is left out."""
-    if not source:
-        raise ValueError("source is empty: name the results file the figure is drawn from")
-    device = provenance.get("device") or {}
-    machine = provenance.get("gpu") or device.get("gpu") or device.get("cpu")
-    commit = str(provenance.get("commit") or "")[:7]
-    date = str(provenance.get("date") or "")[:10]
-    parts = [
-        f"data/results/{source}",
-        f"commit {commit}" if commit else "",
-        str(machine) if machine else "",
-        date,
-        {True: "code changed since", False: "code unchanged since", None: ""}[changed],
-    ]
-    return " · ".join(part for part in parts if part)
-
-
-#: The code a stamped figure's numbers depend on, by default (paths relative to the repository).
-STAMP_DEPENDS_ON = ("gpa_lib/attention",)
-
-
-def stamp_provenance(
-    fig: Figure,
-    source: str,
-    provenance: Mapping[str, Any],
-    depends_on: tuple[str, ...] = STAMP_DEPENDS_ON,
-) -> Figure:
-    """Write :func:`stamp_text` as a footer at the bottom right of ``fig`` (figure coordinates, so it
-    moves with no axis) and return ``fig``; whether the files ``depends_on`` changed since the
-    result's commit is :func:`gpa_lib.results.code_changed_since` (left out where git cannot tell).
-    A figure laid out by ``tight_layout`` (or not laid out) is laid out again above a strip of
-    ``STAMP_SIZE`` points for the footer; a constrained layout keeps its own."""
-    from matplotlib.layout_engine import ConstrainedLayoutEngine
-
-    from gpa_lib.results import code_changed_since
-
-    changed = code_changed_since(str(provenance.get("commit") or ""), depends_on)
-    if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
-        strip = 2.2 * STAMP_SIZE / 72 / fig.get_figheight()  # footer height, figure fraction
-        fig.tight_layout(rect=(0, strip, 1, 1))
-    fig.text(
-        0.995, 0.005, stamp_text(source, provenance, changed), ha="right", va="bottom",
-        color=STAMP_COLOR, fontsize=STAMP_SIZE, gid="provenance-stamp",
-    )  # fmt: skip
-    return fig
+#: The code the numbers of a stamped attention figure depend on (paths relative to the repository).
+ATTENTION_CODE = ("gpa_lib/attention",)
 
 
 def _log_log(ax: Axes, ylabel: str) -> None:
@@ -280,7 +226,9 @@ def official_figure(table) -> Figure:
     ax.legend(fontsize=8)
     fig.tight_layout()
     if "source" in table.attrs:
-        stamp_provenance(fig, table.attrs["source"], table.attrs.get("provenance", {}))
+        stamp_provenance(
+            fig, table.attrs["source"], table.attrs.get("provenance", {}), ATTENTION_CODE
+        )
     return _closed(fig)
 
 

@@ -14,8 +14,9 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import Rectangle
 
 from gpa_lib.attention.analysis import gpu_results, gpu_targets
-from gpa_lib.attention.analysis.figures import _closed, stamp_provenance
+from gpa_lib.attention.analysis.figures import ATTENTION_CODE, _closed
 from gpa_lib.attention.analysis.study import Study
+from gpa_lib.stamp import stamp_provenance
 from gpa_lib.stats import direction_verdict
 
 NO_RUN = "no GPU run stored"
@@ -306,5 +307,5 @@ def time_against_floor_figure(gpu_run: dict[str, Any], figsize=(7.0, 3.2)):
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     if "source" in gpu_run:  # read from data/results (gpu_results.newest_kernel_runs)
-        stamp_provenance(fig, gpu_run["source"], gpu_run.get("provenance", {}))
+        stamp_provenance(fig, gpu_run["source"], gpu_run.get("provenance", {}), ATTENTION_CODE)
     return _closed(fig)

@@ -3,6 +3,8 @@
 Each takes the JSON document of one study (``data/results/pose_<study>.json``, read with
 :func:`gpa_lib.results.read_result`): ``seeds`` (:func:`seeds_table`, :func:`accuracy_table`,
 :func:`plot_accuracy`), ``tradeoff`` (:func:`plot_tradeoff`), ``scaling`` (:func:`plot_scaling`).
+A figure given the ``source`` its payload was read from carries the provenance footer of
+:mod:`gpa_lib.stamp`, with :data:`POSE_CODE` as the code its numbers depend on.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import numpy as np
 
 from gpa_lib.pose.figures.comparison import MODEL_COLOURS, MODEL_LABELS, compact
 from gpa_lib.pose.metrics import record_interval
+from gpa_lib.stamp import stamp_results
 
 MiB = 2**20
+#: The code the numbers of a stamped pose figure depend on (paths relative to the repository).
+POSE_CODE = ("gpa_lib/pose",)
 #: How the accuracy modes are labelled in figures and tables.
 MODE_LABELS = {
     "gpa": "GPA's selection",
@@ -74,8 +79,12 @@ def accuracy_table(payload: dict, models: tuple[str, ...] = ("gpa", "dense")):
     return pd.DataFrame(rows).set_index(["model", "layer (grid)"])
 
 
-def plot_accuracy(payload: dict, models: tuple[str, ...] = ("gpa", "dense")):
-    """Bars with 95% intervals: selection recall (left) and attention mass within 1 pixel (right)."""
+def plot_accuracy(
+    payload: dict, models: tuple[str, ...] = ("gpa", "dense"), *, source: str | None = None
+):
+    """Bars with 95% intervals: selection recall (left) and attention mass within 1 pixel (right).
+    ``source``, the name of the committed result ``payload`` was read from (``"pose_seeds"``), puts its
+    file, commit, machine and date in a footer (:mod:`gpa_lib.stamp`); ``None``, no footer."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(7, 3.0))
@@ -105,7 +114,12 @@ def plot_accuracy(payload: dict, models: tuple[str, ...] = ("gpa", "dense")):
     axes[1].set_ylabel("attention mass within 1 px of the truth")
     axes[0].legend(fontsize=8)
     axes[1].legend(fontsize=8)
-    return compact(fig)
+    return _stamped(compact(fig), source, payload)
+
+
+def _stamped(fig, source: str | None, payload: dict, rect=(0, 0, 1, 1)):
+    """``fig`` with the footer of the committed result ``source`` (none when ``source`` is None)."""
+    return stamp_results(fig, {source: payload} if source else {}, POSE_CODE, rect=rect)
 
 
 def _curve(points: list[dict], key) -> np.ndarray:
@@ -118,8 +132,10 @@ def _layer_metric(point: dict, layer: str, metric: str) -> float:
     return 1.0 if entry is None else entry["metrics"][metric]["mean"]
 
 
-def plot_tradeoff(payload: dict):
-    """Against test-time ``topk``: SSIM, selection recall and kept mass, memory, time (2 x 2 panels)."""
+def plot_tradeoff(payload: dict, *, source: str | None = None):
+    """Against test-time ``topk``: SSIM, selection recall and kept mass, memory, time (2 x 2 panels).
+    ``source``, the name of the committed result ``payload`` was read from (``"pose_tradeoff"``), puts its
+    file, commit, machine and date in a footer (:mod:`gpa_lib.stamp`); ``None``, no footer."""
     import matplotlib.pyplot as plt
 
     curve = payload["gpa"]["curve"]
@@ -186,13 +202,15 @@ def plot_tradeoff(payload: dict):
     for ax in axes.flat:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("topk (key blocks per cell; clipped to all blocks of a layer)")
-    return compact(fig)
+    return _stamped(compact(fig), source, payload)
 
 
-def plot_scaling(payload: dict):
+def plot_scaling(payload: dict, *, source: str | None = None):
     """Against image side: training-step time with the budgets, peak step memory, SSIM after the same
     steps (intervals over seeds and pairs). Cost-only sizes are hollow markers, extrapolated steps
-    (too slow to measure) crosses on a dotted line."""
+    (too slow to measure) crosses on a dotted line.
+    ``source``, the name of the committed result ``payload`` was read from (``"pose_scaling"``), puts its
+    file, commit, machine and date in a footer (:mod:`gpa_lib.stamp`); ``None``, no footer."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(7, 3.2))
@@ -250,7 +268,8 @@ def plot_scaling(payload: dict):
     axes[2].set_xticks(sorted({p["size"] for p in payload["points"]}))
     axes[1].set_yscale("log")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=4, fontsize=7)
-    return compact(fig, rect=(0, 0, 1, 0.9))
+    rect = (0, 0, 1, 0.9)  # the legend sits above the panels
+    return _stamped(compact(fig, rect=rect), source, payload, rect=rect)
 
 
 def scaling_table(steps: list[dict]):

@@ -342,7 +342,8 @@ def variants_study(result: dict | None = None, *, load: bool = True):
             "writes data/results/dna_variants.json"
         )
         return values, None, shown
-    return values, _placed(plot_variants(result, "auc")), variants_table(result)
+    figure = plot_variants(result, "auc", source="dna_variants")  # footer: read from the file
+    return values, _placed(figure), variants_table(result)
 
 
 def _interval(values) -> dict[str, float]:
@@ -638,4 +639,5 @@ def misspecified_section(result: dict | None = None, *, load: bool = True):
     if result is None and load and result_exists("misspecified"):
         result = load_study("misspecified")
     values = misspecified_glue(result)
-    return values, _placed(plot_misspecified(result) if result is not None else None)
+    figure = None if result is None else plot_misspecified(result, source="misspecified")
+    return values, _placed(figure)

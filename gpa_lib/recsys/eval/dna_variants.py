@@ -33,7 +33,9 @@ from gpa_lib.recsys.data.sales import SalesData
 from gpa_lib.recsys.eval.analysis import heldout_r2
 from gpa_lib.recsys.eval.backtest import SLICES, metric_names, run_backtest, window_record
 from gpa_lib.recsys.eval.protocol import Bootstrap, ProtocolConfig, block_bootstrap, seed_values
+from gpa_lib.recsys.eval.report import RECSYS_CODE
 from gpa_lib.recsys.models.presets import MODEL_PARAMS, make_model
+from gpa_lib.stamp import stamp_results
 
 #: The paper's three inputs, as :class:`~gpa_lib.recsys.models.FashionDNA` settings on top of the
 #: profile's ``fashion_dna`` settings (the image variants get ``image_dim`` and ``image_batch``).
@@ -319,8 +321,12 @@ def variants_table(payload: Mapping[str, Any], metrics: tuple[str, ...] = ("auc"
     return frame
 
 
-def plot_variants(payload: Mapping[str, Any], metric: str = "auc", axes=None):
-    """Mean ``metric`` per slice (x) and variant (markers) with 95% intervals, one panel per store."""
+def plot_variants(
+    payload: Mapping[str, Any], metric: str = "auc", axes=None, *, source: str | None = None
+):
+    """Mean ``metric`` per slice (x) and variant (markers) with 95% intervals, one panel per store.
+    ``source``, the name of the committed result ``payload`` was read from (``"dna_variants"``),
+    puts its file, commit, machine and date in a footer of the figure (:mod:`gpa_lib.stamp`)."""
     import matplotlib.pyplot as plt
 
     stores = list(payload["stores"])
@@ -359,7 +365,7 @@ def plot_variants(payload: Mapping[str, Any], metric: str = "auc", axes=None):
             ax.axhline(0.5, color="grey", lw=0.8, ls=":", label="chance")
     axes[0].set_ylabel(f"mean per-customer {metric.upper()} (held-out purchases)")
     axes[-1].legend(fontsize="small")
-    return axes[0].figure
+    return stamp_results(axes[0].figure, {source: payload} if source else {}, RECSYS_CODE)
 
 
 def _find(rows, **keys) -> dict[str, Any]:

@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gpa_lib.recsys.eval.report import MODEL_LABELS, SLICE_LABELS, verdict
+from gpa_lib.recsys.eval.report import MODEL_LABELS, RECSYS_CODE, SLICE_LABELS, verdict
+from gpa_lib.stamp import stamp_results
 from gpa_lib.stats import Interval, bootstrap_p, direction_verdict
 
 #: The committed multi-store drift studies: file stem (under ``data/results``) -> the drift of its
@@ -261,7 +262,7 @@ def drift_stores_study(
     for tag in DRIFT_STORE_GAPS:
         values[f"{prefix}_{tag}_story"] = _story(values, f"{prefix}_{tag}_auc")
     values[f"{prefix}_story"] = values[f"{prefix}_cf_story"]
-    figure = plot_drift_store_gaps(panels) if payloads else None
+    figure = plot_drift_store_gaps(panels, results=payloads) if payloads else None
     if figure is not None:
         import matplotlib.pyplot as plt
 
@@ -283,11 +284,20 @@ def _story(values: Mapping[str, Any], key: str) -> str:
     return "fails (" + " and ".join(reasons) + ")"
 
 
-def plot_drift_store_gaps(panels: Mapping[tuple[str, str], Sequence[DriftGap]], *, figsize=None):
+def plot_drift_store_gaps(
+    panels: Mapping[tuple[str, str], Sequence[DriftGap]],
+    *,
+    figsize=None,
+    results: Mapping[str, Mapping[str, Any]] | None = None,
+):
     """Forest-like figure: one panel per (gap, metric) of ``panels``; x is the simulator's drift of
     tastes, a grey dot per store's gap (spread a little around its drift so that stores do not
     hide each other), the thick bar the study's hierarchical 95% interval with its estimate as a
-    black dot; zero is dashed."""
+    black dot; zero is dashed.
+
+    ``results``, the committed studies the panels come from (``{name: payload}``, as
+    :func:`load_drift_stores` returns them), are named in a footer with their commits
+    (:mod:`gpa_lib.stamp`); ``None``, no footer."""
     import matplotlib.pyplot as plt
 
     tags = list(dict.fromkeys(t for t, _ in panels))
@@ -316,4 +326,4 @@ def plot_drift_store_gaps(panels: Mapping[tuple[str, str], Sequence[DriftGap]], 
         ax.set_title(f"{a} − {b}, {SLICE_LABELS[DRIFT_STORE_SLICE]} articles", fontsize="small")
         ax.set_xlabel("drift of tastes (simulator's drift, 0 = static)", fontsize="small")
         ax.set_ylabel(f"gap in mean per-customer {_METRIC_LABELS[metric]}", fontsize="small")
-    return fig
+    return stamp_results(fig, results or {}, RECSYS_CODE)

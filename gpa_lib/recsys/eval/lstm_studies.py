@@ -18,6 +18,7 @@ import pandas as pd
 from gpa_lib.recsys.eval.analysis import plot_protocol_per_cutoff, plot_protocol_segments
 from gpa_lib.recsys.eval.report import (
     MODEL_LABELS,
+    RECSYS_CODE,
     best_model,
     gap,
     gap_glue,
@@ -31,6 +32,7 @@ from gpa_lib.recsys.eval.report import (
 )
 from gpa_lib.recsys.eval.verdicts import context_glue, tracking_glue, verdict_glue, verdict_table
 from gpa_lib.results import result_exists
+from gpa_lib.stamp import stamp_results
 
 #: The backtest's gaps the *Results* section states: ``{key: (a, b, metric, slice)}``.
 BACKTEST_GAPS = {
@@ -186,7 +188,8 @@ def shares_study(bench: Mapping[str, Any]) -> tuple[dict[str, float], pd.DataFra
 
 
 def per_cutoff_study(bench: Mapping[str, Any]):
-    """Every model's AUC and MAP@12 per test cutoff (2 x 3 panels), and popularity's range."""
+    """Every model's AUC and MAP@12 per test cutoff (2 x 3 panels), and popularity's range; the
+    figure of a ``bench`` read from ``backtest.json`` has its footer (:mod:`gpa_lib.stamp`)."""
     # 10 in wide at most (the 772 px column): the legend goes above the panels, not beside them
     fig, axes = plt.subplots(2, 3, figsize=(10, 7.2), constrained_layout=True, sharex=True)
     for row, metric in enumerate(("auc", "map@12")):
@@ -204,12 +207,14 @@ def per_cutoff_study(bench: Mapping[str, Any]):
         "ch5_pop_map_lowest": float(per_cutoff_pop.min()),
         "ch5_pop_map_highest": float(per_cutoff_pop.max()),
     }
+    stamp_results(fig, {"backtest": bench}, RECSYS_CODE)
     plt.close(fig)  # shown where the chapter places it (a glued figure)
     return values, fig
 
 
 def segments_study(bench: Mapping[str, Any]):
-    """*Who gains*: AUC per group of customers by past orders, and the leader of each group."""
+    """*Who gains*: AUC per group of customers by past orders, and the leader of each group; the
+    figure of a ``bench`` read from ``backtest.json`` has its footer (:mod:`gpa_lib.stamp`)."""
     fig = plot_protocol_segments(bench)
     segments = bench["segments_auc"]
     leaders = segment_leaders(bench)
@@ -218,6 +223,7 @@ def segments_study(bench: Mapping[str, Any]):
         "ch5_lstm_regular_auc": segments["lstm"]["21+"],
         "ch5_segment_leader": ", ".join(f"{k} orders: {v}" for k, v in leaders.items()),
     }
+    stamp_results(fig, {"backtest": bench}, RECSYS_CODE)
     plt.close(fig)  # shown where the chapter places it (a glued figure)
     return values, fig
 

@@ -17,7 +17,13 @@ import pandas as pd
 
 from gpa_lib.recsys.eval.analysis import plot_drift_sweep
 from gpa_lib.recsys.eval.backtest import rolling_cutoffs
-from gpa_lib.recsys.eval.report import MODEL_LABELS, drift_glue, interval_glue, verdict
+from gpa_lib.recsys.eval.report import (
+    MODEL_LABELS,
+    RECSYS_CODE,
+    drift_glue,
+    interval_glue,
+    verdict,
+)
 from gpa_lib.recsys.eval.tracking import (
     plot_style_paths,
     plot_tracking_by_recency,
@@ -26,6 +32,7 @@ from gpa_lib.recsys.eval.tracking import (
 )
 from gpa_lib.recsys.models.presets import make_model
 from gpa_lib.recsys.sim import simulate_preset
+from gpa_lib.stamp import stamp_results
 
 #: The drift study's gaps the chapter plots: column of ``drift_sweep`` -> label.
 DRIFT_GAPS = {
@@ -146,12 +153,14 @@ def paths_study(run: TrackingRun, *, n_paths: int, seed: int):
 
 
 def drift_control_study(drift: Mapping[str, Any]):
-    """*The control*: the committed drift study's gaps against drift (figure), their glue values
-    (``ch5_dr_*``) and the AUC columns of the sweep as a table."""
+    """*The control*: the committed drift study's gaps against drift (figure, with the footer of
+    ``drift.json``: :mod:`gpa_lib.stamp`), their glue values (``ch5_dr_*``) and the AUC columns of
+    the sweep as a table."""
     sweep = pd.DataFrame(drift["drift_sweep"])
     figure = plot_drift_sweep(
         sweep, tuple(DRIFT_GAPS), labels=DRIFT_GAPS, ylabel="gap in mean per-customer AUC"
     )
+    stamp_results(figure, {"drift": drift}, RECSYS_CODE)
     plt.close(figure)  # shown where the chapter places it (a glued figure)
     values = {
         "ch5_dr_customers": drift["store"]["customers"],

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from gpa_lib.recsys.eval.backtest import evaluate, rolling_cutoffs, test_window
-from gpa_lib.recsys.eval.report import verdict
+from gpa_lib.recsys.eval.report import RECSYS_CODE, verdict
 from gpa_lib.recsys.models import make_model
 from gpa_lib.recsys.sim import STORE_PRESETS, simulate_config
+from gpa_lib.stamp import stamp_results
 from gpa_lib.stats import Interval, hierarchical_bootstrap
 
 #: The two models compared on new articles, as :func:`make_model` names them.
@@ -307,9 +308,11 @@ def misspecified_glue(result: Mapping[str, Any] | None) -> dict[str, Any]:
     return values
 
 
-def plot_misspecified(result: Mapping[str, Any]):
+def plot_misspecified(result: Mapping[str, Any], *, source: str | None = None):
     """Two panels over attribute_share, the models' form against the misspecified store: DNA minus
-    LightFM AUC on new articles (left) and DNA's cold/warm AUC ratio (right), 95% intervals."""
+    LightFM AUC on new articles (left) and DNA's cold/warm AUC ratio (right), 95% intervals.
+    ``source``, the name of the committed result ``result`` was read from (``"misspecified"``),
+    puts its file, commit, machine and date in a footer (:mod:`gpa_lib.stamp`); ``None``, none."""
     import matplotlib.pyplot as plt
 
     config = result["config"]
@@ -338,4 +341,4 @@ def plot_misspecified(result: Mapping[str, Any]):
         ax.set_xlabel("attribute_share (share of latent variance)")
         ax.set_ylabel(label)
     axes[0].legend(fontsize="small")
-    return figure
+    return stamp_results(figure, {source: result} if source else {}, RECSYS_CODE)

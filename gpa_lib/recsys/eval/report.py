@@ -28,6 +28,11 @@ def interval_glue(key: str, stats: Mapping[str, Any], value: str = "diff") -> di
     }
 
 
+#: The code the numbers of a recommendation study depend on: a figure drawn from a committed study
+#: says whether it changed since the study's commit (:func:`gpa_lib.stamp.stamp_provenance`).
+RECSYS_CODE = ("gpa_lib/recsys",)
+
+
 # ---------------------------------------------------------------------- the backtest JSON
 
 #: How the chapters name models and slices.

@@ -26,9 +26,10 @@ import numpy as np
 import pandas as pd
 
 from gpa_lib.recsys.eval.claims import CLAIMS, Claim
-from gpa_lib.recsys.eval.report import MODEL_LABELS, SLICE_LABELS
+from gpa_lib.recsys.eval.report import MODEL_LABELS, RECSYS_CODE, SLICE_LABELS
 from gpa_lib.recsys.eval.shards import STUDY_CLAIMS
 from gpa_lib.recsys.eval.store_verdicts import METRIC_LABELS, STORE_STUDY
+from gpa_lib.stamp import stamp_results
 from gpa_lib.stats import Interval
 
 #: The committed multi-store claim studies of each size, smallest first: file stem (under
@@ -158,7 +159,7 @@ def size_study(
         rows.append(row)
     values[f"{prefix}_n_changed"] = len(changed)
     values[f"{prefix}_changed"] = ", ".join(changed) or "none"
-    figure = plot_size_gaps(panels) if payloads else None
+    figure = plot_size_gaps(panels, results=payloads) if payloads else None
     if figure is not None:
         import matplotlib.pyplot as plt
 
@@ -192,10 +193,19 @@ def _status(payloads: Mapping[str, Mapping[str, Any]]) -> str:
     return text
 
 
-def plot_size_gaps(panels: Mapping[Claim, Mapping[int, SizePoint]], *, figsize=None):
+def plot_size_gaps(
+    panels: Mapping[Claim, Mapping[int, SizePoint]],
+    *,
+    figsize=None,
+    results: Mapping[str, Mapping[str, Any]] | None = None,
+):
     """One panel per claim: x is the customers per store (log scale); a grey dot per store's gap,
     the thick bar the study's hierarchical 95% interval with its estimate as a black dot; zero is
-    dashed. A claim a size did not measure has no bar there."""
+    dashed. A claim a size did not measure has no bar there.
+
+    ``results``, the committed studies the panels come from (``{name: payload}``, as
+    :func:`load_size_studies` returns them), are named in a footer with their commits
+    (:mod:`gpa_lib.stamp`); ``None``, no footer."""
     import matplotlib.pyplot as plt
 
     claims = list(panels)
@@ -226,4 +236,4 @@ def plot_size_gaps(panels: Mapping[Claim, Mapping[int, SizePoint]], *, figsize=N
         ax.set_ylabel(f"gap in {METRIC_LABELS.get(claim.metric, claim.metric)}", fontsize="small")
     for ax in list(axes.flat)[len(claims) :]:
         ax.set_visible(False)
-    return fig
+    return stamp_results(fig, results or {}, RECSYS_CODE)

@@ -27,8 +27,9 @@ import pandas as pd
 
 from gpa_lib.recsys.eval.claims import CLAIMS, Claim, Evidence, Judgement
 from gpa_lib.recsys.eval.protocol import grid_edges
-from gpa_lib.recsys.eval.report import MODEL_LABELS, SLICE_LABELS
+from gpa_lib.recsys.eval.report import MODEL_LABELS, RECSYS_CODE, SLICE_LABELS
 from gpa_lib.recsys.eval.verdicts import committed_verdicts, p_text
+from gpa_lib.stamp import stamp_results
 from gpa_lib.stats import Interval
 
 #: The committed multi-store study's file name (under ``data/results``).
@@ -176,10 +177,18 @@ def short_glue(
     return out
 
 
-def plot_store_gaps(verdicts: Sequence[ClaimVerdict], *, figsize=None):
+def plot_store_gaps(
+    verdicts: Sequence[ClaimVerdict],
+    *,
+    figsize=None,
+    stores: Mapping[str, Any] | None = None,
+):
     """Forest plot: one panel per claim, a dot per store (or per committed single-store run, with
     its interval, before the multi-store study), and the claim's interval as a thick bar at the
-    bottom. The x axis is the gap a - b in the claim's metric; zero is dashed."""
+    bottom. The x axis is the gap a - b in the claim's metric; zero is dashed.
+
+    ``stores``, the multi-store study the verdicts judged (:func:`load_store_study`), puts its
+    file, commit, machine and date in a footer (:mod:`gpa_lib.stamp`); ``None``, no footer."""
     n = len(verdicts)
     fig, axes = plt.subplots(n, 1, figsize=figsize or (7, 1.1 + 1.25 * n), squeeze=False)
     for ax, v in zip(axes[:, 0], verdicts, strict=True):
@@ -201,6 +210,7 @@ def plot_store_gaps(verdicts: Sequence[ClaimVerdict], *, figsize=None):
         metric = METRIC_LABELS.get(j.claim.metric, j.claim.metric)
         ax.set_xlabel(f"gap in mean per-customer {metric} (a − b)", fontsize="small")
     fig.tight_layout()
+    stamp_results(fig, {STORE_STUDY: stores}, RECSYS_CODE)
     plt.close(fig)  # shown where the chapter places it (a glued figure)
     return fig
 

@@ -1,11 +1,11 @@
-"""The provenance footer on figures drawn from committed results."""
+"""The provenance footer on figures drawn from committed results (:mod:`gpa_lib.stamp`)."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pytest
 
-from gpa_lib.attention.analysis.figures import STAMP_COLOR, stamp_provenance, stamp_text
+from gpa_lib.stamp import STAMP_COLOR, stamp_footer, stamp_provenance, stamp_text
 
 GPU_RUN = {
     "commit": "7da81635d2224e2456ef03d655c21fb1991d3c9b",
@@ -30,8 +30,40 @@ def test_the_text_names_file_short_commit_machine_and_date():
         "commit fc5abd2 · AMD EPYC · 2026-12-01"
     )
     assert stamp_text("x.json", {}) == "data/results/x.json"
-    with pytest.raises(ValueError, match="source is empty"):
+    with pytest.raises(ValueError, match="source=.* is empty"):
         stamp_text("", GPU_RUN)
+    with pytest.raises(ValueError, match="one provenance per source"):
+        stamp_text(["a.json", "b.json"], [GPU_RUN])
+
+
+def test_several_files_are_named_together_with_their_commits_when_they_differ():
+    other = {"commit": "fc5abd2642a8", "date": "2026-12-01T12:41:30", "gpu": "NVIDIA H200"}
+    same = stamp_text(["drift0_stores.json", "drift0.7_stores.json"], [GPU_RUN, GPU_RUN])
+    assert same == (
+        "data/results/drift0_stores.json + drift0.7_stores.json · commit 7da8163 · NVIDIA H200"
+        " · 2026-12-04"
+    )
+    differ = stamp_text(["a.json", "b.json"], [GPU_RUN, other], changed=True)
+    assert differ == (
+        "data/results/a.json + b.json · commits 7da8163 + fc5abd2 · NVIDIA H200"
+        " · 2026-12-04 + 2026-12-01 · code changed since"
+    )
+    assert stamp_text(("a.json",), (GPU_RUN,)) == stamp_text("a.json", GPU_RUN)
+
+
+def test_several_commits_changed_since_any_of_them(monkeypatch):
+    import gpa_lib.results
+    from gpa_lib.stamp import code_changed_since_all
+
+    answers = {"aaaaaaa": True, "bbbbbbb": False, "ccccccc": None}
+    monkeypatch.setattr(
+        gpa_lib.results, "code_changed_since", lambda commit, paths: answers[commit]
+    )
+    assert code_changed_since_all(["bbbbbbb", "aaaaaaa"], ("lib",)) is True
+    assert code_changed_since_all(["bbbbbbb", "bbbbbbb"], ("lib",)) is False
+    assert code_changed_since_all(["bbbbbbb", "ccccccc"], ("lib",)) is None
+    assert code_changed_since_all(["ccccccc", "aaaaaaa"], ("lib",)) is True
+    assert code_changed_since_all([], ("lib",)) is None
 
 
 def test_the_footer_is_small_light_grey_and_below_the_axes():
@@ -39,7 +71,10 @@ def test_the_footer_is_small_light_grey_and_below_the_axes():
     ax.plot([1, 2], [1, 2])
     ax.set_xlabel("x (tokens)")
     fig.tight_layout()
-    assert stamp_provenance(fig, "kernel_bench_nvidia_h200.json", GPU_RUN) is fig
+    assert (
+        stamp_provenance(fig, "kernel_bench_nvidia_h200.json", GPU_RUN, ("gpa_lib/attention",))
+        is fig
+    )
     (footer,) = [t for t in fig.texts if t.get_gid() == "provenance-stamp"]
     # the commit is in this clone: the footer also says whether gpa_lib/attention changed since
     assert footer.get_text().startswith(stamp_text("kernel_bench_nvidia_h200.json", GPU_RUN))
@@ -53,8 +88,7 @@ def test_the_footer_is_small_light_grey_and_below_the_axes():
     plt.close(fig)
 
 
-def _footer(fig):
-    return [t.get_text() for t in fig.texts if t.get_gid() == "provenance-stamp"]
+_footer = stamp_footer
 
 
 def test_the_figures_of_committed_results_carry_the_footer():
@@ -112,3 +146,28 @@ def test_code_changed_since_reads_git(tmp_path):
     assert code_changed_since(commit + "-dirty", ("lib",), tmp_path) is None
     assert code_changed_since("unknown", ("lib",), tmp_path) is None
     assert code_changed_since(commit, ("lib",), tmp_path / "lib") is None
+
+
+def test_a_constrained_layout_leaves_room_for_the_footer():
+    fig, axes = plt.subplots(2, 2, figsize=(6, 4), constrained_layout=True)
+    for ax in axes.flat:
+        ax.set_xlabel("x (tokens)")
+    stamp_provenance(fig, "x.json", GPU_RUN, ("gpa_lib/attention",))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (footer,) = [t for t in fig.texts if t.get_gid() == "provenance-stamp"]
+    lowest_label = min(ax.xaxis.label.get_window_extent(renderer).y0 for ax in axes.flat)
+    assert footer.get_window_extent(renderer).y1 <= lowest_label + 1
+    plt.close(fig)
+
+
+def test_only_payloads_with_provenance_are_named():
+    from gpa_lib.stamp import stamp_results
+
+    fig, _ = plt.subplots()
+    assert stamp_results(fig, {"fresh": {"rows": []}, "none": None}, ("lib",)) is fig
+    assert _footer(fig) == []
+    stamp_results(fig, {"fresh": {"rows": []}, "kept": {"provenance": GPU_RUN}}, ("lib",))
+    (text,) = _footer(fig)
+    assert text.startswith(stamp_text("kept.json", GPU_RUN))
+    plt.close(fig)
