@@ -223,7 +223,11 @@ size_table
 # ({glue:text}`ch5_size_lstm_vs_static_cf_10k_text` at 10,000 customers,
 # {glue:text}`ch5_size_lstm_vs_static_cf_20k_text` at 20,000,
 # {glue:text}`ch5_size_lstm_vs_static_cf_100k_text` at 100,000). Claims whose verdict changes with
-# size: {glue:text}`ch5_size_changed`.
+# size: {glue:text}`ch5_size_changed`. Two cautions on the larger sizes. The 100,000-customer point
+# is one store: a verdict there is a verdict on that store, not on the family. And the validation
+# search chose settings on an edge of their grids (tuned choices on an edge:
+# {glue:text}`ch5_size_edges`); a model whose best setting is the largest or smallest tried may be
+# under-tuned at that size, which favours the models that are not.
 
 # %% [markdown]
 # ## The model

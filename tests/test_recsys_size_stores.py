@@ -42,7 +42,15 @@ def payload(customers: int, gaps: dict[str, list[float | None]], models=ALL_MODE
         comparisons.append({"a": a, "b": b, "primary": name, "store_gaps": store_gaps})
     stores = [{"n_customers": customers, "seed": s} for s in range(n)]
     protocol = {"n_cutoffs": 3, "seeds": [0, 1]}
+    # the LSTM's choice sits on the low edge of its hidden sizes in store 0 only
+    tuning = {
+        str(s): {"lstm": {"chosen": {"hidden": 32}, "trials": [], "edges": {"hidden": "low"}}}
+        if s == 0
+        else {"lstm": {"chosen": {"hidden": 64}, "trials": [], "edges": {}}}
+        for s in range(n)
+    }
     return {
+        "tuning": tuning,
         "spec": {"stores": stores, "protocol": protocol},
         "stores": list(range(n)),
         "models": list(models),
@@ -96,6 +104,7 @@ def test_sizes_side_by_side_with_their_own_verdicts():
         in values["ch5_size_status"]
     )
     assert "Not committed yet: claims_stores_20k.json" in values["ch5_size_status"]
+    assert values["ch5_size_edges"] == "1 of 3 at 10,000; 1 of 1 at 100,000 (LSTM hidden low)"
     # one panel per claim, a store's missing gap (None) drawn as nothing
     assert sum(ax.get_visible() for ax in figure.axes) == len(PAIRS)
     assert figure.axes[0].get_xscale() == "log"
@@ -111,6 +120,7 @@ def test_point_reads_store_gaps_and_missing_claims():
 def test_nothing_committed_says_so():
     values, figure, table = ss.size_study({})
     assert figure is None
+    assert values["ch5_size_edges"] == "no size study committed"
     assert values["ch5_size_status"].startswith("No multi-store claim study is committed")
     assert set(table["across sizes"]) == {"one size only"}
 

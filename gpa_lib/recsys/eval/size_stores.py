@@ -28,7 +28,12 @@ import pandas as pd
 from gpa_lib.recsys.eval.claims import CLAIMS, Claim
 from gpa_lib.recsys.eval.report import MODEL_LABELS, RECSYS_CODE, SLICE_LABELS
 from gpa_lib.recsys.eval.shards import STUDY_CLAIMS
-from gpa_lib.recsys.eval.store_verdicts import METRIC_LABELS, STORE_STUDY
+from gpa_lib.recsys.eval.store_verdicts import (
+    METRIC_LABELS,
+    STORE_STUDY,
+    edges_glue,
+    tuning_edges_table,
+)
 from gpa_lib.stamp import stamp_results
 from gpa_lib.stats import Interval
 
@@ -132,7 +137,8 @@ def size_study(
     Glue values per claim ``c`` and size tag ``s`` ("10k", "20k", "100k"): ``{prefix}_{c}_{s}_text``
     ("+0.003 [-0.003, +0.009], not supported (8 stores)", or "not run") and ``_verdict``; per
     claim ``{prefix}_{c}_agreement`` ("not supported at every size", or the verdict at each size);
-    ``{prefix}_n_changed`` (claims whose verdict differs between sizes), ``{prefix}_changed``
+    ``{prefix}_edges`` (per size, the tuned choices on an edge of their grid, named for a one-store
+    family), ``{prefix}_n_changed`` (claims whose verdict differs between sizes), ``{prefix}_changed``
     (their names, or "none") and ``{prefix}_status``, one sentence on which families ran. The table
     has one row per claim and one column per size; the figure (``None`` without any study) one
     panel per claim."""
@@ -157,6 +163,7 @@ def size_study(
         if len({p.verdict for p in points.values()}) > 1:
             changed.append(claim.name)
         rows.append(row)
+    values[f"{prefix}_edges"] = _edges_sentence(payloads)
     values[f"{prefix}_n_changed"] = len(changed)
     values[f"{prefix}_changed"] = ", ".join(changed) or "none"
     figure = plot_size_gaps(panels, results=payloads) if payloads else None
@@ -165,6 +172,22 @@ def size_study(
 
         plt.close(figure)  # shown where the chapter places it (a glued figure)
     return values, figure, pd.DataFrame(rows).set_index("claim")
+
+
+def _edges_sentence(payloads: Mapping[str, Mapping[str, Any]]) -> str:
+    """Per size, how many (model, store) choices of the validation search sit on an edge of their
+    grid; for a one-store family, which ("static CF factors high, l2 low; ...")."""
+    parts = []
+    for name, payload in payloads.items():
+        table = tuning_edges_table(payload)
+        counts = edges_glue("x", table)
+        text = f"{counts['x_edges_on']} of {counts['x_edges_total']} at {SIZE_STUDIES[name]:,}"
+        if len(payload["stores"]) == 1:
+            cells = table.iloc[:, 0]
+            which = "; ".join(f"{m} {c}" for m, c in cells.items() if c != "inside")
+            text += f" ({which or 'none'})"
+        parts.append(text)
+    return "; ".join(parts) or "no size study committed"
 
 
 def _gap_label(c: Claim) -> str:
