@@ -104,7 +104,7 @@ def test_both_drifts_give_gaps_difference_and_verdict(studies):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_one_drift_alone_measures_no_difference(studies):
     payloads = ds.load_drift_stores(studies)
-    only_drifting = {"drift0.7_stores": payloads["drift0.7_stores"]}
+    only_drifting = {"claims_stores": payloads["claims_stores"]}
     values, fig, table = ds.drift_stores_study(only_drifting)
     assert values["ch5_drs_cf_auc_low_text"] == "not committed"
     assert values["ch5_drs_cf_auc_high_text"] != "not committed"
@@ -166,11 +166,11 @@ def test_store_bootstrap_difference_edges():
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_a_study_of_another_drift_is_refused(studies):
     payloads = ds.load_drift_stores(studies)
-    swapped = {"drift0_stores": payloads["drift0.7_stores"]}
+    swapped = {"drift0_stores": payloads["claims_stores"]}
     with pytest.raises(ValueError, match="'drift0_stores' has stores of drift 0.7"):
         ds.drift_stores_study(swapped)
     with pytest.raises(ValueError, match="'drift1_stores' is not one of"):
-        ds.drift_stores_study({"drift1_stores": payloads["drift0.7_stores"]})
+        ds.drift_stores_study({"drift1_stores": payloads["claims_stores"]})
 
 
 def test_bad_studies_are_named():
@@ -190,8 +190,28 @@ def test_the_figure_names_both_studies_in_its_footer(studies):
     _, fig, _ = ds.drift_stores_study(payloads, n_boot=200)
     (text,) = stamp_footer(fig)
     provenance = [payloads[n]["provenance"] for n in ds.DRIFT_STORE_STUDIES]
-    files = ["drift0_stores.json", "drift0.7_stores.json"]
+    files = ["drift0_stores.json", "claims_stores.json"]
     assert text.startswith(stamp_text(files, provenance))
-    assert text.startswith("data/results/drift0_stores.json + drift0.7_stores.json · commit")
+    assert text.startswith("data/results/drift0_stores.json + claims_stores.json · commit")
     gap = ds.drift_gap(payloads["drift0_stores"], "lstm", "static_cf", "auc")
     assert stamp_footer(ds.plot_drift_store_gaps({("cf", "auc"): [gap]})) == []
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_the_two_families_must_differ_only_in_drift(studies):
+    import copy
+
+    payloads = ds.load_drift_stores(studies)
+    ds.check_same_family(payloads)  # built from the same stores: passes
+    bigger = copy.deepcopy(payloads)
+    bigger["drift0_stores"]["spec"]["stores"][1]["n_weeks"] = 78
+    with pytest.raises(ValueError, match=r"store seed 1 of 'drift0_stores' .*\['n_weeks'\]"):
+        ds.drift_stores_study(bigger)
+    fewer = copy.deepcopy(payloads)
+    fewer["claims_stores"]["spec"]["stores"].pop()
+    with pytest.raises(ValueError, match="have 2 and 1 stores"):
+        ds.check_same_family(fewer)
+    other = copy.deepcopy(payloads)
+    other["claims_stores"]["spec"]["protocol"]["max_customers"] = 5000
+    with pytest.raises(ValueError, match=r"different protocols \(\['max_customers'\]\)"):
+        ds.check_same_family(other)

@@ -1,22 +1,24 @@
 """Chapter 5's drift control over stores: the LSTM's lead on known articles at each drift of tastes,
 measured on a family of simulated stores per drift, and whether the lead grows with drift.
 
-The two committed files are multi-store studies (:func:`gpa_lib.recsys.eval.shards.merge`) that
-differ only in the simulator's ``drift``::
+The drifting family is the claims' own study, ``data/results/claims_stores.json`` (the backtest's
+store, drift 0.7; :mod:`gpa_lib.recsys.eval.store_verdicts`). The control is the same study with
+the simulator's ``drift`` set to 0 (static tastes) and only the models the control compares::
 
-    python -m gpa_lib.bench recsys --study backtest --stores 5 --drift D --name driftD_stores ...
+    python -m gpa_lib.bench recsys --study backtest --stores 8 --drift 0 --name drift0_stores ...
 
-for ``D`` in 0 (static tastes: the control) and 0.7 (the backtest's store), giving
-``data/results/drift0_stores.json`` and ``data/results/drift0.7_stores.json``. Within one drift the
+giving ``data/results/drift0_stores.json``. Its stores differ from the claims' only in their drift
+(same seeds, sizes, weeks and protocol; :func:`check_same_family` refuses anything else), so the
+control, the backtest and the ablation claims are set side by side. Within one drift the
 gap of two models and its interval are the study's own (the hierarchical bootstrap over stores,
 cutoffs within a store and customers within a cutoff, paired between the models), with the gap in
 every store beside it. Between the two drifts, :func:`store_bootstrap_difference` gives the
 difference of the mean per-store gap with a percentile interval from resampling the stores of each
 drift with replacement, independently of the other drift. Each store's gap already carries its own
 cutoff and customer noise, so resampling stores carries it too. A mean of ``S`` values resampled
-has ``(S - 1) / S`` of the usual variance ``s**2 / S``, too narrow with five stores, so each
+has ``(S - 1) / S`` of the usual variance ``s**2 / S``, too narrow with few stores, so each
 family's resampled means are spread about its mean by ``sqrt(S / (S - 1))`` (the rescaled
-bootstrap); a family of one store has no spread to resample and gives no interval. With five
+bootstrap); a family of one store has no spread to resample and gives no interval. With eight
 stores a side the percentile interval is still only roughly calibrated: a reading of the evidence,
 not an exact test. Both studies use store seeds ``--seed`` to
 ``--seed + S - 1``; the families are treated as independent, which is conservative when the same
@@ -42,8 +44,9 @@ from gpa_lib.stamp import stamp_results
 from gpa_lib.stats import Interval, bootstrap_p, direction_verdict
 
 #: The committed multi-store drift studies: file stem (under ``data/results``) -> the drift of its
-#: stores; the first is the control (static tastes), the second the drifting family.
-DRIFT_STORE_STUDIES = {"drift0_stores": 0.0, "drift0.7_stores": 0.7}
+#: stores; the first is the control (static tastes), the second the drifting family (the claims'
+#: study, :data:`gpa_lib.recsys.eval.store_verdicts.STORE_STUDY`).
+DRIFT_STORE_STUDIES = {"drift0_stores": 0.0, "claims_stores": 0.7}
 #: The gaps of the control: glue tag -> (model a, model b), the gap being a - b.
 DRIFT_STORE_GAPS = {"cf": ("lstm", "static_cf"), "dna": ("lstm", "fashion_dna")}
 #: Its metrics: glue tag -> metric name of the study's summary.
@@ -83,7 +86,51 @@ def load_drift_stores(results_dir: Any = None) -> dict[str, dict[str, Any]]:
         if result_exists(name, results_dir)
     }
     _check_drifts(payloads)
+    check_same_family(payloads)
     return payloads
+
+
+#: Fields of a store's configuration that may differ between the two drift families.
+FAMILY_FREE_FIELDS = ("drift",)
+
+
+def check_same_family(payloads: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse two drift studies whose stores differ in anything but their drift (the store seeds,
+    sizes, weeks, every other simulator setting) or whose protocols differ: their gaps would not be
+    the same quantity. One study, or none, passes."""
+    if len(payloads) < 2:
+        return
+    (low_name, low), (high_name, high) = list(payloads.items())[:2]
+
+    def stores(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {k: v for k, v in store.items() if k not in FAMILY_FREE_FIELDS}
+            for store in payload["spec"]["stores"]
+        ]
+
+    a, b = stores(low), stores(high)
+    if len(a) != len(b):
+        raise ValueError(
+            f"drift studies {low_name!r} and {high_name!r} have {len(a)} and {len(b)} stores; "
+            "a drift control needs the same stores at both drifts"
+        )
+    for x, y in zip(a, b, strict=True):
+        fields = sorted(k for k in x.keys() | y.keys() if x.get(k) != y.get(k))
+        if fields:
+            raise ValueError(
+                f"store seed {x.get('seed')} of {low_name!r} differs from {high_name!r}'s in "
+                f"{fields} ({[x.get(k) for k in fields]} against {[y.get(k) for k in fields]}); "
+                "only the drift may differ"
+            )
+    if low["spec"]["protocol"] != high["spec"]["protocol"]:
+        fields = sorted(
+            k
+            for k in low["spec"]["protocol"].keys() | high["spec"]["protocol"].keys()
+            if low["spec"]["protocol"].get(k) != high["spec"]["protocol"].get(k)
+        )
+        raise ValueError(
+            f"drift studies {low_name!r} and {high_name!r} ran different protocols ({fields})"
+        )
 
 
 def _check_drifts(payloads: Mapping[str, Mapping[str, Any]]) -> None:
@@ -169,7 +216,7 @@ def _status(payloads: Mapping[str, Mapping[str, Any]]) -> str:
     if not payloads:
         return (
             "The multi-store drift control is not committed yet (data/results/drift0_stores.json "
-            "and data/results/drift0.7_stores.json), so the single-store sweep below is the only "
+            "and data/results/claims_stores.json), so the single-store sweep below is the only "
             "drift control of this chapter."
         )
     first = next(iter(payloads.values()))
@@ -183,7 +230,8 @@ def _status(payloads: Mapping[str, Mapping[str, Any]]) -> str:
     text = (
         f"The multi-store drift control simulated {n_stores} stores of {customers:,} customers "
         f"each{per}, at drift {where}, with {cutoffs} test cutoffs and {seeds} training "
-        "seed(s) per store, every store tuned on its own validation cutoff."
+        "seed(s) per store, every store tuned on its own validation cutoff; the drifting "
+        "family is the claims' study, the control the same stores with static tastes."
     )
     if len(payloads) < len(DRIFT_STORE_STUDIES):
         missing = ", ".join(f"{n}.json" for n in DRIFT_STORE_STUDIES if n not in payloads)
@@ -214,6 +262,7 @@ def drift_stores_study(
     committed or not) and ``{prefix}_status``, one sentence on what the studies are (or that they
     are not committed). The figure is ``None`` without any study; the table has one row per gap."""
     _check_drifts(payloads)
+    check_same_family(payloads)
     payloads = {n: payloads[n] for n in DRIFT_STORE_STUDIES if n in payloads}  # control first
     values: dict[str, Any] = {f"{prefix}_status": _status(payloads)}
     low_drift, high_drift = DRIFT_STORE_STUDIES.values()
