@@ -20,7 +20,7 @@ help:
 	@echo "make kernel-check   compile the CUDA source with nvcc for sm_80 and sm_90"
 	@echo "make gpu-run OUT=dir   the prepared GPU run (scripts/gpu_run.sh): results into dir"
 	@echo "make studies   rerun every CPU study the chapters render from data/results (hours; GPA_CLONE=dir adds the authors' code)"
-	@echo "make studies-stores  the recommendation claims over STORES=8 stores, sharded (JOBS=N; hours)"
+	@echo "make studies-stores  the recommendation claims over STORES=8 stores, at 20,000 and 100,000 customers, and the drift control (JOBS=N; hours)"
 	@echo "make lock      rewrite constraints.txt from the current .venv"
 	@echo "make clean     remove _build"
 
