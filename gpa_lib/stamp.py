@@ -115,7 +115,9 @@ def stamp_provenance(
 
     sources, provenances = _as_lists(source, provenance)
     changed = code_changed_since_all([str(p.get("commit") or "") for p in provenances], depends_on)
-    strip = 2.2 * STAMP_SIZE / 72 / fig.get_figheight()  # footer height, figure fraction
+    text = fit_width(stamp_text(sources, provenances, changed), fig.get_figwidth() * 72)
+    lines = text.count("\n") + 1
+    strip = (1.1 * lines + 1.1) * STAMP_SIZE / 72 / fig.get_figheight()  # footer, figure fraction
     engine = fig.get_layout_engine()
     if isinstance(engine, ConstrainedLayoutEngine):
         engine.set(rect=(0, strip, 1, 1 - strip))  # (left, bottom, width, height)
@@ -123,10 +125,25 @@ def stamp_provenance(
         left, bottom, right, top = rect
         fig.tight_layout(rect=(left, max(bottom, strip), right, top))
     fig.text(
-        0.995, 0.005, stamp_text(sources, provenances, changed), ha="right", va="bottom",
+        0.995, 0.005, text, ha="right", va="bottom",
         color=STAMP_COLOR, fontsize=STAMP_SIZE, gid=STAMP_GID,
     )  # fmt: skip
     return fig
+
+
+#: A footer character's mean width in points per point of font size (DejaVu Sans, mixed text).
+CHAR_WIDTH = 0.6
+
+
+def fit_width(text: str, width_pt: float, size: float = STAMP_SIZE) -> str:
+    """``text`` as is when it fits ``width_pt`` points at ``size`` points, else broken into two
+    lines at the ``" · "`` nearest its middle (the file names on the first line)."""
+    if len(text) * size * CHAR_WIDTH <= 0.98 * width_pt or " · " not in text:
+        return text
+    parts = text.split(" · ")
+    cuts = range(1, len(parts))
+    cut = min(cuts, key=lambda i: abs(len(" · ".join(parts[:i])) - len(text) / 2))
+    return " · ".join(parts[:cut]) + "\n" + " · ".join(parts[cut:])
 
 
 def stamp_results(
@@ -149,8 +166,10 @@ def stamp_results(
 
 
 def stamp_footer(fig: Figure) -> list[str]:
-    """The footer texts on ``fig`` (none or one): what tests and checks read back."""
-    return [text.get_text() for text in fig.texts if text.get_gid() == STAMP_GID]
+    """The footer texts on ``fig`` (none or one), on one line: what tests and checks read back."""
+    return [
+        text.get_text().replace("\n", " · ") for text in fig.texts if text.get_gid() == STAMP_GID
+    ]
 
 
 def result_source(name: str) -> str:

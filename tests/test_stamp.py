@@ -171,3 +171,23 @@ def test_only_payloads_with_provenance_are_named():
     (text,) = _footer(fig)
     assert text.startswith(stamp_text("kept.json", GPU_RUN))
     plt.close(fig)
+
+
+def test_a_long_footer_breaks_into_two_lines_that_fit():
+    from gpa_lib.stamp import CHAR_WIDTH, STAMP_SIZE, fit_width, stamp_footer, stamp_provenance
+
+    short = "data/results/x.json · commit 7da8163"
+    assert fit_width(short, 500) == short
+    names = ["claims_stores.json", "claims_stores_20k.json", "claims_stores_100k.json"]
+    long = stamp_text(names, [GPU_RUN, GPU_RUN, GPU_RUN], changed=True)
+    width = 7.2 * 72
+    two = fit_width(long, width)
+    first, second = two.split("\n")
+    assert first.startswith("data/results/claims_stores.json + ")
+    assert two.replace("\n", " · ") == long
+    assert max(len(first), len(second)) * STAMP_SIZE * CHAR_WIDTH <= 0.98 * width
+    fig, ax = plt.subplots(figsize=(7.2, 3))
+    stamp_provenance(fig, names, [GPU_RUN] * 3, ("gpa_lib/recsys",))
+    (text,) = stamp_footer(fig)  # read back on one line
+    assert text.startswith(long.removesuffix(" · code changed since"))
+    plt.close(fig)
