@@ -139,7 +139,7 @@ def size_study(
     claim ``{prefix}_{c}_agreement`` ("not supported at every size", or the verdict at each size);
     ``{prefix}_edges`` (per size, the tuned choices on an edge of their grid, named for a one-store
     family), ``{prefix}_n_changed`` (claims whose verdict differs between sizes), ``{prefix}_changed``
-    (their names, or "none") and ``{prefix}_status``, one sentence on which families ran. The table
+    (their gaps in words, or "none") and ``{prefix}_status``, one sentence on which families ran. The table
     has one row per claim and one column per size; the figure (``None`` without any study) one
     panel per claim."""
     payloads = {n: payloads[n] for n in SIZE_STUDIES if n in payloads}  # smallest first
@@ -161,11 +161,11 @@ def size_study(
         values[f"{prefix}_{claim.name}_agreement"] = agreement
         row["across sizes"] = agreement
         if len({p.verdict for p in points.values()}) > 1:
-            changed.append(claim.name)
+            changed.append(_gap_label(claim))
         rows.append(row)
     values[f"{prefix}_edges"] = _edges_sentence(payloads)
     values[f"{prefix}_n_changed"] = len(changed)
-    values[f"{prefix}_changed"] = ", ".join(changed) or "none"
+    values[f"{prefix}_changed"] = "; ".join(changed) or "none"
     figure = plot_size_gaps(panels, results=payloads) if payloads else None
     if figure is not None:
         import matplotlib.pyplot as plt

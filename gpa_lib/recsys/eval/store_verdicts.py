@@ -189,8 +189,15 @@ def plot_store_gaps(
 
     ``stores``, the multi-store study the verdicts judged (:func:`load_store_study`), puts its
     file, commit, machine and date in a footer (:mod:`gpa_lib.stamp`); ``None``, no footer."""
-    n = len(verdicts)
-    fig, axes = plt.subplots(n, 1, figsize=figsize or (7, 1.1 + 1.25 * n), squeeze=False)
+    rows = [len(v.store_gaps or v.single_store) + (1 if v.store_gaps else 0) for v in verdicts]
+    heights = [0.75 + 0.15 * r for r in rows]  # inches: title and axis, then a line per row
+    fig, axes = plt.subplots(
+        len(verdicts),
+        1,
+        figsize=figsize or (7, 0.4 + sum(heights)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights},
+    )
     for ax, v in zip(axes[:, 0], verdicts, strict=True):
         j = v.judgement
         units = list(v.store_gaps) or [(r, i.estimate) for r, i in v.single_store[1:]]
@@ -205,7 +212,8 @@ def plot_store_gaps(
         ax.plot([i.lo, i.hi], [y[-1], y[-1]], color=color, lw=4, solid_capstyle="butt")
         ax.plot([i.estimate], [y[-1]], "o", color="k", ms=4)
         ax.axvline(0.0, color="k", lw=0.8, ls="--")
-        ax.set_yticks(y, labels, fontsize="small")
+        ax.set_yticks(y, labels, fontsize="x-small")
+        ax.set_ylim(-0.7, len(labels) - 0.3)
         ax.set_title(f"{_gap_label(j.claim)}: {j.verdict}", fontsize="small", loc="left")
         metric = METRIC_LABELS.get(j.claim.metric, j.claim.metric)
         ax.set_xlabel(f"gap in mean per-customer {metric} (a − b)", fontsize="small")
