@@ -98,7 +98,10 @@ def test_sizes_side_by_side_with_their_own_verdicts():
     assert (
         values["ch5_size_lstm_vs_dna_agreement"] == "not supported at 10,000; supported at 100,000"
     )
-    assert values["ch5_size_n_changed"] == 1 and values["ch5_size_changed"] == "LSTM − Fashion DNA, AUC (known)"
+    assert (
+        values["ch5_size_n_changed"] == 1
+        and values["ch5_size_changed"] == "LSTM − Fashion DNA, AUC (known)"
+    )
     assert (
         "1 store of 100,000 customers (3 cutoffs, 2 training seeds; without LightFM)"
         in values["ch5_size_status"]
