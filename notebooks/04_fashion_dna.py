@@ -18,7 +18,10 @@
 #
 # - *Fashion DNA ranks new articles better than a feature model (LightFM)* (the paper's claim, on
 #   chapter 5's store): {glue:text}`ch4_dna_cold_start_verdict`; AUC gap on new articles
-#   {glue:text}`ch4_dna_cold_start_text`.
+#   {glue:text}`ch4_dna_cold_start_text`. At other store sizes (chapter 5's size study,
+#   exploratory): {glue:text}`ch4_size_dna_cold_start_agreement`, with
+#   {glue:text}`ch4_size_dna_cold_start_20k_text` at 20,000 customers per store (at 100,000:
+#   {glue:text}`ch4_size_dna_cold_start_100k_text`).
 # - *The image adds to the tags* (the paper's claim, on the `images` store, whose images show a
 #   part of each article that no tag names): {glue:text}`ch4_dna_image_gain_verdict`; AUC gap of
 #   DNA from tags and image over tags only {glue:text}`ch4_dna_image_gain_text`.
@@ -90,7 +93,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without
 
 from gpa_lib.glue import glue_all
 from gpa_lib.recsys.data.stats import plot_store_overview
-from gpa_lib.recsys.eval import dna_studies, store_verdicts
+from gpa_lib.recsys.eval import dna_studies, size_stores, store_verdicts
 from gpa_lib.recsys.eval.verdicts import committed_verdicts, verdict_glue
 from gpa_lib.results import write_result
 
@@ -102,9 +105,11 @@ store_study = store_verdicts.load_store_study()  # None until claims_stores.json
 single_store = committed_verdicts("fashion_dna")
 dna_verdicts = store_verdicts.claim_verdicts("fashion_dna", store_study, single_store)
 judgements = [v.judgement for v in dna_verdicts]
+size_values, _, _ = size_stores.size_study(size_stores.load_size_studies(), prefix="ch4_size")
 glue_all(
     verdict_glue("ch4", judgements)
     | store_verdicts.short_glue("ch4_short", dna_verdicts, store_study)
+    | size_values
 )
 store_verdicts.claims_table(dna_verdicts)
 
