@@ -6,9 +6,11 @@
 Layout:
 
 - ``functional`` (``gpa_attention``, ``dense_attention``, ``explain_backends``), ``layer`` (the
-  ``GPA`` nn.Module and ``dense_or_gpa``, the one dense-or-GPA switch), ``problem`` (checked inputs), ``grid`` (cells, blocks, heads), ``selection``
-  (phase 1), ``scores`` (the two affinities as scale and key bias), ``exact`` (fused and materialised
-  exact attention), ``synthetic`` (textured test images and features);
+  ``GPA`` nn.Module and ``dense_or_gpa``, the one dense-or-GPA switch), ``problem`` (checked inputs
+  and the :class:`Hierarchy` settings), ``grid`` (cells, blocks, heads), ``selection`` (phase 1),
+  ``hierarchical`` (the optional super-blocks-first phase 1), ``scores`` (the two affinities as
+  scale and key bias), ``exact`` (fused and materialised exact attention), ``synthetic`` (textured
+  test images and features);
 - ``backends/``: ``base`` (the interface and errors), ``registry`` (``register_backend`` with a
   priority, the automatic choice), and ``cuda``, ``cpu``, ``flex``, ``reference``, ``recompute``,
   ``masked``;
@@ -33,12 +35,15 @@ from .backends import (
 )
 from .functional import auto_backend, dense_attention, explain_backends, gpa_attention
 from .grid import from_heads, to_heads
+from .hierarchical import select_key_blocks_hierarchical
 from .layer import ATTENTION_KINDS, GPA, dense_or_gpa
+from .problem import Hierarchy
 from .selection import cell_block_scores, select_key_blocks
 
 __all__ = [
     "ATTENTION_KINDS",
     "GPA",
+    "Hierarchy",
     "BackendCompileError",
     "BackendUnavailableError",
     "auto_backend",
@@ -51,6 +56,7 @@ __all__ = [
     "gpa_attention",
     "register_backend",
     "select_key_blocks",
+    "select_key_blocks_hierarchical",
     "to_heads",
     "unregister_backend",
 ]

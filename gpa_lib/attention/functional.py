@@ -21,7 +21,7 @@ import torch
 
 from . import backends as _backends
 from .exact import materialised_attention, sdpa_attention
-from .problem import check_affinity, check_inputs, check_qkv
+from .problem import Hierarchy, check_affinity, check_inputs, check_qkv
 
 
 def _check_backend(backend: object) -> None:
@@ -44,6 +44,7 @@ def gpa_attention(
     affinity: str = "dot",
     backend: str | None = None,
     return_selection: bool = False,
+    hierarchy: Hierarchy | None = None,
 ):
     """Grid Partitioned Attention of queries on one grid to keys and values on another.
 
@@ -61,6 +62,10 @@ def gpa_attention(
             exact oracle)); a forced backend that cannot run the inputs raises
             :class:`~gpa_lib.attention.backends.BackendUnavailableError`.
         return_selection: also return the selected blocks.
+        hierarchy: ``None`` (exact phase 1, the paper's) or a :class:`~gpa_lib.attention.Hierarchy`:
+            phase 1 ranks super-blocks of ``group x group`` key blocks first and then only the blocks
+            inside the ``candidates`` best (:mod:`~gpa_lib.attention.hierarchical`), an approximation
+            that every backend honours; ``group`` must divide (Hk/pool, Wk/pool).
 
     Numerics: every softmax subtracts its row maximum, so large logits give finite outputs; phase 1
     runs in at least float32, and float16 ``"euclid"`` logits are formed in float32 (see
@@ -74,7 +79,9 @@ def gpa_attention(
         (B, heads, Hq/cell, Wq/cell, topk) of block indices, row-major over (Hk/pool, Wk/pool), best
         block first.
     """
-    problem = check_inputs(q, k, v, pool=pool, cell=cell, topk=topk, affinity=affinity)
+    problem = check_inputs(
+        q, k, v, pool=pool, cell=cell, topk=topk, affinity=affinity, hierarchy=hierarchy
+    )
     _check_backend(backend)
     tried = _backends.candidates(problem, backend)
     for position, candidate in enumerate(tried):

@@ -14,7 +14,7 @@ from torch import nn
 
 from .functional import dense_attention, gpa_attention
 from .grid import from_heads, to_heads
-from .problem import check_affinity
+from .problem import Hierarchy, check_affinity
 
 #: The attention a layer can run: exact dense attention or GPA.
 ATTENTION_KINDS = ("dense", "gpa")
@@ -33,11 +33,12 @@ def dense_or_gpa(
     backend: str | None = None,
     dense_impl: str = "fused",
     return_selection: bool = False,
+    hierarchy: Hierarchy | None = None,
 ):
     """Attention of queries q (B, h, Hq, Wq, D) to keys k (B, h, Hk, Wk, D) and values
     v (B, h, Hk, Wk, Dv): exact :func:`dense_attention` (``kind="dense"``, with ``dense_impl``) or
     :func:`gpa_attention` (``kind="gpa"``, with ``pool``, ``cell`` in pixels of the grids, ``topk`` in
-    key blocks, and ``backend``). Returns (B, h, Hq, Wq, Dv) and, with ``return_selection``, GPA's
+    key blocks, ``backend`` and ``hierarchy``). Returns (B, h, Hq, Wq, Dv) and, with ``return_selection``, GPA's
     selection (B, h, Hq/cell, Wq/cell, topk), or ``None`` for dense."""
     if kind == "gpa":
         return gpa_attention(
@@ -50,6 +51,7 @@ def dense_or_gpa(
             affinity=affinity,
             backend=backend,
             return_selection=return_selection,
+            hierarchy=hierarchy,
         )  # (B, h, Hq, Wq, Dv) [, selection]
     if kind == "dense":
         out = dense_attention(q, k, v, affinity=affinity, impl=dense_impl)  # (B, h, Hq, Wq, Dv)
@@ -66,8 +68,9 @@ class GPA(nn.Module):
         heads: attention heads h.
         head_dim: D, query/key channels per head.
         value_dim: Dv, value channels per head (default ``head_dim``).
-        pool, cell, topk, affinity, backend: as in :func:`gpa_attention` (sizes in pixels of the
-            feature map, ``topk`` in key blocks).
+        pool, cell, topk, affinity, backend, hierarchy: as in :func:`gpa_attention` (sizes in
+            pixels of the feature map, ``topk`` in key blocks; ``hierarchy`` the optional
+            super-blocks-first phase 1).
         dense_below: query maps with at most this many pixels use exact dense attention instead, as
             the authors' layer does below its ``SHIERARCHY`` size (0: never).
 
@@ -89,6 +92,7 @@ class GPA(nn.Module):
         affinity: str = "dot",
         backend: str | None = None,
         dense_below: int = 0,
+        hierarchy: Hierarchy | None = None,
     ):
         super().__init__()
         check_affinity(affinity)
@@ -100,6 +104,11 @@ class GPA(nn.Module):
         self.heads, self.head_dim, self.value_dim = heads, head_dim, value_dim
         self.pool, self.cell, self.topk = pool, cell, topk
         self.affinity, self.backend, self.dense_below = affinity, backend, dense_below
+        if hierarchy is not None and not isinstance(hierarchy, Hierarchy):
+            raise TypeError(
+                f"hierarchy must be a gpa_lib.attention.Hierarchy or None, got {type(hierarchy).__name__}"
+            )
+        self.hierarchy = hierarchy
         self.to_q = nn.Conv2d(channels, heads * head_dim, kernel_size=1)
         self.to_k = nn.Conv2d(context_channels, heads * head_dim, kernel_size=1)
         self.to_v = nn.Conv2d(context_channels, heads * value_dim, kernel_size=1)
@@ -134,6 +143,7 @@ class GPA(nn.Module):
             affinity=self.affinity,
             backend=self.backend,
             return_selection=True,
+            hierarchy=self.hierarchy,
         )  # (B, h, H, W, Dv), selection or None
         out = x + self.proj(from_heads(att))  # (B, C, H, W)
         return (out, selection) if return_selection else out
@@ -142,4 +152,5 @@ class GPA(nn.Module):
         return (
             f"heads={self.heads}, head_dim={self.head_dim}, value_dim={self.value_dim}, pool={self.pool}, "
             f"cell={self.cell}, topk={self.topk}, affinity={self.affinity!r}, backend={self.backend!r}"
+            + ("" if self.hierarchy is None else f", hierarchy={self.hierarchy}")
         )

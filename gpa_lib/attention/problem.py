@@ -83,6 +83,42 @@ class GridSizes:
 
 
 @dataclass(frozen=True)
+class Hierarchy:
+    """Settings of the hierarchical phase 1 (:mod:`~gpa_lib.attention.hierarchical`), beyond the paper.
+
+    Each cell first ranks *super-blocks* of ``group x group`` key blocks (average pools of the
+    low-resolution keys) by exact phase 1 at that coarser level and keeps ``candidates`` of them; it
+    then ranks only the ``candidates * group**2`` key blocks inside those, and keeps ``topk``. Phase 1
+    computes ``Nb / group**2 + candidates * group**2`` scores per low-resolution query instead of Nb.
+    ``group=1`` (with ``candidates >= topk``) or ``candidates`` equal to every super-block reproduce
+    exact phase 1.
+    """
+
+    group: int = 4  # key blocks per super-block side
+    candidates: int = 8  # super-blocks kept per cell at the coarse level
+
+    def __post_init__(self) -> None:
+        for name in ("group", "candidates"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(
+                    f"Hierarchy.{name} must be an int, got {name}={value!r} ({type(value).__name__})"
+                )
+            if value < 1:
+                raise ValueError(f"Hierarchy.{name}={value} must be >= 1")
+
+    @property
+    def blocks_per_group(self) -> int:
+        """Key blocks inside one super-block: group**2."""
+        return self.group**2
+
+    @property
+    def candidate_blocks(self) -> int:
+        """Key blocks each cell scores at the fine level: candidates * group**2."""
+        return self.candidates * self.group**2
+
+
+@dataclass(frozen=True)
 class GPAProblem(GridSizes):
     """Sizes and settings of a GPA call, without tensor values (what a backend needs to decide)."""
 
@@ -99,6 +135,18 @@ class GPAProblem(GridSizes):
     dtype: torch.dtype  # dtype of q, k and v
     device: torch.device  # device of q, k and v
     needs_grad: bool  # autograd will differentiate the output
+    hierarchy: Hierarchy | None = None  # phase 1 by super-blocks first (None: exact phase 1)
+
+    @property
+    def super_block_grid(self) -> tuple[int, int]:
+        """Super-blocks along each key axis under :attr:`hierarchy`: block grid / group."""
+        group = self.hierarchy.group if self.hierarchy is not None else 1
+        return self.block_grid[0] // group, self.block_grid[1] // group
+
+    @property
+    def n_super_blocks(self) -> int:
+        """Super-blocks per (batch, head) under :attr:`hierarchy` (Nb without one)."""
+        return self.super_block_grid[0] * self.super_block_grid[1]
 
 
 def _check_tensor(name: str, x: object, layout: str) -> torch.Tensor:
@@ -165,6 +213,7 @@ def check_inputs(
     cell: int,
     topk: int,
     affinity: str,
+    hierarchy: Hierarchy | None = None,
 ) -> GPAProblem:
     """Validate the arguments of ``gpa_attention`` and describe the call; raises before any work."""
     check_qkv(q, k, v)
@@ -190,6 +239,7 @@ def check_inputs(
             f"topk={topk} must be between 1 and the number of key blocks "
             f"(Hk/pool)*(Wk/pool)=({hk}/{pool})*({wk}/{pool})={n_blocks}"
         )
+    check_hierarchy(hierarchy, block_grid=(hk // pool, wk // pool), topk=topk)
     return GPAProblem(
         batch=q.shape[0],
         heads=q.shape[1],
@@ -204,4 +254,34 @@ def check_inputs(
         dtype=q.dtype,
         device=q.device,
         needs_grad=torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)),
+        hierarchy=hierarchy,
     )
+
+
+def check_hierarchy(
+    hierarchy: object, *, block_grid: tuple[int, int], topk: int
+) -> Hierarchy | None:
+    """``hierarchy`` fits a key-block grid ``block_grid`` (Hk/pool, Wk/pool) and ``topk``; raises why not."""
+    if hierarchy is None:
+        return None
+    if not isinstance(hierarchy, Hierarchy):
+        raise TypeError(
+            f"hierarchy must be a gpa_lib.attention.Hierarchy or None, got {type(hierarchy).__name__}"
+        )
+    group, hb, wb = hierarchy.group, *block_grid
+    if hb % group or wb % group:
+        raise ValueError(
+            f"hierarchy.group={group} must divide the key-block grid (Hk/pool, Wk/pool)=({hb}, {wb})"
+        )
+    n_super = (hb // group) * (wb // group)
+    if hierarchy.candidates > n_super:
+        raise ValueError(
+            f"hierarchy.candidates={hierarchy.candidates} exceeds the {n_super} super-blocks of "
+            f"{group}x{group} key blocks in the ({hb}, {wb}) key-block grid"
+        )
+    if hierarchy.candidate_blocks < topk:
+        raise ValueError(
+            f"hierarchy.candidates * group**2 = {hierarchy.candidates} * {group}**2 = "
+            f"{hierarchy.candidate_blocks} key blocks cannot hold topk={topk}; raise candidates"
+        )
+    return hierarchy

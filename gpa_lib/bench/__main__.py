@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "chapters 4 and 5's studies: the backtest protocol, the LSTM ablation, the drift control, "
         "the Fashion DNA input variants, and every recommender's fit and scoring time",
     ),
+    "hierarchy": (
+        "gpa_lib.bench.hierarchy",
+        "the hierarchical phase 1 against exact phase 1: blocks and mass found, time per grid side",
+    ),
     "hm": (
         "gpa_lib.bench.hm",
         "load_hm on an H&M-format set of the real size (synthetic, or --root): time and peak memory",

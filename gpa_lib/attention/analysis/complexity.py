@@ -417,6 +417,20 @@ def phase1_flops(s: AttentionSizes, *, passes: int = 1) -> float:
     return 2.0 * passes * s.bh * s.n_low_queries * s.n_key_blocks * s.head_dim
 
 
+def hierarchical_phase1_scores(s: AttentionSizes, group: int, candidates: int) -> int:
+    """Low-resolution scores per (batch, head) of the hierarchical phase 1
+    (:mod:`~gpa_lib.attention.hierarchical`): each of the nq pooled queries against the Nb / group²
+    super-blocks and the candidates * group² blocks inside the kept ones (against Nb for exact phase 1)."""
+    if group < 1 or candidates < 1:
+        raise ValueError(f"group={group} and candidates={candidates} must be >= 1")
+    return s.n_low_queries * (s.n_key_blocks // group**2 + candidates * group**2)
+
+
+def hierarchical_phase1_fraction(s: AttentionSizes, group: int, candidates: int) -> float:
+    """Scores (so score FLOPs) of the hierarchical phase 1 over those of exact phase 1 at sizes ``s``."""
+    return hierarchical_phase1_scores(s, group, candidates) / (s.n_low_queries * s.n_key_blocks)
+
+
 def phase1_floor(
     s: AttentionSizes,
     *,

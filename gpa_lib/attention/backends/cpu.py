@@ -18,6 +18,7 @@ and cached across processes, so later first calls compile nothing.
 
 from __future__ import annotations
 
+from ..hierarchical import phase1_selection
 from ..kernel.cpu.build import ENTRY_POINTS, cpu_kernel_reason, load_cpu_kernel
 from ..kernel.cpu.ops import cpu_select_key_blocks, fused_cpu_phase2
 from ..problem import GPAProblem
@@ -43,5 +44,5 @@ class CpuBackend(Backend):
             load_cpu_kernel()
         except RuntimeError as err:
             raise BackendCompileError(str(err)) from err
-        selection = cpu_select_key_blocks(q, k, problem)  # (B, h, K, k)
+        selection = phase1_selection(q, k, problem, cpu_select_key_blocks)  # (B, h, K, k)
         return fused_cpu_phase2(q, k, v, selection, problem), selection  # (B, h, Hq, Wq, Dv)

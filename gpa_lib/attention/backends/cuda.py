@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 
+from ..hierarchical import select_key_blocks_hierarchical_flat
 from ..kernel.cuda.build import (
     CudaKernelUnavailable,
     build_failure,
@@ -32,6 +33,7 @@ from ..kernel.cuda.ops import (
     KERNEL_DTYPES,
     KERNEL_HEAD_DIMS,
     gpa_attention_fused,
+    phase2_fused,
 )
 from ..kernel.cuda.phase1 import fused_phase1_reason
 from ..problem import GPAProblem
@@ -89,6 +91,19 @@ class CudaBackend(Backend):
             load_extension()
         except CudaKernelUnavailable as err:
             raise BackendCompileError(str(err)) from err
+        if problem.hierarchy is not None:
+            # Hierarchical phase 1 in torch (chunked to the free memory), then the fused phase 2.
+            selection = select_key_blocks_hierarchical_flat(q.detach(), k.detach(), problem)
+            out = phase2_fused(
+                q,
+                k,
+                v,
+                selection.unflatten(2, problem.cell_grid),
+                pool=problem.pool,
+                cell=problem.cell,
+                affinity=problem.affinity,
+            )
+            return out, selection  # (B, h, Hq, Wq, Dv), (B, h, K, k)
         # The torch selection (where the fused phase 1 does not apply) chunks by the free memory;
         # read it only then: it is a host query, and the fused path needs none.
         chunk = (

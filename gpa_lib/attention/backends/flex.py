@@ -35,9 +35,9 @@ import time
 import torch
 
 from ..grid import from_cells, to_cells
+from ..hierarchical import phase1_selection
 from ..problem import GPAProblem
 from ..scores import logit_dtype, logit_scale
-from ..selection import select_key_blocks_flat
 from .base import Backend, BackendCompileError
 from .flex_training import (
     FlexPhase2,
@@ -325,7 +325,7 @@ class FlexBackend(Backend):
         )
 
     def __call__(self, q, k, v, problem):
-        selection = select_key_blocks_flat(q, k, problem)  # (B, h, K, k)
+        selection = phase1_selection(q, k, problem)  # (B, h, K, k), exact or hierarchical
         return self.attend(q, k, v, selection, problem), selection
 
     def attend(self, q, k, v, selection, problem) -> torch.Tensor:

@@ -11,8 +11,8 @@ import torch
 
 from ..exact import materialised_attention, sdpa_attention
 from ..grid import block_tokens
+from ..hierarchical import phase1_selection
 from ..problem import GPAProblem
-from ..selection import select_key_blocks_flat
 from .base import Backend
 
 
@@ -51,7 +51,7 @@ class MaskedBackend(Backend):
         )
 
     def __call__(self, q, k, v, problem):
-        selection = select_key_blocks_flat(q, k, problem)  # (B, h, K, k)
+        selection = phase1_selection(q, k, problem)  # (B, h, K, k), exact or hierarchical
         if problem.covers_all_keys:
             return sdpa_attention(q, k, v, problem.affinity), selection
         blocked = blocked_keys(selection, problem)  # (B, h, Nq, Nk)

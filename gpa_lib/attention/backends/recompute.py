@@ -11,8 +11,8 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from ..grid import from_cells, to_cells
+from ..hierarchical import phase1_selection
 from ..problem import GPAProblem
-from ..selection import select_key_blocks_flat
 from .base import Backend
 from .reference import attend_cells
 
@@ -73,5 +73,5 @@ class RecomputeBackend(Backend):
         return "it recomputes phase 2 in the backward pass to save memory; force it with backend='recompute'"
 
     def __call__(self, q, k, v, problem):
-        selection = select_key_blocks_flat(q, k, problem)  # (B, h, K, k)
+        selection = phase1_selection(q, k, problem)  # (B, h, K, k), exact or hierarchical
         return attend_selected_recompute(q, k, v, selection, problem), selection

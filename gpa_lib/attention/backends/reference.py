@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 
 from ..grid import from_cells, gather_blocks, to_cells
+from ..hierarchical import phase1_selection
 from ..problem import GPAProblem
 from ..scores import key_bias, logit_dtype, logit_scale
-from ..selection import select_key_blocks_flat
 from .base import Backend
 
 
@@ -69,5 +69,5 @@ class ReferenceBackend(Backend):
         return None
 
     def __call__(self, q, k, v, problem):
-        selection = select_key_blocks_flat(q, k, problem)  # (B, h, K, k)
+        selection = phase1_selection(q, k, problem)  # (B, h, K, k), exact or hierarchical
         return attend_selected(q, k, v, selection, problem), selection
