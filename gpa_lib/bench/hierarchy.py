@@ -14,6 +14,7 @@ import argparse
 import time
 from dataclasses import replace
 
+import pandas as pd
 import torch
 
 from gpa_lib.attention.analysis.hierarchy import (
@@ -48,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--timing-heads", type=int, help="heads of the timed inputs (default 1)")
     parser.add_argument("--no-timing", action="store_true", help="skip the timings")
+    parser.add_argument(
+        "--train-sides", type=int, nargs="+", help="also time one training step at these sides"
+    )
+    parser.add_argument("--train-heads", type=int, help="heads of the training steps (default 1)")
     parser.add_argument("--device", default="cpu", help="device of the timings (cpu or cuda)")
     parser.add_argument("--seed", type=int, help="seed of the images (default 0)")
     parser.add_argument("--results-dir", help="write the JSON here instead of data/results")
@@ -57,13 +62,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> HierarchyStudyConfig:
     changes = {
         name: getattr(args, name)
-        for name in ("images", "side", "features", "affinity", "seed", "timing_heads")
+        for name in (
+            "images",
+            "side",
+            "features",
+            "affinity",
+            "seed",
+            "timing_heads",
+            "train_heads",
+        )
         if getattr(args, name, None) is not None
     }
     if args.settings:
         changes["settings"] = tuple(args.settings)
     if args.timing_sides:
         changes["timing_sides"] = tuple(args.timing_sides)
+    if args.train_sides:
+        changes["train_sides"] = tuple(args.train_sides)
     return replace(HierarchyStudyConfig(), **changes)
 
 
@@ -88,6 +103,8 @@ def main(args: argparse.Namespace) -> int:
     print(summary_table(payload).to_string(index=False))
     if "timing" in payload:
         print(timing_table(payload).to_string())
+    if "training" in payload:
+        print(pd.DataFrame(payload["training"]).to_string(index=False))
     verdict = payload["verdict"]
     print(
         f"primary ({verdict['setting']}, mass kept >= {verdict['threshold']}): {verdict['verdict']} "

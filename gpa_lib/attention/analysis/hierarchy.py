@@ -87,6 +87,11 @@ class HierarchyStudyConfig:
     timing_heads: int = 1
     timing_repeats: int = 3
     timing_budget_s: float = 20.0  # per timed method and side (fewer repeats past it)
+    exact_torch_max_side: int = 1024  # on CUDA, exact phase 1 in torch is timed up to this side
+    train_sides: tuple[
+        int, ...
+    ] = ()  # grids at which one training step is timed (exact, hierarchical)
+    train_heads: int = 1
 
     def __post_init__(self) -> None:
         if self.features not in ("image", "random"):
@@ -256,6 +261,8 @@ def timing_records(
         x = torch.randn(1, cfg.timing_heads, side, side, cfg.channels, generator=g).to(device)
         settings = dict(pool=cfg.pool, cell=cfg.cell, topk=cfg.topk, affinity=cfg.affinity)
         calls = _phase1_calls(x, settings, hierarchy)
+        if device.type == "cuda" and side > cfg.exact_torch_max_side and len(calls) > 2:
+            del calls["exact (torch)"]  # minutes a call there; the fused kernel is the exact one
         for method, fn in calls.items():
             timing = median_time(
                 fn,
@@ -276,6 +283,64 @@ def timing_records(
                 }
             )
     return records
+
+
+def train_step_records(
+    cfg: HierarchyStudyConfig, device: str | torch.device = "cpu", *, progress: bool = True
+) -> list[dict[str, Any]]:
+    """One GPA training step (forward, ``out.square().mean()``, backward) through ``backend=None``
+    with exact and with hierarchical (default setting) phase 1, per side of ``cfg.train_sides``:
+    median seconds and peak extra memory on ``device``, and the backend chosen. Inputs: random,
+    ``cfg.train_heads`` heads of ``cfg.channels``, bfloat16 on CUDA and float32 elsewhere."""
+    from gpa_lib.measure import peak_memory
+
+    from ..functional import auto_backend
+
+    device = torch.device(device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    settings = dict(pool=cfg.pool, cell=cfg.cell, topk=cfg.topk, affinity=cfg.affinity)
+    records = []
+    for side in tqdm(cfg.train_sides, desc="training steps", disable=not progress):
+        g = torch.Generator().manual_seed(cfg.seed + side)
+        shape = (1, cfg.train_heads, side, side, cfg.channels)
+        q, k, v = (
+            torch.randn(shape, generator=g).to(device, dtype).requires_grad_() for _ in range(3)
+        )
+        for label, hierarchy in (("exact", None), ("hierarchical", Hierarchy(*PRIMARY))):
+            step = _training_step(q, k, v, settings, hierarchy)
+            try:
+                timing = median_time(
+                    step, device=device, warmup=1, repeats=cfg.timing_repeats,
+                    budget_s=cfg.timing_budget_s, max_call_s=cfg.timing_budget_s,
+                )  # fmt: skip
+                _, peak = peak_memory(step, device)
+            except (RuntimeError, MemoryError) as err:  # out of memory, a backend that failed
+                records.append({"side": side, "phase1": label, "error": str(err).splitlines()[0]})
+                continue
+            records.append(
+                {
+                    "side": side,
+                    "phase1": label,
+                    "backend": auto_backend(q, k, v, **settings),
+                    "median_s": timing["median_s"],
+                    "repeats": timing["repeats"],
+                    "peak_extra_bytes": int(peak),
+                    "dtype": str(dtype).removeprefix("torch."),
+                }
+            )
+    return records
+
+
+def _training_step(q, k, v, settings: dict[str, Any], hierarchy: Hierarchy | None):
+    """One forward and backward of GPA on q, k, v (gradients cleared after)."""
+    from ..functional import gpa_attention
+
+    def step():
+        out = gpa_attention(q, k, v, hierarchy=hierarchy, **settings)
+        out.float().square().mean().backward()
+        q.grad = k.grad = v.grad = None
+
+    return step
 
 
 def _phase1_calls(x: torch.Tensor, settings: dict[str, Any], hierarchy: Hierarchy):
@@ -331,6 +396,8 @@ def run_hierarchy_study(
     }
     if timing:
         payload["timing"] = timing_records(cfg, device, progress=progress)
+    if cfg.train_sides:
+        payload["training"] = train_step_records(cfg, device, progress=progress)
     return payload
 
 
@@ -374,3 +441,159 @@ def speedup(payload: dict[str, Any], side: int, baseline: str = "exact (torch)")
         return None
     value = table.loc[side, baseline] / table.loc[side, "hierarchical (torch)"]
     return None if not math.isfinite(value) else float(value)
+
+
+# ------------------------------------------------------------------------- chapter 2's section
+
+#: The stored results the chapter reads: the primary study, then the exploratory variants.
+RESULT_NAMES = {
+    "primary": "hierarchy_phase1",
+    "dot": "hierarchy_phase1_dot",
+    "random": "hierarchy_phase1_random",
+}
+#: Library code the stored numbers depend on (for the figures' provenance footer).
+HIERARCHY_CODE = (
+    "gpa_lib/attention/hierarchical.py",
+    "gpa_lib/attention/selection.py",
+    "gpa_lib/attention/analysis/hierarchy.py",
+)
+
+
+def stored_hierarchy_results(results_dir=None) -> dict[str, dict[str, Any] | None]:
+    """The committed results of :data:`RESULT_NAMES` (``None`` for one not stored)."""
+    from gpa_lib.results import read_result
+
+    found: dict[str, dict[str, Any] | None] = {}
+    for key, name in RESULT_NAMES.items():
+        try:
+            found[key] = read_result(name, results_dir)
+        except FileNotFoundError:
+            found[key] = None
+    return found
+
+
+def _row(payload: dict[str, Any], setting: str) -> dict[str, Any]:
+    return next(r for r in payload["summary"] if r["setting"] == setting)
+
+
+def clearing_sentence(payload: dict[str, Any]) -> str:
+    """Which settings keep the threshold with their whole interval, and at what share of the scores
+    at 1024² (exploratory: read after the primary comparison)."""
+    clear = [
+        r
+        for r in payload["summary"]
+        if r["setting"] != "random" and r["mass_ratio"]["lo"] >= MASS_THRESHOLD
+    ]
+    if not clear:
+        return (
+            f"No setting tried keeps {MASS_THRESHOLD:.0%} of the mass with its whole interval; "
+            "the largest candidate lists come closest."
+        )
+    parts = [
+        f"{r['group']}×{r['candidates']} ({Interval.from_dict(r['mass_ratio']).text(3, False)}, "
+        f"{r['score_fraction']['1024']:.1%} of the scores at 1024²)"
+        for r in clear
+    ]
+    return (
+        f"The settings whose whole interval lies at or above {MASS_THRESHOLD:.0%} (exploratory): "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+def hierarchy_figure(payload: dict[str, Any], figsize=(7.6, 3.2)):
+    """(a) Mass kept against the share of exact phase 1's scores at 1024², one point per setting
+    with its interval over images; (b) phase-1 seconds per call against the grid side, log-log."""
+    import matplotlib.pyplot as plt
+
+    from gpa_lib.stamp import stamp_results
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=figsize)
+    for row in payload["summary"]:
+        if row["setting"] == "random":
+            continue
+        mass = row["mass_ratio"]
+        x = row["score_fraction"]["1024"]
+        primary = row["setting"] == f"{PRIMARY[0]}x{PRIMARY[1]}"
+        ax.errorbar(
+            x, mass["estimate"], yerr=[[mass["estimate"] - mass["lo"]], [mass["hi"] - mass["estimate"]]],
+            fmt="o", color="C3" if primary else "C0", capsize=3,
+        )  # fmt: skip
+        ax.annotate(row["setting"].replace("x", "×"), (x, mass["estimate"]), fontsize=7,
+                    xytext=(4, -9), textcoords="offset points")  # fmt: skip
+    ax.axhline(MASS_THRESHOLD, color="0.4", linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("phase-1 scores at 1024², share of exact")
+    ax.set_ylabel("phase-1 mass kept, share of exact")
+    ax.set_title("(a) quality against cost", fontsize=9)
+    times = timing_table(payload)
+    for method in times.columns:
+        bx.plot(times.index, times[method], marker="o", label=method)
+    bx.set_xscale("log", base=2)
+    bx.set_yscale("log")
+    bx.set_xlabel("grid side (tokens)")
+    bx.set_ylabel("phase 1, s per call")
+    bx.set_title("(b) time on this study's machine", fontsize=9)
+    bx.legend(fontsize=7)
+    fig.tight_layout()
+    return stamp_results(fig, {RESULT_NAMES["primary"]: payload}, HIERARCHY_CODE)
+
+
+def chapter_study(results_dir=None):
+    """Chapter 2's section on the hierarchical phase 1 from the stored results: glue ``ch2_hier_*``,
+    the summary table and :func:`hierarchy_figure`; without the primary result, a line saying so."""
+    from .study import Study
+
+    stored = stored_hierarchy_results(results_dir)
+    payload = stored["primary"]
+    if payload is None:
+        return Study(
+            values={},
+            table="no stored hierarchy_phase1.json: run python -m gpa_lib.bench hierarchy",
+        )
+    cfg, verdict = payload["config"], payload["verdict"]
+    setting = f"{PRIMARY[0]}x{PRIMARY[1]}"
+    row = _row(payload, setting)
+    mass = verdict["mass_ratio"]
+    provenance = payload["provenance"]
+    values: dict[str, Any] = {
+        "ch2_hier_verdict": verdict["verdict"],
+        "ch2_hier_group": PRIMARY[0],
+        "ch2_hier_candidates": PRIMARY[1],
+        "ch2_hier_threshold_pct": 100 * MASS_THRESHOLD,
+        "ch2_hier_mass": mass["estimate"],
+        "ch2_hier_mass_lo": mass["lo"],
+        "ch2_hier_mass_hi": mass["hi"],
+        "ch2_hier_images": cfg["images"],
+        "ch2_hier_side": cfg["side"],
+        "ch2_hier_recall": row["recall"]["estimate"],
+        "ch2_hier_identical": row["identical"]["estimate"],
+        "ch2_hier_worst_cell": row["worst_cell_ratio"]["estimate"],
+        "ch2_hier_fraction_1024_pct": 100 * row["score_fraction"]["1024"],
+        "ch2_hier_fraction_2048_pct": 100 * row["score_fraction"]["2048"],
+        "ch2_hier_random_mass": _row(payload, "random")["mass_ratio"]["estimate"],
+        "ch2_hier_clearing": clearing_sentence(payload),
+        "ch2_hier_machine": provenance.get("device", "unknown"),
+        "ch2_hier_date": str(provenance.get("date", ""))[:10],
+    }
+    for key in ("dot", "random"):
+        other = stored[key]
+        if other is not None:
+            values[f"ch2_hier_{key}_mass"] = _row(other, setting)["mass_ratio"]["estimate"]
+            values[f"ch2_hier_{key}_verdict_like"] = primary_verdict(other["summary"])["verdict"]
+    times = timing_table(payload)
+    if not times.empty:
+        side = int(times.index.max())
+        values["ch2_hier_time_side"] = side
+        values["ch2_hier_exact_s"] = float(times.loc[side, "exact (torch)"])
+        values["ch2_hier_hier_s"] = float(times.loc[side, "hierarchical (torch)"])
+        values["ch2_hier_speedup"] = speedup(payload, side)
+        if "exact (fused kernel)" in times.columns:
+            values["ch2_hier_kernel_s"] = float(times.loc[side, "exact (fused kernel)"])
+            values["ch2_hier_kernel_speedup"] = speedup(payload, side, "exact (fused kernel)")
+    figure = hierarchy_figure(payload)
+    values["ch2_fig_hierarchy"] = figure
+    table = summary_table(payload).style.hide(axis="index")
+    return Study(
+        values=values, table=table, figure=figure, data={"hierarchy": summary_table(payload)}
+    )
