@@ -251,6 +251,7 @@ def test_study_payload_verdict_and_tables():
         images=3,
         settings=((2, 4), PRIMARY, (2, 64)),
         timing_sides=(32,),
+        train_sides=(32,),
         timing_repeats=1,
         n_boot=200,
     )
@@ -278,6 +279,9 @@ def test_study_payload_verdict_and_tables():
     times = timing_table(payload)
     assert list(times.index) == [32] and "hierarchical (torch)" in times.columns
     assert speedup(payload, 32) > 0 and speedup(payload, 99) is None
+    steps = {(r["side"], r["phase1"]): r for r in payload["training"]}
+    assert set(steps) == {(32, "exact"), (32, "hierarchical")}
+    assert all(r["median_s"] > 0 and r["peak_extra_bytes"] > 0 for r in steps.values())
 
 
 def test_primary_verdict_words():

@@ -88,6 +88,17 @@ HEADLINES: tuple[Headline, ...] = (
         "ch2_verdict_speed",
     ),
     Headline(
+        GPA,
+        "(ours) a hierarchical phase 1 keeps at least 95% of exact phase 1's mass at its default "
+        "(declared before the study)",
+        "{ch2_hier_mass:.3f} ({ch2_hier_mass_lo:.3f} to {ch2_hier_mass_hi:.3f}) of the mass with "
+        "{ch2_hier_fraction_1024_pct:.1f}% of the scores at 1024²; phase 1 "
+        "{ch2_hier_speedup:.1f}× faster on the CPU at {ch2_hier_time_side}²",
+        "02_gpa_kernel",
+        "ch2-hierarchy",
+        "ch2_hier_verdict",
+    ),
+    Headline(
         POSE,
         "Copying through GPA beats a generator without attention (U-Net)",
         "held-out SSIM, GPA − U-Net = {ch3_seed_gpa_minus_unet_ssim:.3f} "

@@ -396,7 +396,7 @@ def run_hierarchy_study(
     }
     if timing:
         payload["timing"] = timing_records(cfg, device, progress=progress)
-    if cfg.train_sides:
+    if timing and cfg.train_sides:
         payload["training"] = train_step_records(cfg, device, progress=progress)
     return payload
 
@@ -505,6 +505,7 @@ def hierarchy_figure(payload: dict[str, Any], figsize=(7.6, 3.2)):
     """(a) Mass kept against the share of exact phase 1's scores at 1024², one point per setting
     with its interval over images; (b) phase-1 seconds per call against the grid side, log-log."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter
 
     from gpa_lib.stamp import stamp_results
 
@@ -523,6 +524,9 @@ def hierarchy_figure(payload: dict[str, Any], figsize=(7.6, 3.2)):
                     xytext=(4, -9), textcoords="offset points")  # fmt: skip
     ax.axhline(MASS_THRESHOLD, color="0.4", linestyle="--", linewidth=1)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator([0.02, 0.05, 0.1, 0.2]))
+    ax.xaxis.set_major_formatter(FixedFormatter(["2%", "5%", "10%", "20%"]))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("phase-1 scores at 1024², share of exact")
     ax.set_ylabel("phase-1 mass kept, share of exact")
     ax.set_title("(a) quality against cost", fontsize=9)
@@ -530,6 +534,8 @@ def hierarchy_figure(payload: dict[str, Any], figsize=(7.6, 3.2)):
     for method in times.columns:
         bx.plot(times.index, times[method], marker="o", label=method)
     bx.set_xscale("log", base=2)
+    bx.set_xticks(list(times.index), [str(side) for side in times.index])
+    bx.xaxis.set_minor_formatter(NullFormatter())
     bx.set_yscale("log")
     bx.set_xlabel("grid side (tokens)")
     bx.set_ylabel("phase 1, s per call")
@@ -537,6 +543,36 @@ def hierarchy_figure(payload: dict[str, Any], figsize=(7.6, 3.2)):
     bx.legend(fontsize=7)
     fig.tight_layout()
     return stamp_results(fig, {RESULT_NAMES["primary"]: payload}, HIERARCHY_CODE)
+
+
+def _training_values(training: list[dict[str, Any]]) -> dict[str, Any]:
+    """Glue ``ch2_hier_train_*`` from the largest side where both training steps ran."""
+    ran = {(r["side"], r["phase1"]): r for r in training if "median_s" in r}
+    sides = [
+        s
+        for s in {r["side"] for r in training}
+        if (s, "exact") in ran and (s, "hierarchical") in ran
+    ]
+    if not sides:
+        return {}
+    side = max(sides)
+    exact, hier = ran[(side, "exact")], ran[(side, "hierarchical")]
+    return {
+        "ch2_hier_train_side": side,
+        "ch2_hier_train_exact_s": exact["median_s"],
+        "ch2_hier_train_hier_s": hier["median_s"],
+        "ch2_hier_train_speedup": exact["median_s"] / hier["median_s"],
+        "ch2_hier_train_backend": hier["backend"],
+    }
+
+
+def _machine_words(provenance: dict[str, Any]) -> str:
+    """``"AMD EPYC, 2 cores"`` (or the GPU) from a provenance block."""
+    device = provenance.get("device") or {}
+    if device.get("gpu"):
+        return str(device["gpu"])
+    cores = device.get("cpu_count")
+    return f"{device.get('cpu', 'an unnamed CPU')}" + (f", {cores} cores" if cores else "")
 
 
 def chapter_study(results_dir=None):
@@ -571,16 +607,16 @@ def chapter_study(results_dir=None):
         "ch2_hier_worst_cell": row["worst_cell_ratio"]["estimate"],
         "ch2_hier_fraction_1024_pct": 100 * row["score_fraction"]["1024"],
         "ch2_hier_fraction_2048_pct": 100 * row["score_fraction"]["2048"],
-        "ch2_hier_random_mass": _row(payload, "random")["mass_ratio"]["estimate"],
+        "ch2_hier_control_mass": _row(payload, "random")["mass_ratio"]["estimate"],
         "ch2_hier_clearing": clearing_sentence(payload),
-        "ch2_hier_machine": provenance.get("device", "unknown"),
+        "ch2_hier_machine": _machine_words(provenance),
         "ch2_hier_date": str(provenance.get("date", ""))[:10],
     }
-    for key in ("dot", "random"):
+    for key, label in (("dot", "dot"), ("random", "noise")):
         other = stored[key]
         if other is not None:
-            values[f"ch2_hier_{key}_mass"] = _row(other, setting)["mass_ratio"]["estimate"]
-            values[f"ch2_hier_{key}_verdict_like"] = primary_verdict(other["summary"])["verdict"]
+            values[f"ch2_hier_{label}_mass"] = _row(other, setting)["mass_ratio"]["estimate"]
+            values[f"ch2_hier_{label}_control"] = _row(other, "random")["mass_ratio"]["estimate"]
     times = timing_table(payload)
     if not times.empty:
         side = int(times.index.max())
@@ -588,9 +624,12 @@ def chapter_study(results_dir=None):
         values["ch2_hier_exact_s"] = float(times.loc[side, "exact (torch)"])
         values["ch2_hier_hier_s"] = float(times.loc[side, "hierarchical (torch)"])
         values["ch2_hier_speedup"] = speedup(payload, side)
+        fraction = row["score_fraction"].get(str(side))
+        values["ch2_hier_count_speedup"] = None if fraction is None else 1 / fraction
         if "exact (fused kernel)" in times.columns:
             values["ch2_hier_kernel_s"] = float(times.loc[side, "exact (fused kernel)"])
             values["ch2_hier_kernel_speedup"] = speedup(payload, side, "exact (fused kernel)")
+    values.update(_training_values(payload.get("training", [])))
     figure = hierarchy_figure(payload)
     values["ch2_fig_hierarchy"] = figure
     table = summary_table(payload).style.hide(axis="index")
