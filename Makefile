@@ -64,6 +64,9 @@ studies: $(STAMP)
 	for t in 1 2; do $(PY) -m gpa_lib.bench attention --training --sizes 128 \
 	  --methods sdpa recompute cpu reference --repeats 3 --threads $$t || exit 1; done
 	$(if $(GPA_CLONE),$(PY) -m gpa_lib.bench official --path $(GPA_CLONE) --threads $(STUDY_THREADS),@echo "GPA_CLONE unset: official_gpa.json not rerun")
+	$(PY) -m gpa_lib.bench hierarchy
+	$(PY) -m gpa_lib.bench hierarchy --affinity dot --no-timing
+	$(PY) -m gpa_lib.bench hierarchy --features random --no-timing
 	$(PY) -m gpa_lib.bench pose seeds --threads $(STUDY_THREADS)
 	$(PY) -m gpa_lib.bench pose tradeoff --retrain-topk 4,64 --threads $(STUDY_THREADS)
 	$(PY) -m gpa_lib.bench pose scaling --seeds 0,1 --sizes 64,96 --scaling-steps 80 \
