@@ -13,24 +13,30 @@
 #              fused kernels, racecheck and initcheck over the first ones (log: run.log); SKIP
 #              without compute-sanitizer
 #   kernel     python -m gpa_lib.bench kernel at the issue's settings, floors at the measured ceilings
+#   hierarchy  python -m gpa_lib.bench hierarchy --device cuda: the hierarchical phase 1 (4x8) against
+#              exact phase 1 on 2 images, then CUDA phase-1 and training-step times at 1024² and 2048²
+#              with 8 heads (hierarchy_phase1_cuda.json)
 #   pose       python -m gpa_lib.bench pose-gpu: gpa-gpu through backend=None and dense-gpu at the
 #              same batch, steady step time and peak memory of both, if time is left
 # The whole run keeps within GPU_RUN_BUDGET_S (default 480 s): each step's timeout is its cap or what
-# is left, the sanitizer gets at most SANITIZER_S (default 120 s), the benchmark leaves POSE_MIN_S
-# (default 100 s) for the pose runs and stops starting measurements before its timeout, and the pose
-# runs happen only with POSE_MIN_S left. A summary table is printed last and kept in summary.txt.
+# is left, the sanitizer gets at most SANITIZER_S (default 120 s), the benchmark leaves HIERARCHY_S
+# (default 75 s) for the hierarchy step plus POSE_MIN_S (default 100 s) for the pose runs and stops
+# starting measurements before its timeout, the hierarchy step gets at most HIERARCHY_S and leaves
+# POSE_MIN_S (it has no budget of its own: killed, it writes nothing), and the pose runs happen only
+# with POSE_MIN_S left. A summary table is printed last and kept in summary.txt.
 #
-# OUTDIR gets at most 7 plain files, no folders (the device tool brings back 8 files, 16 MiB each):
+# OUTDIR gets at most 8 plain files, no folders (the device tool brings back 8 files, 16 MiB each):
 #   summary.txt run.log build.log gpu_tests.xml machine_<gpu>.json kernel_bench_<gpu>.json
-#   pose_train_<gpu>.json
+#   hierarchy_phase1_cuda.json pose_train_<gpu>.json
 # Build products and caches go to /tmp. Exit status 0 when every step passed (the pose run may be
 # skipped), 1 otherwise. Without a CUDA GPU every step says "needs a CUDA GPU" within seconds.
 #
 # Environment: PYTHON (default python3: the GPU machine's, holding torch; no venv, no network: the
 # project is used from this folder through PYTHONPATH), GPU_RUN_BUDGET_S, POSE_MIN_S,
-# SANITIZER_S, GPA_LIB_SOURCE_COMMIT (the commit the tree was sent from; the copy there has no .git),
-# and for a second, narrower run: GPU_RUN_STEPS (the steps to run, default all seven; e.g. "machine
-# extension kernel") and GPU_RUN_KERNEL_ARGS (more kernel-bench options, e.g. "--sizes 1024 --methods cuda").
+# SANITIZER_S, HIERARCHY_S, GPA_LIB_SOURCE_COMMIT (the commit the tree was sent from; the copy there
+# has no .git), and for a second, narrower run: GPU_RUN_STEPS (the steps to run, default all eight;
+# e.g. "machine extension kernel") and GPU_RUN_KERNEL_ARGS (more kernel-bench options, e.g. "--sizes
+# 1024 --methods cuda").
 set -u -o pipefail
 
 if [ $# -ne 1 ]; then
@@ -55,7 +61,8 @@ fi
 BUDGET=${GPU_RUN_BUDGET_S:-480}
 POSE_MIN_S=${POSE_MIN_S:-100}
 SANITIZER_S=${SANITIZER_S:-120}
-STEPS=" ${GPU_RUN_STEPS:-preflight machine extension gpu-tests sanitizer kernel pose} "
+HIERARCHY_S=${HIERARCHY_S:-75}
+STEPS=" ${GPU_RUN_STEPS:-preflight machine extension gpu-tests sanitizer kernel hierarchy pose} "
 NO_GPU="needs a CUDA GPU"
 LOG=$OUT/run.log
 SUMMARY=$OUT/summary.txt
@@ -209,16 +216,18 @@ fi
 write_summary
 
 # 4. compute-sanitizer over small calls of the fused kernels (the cases of gpa_lib/bench/sanitize.py;
-# a fused phase-1 kernel adds its own there). Its output goes to run.log: OUTDIR holds 7 files.
+# a fused phase-1 kernel adds its own there). Its output goes to run.log: OUTDIR holds 8 files.
 run_step sanitizer "$SANITIZER_S" "$LOG" "^sanitize:" "$PY" -m gpa_lib.bench sanitize \
     --time-budget-s $((SANITIZER_S - 10))
 
-# 5. the kernel benchmark: what is left less the pose runs' share (when they are to run), less a
-# margin in which the last measurement ends and the JSON is written (it is also rewritten after
-# every measurement).
+# 5. the kernel benchmark: what is left less the hierarchy step's and the pose runs' shares (of those
+# that are to run), less a margin in which the last measurement ends and the JSON is written (it is
+# also rewritten after every measurement).
 POSE_SHARE=0
 [[ "$STEPS" == *" pose "* ]] && POSE_SHARE=$POSE_MIN_S
-BENCH_CAP=$(($(left) - POSE_SHARE - 5))
+HIERARCHY_SHARE=0
+[[ "$STEPS" == *" hierarchy "* ]] && HIERARCHY_SHARE=$HIERARCHY_S
+BENCH_CAP=$(($(left) - HIERARCHY_SHARE - POSE_SHARE - 5))
 KERNEL_ARGS=(--max-call-s 0.5 --time-budget-s $((BENCH_CAP > 60 ? BENCH_CAP - 45 : 15)))
 read -r -a EXTRA <<<"${GPU_RUN_KERNEL_ARGS:-}"
 KERNEL_ARGS+=("${EXTRA[@]}")
@@ -226,7 +235,20 @@ KERNEL_ARGS+=("${EXTRA[@]}")
 run_step kernel "$BENCH_CAP" "$LOG" "^kernel bench:|^wrote" "$PY" -m gpa_lib.bench kernel \
     "${KERNEL_ARGS[@]}"
 
-# 6. the pose training runs, only with time left: gpa-gpu as configured (backend=None, the automatic
+# 6. the hierarchical phase 1 against exact phase 1 on the GPU (gpa_lib/bench/hierarchy.py): at most
+# HIERARCHY_S, and only what is left less the pose runs' share; without CUDA the command says "needs a
+# CUDA GPU" and exits before any work. It writes hierarchy_phase1_cuda.json at its end only.
+HIERARCHY_CAP=$(($(left) - POSE_SHARE))
+((HIERARCHY_CAP > HIERARCHY_S)) && HIERARCHY_CAP=$HIERARCHY_S
+if [[ "$STEPS" == *" hierarchy "* ]] && ((HIERARCHY_CAP < 15)); then
+    record hierarchy SKIP 0 "only $(left) s of the budget left (the pose runs keep ${POSE_SHARE} s)"
+else
+    run_step hierarchy "$HIERARCHY_CAP" "$LOG" "^primary|^hierarchy:" "$PY" -m gpa_lib.bench \
+        hierarchy --device cuda --images 2 --settings 4x8 --timing-sides 1024 2048 \
+        --timing-heads 8 --train-sides 1024 2048 --train-heads 8
+fi
+
+# 7. the pose training runs, only with time left: gpa-gpu as configured (backend=None, the automatic
 # choice) and dense-gpu at the same batch; an entry point that moved is a logged skip.
 if [[ "$STEPS" != *" pose "* ]] || (($(left) >= POSE_MIN_S)); then
     POSE_CAP=$(($(left) - 5))
@@ -245,9 +267,9 @@ if [ -n "$KERNEL_JSON" ]; then
     "$PY" -m gpa_lib.bench kernel --show "$KERNEL_JSON" 2>&1 | tail -n 70
 fi
 n_files=$(find "$OUT" -mindepth 1 | wc -l)
-echo "=== $OUT: $n_files entries (at most 7 planned; the device tool brings back 8 files)" | tee -a "$LOG"
+echo "=== $OUT: $n_files entries (at most 8 planned; the device tool brings back 8 files)" | tee -a "$LOG"
 ls -l "$OUT" | tail -n +2 | tee -a "$LOG"
-((n_files > 7)) && echo "WARNING: more than 7 entries in $OUT: some may not come back" | tee -a "$LOG"
+((n_files > 8)) && echo "WARNING: more than 8 entries in $OUT: some may not come back" | tee -a "$LOG"
 rm -rf "$STEP_OUT"
 write_summary
 echo "=== summary ($SUMMARY)"

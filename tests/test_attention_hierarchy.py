@@ -308,3 +308,24 @@ def test_chapter_study_reads_the_stored_results(tmp_path):
     assert "hierarchy_phase1.json" in stamp_footer(study.figure)[0]
     missing = chapter_study(tmp_path)
     assert missing.values == {} and "python -m gpa_lib.bench hierarchy" in missing.table
+
+
+def test_bench_with_device_cuda_and_no_gpu_fails_in_one_line(monkeypatch, capsys, tmp_path):
+    """``python -m gpa_lib.bench hierarchy --device cuda`` without CUDA: exit 2, one line naming
+    ``--device cuda`` (with the phrase ``scripts/gpu_run.sh`` reads as NO-GPU), nothing run or written."""
+    from gpa_lib.bench import __main__ as bench_cli
+    from gpa_lib.bench import hierarchy as bench
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the study ran without a GPU")
+
+    monkeypatch.setattr(bench, "run_hierarchy_study", must_not_run)
+    argv = ["hierarchy", "--device", "cuda", "--images", "2", "--results-dir", str(tmp_path)]
+    assert bench_cli.main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "--device cuda" in lines[0], captured.err
+    assert "needs a CUDA GPU" in lines[0]
+    assert list(tmp_path.iterdir()) == []

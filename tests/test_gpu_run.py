@@ -2,12 +2,13 @@
 
 On such a machine every step must say "needs a CUDA GPU" within seconds, the run must end with a
 summary table (printed last and kept in OUTDIR/summary.txt) and a non-zero exit status, and OUTDIR
-must hold no more than the 7 files planned (the device tool brings back 8, no folders).
+must hold no more than the 8 files planned (the device tool brings back 8, no folders).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,7 +19,16 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "gpu_run.sh"
-STEPS = ("preflight", "machine", "extension", "gpu-tests", "sanitizer", "kernel", "pose")
+STEPS = (
+    "preflight",
+    "machine",
+    "extension",
+    "gpu-tests",
+    "sanitizer",
+    "kernel",
+    "hierarchy",
+    "pose",
+)
 
 pytestmark = pytest.mark.skipif(
     torch.cuda.is_available(), reason="this machine has a GPU: the script would run for real"
@@ -55,11 +65,17 @@ def summary_rows(out: Path) -> dict[str, tuple[str, str]]:
     return rows
 
 
+def step_starts(log: str) -> dict[str, tuple[int, int]]:
+    """Step -> (its timeout, the budget left when it started), from the ``=== step (...)`` lines."""
+    pattern = r"^=== (\S+) \(timeout (\d+) s, (\d+) s of the budget left\)"
+    return {m[1]: (int(m[2]), int(m[3])) for m in re.finditer(pattern, log, re.M)}
+
+
 def test_without_a_gpu_every_step_says_so_quickly(tmp_path):
     out = tmp_path / "out"
     done, seconds = run_script(out)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
-    # Seven steps of a few seconds each (python and torch start-up) on a busy 2-core machine.
+    # Eight steps of a few seconds each (python and torch start-up) on a busy 2-core machine.
     assert seconds < 120, f"the dry run took {seconds:.0f} s"
     rows = summary_rows(out)
     assert list(rows) == list(STEPS)
@@ -71,10 +87,18 @@ def test_without_a_gpu_every_step_says_so_quickly(tmp_path):
     assert "step       status" in tail and "gpu_run: NOT everything passed" in tail
     assert "source commit test-commit" in (out / "summary.txt").read_text()
     entries = sorted(p.name for p in out.iterdir())
-    assert len(entries) <= 7 and all((out / name).is_file() for name in entries), entries
+    assert len(entries) <= 8 and all((out / name).is_file() for name in entries), entries
     assert {"summary.txt", "run.log", "build.log", "gpu_tests.xml"} <= set(entries)
     assert not any(name.endswith(".json") for name in entries)  # nothing measured, nothing written
-    assert "needs a CUDA GPU" in (out / "run.log").read_text()
+    log = (out / "run.log").read_text()
+    assert "needs a CUDA GPU" in log
+    assert "gpa_lib.bench hierarchy --device cuda --images 2 --settings 4x8" in log
+    starts = step_starts(log)
+    # The hierarchy step gets its cap (HIERARCHY_S, 75 s); the kernel benchmark leaves it and the
+    # pose runs' POSE_MIN_S (100 s) plus a 5 s margin (the budget may tick once in between).
+    assert starts["hierarchy"][0] == 75, starts
+    kernel_timeout, kernel_left = starts["kernel"]
+    assert 0 <= kernel_timeout - (kernel_left - 75 - 100 - 5) <= 1, starts
 
 
 def test_a_spent_budget_skips_the_remaining_steps(tmp_path):
@@ -85,8 +109,22 @@ def test_a_spent_budget_skips_the_remaining_steps(tmp_path):
     assert list(rows) == list(STEPS)
     assert rows["preflight"][0] == "NO-GPU"
     skipped = [step for step, (status, _) in rows.items() if status == "SKIP"]
-    assert "pose" in skipped and "kernel" in skipped, rows
+    assert "pose" in skipped and "kernel" in skipped and "hierarchy" in skipped, rows
     assert all("budget left" in rows[step][1] for step in skipped)
+
+
+def test_the_hierarchy_step_leaves_the_pose_runs_their_share(tmp_path):
+    """With 160 s the kernel benchmark (which leaves 75 + 100 s) is skipped, the hierarchy step's
+    timeout is what is left less POSE_MIN_S, below its cap, and the pose runs still start."""
+    out = tmp_path / "out"
+    done, _ = run_script(out, GPU_RUN_BUDGET_S="160")
+    assert done.returncode == 1
+    rows = summary_rows(out)
+    assert list(rows) == list(STEPS)
+    assert rows["kernel"][0] == "SKIP" and "budget left" in rows["kernel"][1], rows
+    assert rows["hierarchy"][0] == "NO-GPU" and rows["pose"][0] == "NO-GPU", rows
+    timeout, left = step_starts((out / "run.log").read_text())["hierarchy"]
+    assert timeout < 75 and 0 <= timeout - (left - 100) <= 1, (timeout, left)
 
 
 def test_usage_without_an_outdir():
@@ -149,3 +187,23 @@ def test_the_gpu_tests_step_runs_every_file_with_gpu_marks():
     script = (tests.parent / "scripts" / "gpu_run.sh").read_text()
     step = script[script.index("run_step gpu-tests") : script.index("# pytest passes when")]
     assert marked and all(f"tests/{name}" in step for name in marked), sorted(marked)
+
+
+def test_the_steps_and_files_are_listed_everywhere():
+    """The script's default GPU_RUN_STEPS, its header and the README's table name the same steps in
+    the same order; the header's file list names at most 8 files, the hierarchy's JSON among them."""
+    script = SCRIPT.read_text()
+    default = re.search(r'STEPS=" \$\{GPU_RUN_STEPS:-([^}]*)\} "', script)
+    assert default and tuple(default[1].split()) == STEPS, default
+    header = script[: script.index("set -u")]
+    listed = re.findall(r"^#   (\S+) {2,}", header, re.M)
+    assert tuple(listed) == STEPS, listed
+    files_block = header[header.index("OUTDIR gets at most 8 plain files") :]
+    files_block = files_block[files_block.index("\n") : files_block.index("# Build products")]
+    files = files_block.replace("#", " ").split()
+    assert len(files) <= 8 and "hierarchy_phase1_cuda.json" in files, files
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("| step | command | writes |") :]
+    table = table[: table.index("\n\n")]
+    rows = tuple(line.split("|")[1].strip() for line in table.splitlines()[2:])
+    assert rows == STEPS, rows

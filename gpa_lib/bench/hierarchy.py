@@ -11,6 +11,7 @@ a summary table is printed last.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
 
@@ -23,7 +24,7 @@ from gpa_lib.attention.analysis.hierarchy import (
     summary_table,
     timing_table,
 )
-from gpa_lib.results import write_result
+from gpa_lib.results import gpu_unavailable_reason, write_result
 
 
 def _settings(text: str) -> tuple[int, int]:
@@ -96,6 +97,12 @@ def result_name(cfg: HierarchyStudyConfig, device: str) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    if torch.device(args.device).type == "cuda":
+        reason = gpu_unavailable_reason()
+        if reason is not None:
+            # One line, before any work: scripts/gpu_run.sh reads "needs a CUDA GPU" as NO-GPU.
+            print(f"hierarchy: error: --device {args.device} {reason}", file=sys.stderr)
+            return 2
     cfg = config_from_args(args)
     started = time.perf_counter()
     payload = run_hierarchy_study(cfg, device=args.device, timing=not args.no_timing)
