@@ -329,3 +329,20 @@ def test_bench_with_device_cuda_and_no_gpu_fails_in_one_line(monkeypatch, capsys
     assert len(lines) == 1 and "--device cuda" in lines[0], captured.err
     assert "needs a CUDA GPU" in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.gpu
+def test_hierarchical_selection_on_cuda_matches_the_cpu_and_trains_on_the_cuda_backend():
+    g = torch.Generator().manual_seed(7)
+    q, k, v = (torch.randn(1, 4, 128, 128, 32, generator=g) for _ in range(3))
+    kw = dict(pool=4, cell=8, topk=8, hierarchy=Hierarchy(4, 8))
+    want = select_key_blocks_hierarchical(q, k, **kw)
+    qc, kc, vc = (t.cuda().requires_grad_() for t in (q, k, v))
+    got = select_key_blocks_hierarchical(qc.detach(), kc.detach(), **kw)
+    assert (got.cpu() == want).float().mean() >= 0.999  # float32 on two devices: near-ties only
+    out, sel = gpa_attention(qc, kc, vc, backend="cuda", return_selection=True, **kw)
+    ref = gpa_attention(qc, kc, vc, backend="reference", **kw)
+    assert torch.equal(sel, got)
+    torch.testing.assert_close(out, ref, rtol=2e-3, atol=2e-3)
+    out.square().mean().backward()
+    assert all(torch.isfinite(t.grad).all() for t in (qc, kc, vc))

@@ -54,6 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--train-sides", type=int, nargs="+", help="also time one training step at these sides"
     )
     parser.add_argument("--train-heads", type=int, help="heads of the training steps (default 1)")
+    parser.add_argument(
+        "--timing-budget-s",
+        type=float,
+        help="seconds per timed method and side: fewer repeats past it, at least one (default 20)",
+    )
     parser.add_argument("--device", default="cpu", help="device of the timings (cpu or cuda)")
     parser.add_argument("--seed", type=int, help="seed of the images (default 0)")
     parser.add_argument("--results-dir", help="write the JSON here instead of data/results")
@@ -71,6 +76,7 @@ def config_from_args(args: argparse.Namespace) -> HierarchyStudyConfig:
             "seed",
             "timing_heads",
             "train_heads",
+            "timing_budget_s",
         )
         if getattr(args, name, None) is not None
     }

@@ -88,9 +88,8 @@ class HierarchyStudyConfig:
     timing_repeats: int = 3
     timing_budget_s: float = 20.0  # per timed method and side (fewer repeats past it)
     exact_torch_max_side: int = 1024  # on CUDA, exact phase 1 in torch is timed up to this side
-    train_sides: tuple[
-        int, ...
-    ] = ()  # grids at which one training step is timed (exact, hierarchical)
+    # grids at which one training step is timed, with exact and with hierarchical phase 1
+    train_sides: tuple[int, ...] = (512, 1024)
     train_heads: int = 1
 
     def __post_init__(self) -> None:
