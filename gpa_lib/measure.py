@@ -4,6 +4,8 @@
   events. Every timing of the library and of ``python -m gpa_lib.bench`` goes through it, and every
   timing it returns is in seconds (a stored record that predates it may keep its own unit: the
   kernel benchmark stores milliseconds, converted at the point of storing).
+- :func:`time_by_kernel`: where the time of a call goes, kernel by kernel (CUDA) or operator by
+  operator (CPU), from the PyTorch profiler: what a speed-up has to start from.
 - :func:`peak_memory`: the peak extra bytes a call allocates, on the CPU (PyTorch profiler memory
   events) or on CUDA (the caching allocator's statistics, :func:`cuda_peak`).
 - :func:`calibrate_cpu` and :func:`measure_ceilings`: the matrix rate and the copy bandwidth a roofline
@@ -108,6 +110,57 @@ def median_time(
         "first_call_s": first_call_s,
         "timer": "cuda events" if cuda else "perf_counter",
     }
+
+
+def time_by_kernel(
+    fn: Callable[[], Any], device: str | torch.device = "cpu", *, calls: int = 3, top: int = 12
+) -> list[dict[str, Any]]:
+    """Seconds per call of ``fn()`` by GPU kernel (CUDA ``device``) or by operator (CPU, self time),
+    over ``calls`` calls after one warm-up call, from the PyTorch profiler; the ``top`` largest,
+    largest first, then one ``"(others)"`` row with the rest. Each row: ``name``, ``s_per_call``,
+    ``share`` (of the total), ``launches_per_call``.
+
+    Profiled time is not :func:`median_time`'s: the profiler adds its own overhead on the CPU side,
+    and the kernel times sum the device's busy time, not the wall time between the first launch and
+    the last. Read the shares, and time with :func:`median_time`.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    if calls < 1:
+        raise ValueError(f"calls={calls} must be >= 1")
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    fn()
+    _sync(device)
+    activities = [ProfilerActivity.CUDA] if cuda else [ProfilerActivity.CPU]
+    with profile(activities=activities) as prof:
+        for _ in range(calls):
+            fn()
+        _sync(device)
+    rows = []
+    for event in prof.key_averages():
+        if cuda:
+            if getattr(event, "device_type", None) != torch.autograd.DeviceType.CUDA:
+                continue
+            us = event.self_device_time_total
+        else:
+            us = event.self_cpu_time_total
+        if us > 0:
+            rows.append((event.key, us * 1e-6 / calls, event.count / calls))
+    rows.sort(key=lambda row: -row[1])
+    total = sum(row[1] for row in rows) or 1.0
+    shown = [
+        {"name": name, "s_per_call": s, "share": s / total, "launches_per_call": n}
+        for name, s, n in rows[:top]
+    ]
+    rest = rows[top:]
+    if rest:
+        s = sum(row[1] for row in rest)
+        n = sum(row[2] for row in rest)
+        shown.append(
+            {"name": "(others)", "s_per_call": s, "share": s / total, "launches_per_call": n}
+        )
+    return shown
 
 
 # --------------------------------------------------------------------------------- peak memory

@@ -477,5 +477,8 @@ registers.table
 #   without spills and checked under the emulation, never run on a GPU. Every phase-1 time above is
 #   chunked PyTorch matrix products; a rerun of the prepared GPU run replaces the tables and the
 #   targets of this chapter without a change to it.
+# - Where the backward's time goes, kernel by kernel (the delta, dq and dk/dv kernels and the sort
+#   of the inverse map): the kernel benchmark now records a profiler breakdown of the fused
+#   forward+backward per grid, which the next GPU run stores beside its timings.
 # - The hierarchical phase 1 on a GPU: its time against the fused exact phase 1 and one training
 #   step at 1024² and 2048², which the prepared GPU run now measures.

@@ -457,3 +457,12 @@ def test_pose_gpu_heads_train_through_the_automatic_choice(kernel):
     torch.testing.assert_close(out.double(), out_ref, rtol=1e-4, atol=1e-4)
     for ours, exact in zip(tensors, ref, strict=True):
         torch.testing.assert_close(ours.grad.double(), exact.grad, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.gpu
+def test_kernel_breakdown_names_the_backward_kernels(kernel):
+    cfg = dataclasses.replace(kernel_bench.KERNEL_BENCH_PRESETS["quick"], sizes=(64,))
+    found = kernel_bench.kernel_breakdown(cfg, 64, calls=2)
+    names = " ".join(row["name"] for row in found["phase2_fwd_bwd"])
+    assert "gpa_dkdv" in names and "gpa_dq" in names and "gpa_fwd" in names
+    assert sum(r["share"] for r in found["layer_fwd_bwd"]) == pytest.approx(1.0)

@@ -240,3 +240,27 @@ def test_the_driver_comes_from_the_machine_facts(monkeypatch):
     assert results.driver_version() == "580.1"
     monkeypatch.setattr(results, "nvidia_smi_facts", lambda fields: {})
     assert results.driver_version().startswith("CUDA driver API")
+
+
+def test_the_table_shows_the_kernel_breakdown_and_a_failed_one_is_kept():
+    payload = kernel_bench.run_kernel_bench(
+        dataclasses.replace(small_config(), sizes=(256,)),
+        log=lambda line: None,
+        measure=fake_measure([]),
+    )
+    entry = payload["per_size"][0]
+    if not torch.cuda.is_available():
+        assert "breakdown" not in entry and entry["breakdown_failed"]  # no GPU: recorded, no crash
+    entry["breakdown"] = {
+        "phase2_fwd_bwd": [
+            {
+                "name": "gpa_dkdv_tc_kernel",
+                "s_per_call": 2e-3,
+                "share": 0.6,
+                "launches_per_call": 1,
+            },
+            {"name": "gpa_dq_tc_kernel", "s_per_call": 1e-3, "share": 0.4, "launches_per_call": 1},
+        ]
+    }
+    table = format_table(payload)
+    assert "256² phase2_fwd_bwd by kernel: gpa_dkdv_tc_kernel 60%, gpa_dq_tc_kernel 40%" in table

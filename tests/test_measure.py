@@ -57,3 +57,22 @@ def test_a_time_only_warm_up_and_no_warm_up():
     assert len(calls) > 3 and timing["repeats"] == 2  # warm-up went on for 10 ms
     cold = median_time(lambda: None, warmup=0, repeats=2, budget_s=0.0)
     assert cold["first_call_s"] is None and cold["repeats"] == 2  # no warm-up: no budget cut
+
+
+def test_time_by_kernel_on_the_cpu_names_the_operators_and_sums_to_one():
+    from gpa_lib.measure import time_by_kernel
+
+    a = torch.randn(256, 256)
+
+    def work():
+        return (a @ a).exp().sum()
+
+    rows = time_by_kernel(work, "cpu", calls=2)
+    names = [row["name"] for row in rows]
+    assert any("mm" in name for name in names) and any("exp" in name for name in names)
+    assert sum(row["share"] for row in rows) == pytest.approx(1.0)
+    assert [r["s_per_call"] for r in rows] == sorted((r["s_per_call"] for r in rows), reverse=True)
+    few = time_by_kernel(work, "cpu", calls=1, top=1)
+    assert len(few) == 2 and few[-1]["name"] == "(others)"
+    with pytest.raises(ValueError, match="calls=0"):
+        time_by_kernel(work, calls=0)

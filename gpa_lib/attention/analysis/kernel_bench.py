@@ -19,7 +19,8 @@ Median of ``repeats`` (>= 20) CUDA-event timings after ``warmup`` calls (fewer f
 ``max_call_s``) by :func:`gpa_lib.measure.median_time`, peak extra memory of one call
 (:func:`gpa_lib.measure.peak_memory`), the roofline floor of phase 2
 (:mod:`gpa_lib.attention.analysis.complexity`; at given ceilings, else at the stored H200 ones), and
-the largest difference between the kernel's and the reference's phase-2 output. The stored records
+the largest difference between the kernel's and the reference's phase-2 output, and per size a
+profiler breakdown of the fused forward+backward kernel by kernel (:func:`kernel_breakdown`). The stored records
 keep milliseconds (``median_ms``, ``min_ms``, ``first_call_ms``), as every ``kernel_bench_*.json``
 so far, and from now on the spread of the timed calls too (``q1_ms``, ``q3_ms``, ``max_ms``; the
 committed runs before it keep none above the median). Methods run one after the other over all sizes, in the order of :data:`METHODS` (the
@@ -39,7 +40,7 @@ import numpy as np
 import torch
 
 from gpa_lib.attention.analysis.kernel_results import summarise
-from gpa_lib.measure import median_time, peak_memory
+from gpa_lib.measure import median_time, peak_memory, time_by_kernel
 
 #: Every method, in the order they run (a time budget cuts the last ones).
 METHODS = (
@@ -365,6 +366,30 @@ def floors(
     }
 
 
+def kernel_breakdown(cfg: KernelBenchConfig, side: int, calls: int = 3) -> dict[str, Any]:
+    """Where a forward+backward goes, kernel by kernel (:func:`gpa_lib.measure.time_by_kernel`):
+    of the fused phase 2 alone (``"cuda"`` on phase 1's selection) and of the whole layer
+    (``"cuda_gpa"``), at ``side``. The backward's kernels (the delta, dq and dk/dv kernels and the
+    inverse map's sort) are what its distance to the floor is made of."""
+    from gpa_lib.attention.problem import check_inputs
+
+    q, k, v = _inputs(cfg, side, requires_grad=True)
+    problem = check_inputs(
+        q, k, v, pool=cfg.pool, cell=cfg.cell, topk=cfg.topk, affinity=cfg.affinity
+    )
+    selection = _selection(cfg, side)
+    found = {}
+    for label, method in (("phase2_fwd_bwd", "cuda"), ("layer_fwd_bwd", "cuda_gpa")):
+        call = method_call(method, cfg, q, k, v, selection, problem)
+
+        def step(call=call):
+            out = call()
+            out.backward(torch.ones_like(out))
+
+        found[label] = time_by_kernel(step, "cuda", calls=calls)
+    return found
+
+
 def _selection(cfg: KernelBenchConfig, side: int) -> torch.Tensor:
     """Phase 1's answer (B, h, K, k) for the benchmark inputs at ``side`` (the same for every method)."""
     from gpa_lib.attention.problem import check_inputs
@@ -404,6 +429,11 @@ def run_kernel_bench(
                 entry.update(kernel_error(cfg, side))
             except Exception as err:  # noqa: BLE001
                 entry["error_check_failed"] = f"{type(err).__name__}: {err}"[:300]
+        if "cuda" in cfg.methods:
+            try:
+                entry["breakdown"] = kernel_breakdown(cfg, side)
+            except Exception as err:  # noqa: BLE001 - the profiler must not cost the timings
+                entry["breakdown_failed"] = f"{type(err).__name__}: {err}"[:300]
         if "phase1_fused" in cfg.methods:
             try:
                 entry.update(phase1_check(cfg, side))

@@ -96,6 +96,9 @@ def format_table(payload: dict[str, Any]) -> str:
             f"{entry['side']:>5}² floor fwd {entry['floor_fwd_ms']:.3f} ms, fwd+bwd "
             f"{entry['floor_fwd_bwd_ms']:.3f} ms ({entry['bound_fwd']}-bound); {check}"
         )
+        for label, rows in entry.get("breakdown", {}).items():
+            parts = ", ".join(f"{r['name'][:28]} {100 * r['share']:.0f}%" for r in rows[:5])
+            lines.append(f"{entry['side']:>5}² {label} by kernel: {parts}")
     for key, value in payload.get("summary", {}).items():
         lines.append(f"  {key} = {value:.3g}")
     from gpa_lib.attention.analysis.gpu_targets import target_table
