@@ -426,25 +426,33 @@ hierarchy.table
 # ```
 #
 # The default finds only {glue:text}`ch2_hier_recall:.2f` of exact phase 1's picks, and the identical
-# set in {glue:text}`ch2_hier_identical:.2f` of the cells, yet keeps most of the mass: many of the
-# blocks it swaps are near-ties, blocks of a flat region whose pooled keys nearly coincide. Some cells
-# lose much more (the worst cell of an image keeps {glue:text}`ch2_hier_worst_cell:.2f` of its exact
-# mass, averaged over images): a super-block whose mean key is far from a cell's queries hides a
-# single good block. The control, topk blocks drawn at random per cell, keeps
-# {glue:text}`ch2_hier_control_mass:.3f`. {glue:text}`ch2_hier_clearing` Exploratory as well: with
+# set in {glue:text}`ch2_hier_identical:.2f` of the cells, yet keeps most of the mass: the blocks it
+# takes instead carry nearly as much (textured images have flat regions whose blocks score alike).
+# Some cells lose much more: the worst cell of an image keeps {glue:text}`ch2_hier_worst_cell:.2f` of
+# its exact mass (averaged over images). One way this can happen is a single good block inside a
+# super-block whose mean key is far from the cell's queries. The control, topk blocks drawn at
+# random per cell, keeps {glue:text}`ch2_hier_control_mass:.3f`. {glue:text}`ch2_hier_clearing` Exploratory as well: with
 # the dot affinity the default keeps {glue:text}`ch2_hier_dot_mass:.3f` (random blocks
 # {glue:text}`ch2_hier_dot_control:.3f`), and on random features {glue:text}`ch2_hier_noise_mass:.3f`,
 # where random blocks already keep {glue:text}`ch2_hier_noise_control:.3f`: without structure every
 # selection is close to every other.
 #
+# **What it does to the output** (exploratory: a {glue:text}`ch2_hier_out_side`² grid, the same
+# images, q = k = v = the features). With exact phase 1 each query keeps
+# {glue:text}`ch2_hier_out_mass_exact:.3f` of its full softmax mass on average, and the output's
+# relative error against dense attention is {glue:text}`ch2_hier_out_err_exact_text`; with the
+# default hierarchy it keeps {glue:text}`ch2_hier_out_mass_hier:.3f` and the error is
+# {glue:text}`ch2_hier_out_err_hier_text` (means over images, 95% intervals).
+#
 # **Time.** At {glue:text}`ch2_hier_time_side`² on {glue:text}`ch2_hier_machine`
 # ({glue:text}`ch2_hier_date`), exact phase 1 took {glue:text}`ch2_hier_exact_s:.1f` s per call in
 # PyTorch and {glue:text}`ch2_hier_kernel_s:.1f` s in the fused CPU kernel; the hierarchy took
 # {glue:text}`ch2_hier_hier_s:.2f` s, {glue:text}`ch2_hier_speedup:.1f`× and
-# {glue:text}`ch2_hier_kernel_speedup:.1f`× faster. The count of scores predicts
-# {glue:text}`ch2_hier_count_speedup:.1f`×; the rest is the gather of each cell's candidate keys and
-# the two softmaxes. A whole training step (forward and backward through `backend=None`, which took
-# the {glue:text}`ch2_hier_train_backend` backend) at {glue:text}`ch2_hier_train_side`² took
+# {glue:text}`ch2_hier_kernel_speedup:.1f`× faster. The count of scores alone would predict
+# {glue:text}`ch2_hier_count_speedup:.1f`× over exact PyTorch; the count leaves out the gather of each
+# cell's candidate keys and the second softmax, which this study does not time apart. A whole
+# training step (forward and backward through `backend=None`, which took the
+# {glue:text}`ch2_hier_train_backend` backend) at {glue:text}`ch2_hier_train_side`² took
 # {glue:text}`ch2_hier_train_exact_s:.1f` s with exact phase 1 and
 # {glue:text}`ch2_hier_train_hier_s:.1f` s with the hierarchy, {glue:text}`ch2_hier_train_speedup:.1f`×
 # faster. On a GPU, neither its time nor whether it lets 2048² train on one H200 is

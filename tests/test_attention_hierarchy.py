@@ -252,6 +252,8 @@ def test_study_payload_verdict_and_tables():
         settings=((2, 4), PRIMARY, (2, 64)),
         timing_sides=(32,),
         train_sides=(32,),
+        output_side=32,
+        output_settings=(PRIMARY,),
         timing_repeats=1,
         n_boot=200,
     )
@@ -279,6 +281,10 @@ def test_study_payload_verdict_and_tables():
     times = timing_table(payload)
     assert list(times.index) == [32] and "hierarchical (torch)" in times.columns
     assert speedup(payload, 32) > 0 and speedup(payload, 99) is None
+    outputs = {r["setting"]: r for r in payload["output"]["summary"]}
+    assert set(outputs) == {"exact", "4x8"}
+    assert 0 < outputs["4x8"]["kept_mass"]["estimate"] <= 1
+    assert outputs["exact"]["error_total"]["estimate"] >= 0
     steps = {(r["side"], r["phase1"]): r for r in payload["training"]}
     assert set(steps) == {(32, "exact"), (32, "hierarchical")}
     assert all(r["median_s"] > 0 and r["peak_extra_bytes"] > 0 for r in steps.values())

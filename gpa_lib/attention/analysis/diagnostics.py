@@ -121,8 +121,10 @@ def gpa_quality(
     topk: int,
     affinity: str = "dot",
     backend: str | None = "reference",
+    hierarchy=None,
 ) -> GPAQuality:
-    """Compare GPA with ``dense_attention`` on q (B,h,Hq,Wq,D), k (B,h,Hk,Wk,D), v (B,h,Hk,Wk,Dv)."""
+    """Compare GPA with ``dense_attention`` on q (B,h,Hq,Wq,D), k (B,h,Hk,Wk,D), v (B,h,Hk,Wk,Dv);
+    ``hierarchy`` (a :class:`~gpa_lib.attention.Hierarchy`) selects with the hierarchical phase 1."""
     with torch.no_grad():
         out, selection = gpa_attention(
             q,
@@ -134,6 +136,7 @@ def gpa_quality(
             affinity=affinity,
             backend=backend,
             return_selection=True,
+            hierarchy=hierarchy,
         )
         dense = dense_attention(q, k, v, affinity=affinity)
         mass = selected_mass(q, k, selection, pool=pool, cell=cell, affinity=affinity).double()

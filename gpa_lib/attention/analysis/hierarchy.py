@@ -88,6 +88,8 @@ class HierarchyStudyConfig:
     timing_repeats: int = 3
     timing_budget_s: float = 20.0  # per timed method and side (fewer repeats past it)
     exact_torch_max_side: int = 1024  # on CUDA, exact phase 1 in torch is timed up to this side
+    output_side: int = 128  # grid of the output check against dense attention (exploratory)
+    output_settings: tuple[tuple[int, int], ...] = ((4, 8), (4, 16))
     # grids at which one training step is timed, with exact and with hierarchical phase 1
     train_sides: tuple[int, ...] = (512, 1024)
     train_heads: int = 1
@@ -186,6 +188,50 @@ def agreement_records(cfg: HierarchyStudyConfig, *, progress: bool = True) -> li
             bar.update()
     bar.close()
     return records
+
+
+def output_records(cfg: HierarchyStudyConfig, *, progress: bool = True) -> list[dict[str, Any]]:
+    """What the selection does to the layer's output, per image at ``cfg.output_side``² (exploratory):
+    the full-resolution softmax mass each query keeps (mean over queries) and the output's relative
+    error against dense attention, for exact phase 1 and each of ``cfg.output_settings``."""
+    from dataclasses import replace
+
+    from .diagnostics import gpa_quality
+
+    small = replace(cfg, side=cfg.output_side)
+    runs = [("exact", None)] + [(f"{g}x{m}", Hierarchy(g, m)) for g, m in cfg.output_settings]
+    records = []
+    for index in tqdm(range(cfg.images), desc="output against dense", disable=not progress):
+        x = study_features(small, index)  # (1, 1, s, s, C): q = k = v
+        for label, hierarchy in runs:
+            quality = gpa_quality(
+                x, x, x, pool=cfg.pool, cell=cfg.cell, topk=cfg.topk,
+                affinity=cfg.affinity, hierarchy=hierarchy,
+            )  # fmt: skip
+            records.append(
+                {
+                    "image": index,
+                    "setting": label,
+                    "kept_mass": quality.mass_mean,
+                    "error_total": quality.error_total,
+                }
+            )
+    return records
+
+
+def output_summary(
+    records: list[dict[str, Any]], cfg: HierarchyStudyConfig
+) -> list[dict[str, Any]]:
+    """Per setting of :func:`output_records`: kept mass and output error, mean and interval over images."""
+    rows = []
+    for setting in dict.fromkeys(r["setting"] for r in records):
+        mine = [r for r in records if r["setting"] == setting]
+        row: dict[str, Any] = {"setting": setting}
+        for metric in ("kept_mass", "error_total"):
+            values = np.array([r[metric] for r in mine], dtype=np.float64)
+            row[metric] = _interval(values, cfg.n_boot, cfg.seed).to_dict()
+        rows.append(row)
+    return rows
 
 
 def _interval(values: np.ndarray, n_boot: int, seed: int) -> Interval:
@@ -393,6 +439,9 @@ def run_hierarchy_study(
         "verdict": primary_verdict(summary),
         "agreement_s": round(time.perf_counter() - started, 3),
     }
+    if cfg.output_settings:
+        outputs = output_records(cfg, progress=progress)
+        payload["output"] = {"records": outputs, "summary": output_summary(outputs, cfg)}
     if timing:
         payload["timing"] = timing_records(cfg, device, progress=progress)
     if timing and cfg.train_sides:
@@ -544,6 +593,24 @@ def hierarchy_figure(payload: dict[str, Any], figsize=(7.6, 3.2)):
     return stamp_results(fig, {RESULT_NAMES["primary"]: payload}, HIERARCHY_CODE)
 
 
+def _output_values(output: dict[str, Any] | None) -> dict[str, Any]:
+    """Glue ``ch2_hier_out_*``: kept mass and output error of exact phase 1 and the default."""
+    if not output:
+        return {}
+    rows = {r["setting"]: r for r in output["summary"]}
+    default = rows.get(f"{PRIMARY[0]}x{PRIMARY[1]}")
+    if "exact" not in rows or default is None:
+        return {}
+    values = {}
+    for label, row in (("exact", rows["exact"]), ("hier", default)):
+        values[f"ch2_hier_out_mass_{label}"] = row["kept_mass"]["estimate"]
+        values[f"ch2_hier_out_err_{label}"] = row["error_total"]["estimate"]
+        values[f"ch2_hier_out_err_{label}_text"] = Interval.from_dict(row["error_total"]).text(
+            3, False
+        )
+    return values
+
+
 def _training_values(training: list[dict[str, Any]]) -> dict[str, Any]:
     """Glue ``ch2_hier_train_*`` from the largest side where both training steps ran."""
     ran = {(r["side"], r["phase1"]): r for r in training if "median_s" in r}
@@ -629,6 +696,8 @@ def chapter_study(results_dir=None):
             values["ch2_hier_kernel_s"] = float(times.loc[side, "exact (fused kernel)"])
             values["ch2_hier_kernel_speedup"] = speedup(payload, side, "exact (fused kernel)")
     values.update(_training_values(payload.get("training", [])))
+    values.update(_output_values(payload.get("output")))
+    values["ch2_hier_out_side"] = cfg.get("output_side")
     figure = hierarchy_figure(payload)
     values["ch2_fig_hierarchy"] = figure
     table = summary_table(payload).style.hide(axis="index")
