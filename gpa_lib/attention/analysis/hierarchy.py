@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from gpa_lib.measure import median_time
 from gpa_lib.stats import Interval, bootstrap_draws, direction_verdict
