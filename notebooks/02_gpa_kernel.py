@@ -54,6 +54,10 @@
 #   {glue:text}`ch2_gpu_phase2_fwd_small_ms:.3f` ms: {glue:text}`ch2_flex_words`
 #   ({glue:text}`ch2_gpu_phase2_vs_flex_fwd_small:.2f`× Flex's speed; [against
 #   others](#ch2-others)).
+#   By design its backward moves {glue:text}`ch2_traffic_ratio:.1f`× the forward's bytes
+#   ({glue:text}`ch2_traffic_dkdv_pct:.0f`% of them in the dk/dv kernel), which at the forward's
+#   effective bandwidth accounts for {glue:text}`ch2_traffic_explained_pct:.0f`% of its time at
+#   {glue:text}`ch2_traffic_grid` ([why the backward is far from its floor](#ch2-traffic)).
 # - **Against dense SDPA** (flash) at {glue:text}`ch2_gpu_small_grid` the whole layer is
 #   {glue:text}`ch2_gpu_layer_vs_sdpa_fwd_small:.1f`× faster forward and
 #   {glue:text}`ch2_gpu_layer_vs_sdpa_fwd_bwd_small:.1f`× forward+backward
@@ -278,6 +282,37 @@ distances.table
 # %% [markdown]
 # *Per grid: each part's floor at the run's own measured ceilings and how many times its measured
 # time is above it.* {glue:text}`ch2_floor_distances`
+
+# %% [markdown]
+# (ch2-traffic)=
+# ### Why the backward is far from its floor
+#
+# The floor counts every key and query once. The fused kernels move more: every (cell, key block)
+# pair loads its rows anew, and the dk/dv kernel reads, for each key block, the queries and output
+# gradients of every cell that selected it. The table sets the bytes the kernels move as designed
+# (`complexity.phase2_kernel_bytes`, a model of traffic, not of cache hits) against the run's times.
+
+# %% tags=["hide-input"]
+traffic = ks.traffic_study(gpu_run)
+glue_all(traffic.values)
+traffic.table
+
+# %% [markdown]
+# *Per grid: the bytes the forward and the backward move as designed, their measured times (the
+# backward is forward+backward less forward), the effective bandwidth each reached, the dk/dv
+# kernel's share of the backward's bytes, and the backward's time predicted at the forward's
+# effective bandwidth and at the run's measured copy bandwidth.* At {glue:text}`ch2_traffic_grid`
+# the forward moved its bytes at {glue:text}`ch2_traffic_fwd_tbs:.2f` TB/s and the backward at
+# {glue:text}`ch2_traffic_bwd_tbs:.2f` TB/s. The backward moves {glue:text}`ch2_traffic_ratio:.1f`×
+# the forward's bytes, {glue:text}`ch2_traffic_dkdv_pct:.0f`% of them in the dk/dv kernel; at the
+# forward's rate they would take {glue:text}`ch2_traffic_pred_ms:.1f` ms,
+# {glue:text}`ch2_traffic_explained_pct:.0f`% of the measured {glue:text}`ch2_traffic_bwd_ms:.1f` ms.
+# The backward's distance to the floor is therefore mostly this traffic, not arithmetic. Even at the
+# run's measured copy bandwidth these bytes take {glue:text}`ch2_traffic_copy_ms:.1f` ms, more than
+# the {glue:text}`ch2_traffic_allowed_ms:.1f` ms that the target of 3× the floor leaves the
+# backward. Tuning these kernels cannot meet that target unless the re-read queries hit in L2, which
+# random selections such as the benchmark's do not favour; a design that reads each cell's queries
+# once for all its key blocks, and still adds dk and dv without atomics, would have to.
 
 # %% [markdown]
 # (ch2-others)=

@@ -190,3 +190,38 @@ def test_speed_range_uses_quartiles_where_the_run_keeps_them():
     for missing in (None, skipped):
         gap = gpu_results.speed_range(missing, "cuda_gpa", "sdpa", "fwd", 8)
         assert gap["lo"] != gap["lo"] and gap["sentence"].startswith("not measured")
+
+
+def test_kernel_bytes_count_each_pair_anew():
+    from gpa_lib.attention.analysis.complexity import phase2_bytes, phase2_kernel_bytes
+
+    # 16x16 grids, one head, D = Dv = 4, float32, pool 4, cell 8, topk 2: 4 cells, 16 key blocks
+    s = AttentionSizes(q_grid=(16, 16), k_grid=(16, 16), head_dim=4, pool=4, cell=8, topk=2)
+    parts = phase2_kernel_bytes(s)
+    pairs = 4 * 2
+    pair_keys = pairs * 16 * 8 * 4  # 16 keys of a block, k and v of 4 floats each
+    assert parts["forward"] == 256 * 8 * 4 + 256 * 4 + pairs * 8 + pair_keys
+    assert parts["dkdv"] == 2 * 256 * 8 * 4 + pairs * 64 * (8 * 4 + 8)
+    inverse_map = pairs * 4 + 17 * 4
+    assert parts["backward"] == parts["delta"] + parts["dq"] + parts["dkdv"] + inverse_map
+    # at the benchmark's setting every key block is selected twice on average: the kernels move
+    # more than the floor, which counts every key once
+    bench = AttentionSizes(
+        q_grid=(256, 256), k_grid=(256, 256), head_dim=64, heads=8, dtype_bytes=2
+    )
+    assert phase2_kernel_bytes(bench)["forward"] > phase2_bytes(bench)
+    assert phase2_kernel_bytes(bench)["backward"] > 3 * phase2_bytes(bench, backward=True)
+
+
+def test_traffic_of_the_stored_run(h200):
+    table = gpu_results.traffic_table(h200)
+    assert list(table.index) == ["256²", "512²", "1024²"]
+    row = table.loc["1024²"]
+    assert row["forward (TB/s)"] == pytest.approx(
+        row["forward (GB)"] / row["forward (ms)"], rel=1e-9
+    )
+    assert 60 < row["dk/dv share of backward bytes (%)"] < 80  # the re-read queries dominate
+    numbers = gpu_results.traffic_numbers(table, gpu_results.floor_distances(h200))
+    assert numbers["ch2_traffic_grid"] == "1024²"
+    assert 0 < numbers["ch2_traffic_explained_pct"] < 100
+    assert numbers["ch2_traffic_copy_ms"] > numbers["ch2_traffic_allowed_ms"] > 0

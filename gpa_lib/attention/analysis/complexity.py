@@ -360,6 +360,40 @@ def phase2_bytes(s: AttentionSizes, *, backward: bool = False) -> float:
     return float(reads + writes + 2 * row_floats)  # delta written, then read
 
 
+def phase2_kernel_bytes(s: AttentionSizes) -> dict[str, float]:
+    """Bytes the fused phase-2 kernels (``kernel/cuda/csrc/``) move as they are designed, per kernel:
+    unlike :func:`phase2_bytes`, a gathered row counts once for every (cell, key block) pair that
+    uses it, since each pair loads it anew.
+
+    - ``"forward"``: each cell's queries once, the keys and values of its topk blocks, out and lse;
+    - ``"delta"``: out and dout read, the float32 delta written;
+    - ``"dq"``: each cell's q, dout, lse and delta once, the keys and values of its blocks, dq written;
+    - ``"dkdv"``: each key block's keys and values once and dk, dv written, and for every cell that
+      selected it that cell's q, dout, lse and delta (cell² rows per pair);
+    - ``"backward"``: delta + dq + dkdv and the int32 inverse map.
+
+    Pairs are B h K topk. A model of traffic through the memory system (L2 or HBM), not of cache hits:
+    the times of a run divided into it give the effective bandwidth the kernels reached.
+    """
+    e, D, Dv = s.dtype_bytes, s.head_dim, s.dv
+    rows = s.bh * s.n_queries  # query rows
+    pairs = s.bh * s.n_cells * s.topk
+    pair_keys = pairs * s.pool**2 * (D + Dv) * e  # keys and values of a block, once per pair
+    pair_queries = pairs * s.cell**2 * ((D + Dv) * e + 8)  # q, dout, lse, delta of a cell, per pair
+    forward = rows * (D + Dv) * e + rows * 4 + selection_bytes(s) + pair_keys
+    delta = rows * 2 * Dv * e + rows * 4
+    dq = rows * ((D + Dv) * e + 8) + rows * D * e + selection_bytes(s) + pair_keys
+    dkdv = 2 * s.bh * s.n_keys * (D + Dv) * e + pair_queries
+    inverse_map = pairs * 4 + (s.bh * s.n_key_blocks + 1) * 4
+    return {
+        "forward": float(forward),
+        "delta": float(delta),
+        "dq": float(dq),
+        "dkdv": float(dkdv),
+        "backward": float(delta + dq + dkdv + inverse_map),
+    }
+
+
 def roofline_floor(
     flops: float,
     bytes_moved: float,

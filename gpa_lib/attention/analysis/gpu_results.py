@@ -28,6 +28,7 @@ from gpa_lib.attention.analysis.complexity import (
     phase1_floor,
     phase2_floor,
     phase2_flops,
+    phase2_kernel_bytes,
 )
 
 #: The grids the kernel issue states its targets at: the small one (against SDPA and Flex) and the large.
@@ -243,6 +244,69 @@ def floor_distances(payload: dict[str, Any]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("grid")
+
+
+def traffic_table(payload: dict[str, Any]) -> pd.DataFrame:
+    """Per grid: the bytes the fused phase 2 moves as designed
+    (:func:`~gpa_lib.attention.analysis.complexity.phase2_kernel_bytes`) forward and backward, the
+    measured times (backward = forward+backward less forward), the effective bandwidth each reached,
+    the dk/dv kernel's share of the backward's bytes, and the backward's time predicted at the
+    forward's effective bandwidth and at the run's measured copy bandwidth."""
+    bandwidth = _rates(payload)["bytes_per_s"]
+    rows = []
+    for side in payload["config"]["sizes"]:
+        traffic = phase2_kernel_bytes(benchmark_sizes(payload, side))
+        fwd = kernel_ms(payload, "cuda", "fwd", side)
+        fwd_bwd = kernel_ms(payload, "cuda", "fwd+bwd", side)
+        bwd = fwd_bwd - fwd if fwd is not None and fwd_bwd is not None else None
+        fwd_tbs = traffic["forward"] / fwd / 1e9 if fwd else None
+        rows.append(
+            {
+                "grid": f"{side}²",
+                "forward (GB)": traffic["forward"] / 1e9,
+                "forward (ms)": fwd,
+                "forward (TB/s)": fwd_tbs,
+                "backward (GB)": traffic["backward"] / 1e9,
+                "backward (ms)": bwd,
+                "backward (TB/s)": traffic["backward"] / bwd / 1e9 if bwd else None,
+                "dk/dv share of backward bytes (%)": 100 * traffic["dkdv"] / traffic["backward"],
+                "backward / forward bytes": traffic["backward"] / traffic["forward"],
+                "backward at forward's rate (ms)": (
+                    traffic["backward"] / fwd_tbs / 1e9 if fwd_tbs else None
+                ),
+                "backward at copy bandwidth (ms)": 1e3 * traffic["backward"] / bandwidth,
+            }
+        )
+    return pd.DataFrame(rows).set_index("grid")
+
+
+def traffic_numbers(table: pd.DataFrame, floors: pd.DataFrame) -> dict[str, Any]:
+    """Glue ``ch2_traffic_*`` for the largest grid measured: the effective bandwidths, the dk/dv
+    share, how much of the measured backward the traffic explains at the forward's rate, and the
+    time the backward's bytes take at the copy bandwidth against what the 3×-floor target leaves it
+    (3 × the forward+backward floor less the measured forward)."""
+    measured = table.dropna(subset=["backward (ms)"])
+    if measured.empty:
+        return {}
+    grid = measured.index[-1]
+    row = measured.loc[grid]
+    floor = floors.loc[grid, "phase 2 fwd+bwd floor (ms)"] if grid in floors.index else None
+    allowed = None if floor is None else float(3 * floor - row["forward (ms)"])
+    row = row.astype(float)
+    return {
+        "ch2_traffic_grid": grid,
+        "ch2_traffic_fwd_tbs": row["forward (TB/s)"],
+        "ch2_traffic_bwd_tbs": row["backward (TB/s)"],
+        "ch2_traffic_ratio": row["backward / forward bytes"],
+        "ch2_traffic_dkdv_pct": row["dk/dv share of backward bytes (%)"],
+        "ch2_traffic_bwd_ms": row["backward (ms)"],
+        "ch2_traffic_pred_ms": row["backward at forward's rate (ms)"],
+        "ch2_traffic_explained_pct": 100
+        * row["backward at forward's rate (ms)"]
+        / row["backward (ms)"],
+        "ch2_traffic_copy_ms": row["backward at copy bandwidth (ms)"],
+        "ch2_traffic_allowed_ms": allowed,
+    }
 
 
 def against_others(payload: dict[str, Any]) -> pd.DataFrame:

@@ -220,6 +220,16 @@ def floor_distance_study(gpu_run: dict[str, Any] | None) -> Study:
     return Study(values=values, table=table, data={"distances": distances})
 
 
+def traffic_study(gpu_run: dict[str, Any] | None) -> Study:
+    """The fused phase 2's bytes as designed against the stored run's times, per grid, and glue
+    ``ch2_traffic_*`` (none without a run)."""
+    if not gpu_run:
+        return Study(values={}, table=NO_RUN)
+    table = gpu_results.traffic_table(gpu_run)
+    values = gpu_results.traffic_numbers(table, gpu_results.floor_distances(gpu_run))
+    return Study(values=values, table=table.style.format(precision=3), data={"traffic": table})
+
+
 def against_others_table(gpu_run: dict[str, Any] | None):
     """Dense SDPA and FlexAttention against the kernel in the stored run (or why there is none)."""
     return gpu_results.against_others(gpu_run).style.format(precision=3) if gpu_run else NO_RUN
