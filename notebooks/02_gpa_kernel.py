@@ -311,8 +311,16 @@ traffic.table
 # run's measured copy bandwidth these bytes take {glue:text}`ch2_traffic_copy_ms:.1f` ms, more than
 # the {glue:text}`ch2_traffic_allowed_ms:.1f` ms that the target of 3× the floor leaves the
 # backward. Tuning these kernels cannot meet that target unless the re-read queries hit in L2, which
-# random selections such as the benchmark's do not favour; a design that reads each cell's queries
-# once for all its key blocks, and still adds dk and dv without atomics, would have to.
+# random selections such as the benchmark's do not favour. The last columns model a design not built:
+# one kernel per cell reads its queries once and writes each (cell, key block) pair's partial dk and
+# dv, and a second adds each key block's partials in a fixed order (no atomics). It would move
+# {glue:text}`ch2_traffic_cell_f32_gb:.1f` GB with float32 partials and
+# {glue:text}`ch2_traffic_cell_bf16_gb:.1f` GB with bf16 ones, against today's
+# {glue:text}`ch2_traffic_bwd_gb:.1f` GB; at the forward's rate the bf16 version would take
+# {glue:text}`ch2_traffic_cell_bf16_ms:.1f` ms, still above the
+# {glue:text}`ch2_traffic_allowed_ms:.1f` ms. By this model the target needs the re-read rows to come
+# from L2, as selections with spatial structure (neighbouring cells choosing neighbouring blocks)
+# would allow; that is for a GPU run on image features to show.
 
 # %% [markdown]
 # (ch2-others)=

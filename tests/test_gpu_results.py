@@ -225,3 +225,17 @@ def test_traffic_of_the_stored_run(h200):
     assert numbers["ch2_traffic_grid"] == "1024²"
     assert 0 < numbers["ch2_traffic_explained_pct"] < 100
     assert numbers["ch2_traffic_copy_ms"] > numbers["ch2_traffic_allowed_ms"] > 0
+
+
+def test_cell_major_model_reads_queries_once():
+    from gpa_lib.attention.analysis.complexity import (
+        phase2_cell_major_backward_bytes,
+        phase2_kernel_bytes,
+    )
+
+    s = AttentionSizes(q_grid=(256, 256), k_grid=(256, 256), head_dim=64, heads=8, dtype_bytes=2)
+    today = phase2_kernel_bytes(s)["backward"]
+    f32, bf16 = (phase2_cell_major_backward_bytes(s, b) for b in (4, 2))
+    assert bf16 < f32 < today
+    pairs = 8 * 1024 * 8
+    assert f32 - bf16 == 2 * pairs * 16 * 128 * 2  # partials written and read, 2 bytes fewer each

@@ -394,6 +394,25 @@ def phase2_kernel_bytes(s: AttentionSizes) -> dict[str, float]:
     }
 
 
+def phase2_cell_major_backward_bytes(s: AttentionSizes, partial_bytes: int) -> float:
+    """Bytes of a phase-2 backward that does not exist yet, for comparison with
+    :func:`phase2_kernel_bytes`: one kernel per cell reads the cell's q, dout, lse and delta once,
+    the keys and values of its topk blocks, writes dq and, per (cell, key block) pair, the pair's
+    partial dk and dv (``partial_bytes`` per element: 4 for float32, 2 for bf16); a second kernel
+    adds each key block's partials in the fixed order of the inverse map (no atomics) and writes dk,
+    dv. The delta kernel and the inverse map are as today."""
+    e, D, Dv = s.dtype_bytes, s.head_dim, s.dv
+    rows = s.bh * s.n_queries
+    pairs = s.bh * s.n_cells * s.topk
+    today = phase2_kernel_bytes(s)
+    per_cell = rows * ((D + Dv) * e + 8) + rows * D * e + selection_bytes(s)
+    pair_keys = pairs * s.pool**2 * (D + Dv) * e
+    partials = pairs * s.pool**2 * (D + Dv) * partial_bytes  # written once, read once
+    reduce_writes = s.bh * s.n_keys * (D + Dv) * e
+    inverse_map = pairs * 4 + (s.bh * s.n_key_blocks + 1) * 4
+    return float(today["delta"] + per_cell + pair_keys + 2 * partials + reduce_writes + inverse_map)
+
+
 def roofline_floor(
     flops: float,
     bytes_moved: float,

@@ -26,6 +26,7 @@ from gpa_lib.attention.analysis.complexity import (
     AttentionSizes,
     phase1_cost,
     phase1_floor,
+    phase2_cell_major_backward_bytes,
     phase2_floor,
     phase2_flops,
     phase2_kernel_bytes,
@@ -250,12 +251,16 @@ def traffic_table(payload: dict[str, Any]) -> pd.DataFrame:
     """Per grid: the bytes the fused phase 2 moves as designed
     (:func:`~gpa_lib.attention.analysis.complexity.phase2_kernel_bytes`) forward and backward, the
     measured times (backward = forward+backward less forward), the effective bandwidth each reached,
-    the dk/dv kernel's share of the backward's bytes, and the backward's time predicted at the
-    forward's effective bandwidth and at the run's measured copy bandwidth."""
+    the dk/dv kernel's share of the backward's bytes, the backward's time predicted at the
+    forward's effective bandwidth and at the run's measured copy bandwidth, and the bytes of a
+    cell-major backward (:func:`~gpa_lib.attention.analysis.complexity.phase2_cell_major_backward_bytes`,
+    a model of a design not built) with float32 and bf16 partials."""
     bandwidth = _rates(payload)["bytes_per_s"]
     rows = []
     for side in payload["config"]["sizes"]:
-        traffic = phase2_kernel_bytes(benchmark_sizes(payload, side))
+        sizes = benchmark_sizes(payload, side)
+        traffic = phase2_kernel_bytes(sizes)
+        cell_major = {b: phase2_cell_major_backward_bytes(sizes, b) for b in (4, 2)}
         fwd = kernel_ms(payload, "cuda", "fwd", side)
         fwd_bwd = kernel_ms(payload, "cuda", "fwd+bwd", side)
         bwd = fwd_bwd - fwd if fwd is not None and fwd_bwd is not None else None
@@ -275,6 +280,11 @@ def traffic_table(payload: dict[str, Any]) -> pd.DataFrame:
                     traffic["backward"] / fwd_tbs / 1e9 if fwd_tbs else None
                 ),
                 "backward at copy bandwidth (ms)": 1e3 * traffic["backward"] / bandwidth,
+                "cell-major, f32 partials (GB)": cell_major[4] / 1e9,
+                "cell-major, bf16 partials (GB)": cell_major[2] / 1e9,
+                "cell-major bf16 at forward's rate (ms)": (
+                    cell_major[2] / fwd_tbs / 1e9 if fwd_tbs else None
+                ),
             }
         )
     return pd.DataFrame(rows).set_index("grid")
@@ -306,6 +316,10 @@ def traffic_numbers(table: pd.DataFrame, floors: pd.DataFrame) -> dict[str, Any]
         / row["backward (ms)"],
         "ch2_traffic_copy_ms": row["backward at copy bandwidth (ms)"],
         "ch2_traffic_allowed_ms": allowed,
+        "ch2_traffic_cell_f32_gb": row["cell-major, f32 partials (GB)"],
+        "ch2_traffic_cell_bf16_gb": row["cell-major, bf16 partials (GB)"],
+        "ch2_traffic_bwd_gb": row["backward (GB)"],
+        "ch2_traffic_cell_bf16_ms": row["cell-major bf16 at forward's rate (ms)"],
     }
 
 
