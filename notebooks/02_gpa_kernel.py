@@ -287,6 +287,9 @@ distances.table
 # (ch2-traffic)=
 # ### Why the backward is far from its floor
 #
+# ```{index} phase 2; backward traffic, CUDA kernel; memory traffic
+# ```
+#
 # The floor counts every key and query once. The fused kernels move more: every (cell, key block)
 # pair loads its rows anew, and the dk/dv kernel reads, for each key block, the queries and output
 # gradients of every cell that selected it. The table sets the bytes the kernels move as designed
@@ -423,6 +426,9 @@ phase1.table
 #
 # (ch2-hierarchy)=
 # ## Beyond the paper: a hierarchical phase 1
+#
+# ```{index} phase 1; hierarchical, hierarchical phase 1, super-block
+# ```
 #
 # Phase 1 scores every low-resolution query against every low-resolution key, so its work grows with
 # the square of the tokens; a fused kernel can reach its floor, but the floor grows the same way.

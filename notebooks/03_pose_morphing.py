@@ -142,6 +142,9 @@ glue_all({"ch3_fig_examples": examples.figure})
 # (ch3-generator)=
 # ## The generator
 #
+# ```{index} pose morphing; generator, grid partitioned attention; attention copying
+# ```
+#
 # An **appearance encoder** reads the source image with its pose maps and builds a feature pyramid. A
 # small **pose network**, shared by both poses, turns the 18 keypoint heatmaps (plus limb-coordinate
 # maps, `gpa_lib.pose.models.pose_encoding`: for every pixel, which limb it is on and where along and
@@ -230,6 +233,9 @@ glue_all({"ch3_fig_training": trained.figure})
 #
 # (ch3-seeds)=
 # ## Results on held-out pairs, over seeds
+#
+# ```{index} U-Net; baseline, SSIM; held-out pairs
+# ```
 
 # %% tags=["hide-input"]
 seeds.table
@@ -400,6 +406,9 @@ glue_all(tradeoff.values | {"ch3_fig_tradeoff": tradeoff.figure})
 #
 # (ch3-memory)=
 # ## Memory
+#
+# ```{index} pose morphing; memory, SDPA; pose generator memory
+# ```
 
 # %% tags=["hide-input"]
 memory = studies.memory_study(comparison, payload)
@@ -491,6 +500,9 @@ scaling.table
 #
 # (ch3-deepfashion)=
 # ## DeepFashion
+#
+# ```{index} DeepFashion; loader
+# ```
 #
 # The numbers above are on synthetic people. The same code trains on DeepFashion In-shop in the
 # Pose-Transfer layout used by PATN, GFLA and the GPA authors (`gpa_lib.pose.data.deepfashion`, see

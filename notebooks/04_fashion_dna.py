@@ -171,6 +171,9 @@ choice_table.round(4)
 #
 # ## Fitting Fashion DNA
 #
+# ```{index} Fashion DNA; fitting
+# ```
+#
 # The cutoff is {glue:text}`ch4_test_weeks` weeks before the end of the data: the model sees every
 # sale before it and is evaluated on the purchases after it, ranking every article on sale in those
 # weeks. The network maps what it reads of the article (here: {glue:text}`ch4_dna_inputs`) to a
@@ -206,6 +209,9 @@ glue_all(fit.values)
 # launched after the cutoff: nobody had bought them when the model was fitted.
 #
 # ## Cold start
+#
+# ```{index} cold start; new articles, LightFM; cold-start baseline
+# ```
 #
 # The per-customer AUC (the papers' measure: the probability that an article the customer bought in
 # the test window is ranked above one they did not buy) over the
@@ -268,6 +274,9 @@ depth.round(3)
 # {glue:text}`ch4_dna_choice_depth`; real attributes may reward depth more.
 #
 # ## Tags, image, or both
+#
+# ```{index} Fashion DNA; image features
+# ```
 #
 # **The paper says** DNA can be computed from an article's tags (its attributes), from its image
 # (a CNN), or from both, and compares the recommendation power of the three networks. Adding the
@@ -405,6 +414,9 @@ glue_all(matched_values)
 # one cutoff and one training run.
 #
 # ## Purchase probability
+#
+# ```{index} Fashion DNA; purchase probability
+# ```
 #
 # The paper reads `sigmoid(style · DNA + biases)` as the probability that the customer buys the
 # article. We score every (customer, candidate) pair of the test window: is it a probability as it

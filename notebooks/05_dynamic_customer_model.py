@@ -164,6 +164,9 @@ store_verdicts.claims_table(verdicts)
 #
 # ## The claims on one store
 #
+# ```{index} LSTM customer model; claims, Holm adjustment
+# ```
+#
 # Before the multi-store study, every interval resampled cutoffs, customers and training seeds of
 # **one simulated store** (seed 0) with the tuning fixed. The paper's claims judged on those
 # committed runs (the same rule; p read off each interval as if it were normal):
@@ -201,6 +204,9 @@ glue_all(lstm_studies.design_study(bench))
 # (ch5-sizes)=
 # ## The claims at other store sizes
 #
+# ```{index} store size; sensitivity
+# ```
+#
 # The verdicts above come from stores of one size. The same store study at other sizes (only
 # `--customers` changes; at the paper's scale fewer models, to fit the machine) gives each size its
 # own verdicts, read side by side here and not pooled: {glue:text}`ch5_size_status` A family of one
@@ -237,6 +243,9 @@ size_table
 # %% [markdown]
 # ## The model
 #
+# ```{index} LSTM customer model; architecture
+# ```
+#
 # `gpa_lib.recsys.models.LSTMCustomerModel` sits on a Fashion DNA model fitted at the same cutoff
 # (chapter 4; here from the tags only, `image_dim` 0, since this store's images repeat the
 # attributes). Each order of a customer is one step of an LSTM: the mean DNA of its articles, the
@@ -256,6 +265,9 @@ size_table
 # never sold, weeks since its first sale). It uses no launch dates and nothing after the cutoff.
 #
 # ## Backtest design
+#
+# ```{index} backtest; cutoffs, static collaborative filtering; baseline, popularity; baseline
+# ```
 #
 # - **Store.** The {glue:text}`ch5_bench_preset` preset of the simulator with
 #   {glue:text}`ch5_bench_customers:,` customers over {glue:text}`ch5_bench_weeks` weeks
@@ -535,6 +547,9 @@ glue_all(path_values | {"ch5_fig_paths": path_figure})
 #
 # ## The control: turn the drift of tastes off
 #
+# ```{index} drift; control
+# ```
+#
 # If the LSTM wins because tastes drift, its lead over a static model should be zero when they do
 # not drift and grow with the drift. The simulator's `drift` sets how much of a customer's style
 # moves week by week (0: not at all).
@@ -634,6 +649,9 @@ drift_table
 # on known articles it {glue:text}`ch5_dr_dna_known_story`.
 #
 # ## A modern sequential anchor: SASRec
+#
+# ```{index} SASRec
+# ```
 #
 # **What a practitioner would try next.** SASRec {cite}`kang2018sasrec` reads the purchase sequence
 # with causal self-attention instead of an LSTM; trained with full cross-entropy over the articles
