@@ -108,6 +108,14 @@ def select_key_blocks_hierarchical_flat(
     hierarchy: Hierarchy = problem.hierarchy
     if chunk_elements is None:
         chunk_elements = device_phase1_chunk_elements(q.device)
+    elif (
+        isinstance(chunk_elements, bool)
+        or not isinstance(chunk_elements, int)
+        or chunk_elements < 1
+    ):
+        raise ValueError(
+            f"chunk_elements={chunk_elements!r} must be an int >= 1 (entries per chunk)"
+        )
     S, m, topk = hierarchy.group, hierarchy.candidates, problem.topk
     B, h, K = problem.batch, problem.heads, problem.n_cells
     hb, wb = problem.block_grid
