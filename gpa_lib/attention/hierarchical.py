@@ -35,8 +35,8 @@ from .grid import avg_pool_grid
 from .problem import Hierarchy, check_inputs
 from .scores import key_bias, logit_scale
 from .selection import (
-    device_phase1_chunk_elements,
     low_resolution,
+    resolve_chunk_elements,
     select_key_blocks_flat,
     topk_lower_index_ties,
 )
@@ -106,16 +106,7 @@ def select_key_blocks_hierarchical_flat(
     """Hierarchical phase 1 on checked inputs (``problem.hierarchy`` set), cells flattened:
     (B, h, K, topk) block indices, best first."""
     hierarchy: Hierarchy = problem.hierarchy
-    if chunk_elements is None:
-        chunk_elements = device_phase1_chunk_elements(q.device)
-    elif (
-        isinstance(chunk_elements, bool)
-        or not isinstance(chunk_elements, int)
-        or chunk_elements < 1
-    ):
-        raise ValueError(
-            f"chunk_elements={chunk_elements!r} must be an int >= 1 (entries per chunk)"
-        )
+    chunk_elements = resolve_chunk_elements(chunk_elements, q.device)
     S, m, topk = hierarchy.group, hierarchy.candidates, problem.topk
     B, h, K = problem.batch, problem.heads, problem.n_cells
     hb, wb = problem.block_grid

@@ -64,6 +64,19 @@ def device_phase1_chunk_elements(device: torch.device) -> int:
     return phase1_chunk_elements("cuda", free + cached_unused)
 
 
+def resolve_chunk_elements(chunk_elements: int | None, device: torch.device) -> int:
+    """A phase-1 chunk given by a caller, checked, or ``None``: :func:`device_phase1_chunk_elements`."""
+    if chunk_elements is None:
+        return device_phase1_chunk_elements(device)
+    if isinstance(chunk_elements, bool) or not isinstance(chunk_elements, int):
+        raise TypeError(
+            f"chunk_elements must be an int or None, got chunk_elements={chunk_elements!r}"
+        )
+    if chunk_elements < 1:
+        raise ValueError(f"chunk_elements={chunk_elements} must be >= 1 (score entries per chunk)")
+    return chunk_elements
+
+
 def phase1_chunk_cells(
     batch: int,
     heads: int,
@@ -185,14 +198,7 @@ def select_key_blocks_flat(
     q: torch.Tensor, k: torch.Tensor, problem, chunk_elements: int | None = None
 ) -> torch.Tensor:
     """:func:`select_key_blocks` on checked inputs, cells flattened: (B, h, K, topk)."""
-    if chunk_elements is None:
-        chunk_elements = device_phase1_chunk_elements(q.device)
-    elif isinstance(chunk_elements, bool) or not isinstance(chunk_elements, int):
-        raise TypeError(
-            f"chunk_elements must be an int or None, got chunk_elements={chunk_elements!r}"
-        )
-    elif chunk_elements < 1:
-        raise ValueError(f"chunk_elements={chunk_elements} must be >= 1 (score entries per chunk)")
+    chunk_elements = resolve_chunk_elements(chunk_elements, q.device)
     B, h, topk = problem.batch, problem.heads, problem.topk
     K, Nb = problem.n_cells, problem.n_key_blocks
     with torch.no_grad():
