@@ -505,8 +505,8 @@ hierarchy.table
 # {glue:text}`ch2_hier_train_exact_s:.1f` s with exact phase 1 and
 # {glue:text}`ch2_hier_train_hier_s:.1f` s with the hierarchy, {glue:text}`ch2_hier_train_speedup:.1f`×
 # faster. On a GPU, neither its time nor whether it lets 2048² train on one H200 is
-# measured: the prepared GPU run times both phase-1 paths and one training step at 1024² and 2048²
-# (`python -m gpa_lib.bench hierarchy --device cuda`).
+# measured: the prepared GPU run times both phase-1 paths at 1024² and 2048² and one training step
+# of each at 2048² (`python -m gpa_lib.bench hierarchy --device cuda`).
 #
 # (ch2-registers)=
 # ## Registers and shared memory per kernel
@@ -537,5 +537,5 @@ registers.table
 # - Where the backward's time goes, kernel by kernel (the delta, dq and dk/dv kernels and the sort
 #   of the inverse map): the kernel benchmark now records a profiler breakdown of the fused
 #   forward+backward per grid, which the next GPU run stores beside its timings.
-# - The hierarchical phase 1 on a GPU: its time against the fused exact phase 1 and one training
-#   step at 1024² and 2048², which the prepared GPU run now measures.
+# - The hierarchical phase 1 on a GPU: its time against the fused exact phase 1 at 1024² and 2048²
+#   and one training step of each at 2048², which the prepared GPU run now measures.

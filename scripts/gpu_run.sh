@@ -14,8 +14,8 @@
 #              without compute-sanitizer
 #   kernel     python -m gpa_lib.bench kernel at the settings, floors at the measured ceilings
 #   hierarchy  python -m gpa_lib.bench hierarchy --device cuda: the hierarchical phase 1 (4x8) against
-#              exact phase 1 on 2 images, then CUDA phase-1 and training-step times at 1024² and 2048²
-#              with 8 heads (hierarchy_phase1_cuda.json)
+#              exact phase 1 on 2 images, then CUDA phase-1 times at 1024² and 2048² and one training
+#              step of each at 2048², 8 heads (hierarchy_phase1_cuda.json)
 #   pose       python -m gpa_lib.bench pose-gpu: gpa-gpu through backend=None and dense-gpu at the
 #              same batch, steady step time and peak memory of both, if time is left
 # The whole run keeps within GPU_RUN_BUDGET_S (default 480 s): each step's timeout is its cap or what
@@ -247,7 +247,7 @@ if [[ "$STEPS" == *" hierarchy "* ]] && ((HIERARCHY_CAP < 15)); then
 else
     run_step hierarchy "$HIERARCHY_CAP" "$LOG" "^primary|^hierarchy:" "$PY" -m gpa_lib.bench \
         hierarchy --device cuda --images 2 --settings 4x8 --timing-sides 1024 2048 \
-        --timing-heads 8 --train-sides 1024 2048 --train-heads 8 --timing-budget-s 6
+        --timing-heads 8 --train-sides 2048 --train-heads 8 --timing-budget-s 6
 fi
 
 # 7. the pose training runs, only with time left: gpa-gpu as configured (backend=None, the automatic
