@@ -278,6 +278,7 @@ def test_study_payload_verdict_and_tables():
     assert verdict["verdict"] == expected
     table = summary_table(payload)
     assert list(table["setting (group x candidates)"]) == ["random", "2x4", "4x8", "2x64"]
+    assert table.iloc[0]["blocks found (recall)"] == "—"  # the control has no recall
     # 2x64 at 32²: 64 super-blocks + 64 * 4 candidate blocks against 256 blocks per query
     assert table.iloc[3]["scores at 32² (of exact)"] == "1.2500"
     times = timing_table(payload)

@@ -450,7 +450,8 @@ def run_hierarchy_study(
 
 
 def summary_table(payload: dict[str, Any]):
-    """The summary as a DataFrame: one row per setting, means with intervals in words."""
+    """The summary as a DataFrame of text: one row per setting, means with intervals in words, "—"
+    where a value does not apply."""
     import pandas as pd
 
     rows = []
@@ -469,7 +470,7 @@ def summary_table(payload: dict[str, Any]):
                 value = fractions.get(s)
                 entry[f"scores at {s}² (of exact)"] = "—" if value is None else f"{value:.4f}"
         rows.append(entry)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).fillna("—")  # the random control has no recall and no cost
 
 
 def timing_table(payload: dict[str, Any]):
