@@ -64,7 +64,7 @@ studies: $(STAMP)
 	for t in 1 2; do $(PY) -m gpa_lib.bench attention --training --sizes 128 \
 	  --methods sdpa recompute cpu reference --repeats 3 --threads $$t || exit 1; done
 	$(if $(GPA_CLONE),$(PY) -m gpa_lib.bench official --path $(GPA_CLONE) --threads $(STUDY_THREADS),@echo "GPA_CLONE unset: official_gpa.json not rerun")
-	$(PY) -m gpa_lib.bench hierarchy
+	$(PY) -m gpa_lib.bench hierarchy --train-sides 512 1024 2048
 	$(PY) -m gpa_lib.bench hierarchy --affinity dot --no-timing
 	$(PY) -m gpa_lib.bench hierarchy --features random --no-timing
 	$(PY) -m gpa_lib.bench pose seeds --threads $(STUDY_THREADS)
