@@ -501,7 +501,7 @@ hierarchy.table
 # {glue:text}`ch2_hier_count_speedup:.1f`× over exact PyTorch; the count leaves out the gather of each
 # cell's candidate keys and the second softmax, which this study does not time apart. A whole
 # training step (forward and backward through `backend=None`, which took the
-# {glue:text}`ch2_hier_train_backend` backend) at {glue:text}`ch2_hier_train_side`² took
+# {glue:text}`ch2_hier_train_backend` backend; one head of 64 channels, random inputs) at {glue:text}`ch2_hier_train_side`² took
 # {glue:text}`ch2_hier_train_exact_s:.1f` s with exact phase 1 and
 # {glue:text}`ch2_hier_train_hier_s:.1f` s with the hierarchy, {glue:text}`ch2_hier_train_speedup:.1f`×
 # faster. On a GPU, neither its time nor whether it lets 2048² train on one H200 is
