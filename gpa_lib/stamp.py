@@ -42,7 +42,8 @@ def _as_lists(
     return sources, provenances
 
 
-def _machine(provenance: Mapping[str, Any]) -> str:
+def machine_name(provenance: Mapping[str, Any]) -> str:
+    """The GPU, else the CPU, named by a result's provenance block (empty when it names none)."""
     device = provenance.get("device") or {}
     machine = provenance.get("gpu") or device.get("gpu") or device.get("cpu")
     return str(machine) if machine else ""
@@ -75,7 +76,7 @@ def stamp_text(
     parts = [
         "data/results/" + " + ".join(sources),
         commit,
-        " + ".join(_distinct([_machine(p) for p in provenances])),
+        " + ".join(_distinct([machine_name(p) for p in provenances])),
         " + ".join(_distinct([str(p.get("date") or "")[:10] for p in provenances])),
         _CHANGED_WORDS[changed],
     ]

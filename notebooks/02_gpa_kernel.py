@@ -293,7 +293,8 @@ distances.table
 # The floor counts every key and query once. The fused kernels move more: every (cell, key block)
 # pair loads its rows anew, and the dk/dv kernel reads, for each key block, the queries and output
 # gradients of every cell that selected it. The table sets the bytes the kernels move as designed
-# (`complexity.phase2_kernel_bytes`, a model of traffic, not of cache hits) against the run's times.
+# (`complexity.phase2_kernel_bytes`, a model of traffic, not of cache hits) against the run's times:
+# medians of one run, which keeps no spread for these calls, so no number below has an interval.
 
 # %% tags=["hide-input"]
 traffic = ks.traffic_study(gpu_run)
@@ -474,17 +475,19 @@ hierarchy.table
 # more slowly than the two exact ones.
 # ```
 #
-# The default finds only {glue:text}`ch2_hier_recall:.2f` of exact phase 1's picks, and the identical
-# set in {glue:text}`ch2_hier_identical:.2f` of the cells, yet keeps most of the mass: the blocks it
-# takes instead carry nearly as much (textured images have flat regions whose blocks score alike).
-# Some cells lose much more: the worst cell of an image keeps {glue:text}`ch2_hier_worst_cell:.2f` of
-# its exact mass (averaged over images). One way this can happen is a single good block inside a
-# super-block whose mean key is far from the cell's queries. The control, topk blocks drawn at
-# random per cell, keeps {glue:text}`ch2_hier_control_mass:.3f`. {glue:text}`ch2_hier_clearing` Exploratory as well: with
-# the dot affinity the default keeps {glue:text}`ch2_hier_dot_mass:.3f` (random blocks
-# {glue:text}`ch2_hier_dot_control:.3f`), and on random features {glue:text}`ch2_hier_noise_mass:.3f`,
-# where random blocks already keep {glue:text}`ch2_hier_noise_control:.3f`: without structure every
-# selection is close to every other.
+# Means over the images, with 95% intervals. The default finds only
+# {glue:text}`ch2_hier_recall_text` of exact phase 1's picks, and the identical set in
+# {glue:text}`ch2_hier_identical_text` of the cells, yet keeps most of the mass: the blocks it takes
+# instead carry nearly as much (textured images have flat regions whose blocks score alike). Some
+# cells lose much more: the worst cell of an image keeps {glue:text}`ch2_hier_worst_cell_text` of its
+# exact mass. One way this can happen is a single good block inside a super-block whose mean key is
+# far from the cell's queries. The control, topk blocks drawn at random per cell, keeps
+# {glue:text}`ch2_hier_control_mass_text`. {glue:text}`ch2_hier_clearing` Exploratory as well: with
+# the dot affinity the default keeps {glue:text}`ch2_hier_dot_mass_text` (random blocks
+# {glue:text}`ch2_hier_dot_control_text`), and on random features
+# {glue:text}`ch2_hier_noise_mass_text`, where random blocks already keep
+# {glue:text}`ch2_hier_noise_control_text`: without structure every selection is close to every
+# other.
 #
 # **What it does to the output** (exploratory: a {glue:text}`ch2_hier_out_side`² grid, the same
 # images, q = k = v = the features). With exact phase 1 each query keeps
@@ -497,14 +500,18 @@ hierarchy.table
 # ({glue:text}`ch2_hier_date`), exact phase 1 took {glue:text}`ch2_hier_exact_s:.1f` s per call in
 # PyTorch and {glue:text}`ch2_hier_kernel_s:.1f` s in the fused CPU kernel; the hierarchy took
 # {glue:text}`ch2_hier_hier_s:.2f` s, {glue:text}`ch2_hier_speedup:.1f`× and
-# {glue:text}`ch2_hier_kernel_speedup:.1f`× faster. The count of scores alone would predict
+# {glue:text}`ch2_hier_kernel_speedup:.1f`× faster (medians of at least
+# {glue:text}`ch2_hier_time_calls` timed call(s) each). The count of scores alone would predict
 # {glue:text}`ch2_hier_count_speedup:.1f`× over exact PyTorch; the count leaves out the gather of each
 # cell's candidate keys and the second softmax, which this study does not time apart. A whole
 # training step (forward and backward through `backend=None`, which took the
-# {glue:text}`ch2_hier_train_backend` backend; one head of 64 channels, random inputs) at {glue:text}`ch2_hier_train_side`² took
-# {glue:text}`ch2_hier_train_exact_s:.1f` s with exact phase 1 and
-# {glue:text}`ch2_hier_train_hier_s:.1f` s with the hierarchy, {glue:text}`ch2_hier_train_speedup:.1f`×
-# faster. On a GPU, neither its time nor whether it lets 2048² train on one H200 is
+# {glue:text}`ch2_hier_train_backend` backend; one head of 64 channels, random inputs) at
+# {glue:text}`ch2_hier_train_side`² took {glue:text}`ch2_hier_train_exact_s:.1f` s with exact phase 1
+# (median of {glue:text}`ch2_hier_train_exact_calls` timed call(s)) and
+# {glue:text}`ch2_hier_train_hier_s:.1f` s with the hierarchy (of
+# {glue:text}`ch2_hier_train_hier_calls`), {glue:text}`ch2_hier_train_speedup:.1f`× faster. These
+# times are medians of few calls on one run of a shared machine, without an interval, and they
+# vary from run to run. On a GPU, neither its time nor whether it lets 2048² train on one H200 is
 # measured: the prepared GPU run times both phase-1 paths at 1024² and 2048² and one training step
 # of each at 2048² (`python -m gpa_lib.bench hierarchy --device cuda`).
 #

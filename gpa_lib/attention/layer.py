@@ -14,7 +14,7 @@ from torch import nn
 
 from .functional import dense_attention, gpa_attention
 from .grid import from_heads, to_heads
-from .problem import Hierarchy, check_affinity
+from .problem import Hierarchy, check_affinity, check_hierarchy_type
 
 #: The attention a layer can run: exact dense attention or GPA.
 ATTENTION_KINDS = ("dense", "gpa")
@@ -104,11 +104,7 @@ class GPA(nn.Module):
         self.heads, self.head_dim, self.value_dim = heads, head_dim, value_dim
         self.pool, self.cell, self.topk = pool, cell, topk
         self.affinity, self.backend, self.dense_below = affinity, backend, dense_below
-        if hierarchy is not None and not isinstance(hierarchy, Hierarchy):
-            raise TypeError(
-                f"hierarchy must be a gpa_lib.attention.Hierarchy or None, got {type(hierarchy).__name__}"
-            )
-        self.hierarchy = hierarchy
+        self.hierarchy = check_hierarchy_type(hierarchy)
         self.to_q = nn.Conv2d(channels, heads * head_dim, kernel_size=1)
         self.to_k = nn.Conv2d(context_channels, heads * head_dim, kernel_size=1)
         self.to_v = nn.Conv2d(context_channels, heads * value_dim, kernel_size=1)

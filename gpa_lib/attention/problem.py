@@ -108,11 +108,6 @@ class Hierarchy:
                 raise ValueError(f"Hierarchy.{name}={value} must be >= 1")
 
     @property
-    def blocks_per_group(self) -> int:
-        """Key blocks inside one super-block: group**2."""
-        return self.group**2
-
-    @property
     def candidate_blocks(self) -> int:
         """Key blocks each cell scores at the fine level: candidates * group**2."""
         return self.candidates * self.group**2
@@ -258,16 +253,21 @@ def check_inputs(
     )
 
 
+def check_hierarchy_type(hierarchy: object) -> Hierarchy | None:
+    """``hierarchy`` itself, when it is a :class:`Hierarchy` or ``None``; raises otherwise."""
+    if hierarchy is not None and not isinstance(hierarchy, Hierarchy):
+        raise TypeError(
+            f"hierarchy must be a gpa_lib.attention.Hierarchy or None, got {type(hierarchy).__name__}"
+        )
+    return hierarchy
+
+
 def check_hierarchy(
     hierarchy: object, *, block_grid: tuple[int, int], topk: int
 ) -> Hierarchy | None:
     """``hierarchy`` fits a key-block grid ``block_grid`` (Hk/pool, Wk/pool) and ``topk``; raises why not."""
-    if hierarchy is None:
+    if check_hierarchy_type(hierarchy) is None:
         return None
-    if not isinstance(hierarchy, Hierarchy):
-        raise TypeError(
-            f"hierarchy must be a gpa_lib.attention.Hierarchy or None, got {type(hierarchy).__name__}"
-        )
     group, hb, wb = hierarchy.group, *block_grid
     if hb % group or wb % group:
         raise ValueError(

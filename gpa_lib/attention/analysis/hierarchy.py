@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from gpa_lib.measure import median_time
+from gpa_lib.measure import median_time, peak_memory
 from gpa_lib.stats import Interval, bootstrap_draws, direction_verdict
 
 from ..grid import to_heads
@@ -337,8 +337,6 @@ def train_step_records(
     with exact and with hierarchical (default setting) phase 1, per side of ``cfg.train_sides``:
     median seconds and peak extra memory on ``device``, and the backend chosen. Inputs: random,
     ``cfg.train_heads`` heads of ``cfg.channels``, bfloat16 on CUDA and float32 elsewhere."""
-    from gpa_lib.measure import peak_memory
-
     from ..functional import auto_backend
 
     device = torch.device(device)
@@ -521,6 +519,12 @@ def stored_hierarchy_results(results_dir=None) -> dict[str, dict[str, Any] | Non
     return found
 
 
+def _interval_text(record: dict[str, Any]) -> str:
+    """``"0.496 (0.47 to 0.52)"``: a stored interval in the chapter's words."""
+    i = Interval.from_dict(record)
+    return f"{i.estimate:.3f} ({i.lo:.3f} to {i.hi:.3f})"
+
+
 def _row(payload: dict[str, Any], setting: str) -> dict[str, Any]:
     return next(r for r in payload["summary"] if r["setting"] == setting)
 
@@ -630,16 +634,20 @@ def _training_values(training: list[dict[str, Any]]) -> dict[str, Any]:
         "ch2_hier_train_hier_s": hier["median_s"],
         "ch2_hier_train_speedup": exact["median_s"] / hier["median_s"],
         "ch2_hier_train_backend": hier["backend"],
+        "ch2_hier_train_exact_calls": exact["repeats"],
+        "ch2_hier_train_hier_calls": hier["repeats"],
     }
 
 
 def _machine_words(provenance: dict[str, Any]) -> str:
     """``"AMD EPYC, 2 cores"`` (or the GPU) from a provenance block."""
+    from gpa_lib.stamp import machine_name
+
     device = provenance.get("device") or {}
-    if device.get("gpu"):
-        return str(device["gpu"])
-    cores = device.get("cpu_count")
-    return f"{device.get('cpu', 'an unnamed CPU')}" + (f", {cores} cores" if cores else "")
+    cores = None if device.get("gpu") else device.get("cpu_count")
+    return (machine_name(provenance) or "an unnamed machine") + (
+        f", {cores} cores" if cores else ""
+    )
 
 
 def chapter_study(results_dir=None):
@@ -669,12 +677,12 @@ def chapter_study(results_dir=None):
         "ch2_hier_mass_hi": mass["hi"],
         "ch2_hier_images": cfg["images"],
         "ch2_hier_side": cfg["side"],
-        "ch2_hier_recall": row["recall"]["estimate"],
-        "ch2_hier_identical": row["identical"]["estimate"],
-        "ch2_hier_worst_cell": row["worst_cell_ratio"]["estimate"],
+        "ch2_hier_recall_text": _interval_text(row["recall"]),
+        "ch2_hier_identical_text": _interval_text(row["identical"]),
+        "ch2_hier_worst_cell_text": _interval_text(row["worst_cell_ratio"]),
         "ch2_hier_fraction_1024_pct": 100 * row["score_fraction"]["1024"],
         "ch2_hier_fraction_2048_pct": 100 * row["score_fraction"]["2048"],
-        "ch2_hier_control_mass": _row(payload, "random")["mass_ratio"]["estimate"],
+        "ch2_hier_control_mass_text": _interval_text(_row(payload, "random")["mass_ratio"]),
         "ch2_hier_clearing": clearing_sentence(payload),
         "ch2_hier_machine": _machine_words(provenance),
         "ch2_hier_date": str(provenance.get("date", ""))[:10],
@@ -682,12 +690,18 @@ def chapter_study(results_dir=None):
     for key, label in (("dot", "dot"), ("random", "noise")):
         other = stored[key]
         if other is not None:
-            values[f"ch2_hier_{label}_mass"] = _row(other, setting)["mass_ratio"]["estimate"]
-            values[f"ch2_hier_{label}_control"] = _row(other, "random")["mass_ratio"]["estimate"]
+            values[f"ch2_hier_{label}_mass_text"] = _interval_text(
+                _row(other, setting)["mass_ratio"]
+            )
+            values[f"ch2_hier_{label}_control_text"] = _interval_text(
+                _row(other, "random")["mass_ratio"]
+            )
     times = timing_table(payload)
     if not times.empty:
         side = int(times.index.max())
         values["ch2_hier_time_side"] = side
+        calls = {(r["side"], r["method"]): r["repeats"] for r in payload["timing"]}
+        values["ch2_hier_time_calls"] = min(calls[(side, m)] for m in times.columns)
         values["ch2_hier_exact_s"] = float(times.loc[side, "exact (torch)"])
         values["ch2_hier_hier_s"] = float(times.loc[side, "hierarchical (torch)"])
         values["ch2_hier_speedup"] = speedup(payload, side)
